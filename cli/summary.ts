@@ -1,0 +1,69 @@
+import type { MeshManifest } from '../constructs/private/mesh-manifest';
+import { style } from './output';
+
+/** What the secret store did for a mesh during this run. */
+export interface StoreStatus {
+  readonly mesh: string;
+  readonly created: boolean;
+  readonly directory: string;
+  readonly serverCaFingerprint: string;
+}
+
+/** The human summary of a synthesis: stacks in deploy order, datacenters and what each installs. */
+export function renderSynthSummary(
+  meshes: readonly MeshManifest[],
+  outdir: string,
+  stores: readonly StoreStatus[],
+  dependencies: { readonly [stack: string]: readonly string[] },
+): string {
+  const out: string[] = [];
+  for (const mesh of meshes) {
+    out.push(
+      style.bold(`mesh ${mesh.mesh}`) +
+        ` — Consul ${mesh.consulVersion}, consul-k8s chart ${mesh.chartVersion}, domain ${mesh.domain}, ` +
+        `${mesh.datacenters.length} datacenter${mesh.datacenters.length === 1 ? '' : 's'}, synthesized into ${outdir}`,
+    );
+    out.push('');
+    out.push(style.bold('Stacks in deploy order') + style.dim(" (cdktf deploy '*' follows the recorded dependencies)"));
+    const byStack = new Map(mesh.datacenters.flatMap((dc) => dc.stacks.map((s) => [s.name, { dc, state: s.state }] as const)));
+    const width = Math.max(...mesh.deployOrder.map((s) => s.length));
+    mesh.deployOrder.forEach((stack, i) => {
+      const entry = byStack.get(stack)!;
+      const after = dependencies[stack]?.length ? `after ${dependencies[stack]!.join(', ')}` : 'first';
+      out.push(
+        `  ${i + 1}. ${style.cyan(stack.padEnd(width))}  ${entry.dc.name}${entry.dc.primary ? ' (primary)' : ''}  ` +
+          style.dim(`${after}; state: ${entry.state}`),
+      );
+    });
+    out.push('');
+    out.push(style.bold('Datacenters'));
+    for (const dc of mesh.datacenters) {
+      out.push(`  ${style.bold(dc.name)} — ${dc.primary ? 'primary, ' : ''}${dc.platform} on ${dc.cloud}`);
+      for (const line of dc.installs) out.push(`    - ${line}`);
+    }
+    out.push('');
+    out.push(style.bold('Federation') + style.dim(' (WAN, through mesh gateways)'));
+    if (mesh.federation.length === 0) out.push('  single datacenter: nothing to federate');
+    for (const link of mesh.federation) {
+      out.push(`  ${link.from} → ${link.to} via ${link.primaryGateways.join(', ')}`);
+    }
+    const store = stores.find((s) => s.mesh === mesh.mesh);
+    if (store) {
+      out.push('');
+      out.push(style.bold('Secrets'));
+      out.push(
+        `  ${store.created ? style.green('created') : 'using'} secret store ${store.directory} ` +
+          style.dim(`(server CA SHA-256 ${store.serverCaFingerprint.slice(0, 23)}…)`),
+      );
+      out.push(`  Terraform variables: ${mesh.secretVariables.join(', ')}`);
+      out.push(`  before deploying: ${style.cyan('eval "$(npm run -s meshform -- secrets env)"')} then ${style.cyan("npx cdktf deploy '*'")}`);
+    }
+    if (mesh.warnings.length > 0) {
+      out.push('');
+      out.push(style.yellow(style.bold('Warnings')));
+      for (const w of mesh.warnings) out.push(`  ${style.yellow(w.message)}`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MESH_MANIFEST_DIR, MeshManifest } from '../constructs/private/mesh-manifest';
+import { CliError } from './output';
+
+/** The parts of cdktf.json meshform reads. */
+export interface CdktfConfig {
+  readonly app: string;
+  readonly output: string;
+}
+
+/** Reads cdktf.json in `projectDir`. */
+export function readCdktfConfig(projectDir: string): CdktfConfig {
+  const file = path.join(projectDir, 'cdktf.json');
+  let raw: { app?: unknown; output?: unknown };
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8')) as { app?: unknown; output?: unknown };
+  } catch {
+    throw new CliError(`no readable cdktf.json in ${projectDir}: run meshform from the project root`);
+  }
+  if (typeof raw.app !== 'string' || raw.app.trim() === '') {
+    throw new CliError(`${file} has no "app" command`);
+  }
+  return { app: raw.app, output: typeof raw.output === 'string' ? raw.output : 'cdktf.out' };
+}
+
+/** The result of a synthesis. */
+export interface SynthResult {
+  /** Absolute path of the output directory. */
+  readonly outdir: string;
+  /** The mesh manifests the app wrote, by mesh name. */
+  readonly meshes: MeshManifest[];
+  /** Warnings cdktf recorded in its manifest, by stack. */
+  readonly annotations: { readonly stack: string; readonly level: string; readonly message: string }[];
+}
+
+/**
+ * Runs the app command of cdktf.json into a staging directory and, only when it succeeds, replaces the
+ * output directory with it (keeping each surviving stack's `.terraform` directory and lock file), so a failed
+ * synthesis leaves the previous output untouched and nothing half-written.
+ */
+export function synthesize(projectDir: string, config: CdktfConfig): SynthResult {
+  const outdir = path.resolve(projectDir, config.output);
+  const staging = `${outdir}.staging-${process.pid}`;
+  fs.rmSync(staging, { recursive: true, force: true });
+  const run = spawnSync(config.app, {
+    cwd: projectDir,
+    shell: true,
+    encoding: 'utf8',
+    env: { ...process.env, CDKTF_OUTDIR: staging, CHECKPOINT_DISABLE: '1' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (run.status !== 0) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    const output = `${run.stderr ?? ''}${run.stdout ?? ''}`
+      .split('\n')
+      .filter((l) => !/npm warn Unknown user config/.test(l))
+      .join('\n')
+      .trim();
+    throw new CliError(`synthesis failed (${config.app}); nothing was written:\n${extractError(output)}`);
+  }
+  if (!fs.existsSync(path.join(staging, 'manifest.json'))) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw new CliError(`the app (${config.app}) did not call app.synth(): no manifest.json was produced`);
+  }
+  keepTerraformWorkingState(outdir, staging);
+  const old = `${outdir}.old-${process.pid}`;
+  if (fs.existsSync(outdir)) fs.renameSync(outdir, old);
+  fs.renameSync(staging, outdir);
+  fs.rmSync(old, { recursive: true, force: true });
+  return readSynthOutput(outdir);
+}
+
+/** Reads what a synthesis left in `outdir`. */
+export function readSynthOutput(outdir: string): SynthResult {
+  const manifestFile = path.join(outdir, 'manifest.json');
+  if (!fs.existsSync(manifestFile)) throw new CliError(`${outdir} holds no synthesized app: run meshform synth first`);
+  const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as {
+    stacks: { [name: string]: { annotations: { level: string; message: string }[] } };
+  };
+  const annotations = Object.entries(manifest.stacks).flatMap(([stack, s]) =>
+    s.annotations.map((a) => ({ stack, level: a.level, message: a.message })),
+  );
+  const dir = path.join(outdir, MESH_MANIFEST_DIR);
+  const meshes = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as MeshManifest)
+    : [];
+  return { outdir, meshes, annotations };
+}
+
+function keepTerraformWorkingState(outdir: string, staging: string): void {
+  const oldStacks = path.join(outdir, 'stacks');
+  if (!fs.existsSync(oldStacks)) return;
+  for (const stack of fs.readdirSync(oldStacks)) {
+    const target = path.join(staging, 'stacks', stack);
+    if (!fs.existsSync(target)) continue;
+    for (const keep of ['.terraform', '.terraform.lock.hcl']) {
+      const from = path.join(oldStacks, stack, keep);
+      if (fs.existsSync(from)) fs.renameSync(from, path.join(target, keep));
+    }
+  }
+}
+
+/** The meshform error of a failed app run, else its whole output. */
+function extractError(output: string): string {
+  const match = output.match(/MeshformError: (.*)/);
+  if (match) return match[1]!;
+  return output;
+}

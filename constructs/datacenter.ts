@@ -1,0 +1,170 @@
+import { Construct } from 'constructs';
+import { errors, MeshformWarning, warnings } from './errors';
+import { Mesh } from './mesh';
+import { MeshGateway, MeshGatewayOptions } from './mesh-gateway';
+import type { TerraformStack } from './private/engine';
+import { isDatacenterName } from './private/validation';
+import { StateBackend } from './state-backend';
+
+/** Where a datacenter runs (informational: summaries, plans and pictures show it). */
+export enum Cloud {
+  AWS = 'aws',
+  GOOGLE_CLOUD = 'gcp',
+  AZURE = 'azure',
+  ON_PREMISES = 'on-premises',
+  OTHER = 'other',
+}
+
+/** The kind of platform a datacenter's Consul runs on. */
+export enum Platform {
+  KUBERNETES = 'kubernetes',
+  VIRTUAL_MACHINES = 'vm',
+}
+
+/** Props every kind of datacenter shares. */
+export interface DatacenterProps {
+  /**
+   * Consul datacenter name: an RFC 1123 label (lowercase letters, digits, hyphens; at most 63 characters).
+   * @default - the construct id
+   */
+  readonly name?: string;
+  /**
+   * Whether this is the mesh's primary datacenter (ACL and CA authority, config entries replicate from it).
+   * Exactly one datacenter of a mesh is primary.
+   * @default false
+   */
+  readonly primary?: boolean;
+  /**
+   * Number of Consul servers.
+   * @default 3
+   */
+  readonly servers?: number;
+  /**
+   * The datacenter's mesh gateway.
+   * @default - a LoadBalancer gateway with 2 replicas on port 443, address assigned by the platform
+   */
+  readonly meshGateway?: MeshGatewayOptions;
+  /**
+   * Where this datacenter's stacks keep their Terraform state.
+   * @default - the mesh's backend
+   */
+  readonly backend?: StateBackend;
+  /**
+   * The cloud (or on-premises) the datacenter runs in.
+   * @default Cloud.OTHER
+   */
+  readonly cloud?: Cloud;
+}
+
+/** What a datacenter deploys, for summaries and the topology manifest. */
+export interface DatacenterDescription {
+  readonly name: string;
+  readonly platform: Platform;
+  readonly cloud: Cloud;
+  readonly primary: boolean;
+  readonly servers: number;
+  readonly meshGateway: {
+    readonly address?: string;
+    readonly port: number;
+    readonly exposure: string;
+    readonly replicas: number;
+  };
+  /** The datacenter's stacks in the order they deploy, with where each keeps its state. */
+  readonly stacks: readonly { readonly name: string; readonly state: string }[];
+  /** One line per thing installed. */
+  readonly installs: readonly string[];
+}
+
+/**
+ * A Consul datacenter of a mesh. Concrete kinds: `KubernetesDatacenter` (and, on VMs, `VmDatacenter`).
+ * A datacenter owns the Terraform stacks that install it.
+ */
+export abstract class Datacenter extends Construct {
+  /** The mesh this datacenter belongs to. */
+  public readonly mesh: Mesh;
+  /** Consul datacenter name. */
+  public readonly name: string;
+  /** Whether this is the primary datacenter. */
+  public readonly isPrimary: boolean;
+  /** Number of Consul servers. */
+  public readonly servers: number;
+  /** The cloud it runs in. */
+  public readonly cloud: Cloud;
+  /** Where its stacks keep their state. */
+  public readonly backend: StateBackend;
+  /** The datacenter's mesh gateway. */
+  public readonly meshGateway: MeshGateway;
+  /** The platform Consul runs on. */
+  public abstract readonly platform: Platform;
+
+  private readonly raised: MeshformWarning[] = [];
+
+  protected constructor(scope: Construct, id: string, props: DatacenterProps, allowedServerCounts: readonly number[]) {
+    super(scope, id);
+    if (!Mesh.isMesh(scope)) throw errors.notInMesh(this.node.path);
+    this.mesh = scope;
+    const path = this.node.path;
+    this.name = props.name ?? id;
+    if (!isDatacenterName(this.name)) {
+      throw errors.invalidName(path, 'datacenter name', this.name, suggestName(this.name));
+    }
+    this.isPrimary = props.primary ?? false;
+    this.servers = props.servers ?? 3;
+    if (!allowedServerCounts.includes(this.servers)) {
+      throw errors.invalidServerCount(path, this.servers, allowedServerCounts);
+    }
+    if (this.servers === 1) this.warn(warnings.singleServer(this.name));
+    this.cloud = props.cloud ?? Cloud.OTHER;
+    this.backend = props.backend ?? this.mesh.backend;
+    this.backend.validate(path);
+    this.meshGateway = new MeshGateway(this, 'MeshGateway', props.meshGateway);
+    this.mesh._addDatacenter(this);
+  }
+
+  /** Warnings raised about this datacenter (the mesh reports them on its control-plane stack at synth). */
+  public get warnings(): readonly MeshformWarning[] {
+    return [...this.raised];
+  }
+
+  /** Records a warning about this datacenter. */
+  protected warn(warning: MeshformWarning): void {
+    this.raised.push(warning);
+  }
+
+  /** Name of the datacenter's stack (or the stem of its stacks' names): `<mesh>-<datacenter>`. */
+  public get stackName(): string {
+    return `${this.mesh.name}-${this.name}`;
+  }
+
+  /** The datacenter's stacks, in the order they deploy. */
+  public abstract get stacks(): readonly TerraformStack[];
+
+  /** The stack that installs the Consul control plane; secondaries deploy after the primary's. */
+  public abstract get controlPlaneStack(): TerraformStack;
+
+  /** What the datacenter deploys. */
+  public abstract describe(): DatacenterDescription;
+
+  /** Checks what needs the whole mesh (e.g. federation inputs); called by Mesh.prepare. */
+  public abstract validateInMesh(): void;
+
+  /** Creates a stack for this datacenter under the app root, refusing a name another stack has. */
+  protected stackScope(stackName: string): Construct {
+    const root = this.node.root as Construct;
+    if (root.node.tryFindChild(stackName)) {
+      throw errors.duplicateStackName(this.node.path, stackName);
+    }
+    return root;
+  }
+}
+
+/** A best-effort valid name to show in an error message. */
+function suggestName(name: string): string {
+  const cleaned = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/g, '');
+  return cleaned.length > 0 ? cleaned : 'dc1';
+}

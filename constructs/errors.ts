@@ -1,0 +1,273 @@
+/**
+ * Every error and warning meshform raises, in one place.
+ *
+ * An error names the construct path, the value that was rejected and how to fix it:
+ *
+ *     [shop/aws-east] datacenter name is not both a Consul datacenter name and an RFC 1123 label: "AWS_East".
+ *     Fix: use 1 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit (e.g. "aws-east").
+ *
+ * A warning carries a stable id (`meshform/<slug>`) that tools and CI can match on.
+ */
+
+/** An error raised while synthesizing a mesh: the topology is invalid and nothing is written. */
+export class MeshformError extends Error {
+  /** Stable machine-readable code, e.g. `duplicate-datacenter`. */
+  public readonly code: string;
+  /** Path of the construct the error is about. */
+  public readonly constructPath: string;
+  /** The value that was rejected. */
+  public readonly value: unknown;
+  /** How to fix it. */
+  public readonly fix: string;
+
+  constructor(code: string, constructPath: string, problem: string, value: unknown, fix: string) {
+    super(`[${constructPath}] ${problem}: ${show(value)}. Fix: ${fix}`);
+    this.name = 'MeshformError';
+    this.code = code;
+    this.constructPath = constructPath;
+    this.value = value;
+    this.fix = fix;
+  }
+}
+
+/** A warning with a stable id. */
+export interface MeshformWarning {
+  /** Stable id, `meshform/<slug>`. */
+  readonly id: string;
+  /** The full message, starting with the id in brackets. */
+  readonly message: string;
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === undefined) return '(not set)';
+  return JSON.stringify(value);
+}
+
+function list(values: readonly string[]): string {
+  return values.map((v) => JSON.stringify(v)).join(', ');
+}
+
+const NAME_RULE =
+  'use 1 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit';
+
+/** Factories for every error meshform throws. */
+export const errors = {
+  invalidName(path: string, what: string, name: string, example: string): MeshformError {
+    return new MeshformError(
+      'invalid-name',
+      path,
+      `${what} is not both a Consul datacenter name and an RFC 1123 label`,
+      name,
+      `${NAME_RULE} (e.g. "${example}")`,
+    );
+  },
+
+  invalidKubernetesName(path: string, what: string, name: string): MeshformError {
+    return new MeshformError(
+      'invalid-kubernetes-name',
+      path,
+      `${what} is not an RFC 1123 label`,
+      name,
+      `${NAME_RULE}${what.startsWith('Helm') ? ' (at most 53 for a Helm release)' : ''}`,
+    );
+  },
+
+  invalidDomain(path: string, domain: string): MeshformError {
+    return new MeshformError(
+      'invalid-domain',
+      path,
+      'Consul domain is not a valid DNS name',
+      domain,
+      'use dot-separated RFC 1123 labels without a trailing dot (e.g. "consul" or "mesh.example.internal")',
+    );
+  },
+
+  duplicateDatacenter(path: string, name: string, existingPath: string): MeshformError {
+    return new MeshformError(
+      'duplicate-datacenter',
+      path,
+      `datacenter name is already used by ${existingPath}`,
+      name,
+      'give every datacenter of a mesh its own name',
+    );
+  },
+
+  duplicateStackName(path: string, stackName: string): MeshformError {
+    return new MeshformError(
+      'duplicate-stack',
+      path,
+      'another stack of this app already has the name this datacenter needs',
+      stackName,
+      'rename the mesh or the datacenter so that "<mesh>-<datacenter>" is unique in the app',
+    );
+  },
+
+  noPrimary(path: string, datacenters: readonly string[]): MeshformError {
+    return new MeshformError(
+      'no-primary',
+      path,
+      'no datacenter is primary; exactly one must be',
+      datacenters,
+      'set `primary: true` on exactly one datacenter',
+    );
+  },
+
+  multiplePrimaries(path: string, primaries: readonly string[]): MeshformError {
+    return new MeshformError(
+      'multiple-primaries',
+      path,
+      `${primaries.length} datacenters are primary (${list(primaries)}); exactly one must be`,
+      primaries,
+      'keep `primary: true` on one datacenter and remove it from the others',
+    );
+  },
+
+  emptyMesh(path: string): MeshformError {
+    return new MeshformError(
+      'empty-mesh',
+      path,
+      'the mesh has no datacenter',
+      [],
+      'add at least one datacenter, e.g. `new KubernetesDatacenter(mesh, "dc1", { primary: true, ... })`',
+    );
+  },
+
+  invalidServerCount(path: string, servers: number, allowed: readonly number[]): MeshformError {
+    return new MeshformError(
+      'invalid-server-count',
+      path,
+      `Consul server count must be one of ${allowed.join(', ')}`,
+      servers,
+      allowed.includes(1)
+        ? 'use 3 (tolerates one failure) or 5 (tolerates two); 1 only for a throwaway datacenter'
+        : `use ${allowed.join(' or ')} servers`,
+    );
+  },
+
+  missingPrimaryGatewayAddress(path: string, datacenter: string, others: readonly string[]): MeshformError {
+    return new MeshformError(
+      'missing-primary-gateway-address',
+      path,
+      `the primary datacenter "${datacenter}" has no declared mesh gateway address, ` +
+        `so ${list(others)} cannot reach it without reading its Terraform state`,
+      undefined,
+      'set `meshGateway: { address: "<stable DNS name or reserved IP>" }` on the primary ' +
+        '(for example a DNS record or a reserved load balancer IP for its mesh gateway)',
+    );
+  },
+
+  invalidGatewayAddress(path: string, address: string): MeshformError {
+    return new MeshformError(
+      'invalid-gateway-address',
+      path,
+      'mesh gateway address is not a DNS name or an IP address',
+      address,
+      'give a host name (e.g. "mgw.dc1.example.com") or an IP address, without a scheme or port (use `port` for the port)',
+    );
+  },
+
+  invalidPort(path: string, what: string, port: number): MeshformError {
+    return new MeshformError('invalid-port', path, `${what} is not a TCP port`, port, 'use a whole number from 1 to 65535');
+  },
+
+  invalidNodePort(path: string, port: number | undefined): MeshformError {
+    return new MeshformError(
+      'invalid-node-port',
+      path,
+      'a NodePort mesh gateway needs a fixed node port in the Kubernetes NodePort range',
+      port,
+      'set `meshGateway.nodePort` to a port from 30000 to 32767',
+    );
+  },
+
+  invalidReplicas(path: string, what: string, replicas: number): MeshformError {
+    return new MeshformError('invalid-replicas', path, `${what} must be a whole number of at least 1`, replicas, 'use 1 or more (2 or more for high availability)');
+  },
+
+  unknownChartVersion(path: string, version: string, known: readonly string[]): MeshformError {
+    return new MeshformError(
+      'unknown-chart-version',
+      path,
+      'consul-k8s Helm chart version is not one meshform has been checked against',
+      version,
+      `use one of ${list(known)}`,
+    );
+  },
+
+  unknownConsulVersion(path: string, version: string, chart: string, known: readonly string[]): MeshformError {
+    return new MeshformError(
+      'unknown-consul-version',
+      path,
+      `Consul version is not known to work with consul-k8s chart ${chart}`,
+      version,
+      `use one of ${list(known)} or pick the chart version that supports it`,
+    );
+  },
+
+  missingKubernetesApiUrl(path: string, datacenter: string): MeshformError {
+    return new MeshformError(
+      'missing-kubernetes-api-url',
+      path,
+      `secondary datacenter "${datacenter}" needs the URL of its Kubernetes API server for the ACL auth method the primary's servers call`,
+      undefined,
+      'set `kubernetesApiUrl` to the API server URL as reachable from the primary datacenter ' +
+        '(`kubectl config view -o jsonpath="{.clusters[0].cluster.server}"`)',
+    );
+  },
+
+  invalidUrl(path: string, what: string, url: string): MeshformError {
+    return new MeshformError('invalid-url', path, `${what} is not an https:// URL`, url, 'give an absolute https:// URL, e.g. "https://203.0.113.10:6443"');
+  },
+
+  emptyValue(path: string, what: string): MeshformError {
+    return new MeshformError('empty-value', path, `${what} must not be empty`, '', `set ${what}`);
+  },
+
+  meshInsideStack(path: string): MeshformError {
+    return new MeshformError(
+      'mesh-inside-stack',
+      path,
+      'a Mesh must not be created inside a TerraformStack: meshform creates one stack per datacenter itself',
+      path,
+      'create the Mesh directly under the App: `new Mesh(app, "shop", { ... })`',
+    );
+  },
+
+  notInMesh(path: string): MeshformError {
+    return new MeshformError(
+      'not-in-mesh',
+      path,
+      'a datacenter must be created inside a Mesh',
+      path,
+      'pass the mesh as scope: `new KubernetesDatacenter(mesh, "dc1", { ... })`',
+    );
+  },
+
+  invalidBackendOption(path: string, what: string, value: string, fix: string): MeshformError {
+    return new MeshformError('invalid-backend', path, `state backend ${what} is not valid`, value, fix);
+  },
+
+  secretStoreCorrupt(directory: string, detail: string): MeshformError {
+    return new MeshformError(
+      'secret-store-corrupt',
+      directory,
+      `the secret store is incomplete or unreadable (${detail})`,
+      directory,
+      'restore the directory from your backup; if this mesh was never deployed, delete the directory and run `meshform synth` to create a new store',
+    );
+  },
+};
+
+/** Factories for every warning meshform emits. */
+export const warnings = {
+  singleServer(datacenter: string): MeshformWarning {
+    const id = 'meshform/single-server';
+    return {
+      id,
+      message:
+        `[${id}] datacenter "${datacenter}" runs a single Consul server: losing it loses the datacenter's ` +
+        'state and there is no failover. Use 3 or 5 servers for anything but a throwaway environment.',
+    };
+  },
+};

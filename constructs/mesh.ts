@@ -1,0 +1,188 @@
+import { Construct, IConstruct } from 'constructs';
+import type { Datacenter } from './datacenter';
+import { errors } from './errors';
+import { Federation } from './federation';
+import { Annotations, DISABLE_STACK_TRACE_IN_METADATA, TerraformStack } from './private/engine';
+import { MESH_MANIFEST_FORMAT, MeshManifest } from './private/mesh-manifest';
+import { secretInputs } from './private/secret-inputs';
+import { isDatacenterName, isDnsName } from './private/validation';
+import {
+  chartRelease,
+  DEFAULT_CHART_VERSION,
+  DEFAULT_CONSUL_VERSION,
+  knownChartVersions,
+} from './private/versions';
+import { StateBackend } from './state-backend';
+
+/** Props of a Mesh. */
+export interface MeshProps {
+  /**
+   * Mesh name: an RFC 1123 label. It prefixes every stack name (`<mesh>-<datacenter>`) and names the
+   * mesh's entry in the secret store and its Terraform variables.
+   * @default - the construct id
+   */
+  readonly name?: string;
+  /**
+   * Consul version run by every datacenter.
+   * @default "2.0.3"
+   */
+  readonly consulVersion?: string;
+  /**
+   * Version of the official consul-k8s Helm chart installed on Kubernetes datacenters.
+   * @default "2.0.3"
+   */
+  readonly chartVersion?: string;
+  /**
+   * Consul's DNS domain.
+   * @default "consul"
+   */
+  readonly domain?: string;
+  /**
+   * Where every datacenter's stacks keep their Terraform state, unless a datacenter chooses its own.
+   * @default StateBackend.local()
+   */
+  readonly backend?: StateBackend;
+}
+
+const MESH_SYMBOL = Symbol.for('meshform.Mesh');
+
+/**
+ * A Consul service mesh: datacenters on any platform and cloud, WAN-federated through mesh gateways, with
+ * one primary. Create it directly under the App and add datacenters to it:
+ *
+ *     const mesh = new Mesh(app, 'shop');
+ *     new KubernetesDatacenter(mesh, 'aws-east', { primary: true, kubeconfigContext: 'eks', meshGateway: { address: 'mgw.example.com' } });
+ *     new KubernetesDatacenter(mesh, 'gcp-west', { kubeconfigContext: 'gke', kubernetesApiUrl: 'https://203.0.113.10' });
+ *
+ * Each datacenter synthesizes its own stack(s); the primary's deploy first.
+ */
+export class Mesh extends Construct {
+  /** True when `x` is a Mesh. */
+  public static isMesh(x: unknown): x is Mesh {
+    return typeof x === 'object' && x !== null && MESH_SYMBOL in x;
+  }
+
+  /** The mesh a construct belongs to. */
+  public static of(construct: IConstruct): Mesh {
+    const found = construct.node.scopes.slice().reverse().find((s) => Mesh.isMesh(s));
+    if (!found) throw errors.notInMesh(construct.node.path);
+    return found as Mesh;
+  }
+
+  /** Mesh name. */
+  public readonly name: string;
+  /** Consul version of every datacenter. */
+  public readonly consulVersion: string;
+  /** consul-k8s Helm chart version. */
+  public readonly chartVersion: string;
+  /** Consul DNS domain. */
+  public readonly domain: string;
+  /** Default state backend of the mesh's stacks. */
+  public readonly backend: StateBackend;
+  /** WAN federation of the datacenters. */
+  public readonly federation: Federation;
+
+  private readonly dcs: Datacenter[] = [];
+  private prepared = false;
+
+  constructor(scope: Construct, id: string, props: MeshProps = {}) {
+    super(scope, id);
+    Object.defineProperty(this, MESH_SYMBOL, { value: true });
+    // Warnings raised below the mesh carry no stack trace: synth output stays byte-identical across machines.
+    this.node.setContext(DISABLE_STACK_TRACE_IN_METADATA, true);
+    const path = this.node.path;
+    if (this.node.scopes.some((s) => TerraformStack.isStack(s))) throw errors.meshInsideStack(path);
+
+    this.name = props.name ?? id;
+    if (!isDatacenterName(this.name)) throw errors.invalidName(path, 'mesh name', this.name, 'shop');
+    this.domain = props.domain ?? 'consul';
+    if (!isDnsName(this.domain)) throw errors.invalidDomain(path, this.domain);
+
+    this.chartVersion = props.chartVersion ?? DEFAULT_CHART_VERSION;
+    const release = chartRelease(this.chartVersion);
+    if (!release) throw errors.unknownChartVersion(path, this.chartVersion, knownChartVersions());
+    this.consulVersion = props.consulVersion ?? DEFAULT_CONSUL_VERSION;
+    if (!release.consulVersions.includes(this.consulVersion)) {
+      throw errors.unknownConsulVersion(path, this.consulVersion, this.chartVersion, release.consulVersions);
+    }
+
+    this.backend = props.backend ?? StateBackend.local();
+    this.backend.validate(path);
+    this.federation = new Federation(this, 'Federation');
+  }
+
+  /** The datacenters, in declaration order. */
+  public get datacenters(): readonly Datacenter[] {
+    return [...this.dcs];
+  }
+
+  /** The primary datacenter; throws unless exactly one datacenter is primary. */
+  public get primary(): Datacenter {
+    const primaries = this.dcs.filter((dc) => dc.isPrimary);
+    if (this.dcs.length === 0) throw errors.emptyMesh(this.node.path);
+    if (primaries.length === 0) throw errors.noPrimary(this.node.path, this.dcs.map((dc) => dc.name));
+    if (primaries.length > 1) throw errors.multiplePrimaries(this.node.path, primaries.map((dc) => dc.name));
+    return primaries[0]!;
+  }
+
+  /** A datacenter by name. */
+  public datacenter(name: string): Datacenter | undefined {
+    return this.dcs.find((dc) => dc.name === name);
+  }
+
+  /**
+   * Registers a datacenter; called by the Datacenter constructor.
+   * @internal
+   */
+  public _addDatacenter(dc: Datacenter): void {
+    const existing = this.dcs.find((d) => d.name === dc.name);
+    if (existing) throw errors.duplicateDatacenter(dc.node.path, dc.name, existing.node.path);
+    if (dc.isPrimary) {
+      const other = this.dcs.find((d) => d.isPrimary);
+      if (other) throw errors.multiplePrimaries(this.node.path, [other.name, dc.name]);
+    }
+    this.dcs.push(dc);
+  }
+
+  /**
+   * Validates the whole topology and records the deploy order as stack dependencies (every secondary's
+   * control plane after the primary's). Runs automatically before synthesis, before anything is written;
+   * calling it again does nothing.
+   */
+  public prepare(): void {
+    if (this.prepared) return;
+    const primary = this.primary;
+    this.federation.validate();
+    for (const dc of this.dcs) dc.validateInMesh();
+    for (const dc of this.dcs) {
+      if (dc !== primary) dc.controlPlaneStack.addDependency(primary.controlPlaneStack);
+      // Annotations are collected per stack, so a datacenter's warnings are reported on its stack.
+      for (const w of dc.warnings) Annotations.of(dc.controlPlaneStack).addWarning(`${w.message} (${dc.node.path})`);
+    }
+    this.prepared = true;
+  }
+
+  /** Names of every stack of the mesh in a safe deploy order: the primary's first, then each secondary's. */
+  public get deployOrder(): string[] {
+    const primary = this.primary;
+    const ordered = [primary, ...this.dcs.filter((dc) => dc !== primary)];
+    return ordered.flatMap((dc) => dc.stacks.map((s) => s.node.id));
+  }
+
+  /** The mesh as data: what the CLI summarizes and later plans compare. Holds no secret. */
+  public manifest(): MeshManifest {
+    return {
+      format: MESH_MANIFEST_FORMAT,
+      mesh: this.name,
+      consulVersion: this.consulVersion,
+      chartVersion: this.chartVersion,
+      domain: this.domain,
+      primary: this.primary.name,
+      secretVariables: secretInputs(this.name).map((input) => input.variable),
+      deployOrder: this.deployOrder,
+      datacenters: this.dcs.map((dc) => dc.describe()),
+      federation: this.federation.links,
+      warnings: this.dcs.flatMap((dc) => dc.warnings.map((w) => ({ id: w.id, path: dc.node.path, message: w.message }))),
+    };
+  }
+}

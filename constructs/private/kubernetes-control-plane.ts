@@ -1,0 +1,96 @@
+import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
+import { SecretV1 } from '@cdktf/provider-kubernetes/lib/secret-v1';
+import { Release } from '@cdktf/provider-helm/lib/release';
+import { Construct } from 'constructs';
+import { Fn, Lazy } from './engine';
+import { ConsulSecretRefs } from './helm-values';
+import { SecretVariables } from './secret-variables';
+import { CHART_REPOSITORY } from './versions';
+
+/** What the control plane of one Kubernetes datacenter needs. */
+export interface KubernetesControlPlaneProps {
+  readonly mesh: string;
+  readonly datacenter: string;
+  readonly primary: boolean;
+  readonly namespace: string;
+  readonly releaseName: string;
+  readonly chartVersion: string;
+  readonly secrets: SecretVariables;
+  /** Renders the chart values (YAML); called at synth, after the whole mesh is known. */
+  readonly renderValues: (refs: ConsulSecretRefs) => string;
+}
+
+/** Name of the agent config file that sets the ACL initial management token on the primary's servers. */
+const ACL_BOOTSTRAP_FILE = 'acl-initial-management.json';
+
+/**
+ * Consul's control plane on one cluster: the namespace, the Kubernetes secrets the chart reads (server CA
+ * certificate and key, gossip key, ACL token, each its own secret so a pod that mounts one does not see
+ * the others) and the consul-k8s Helm release.
+ */
+export class KubernetesControlPlane extends Construct {
+  /** The Helm release. */
+  public readonly release: Release;
+  /** The secret references the values use. */
+  public readonly secretRefs: ConsulSecretRefs;
+
+  constructor(scope: Construct, id: string, props: KubernetesControlPlaneProps) {
+    super(scope, id);
+    const labels = {
+      'app.kubernetes.io/managed-by': 'meshform',
+      'meshform.io/mesh': props.mesh,
+      'meshform.io/datacenter': props.datacenter,
+    };
+    const namespace = new NamespaceV1(this, 'Namespace', { metadata: { name: props.namespace, labels } });
+
+    const secret = (id: string, name: string, data: { [key: string]: string }) =>
+      new SecretV1(this, id, {
+        metadata: { name, namespace: namespace.metadata.name, labels },
+        type: 'Opaque',
+        data,
+      });
+
+    const prefix = `${props.releaseName}-meshform`;
+    this.secretRefs = {
+      caCert: { secretName: `${prefix}-server-ca-cert`, secretKey: 'tls.crt' },
+      caKey: { secretName: `${prefix}-server-ca-key`, secretKey: 'tls.key' },
+      gossipKey: { secretName: `${prefix}-gossip-key`, secretKey: 'key' },
+      aclToken: { secretName: `${prefix}-acl-token`, secretKey: 'token' },
+      ...(props.primary ? { aclBootstrapConfigSecret: `${prefix}-acl-bootstrap-config` } : {}),
+    };
+    const refs = this.secretRefs;
+    const secrets = [
+      secret('ServerCaCert', refs.caCert.secretName, { [refs.caCert.secretKey]: props.secrets.value('serverCaCertificatePem') }),
+      secret('ServerCaKey', refs.caKey.secretName, { [refs.caKey.secretKey]: props.secrets.value('serverCaPrivateKeyPem') }),
+      secret('GossipKey', refs.gossipKey.secretName, { [refs.gossipKey.secretKey]: props.secrets.value('gossipKey') }),
+      secret('AclToken', refs.aclToken.secretName, { [refs.aclToken.secretKey]: props.secrets.value('aclBootstrapToken') }),
+    ];
+    if (refs.aclBootstrapConfigSecret) {
+      // The primary's servers create the initial management token from this file at first start, so the
+      // token is known before install and never has to be read back from the cluster.
+      secrets.push(
+        secret('AclBootstrapConfig', refs.aclBootstrapConfigSecret, {
+          [ACL_BOOTSTRAP_FILE]: Fn.jsonencode({
+            acl: { tokens: { initial_management: props.secrets.value('aclBootstrapToken') } },
+          }),
+        }),
+      );
+    }
+
+    this.release = new Release(this, 'Consul', {
+      name: props.releaseName,
+      namespace: namespace.metadata.name,
+      repository: CHART_REPOSITORY,
+      chart: 'consul',
+      version: props.chartVersion,
+      values: Lazy.listValue({ produce: () => [props.renderValues(refs)] }),
+      wait: true,
+      waitForJobs: true,
+      timeout: 1200,
+      atomic: false,
+      cleanupOnFail: false,
+      maxHistory: 10,
+      dependsOn: secrets,
+    });
+  }
+}

@@ -1,0 +1,26 @@
+import type { DatacenterDescription } from '../datacenter';
+import type { FederationLink } from '../federation';
+
+/** Version of the mesh manifest format written to `<outdir>/meshform/<mesh>.json`. */
+export const MESH_MANIFEST_FORMAT = 1;
+
+/** Directory (under the synth output) that holds one manifest per mesh. */
+export const MESH_MANIFEST_DIR = 'meshform';
+
+/** A mesh as data: topology, deploy order and the names (never the values) of its secret inputs. */
+export interface MeshManifest {
+  readonly format: number;
+  readonly mesh: string;
+  readonly consulVersion: string;
+  readonly chartVersion: string;
+  readonly domain: string;
+  readonly primary: string;
+  /** Terraform variable names that carry the mesh's secrets into every datacenter stack. */
+  readonly secretVariables: readonly string[];
+  /** Stack names in a safe deploy order. */
+  readonly deployOrder: readonly string[];
+  readonly datacenters: readonly DatacenterDescription[];
+  readonly federation: readonly FederationLink[];
+  /** Warnings raised at synth, with their stable ids. */
+  readonly warnings: readonly { readonly id: string; readonly path: string; readonly message: string }[];
+}

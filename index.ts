@@ -1,0 +1,14 @@
+/**
+ * meshform: mesh-as-code. Public API.
+ */
+export * from './constructs/errors';
+export * from './constructs/state-backend';
+export * from './constructs/secret-store';
+export * from './constructs/mesh';
+export * from './constructs/datacenter';
+export * from './constructs/mesh-gateway';
+export * from './constructs/federation';
+export * from './constructs/kubernetes-datacenter';
+export * from './stacks/mesh-stack';
+export * from './stacks/kubernetes-datacenter-stack';
+export { App } from './constructs/private/engine';

@@ -1,0 +1,99 @@
+/**
+ * Derives the facts meshform's contract checks need from the upstream fixtures in ../shared/fixtures
+ * (never copied into the project), and writes them, committed, where the suite and the library read them:
+ *
+ *   test/fixtures/consul-k8s-<chart>-values-keys.json   every key path of the chart's values.yaml and its kind
+ *   constructs/private/data/consul-agent-config-keys.json every key Consul's agent config accepts (flat paths)
+ *
+ * Usage: npm run derive-fixtures [-- --check]   (--check: exit 1 when a committed file is out of date)
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+
+const ROOT = path.resolve(__dirname, '..');
+export const SHARED_FIXTURES = path.resolve(ROOT, '..', 'shared', 'fixtures');
+const CHART = '2.0.3';
+
+/** Kind of a values.yaml entry: an object with known keys, a free-form map, a list, a scalar, or null. */
+export type ValueKind = 'object' | 'map' | 'list' | 'scalar' | 'null';
+
+/** Flattens a parsed values.yaml into `dotted.path -> kind`. */
+export function valuesKeyKinds(values: unknown): { [path: string]: ValueKind } {
+  const out: { [path: string]: ValueKind } = {};
+  const walk = (node: unknown, prefix: string) => {
+    for (const [key, value] of Object.entries(node as object)) {
+      const p = prefix ? `${prefix}.${key}` : key;
+      if (value === null) out[p] = 'null';
+      else if (Array.isArray(value)) out[p] = 'list';
+      else if (typeof value === 'object') {
+        if (Object.keys(value).length === 0) out[p] = 'map';
+        else {
+          out[p] = 'object';
+          walk(value, p);
+        }
+      } else out[p] = 'scalar';
+    }
+  };
+  walk(values, '');
+  return Object.fromEntries(Object.keys(out).sort().map((k) => [k, out[k]!]));
+}
+
+/** Flattens Consul's agent config key tree into `dotted.path -> leaf|any` (`*` = any name). */
+export function agentConfigKeyKinds(tree: unknown): { [path: string]: 'leaf' | 'any' } {
+  const out: { [path: string]: 'leaf' | 'any' } = {};
+  const walk = (node: unknown, prefix: string) => {
+    for (const [key, value] of Object.entries(node as object)) {
+      const p = prefix ? `${prefix}.${key}` : key;
+      if (typeof value === 'string') out[p] = value === 'any' ? 'any' : 'leaf';
+      else walk(value, p);
+    }
+  };
+  walk(tree, '');
+  return Object.fromEntries(Object.keys(out).sort().map((k) => [k, out[k]!]));
+}
+
+/** Every derived file: target path -> content. */
+export function deriveAll(shared: string = SHARED_FIXTURES): { [file: string]: string } {
+  const values = parse(fs.readFileSync(path.join(shared, `consul-k8s-${CHART}`, 'values.yaml'), 'utf8')) as unknown;
+  const agent = JSON.parse(fs.readFileSync(path.join(shared, 'consul-agent-config-keys.json'), 'utf8')) as {
+    source: unknown;
+    tree: unknown;
+    deprecated: string[];
+  };
+  const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+  return {
+    [`test/fixtures/consul-k8s-${CHART}-values-keys.json`]: json({
+      derivedFrom: `hashicorp/consul-k8s v${CHART} charts/consul/values.yaml`,
+      keys: valuesKeyKinds(values),
+    }),
+    'constructs/private/data/consul-agent-config-keys.json': json({
+      derivedFrom: agent.source,
+      keys: agentConfigKeyKinds(agent.tree),
+      deprecated: [...agent.deprecated].sort(),
+    }),
+  };
+}
+
+if (require.main === module) {
+  const check = process.argv.includes('--check');
+  if (!fs.existsSync(SHARED_FIXTURES)) {
+    console.error(`derive-fixtures: ${SHARED_FIXTURES} not found; nothing derived`);
+    process.exit(check ? 0 : 1);
+  }
+  let stale = 0;
+  for (const [file, content] of Object.entries(deriveAll())) {
+    const target = path.join(ROOT, file);
+    const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : undefined;
+    if (current === content) continue;
+    if (check) {
+      console.error(`derive-fixtures: ${file} is out of date`);
+      stale++;
+    } else {
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.writeFileSync(target, content);
+      console.log(`derive-fixtures: wrote ${file}`);
+    }
+  }
+  process.exit(stale > 0 ? 1 : 0);
+}

@@ -1,0 +1,42 @@
+import { HelmProvider } from '@cdktf/provider-helm/lib/provider';
+import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
+import { Construct } from 'constructs';
+import type { KubernetesDatacenter } from '../constructs/kubernetes-datacenter';
+import { KubernetesControlPlane } from '../constructs/private/kubernetes-control-plane';
+import { SecretVariables } from '../constructs/private/secret-variables';
+import { MeshStack } from './mesh-stack';
+
+/** Props of a KubernetesDatacenterStack. */
+export interface KubernetesDatacenterStackProps {
+  /** The datacenter the stack installs. */
+  readonly datacenter: KubernetesDatacenter;
+}
+
+/**
+ * The stack of one Kubernetes datacenter: Kubernetes and Helm providers for its cluster, the mesh's secrets
+ * as sensitive variables, and Consul's control plane. It reads no other stack's state: everything it needs
+ * from other datacenters (the primary's name and gateway addresses) is declared in the topology.
+ */
+export class KubernetesDatacenterStack extends MeshStack {
+  /** Consul's control plane on the cluster. */
+  public readonly controlPlane: KubernetesControlPlane;
+
+  constructor(scope: Construct, id: string, props: KubernetesDatacenterStackProps) {
+    const dc = props.datacenter;
+    super(scope, id, { mesh: dc.mesh, backend: dc.backend });
+    const cluster = { configPath: dc.kubeconfigPath, configContext: dc.kubeconfigContext };
+    new KubernetesProvider(this, 'kubernetes', cluster);
+    new HelmProvider(this, 'helm', { kubernetes: cluster });
+    const secrets = new SecretVariables(this, 'SecretInputs', dc.mesh.name);
+    this.controlPlane = new KubernetesControlPlane(this, 'ControlPlane', {
+      mesh: dc.mesh.name,
+      datacenter: dc.name,
+      primary: dc.isPrimary,
+      namespace: dc.namespace,
+      releaseName: dc.releaseName,
+      chartVersion: dc.mesh.chartVersion,
+      secrets,
+      renderValues: (refs) => dc.renderHelmValues(refs),
+    });
+  }
+}

@@ -1,0 +1,106 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { App } from '../constructs/private/engine';
+import type { MeshManifest } from '../constructs/private/mesh-manifest';
+
+/** Root of the repository. */
+export const REPO = path.resolve(__dirname, '..');
+
+/** A fresh temporary directory, removed by the OS eventually (tests also clean up what they can). */
+export function tempDir(prefix = 'meshform-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A synthesized Terraform JSON document. */
+export interface StackJson {
+  readonly terraform: { backend?: { [kind: string]: { [key: string]: unknown } }; cloud?: unknown; required_providers?: unknown };
+  readonly provider?: { [name: string]: unknown[] };
+  readonly resource?: { [type: string]: { [id: string]: { [key: string]: unknown } } };
+  readonly variable?: { [name: string]: { [key: string]: unknown } };
+  readonly output?: { [name: string]: { [key: string]: unknown } };
+  readonly data?: { [type: string]: { [id: string]: { [key: string]: unknown } } };
+}
+
+/** What a synthesis produced. */
+export interface Synthesized {
+  readonly outdir: string;
+  readonly manifest: {
+    stacks: { [name: string]: { dependencies: string[]; annotations: { level: string; message: string }[] } };
+  };
+  stackNames(): string[];
+  stack(name: string): StackJson;
+  mesh(name: string): MeshManifest;
+  /** Every file under the output directory, relative path -> content. */
+  files(): Map<string, string>;
+}
+
+/** Builds an app with `define` and synthesizes it into a fresh directory. */
+export function synth(define: (app: App) => void, outdir: string = path.join(tempDir(), 'cdktf.out')): Synthesized {
+  const app = new App({ outdir, stackTraces: false });
+  define(app);
+  app.synth();
+  return readOutput(outdir);
+}
+
+/** Reads a synthesized output directory. */
+export function readOutput(outdir: string): Synthesized {
+  const manifest = JSON.parse(fs.readFileSync(path.join(outdir, 'manifest.json'), 'utf8')) as Synthesized['manifest'];
+  return {
+    outdir,
+    manifest,
+    stackNames: () => Object.keys(manifest.stacks),
+    stack: (name) => {
+      const file = path.join(outdir, 'stacks', name, 'cdk.tf.json');
+      if (!fs.existsSync(file)) throw new Error(`no stack ${name} in ${outdir}: ${Object.keys(manifest.stacks).join(', ')}`);
+      return JSON.parse(fs.readFileSync(file, 'utf8')) as StackJson;
+    },
+    mesh: (name) => JSON.parse(fs.readFileSync(path.join(outdir, 'meshform', `${name}.json`), 'utf8')) as MeshManifest,
+    files: () => readTree(outdir),
+  };
+}
+
+/** Every file under `dir`, relative path -> content. */
+export function readTree(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else out.set(path.relative(dir, p), fs.readFileSync(p, 'utf8'));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** The resources of one type in a stack, as a list of bodies. */
+export function resources(stack: StackJson, type: string): { [key: string]: unknown }[] {
+  return Object.values(stack.resource?.[type] ?? {});
+}
+
+/** The single resource of a type in a stack (fails when there is not exactly one). */
+export function onlyResource(stack: StackJson, type: string): { [key: string]: unknown } {
+  const found = resources(stack, type);
+  if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+  return found[0]!;
+}
+
+/** The Helm values of the stack's consul release, parsed. */
+export function helmValues(stack: StackJson): any {
+  const release = onlyResource(stack, 'helm_release');
+  const values = release.values as string[];
+  if (values.length !== 1) throw new Error(`expected one values document, found ${values.length}`);
+  return parse(values[0]!);
+}
+
+/** Runs `fn`, expecting it to throw; returns the error's message. */
+export function thrownMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected an error, none was thrown');
+}
