@@ -11,4 +11,5 @@ export * from './constructs/federation';
 export * from './constructs/kubernetes-datacenter';
 export * from './stacks/mesh-stack';
 export * from './stacks/kubernetes-datacenter-stack';
+export * from './modules/multi-cluster-mesh';
 export { App } from './constructs/private/engine';

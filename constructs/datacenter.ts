@@ -118,6 +118,13 @@ export abstract class Datacenter extends Construct {
     this.backend = props.backend ?? this.mesh.backend;
     this.backend.validate(path);
     this.meshGateway = new MeshGateway(this, 'MeshGateway', props.meshGateway);
+  }
+
+  /**
+   * Adds the datacenter to its mesh (refusing a duplicate name or a second primary). Subclasses call it
+   * once their own props are checked, before creating stacks, so a rejected datacenter is never registered.
+   */
+  protected register(): void {
     this.mesh._addDatacenter(this);
   }
 

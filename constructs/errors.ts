@@ -123,6 +123,16 @@ export const errors = {
     );
   },
 
+  unknownPrimary(path: string, primary: string, names: readonly string[]): MeshformError {
+    return new MeshformError(
+      'unknown-primary',
+      path,
+      'the primary names no cluster of the mesh',
+      primary,
+      `name one of ${list(names)}`,
+    );
+  },
+
   emptyMesh(path: string): MeshformError {
     return new MeshformError(
       'empty-mesh',

@@ -77,6 +77,7 @@ export class KubernetesDatacenter extends Datacenter {
     if (!this.isPrimary && this.kubernetesApiUrl === undefined) {
       throw errors.missingKubernetesApiUrl(path, this.name);
     }
+    this.register();
     this.stack = new KubernetesDatacenterStack(this.stackScope(this.stackName), this.stackName, { datacenter: this });
   }
 

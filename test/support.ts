@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { vi } from 'vitest';
 import { parse } from 'yaml';
+import { main } from '../cli/main';
 import { App } from '../constructs/private/engine';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 
@@ -38,6 +40,7 @@ export interface Synthesized {
 
 /** Builds an app with `define` and synthesizes it into a fresh directory. */
 export function synth(define: (app: App) => void, outdir: string = path.join(tempDir(), 'cdktf.out')): Synthesized {
+  fs.mkdirSync(path.dirname(outdir), { recursive: true });
   const app = new App({ outdir, stackTraces: false });
   define(app);
   app.synth();
@@ -103,4 +106,28 @@ export function thrownMessage(fn: () => unknown): string {
     return (e as Error).message;
   }
   throw new Error('expected an error, none was thrown');
+}
+
+const TSX = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+
+/** GIVEN helper: a project directory whose cdktf.json runs `program` (a .ts file path). */
+export function project(program: string): string {
+  const dir = tempDir('meshform-project-');
+  fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ language: 'typescript', app: `node ${TSX} ${program}` }));
+  return dir;
+}
+
+/** Runs the CLI in-process, capturing stdout. */
+export function run(args: string[]): { code: number; stdout: string } {
+  let stdout = '';
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += chunk.toString();
+    return true;
+  });
+  try {
+    const code = main(args);
+    return { code, stdout };
+  } finally {
+    spy.mockRestore();
+  }
 }

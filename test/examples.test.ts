@@ -1,0 +1,81 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defineDefaultMesh } from '../examples/default/main';
+import { defineMultiClusterMesh } from '../examples/multi-cluster/main';
+import { Cloud, MultiClusterMesh, SecretStore } from '../index';
+import { helmValues, project, readTree, REPO, run, synth, tempDir, thrownMessage } from './support';
+
+describe('examples/default', () => {
+  it('matches its snapshot', () => {
+    // GIVEN / WHEN
+    const files = synth(defineDefaultMesh).files();
+    // THEN
+    expect(Object.fromEntries(files)).toMatchSnapshot();
+  });
+
+  it('is deterministic: two synths into different directories are byte-identical', () => {
+    const a = synth(defineDefaultMesh, path.join(tempDir(), 'one', 'cdktf.out')).files();
+    const b = synth(defineDefaultMesh, path.join(tempDir(), 'two', 'deeper', 'cdktf.out')).files();
+    expect([...b.keys()]).toEqual([...a.keys()]);
+    for (const [file, content] of a) expect(b.get(file), file).toBe(content);
+  });
+
+  it('writes no machine-specific path into the output', () => {
+    const outdir = path.join(tempDir(), 'cdktf.out');
+    for (const [file, content] of synth(defineDefaultMesh, outdir).files()) {
+      expect(content, file).not.toContain(outdir);
+      expect(content, file).not.toContain(REPO);
+      expect(content, file).not.toContain(process.env.HOME ?? '/root');
+    }
+  });
+
+  it('writes no private key, token or gossip key under cdktf.out', () => {
+    // GIVEN a project synthesized by the CLI, which also creates the secret store
+    const dir = project(path.join(REPO, 'examples', 'default', 'main.ts'));
+    const storeDir = path.join(dir, 'secrets');
+    run(['synth', '--project', dir, '--secrets-dir', storeDir]);
+    const secrets = SecretStore.open({ directory: storeDir }).load('shop');
+    const keyBody = secrets.serverCaPrivateKeyPem.split('\n').filter((l) => l.length > 0 && !l.startsWith('-----'));
+    // WHEN
+    const files = readTree(path.join(dir, 'cdktf.out'));
+    // THEN
+    expect(files.size).toBeGreaterThan(0);
+    for (const [file, content] of files) {
+      expect(content, file).not.toMatch(/-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/);
+      expect(content, file).not.toContain(secrets.gossipKey);
+      expect(content, file).not.toContain(secrets.aclBootstrapToken);
+      for (const line of keyBody) expect(content.includes(line), `${file} holds a line of the CA key`).toBe(false);
+    }
+    // the store itself lives outside the output
+    expect(fs.existsSync(path.join(dir, 'cdktf.out', 'secrets'))).toBe(false);
+  });
+});
+
+describe('examples/multi-cluster', () => {
+  it('matches its snapshot', () => {
+    const files = synth(defineMultiClusterMesh).files();
+    expect(Object.fromEntries(files)).toMatchSnapshot();
+  });
+
+  it('puts each cluster in its own Terraform Cloud workspace, behind its cloud load balancer', () => {
+    const out = synth(defineMultiClusterMesh);
+    expect(out.stackNames().sort()).toEqual(['payments-aws-eu-west', 'payments-azure-north-europe', 'payments-gcp-us-central']);
+    expect(out.stack('payments-gcp-us-central').terraform.cloud).toEqual({
+      organization: 'acme',
+      workspaces: { name: 'mesh-payments-gcp-us-central' },
+    });
+    const annotations = helmValues(out.stack('payments-aws-eu-west')).meshGateway.service.annotations as string;
+    expect(annotations).toContain('"external-dns.alpha.kubernetes.io/hostname": "mgw.aws-eu-west.payments.example.com"');
+    expect(annotations).toContain('"service.beta.kubernetes.io/aws-load-balancer-type": "external"');
+    expect(out.manifest.stacks['payments-azure-north-europe']!.dependencies).toEqual(['payments-aws-eu-west']);
+  });
+
+  it('refuses a primary that names no cluster', () => {
+    expect(
+      thrownMessage(() =>
+        synth((app) => new MultiClusterMesh(app, 'm', { primary: 'nope', clusters: [{ name: 'a', cloud: Cloud.AWS, kubeconfigContext: 'a' }] })),
+      ),
+    ).toBe('[m] the primary names no cluster of the mesh: "nope". Fix: name one of "a"');
+  });
+});
