@@ -85,7 +85,11 @@ export function main(argv: readonly string[]): number {
       const outdir = path.resolve(projectDir, readCdktfConfig(projectDir).output);
       const meshes = readSynthOutput(outdir).meshes.filter((m) => values.mesh === undefined || m.mesh === values.mesh);
       if (meshes.length === 0) {
-        throw new CliError(values.mesh ? `no mesh named "${values.mesh}" in ${outdir}` : `no mesh in ${outdir}: run meshform synth first`);
+        throw new CliError(
+          values.mesh
+            ? `no mesh named "${values.mesh}" in ${outdir}`
+            : `no mesh in ${outdir}: run meshform synth first`,
+        );
       }
       if (sub === 'env') {
         process.stdout.write(secretsAsShellExports(store, meshes));

@@ -25,7 +25,9 @@ export function renderSynthSummary(
     );
     out.push('');
     out.push(style.bold('Stacks in deploy order') + style.dim(" (cdktf deploy '*' follows the recorded dependencies)"));
-    const byStack = new Map(mesh.datacenters.flatMap((dc) => dc.stacks.map((s) => [s.name, { dc, state: s.state }] as const)));
+    const byStack = new Map(
+      mesh.datacenters.flatMap((dc) => dc.stacks.map((s) => [s.name, { dc, state: s.state }] as const)),
+    );
     const width = Math.max(...mesh.deployOrder.map((s) => s.length));
     mesh.deployOrder.forEach((stack, i) => {
       const entry = byStack.get(stack)!;
@@ -56,7 +58,9 @@ export function renderSynthSummary(
           style.dim(`(server CA SHA-256 ${store.serverCaFingerprint.slice(0, 23)}…)`),
       );
       out.push(`  Terraform variables: ${mesh.secretVariables.join(', ')}`);
-      out.push(`  before deploying: ${style.cyan('eval "$(npm run -s meshform -- secrets env)"')} then ${style.cyan("npx cdktf deploy '*'")}`);
+      out.push(
+        `  before deploying: ${style.cyan('eval "$(npm run -s meshform -- secrets env)"')} then ${style.cyan("npx cdktf deploy '*'")}`,
+      );
     }
     if (mesh.warnings.length > 0) {
       out.push('');

@@ -48,8 +48,7 @@ function list(values: readonly string[]): string {
   return values.map((v) => JSON.stringify(v)).join(', ');
 }
 
-const NAME_RULE =
-  'use 1 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit';
+const NAME_RULE = 'use 1 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit';
 
 /** Factories for every error meshform throws. */
 export const errors = {
@@ -178,7 +177,13 @@ export const errors = {
   },
 
   invalidPort(path: string, what: string, port: number): MeshformError {
-    return new MeshformError('invalid-port', path, `${what} is not a TCP port`, port, 'use a whole number from 1 to 65535');
+    return new MeshformError(
+      'invalid-port',
+      path,
+      `${what} is not a TCP port`,
+      port,
+      'use a whole number from 1 to 65535',
+    );
   },
 
   invalidNodePort(path: string, port: number | undefined): MeshformError {
@@ -192,7 +197,13 @@ export const errors = {
   },
 
   invalidReplicas(path: string, what: string, replicas: number): MeshformError {
-    return new MeshformError('invalid-replicas', path, `${what} must be a whole number of at least 1`, replicas, 'use 1 or more (2 or more for high availability)');
+    return new MeshformError(
+      'invalid-replicas',
+      path,
+      `${what} must be a whole number of at least 1`,
+      replicas,
+      'use 1 or more (2 or more for high availability)',
+    );
   },
 
   unknownChartVersion(path: string, version: string, known: readonly string[]): MeshformError {
@@ -227,7 +238,13 @@ export const errors = {
   },
 
   invalidUrl(path: string, what: string, url: string): MeshformError {
-    return new MeshformError('invalid-url', path, `${what} is not an https:// URL`, url, 'give an absolute https:// URL, e.g. "https://203.0.113.10:6443"');
+    return new MeshformError(
+      'invalid-url',
+      path,
+      `${what} is not an https:// URL`,
+      url,
+      'give an absolute https:// URL, e.g. "https://203.0.113.10:6443"',
+    );
   },
 
   emptyValue(path: string, what: string): MeshformError {

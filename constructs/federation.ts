@@ -45,7 +45,12 @@ export class Federation extends Construct {
     const primary = this.mesh.primary;
     return this.mesh.datacenters
       .filter((dc) => dc !== primary)
-      .map((dc) => ({ from: dc.name, to: primary.name, via: 'mesh-gateways' as const, primaryGateways: this.primaryGateways }));
+      .map((dc) => ({
+        from: dc.name,
+        to: primary.name,
+        via: 'mesh-gateways' as const,
+        primaryGateways: this.primaryGateways,
+      }));
   }
 
   /** The datacenters other than the primary. */

@@ -4,7 +4,13 @@ import { errors } from './errors';
 import type { Mesh } from './mesh';
 import { MeshGatewayServiceType } from './mesh-gateway';
 import type { TerraformStack } from './private/engine';
-import { ConsulHelmValues, ConsulSecretRefs, consulHelmValues, describeSecurity, toValuesYaml } from './private/helm-values';
+import {
+  ConsulHelmValues,
+  ConsulSecretRefs,
+  consulHelmValues,
+  describeSecurity,
+  toValuesYaml,
+} from './private/helm-values';
 import { isDatacenterName, isHttpsUrl } from './private/validation';
 import { KubernetesDatacenterStack } from '../stacks/kubernetes-datacenter-stack';
 
@@ -71,7 +77,8 @@ export class KubernetesDatacenter extends Datacenter {
       throw errors.invalidKubernetesName(path, 'Helm release name', this.releaseName);
     }
     if (props.kubernetesApiUrl !== undefined) {
-      if (!isHttpsUrl(props.kubernetesApiUrl)) throw errors.invalidUrl(path, 'kubernetesApiUrl', props.kubernetesApiUrl);
+      if (!isHttpsUrl(props.kubernetesApiUrl))
+        throw errors.invalidUrl(path, 'kubernetesApiUrl', props.kubernetesApiUrl);
       this.kubernetesApiUrl = props.kubernetesApiUrl;
     }
     if (!this.isPrimary && this.kubernetesApiUrl === undefined) {
@@ -103,25 +110,25 @@ export class KubernetesDatacenter extends Datacenter {
     const mesh = this.mesh;
     const gw = this.meshGateway;
     return consulHelmValues({
-        datacenter: this.name,
-        domain: mesh.domain,
-        consulImage: `hashicorp/consul:${mesh.consulVersion}`,
-        controlPlaneImage: `hashicorp/consul-k8s-control-plane:${mesh.chartVersion}`,
-        servers: this.servers,
-        primary: this.isPrimary,
-        primaryDatacenter: mesh.primary.name,
-        primaryGateways: this.isPrimary ? [] : mesh.federation.primaryGateways,
-        kubernetesApiUrl: this.kubernetesApiUrl,
-        secrets: secretRefs,
-        meshGateway: {
-          replicas: gw.replicas,
-          serviceType: gw.serviceType,
-          port: gw.port,
-          nodePort: gw.nodePort,
-          address: gw.address,
-          annotations: gw.serviceAnnotations,
-        },
-      });
+      datacenter: this.name,
+      domain: mesh.domain,
+      consulImage: `hashicorp/consul:${mesh.consulVersion}`,
+      controlPlaneImage: `hashicorp/consul-k8s-control-plane:${mesh.chartVersion}`,
+      servers: this.servers,
+      primary: this.isPrimary,
+      primaryDatacenter: mesh.primary.name,
+      primaryGateways: this.isPrimary ? [] : mesh.federation.primaryGateways,
+      kubernetesApiUrl: this.kubernetesApiUrl,
+      secrets: secretRefs,
+      meshGateway: {
+        replicas: gw.replicas,
+        serviceType: gw.serviceType,
+        port: gw.port,
+        nodePort: gw.nodePort,
+        address: gw.address,
+        annotations: gw.serviceAnnotations,
+      },
+    });
   }
 
   public describe(): DatacenterDescription {

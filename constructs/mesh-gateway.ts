@@ -89,7 +89,11 @@ export class MeshGateway extends Construct {
       this.nodePort = np;
     }
     const annotations = options.serviceAnnotations ?? {};
-    this.serviceAnnotations = Object.fromEntries(Object.keys(annotations).sort().map((k) => [k, annotations[k]!]));
+    this.serviceAnnotations = Object.fromEntries(
+      Object.keys(annotations)
+        .sort()
+        .map((k) => [k, annotations[k]!]),
+    );
   }
 
   /** The port other datacenters dial: the node port of a NodePort gateway, else `port`. */

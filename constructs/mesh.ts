@@ -6,12 +6,7 @@ import { Annotations, DISABLE_STACK_TRACE_IN_METADATA, TerraformStack } from './
 import { MESH_MANIFEST_FORMAT, MeshManifest } from './private/mesh-manifest';
 import { secretInputs } from './private/secret-inputs';
 import { isDatacenterName, isDnsName } from './private/validation';
-import {
-  chartRelease,
-  DEFAULT_CHART_VERSION,
-  DEFAULT_CONSUL_VERSION,
-  knownChartVersions,
-} from './private/versions';
+import { chartRelease, DEFAULT_CHART_VERSION, DEFAULT_CONSUL_VERSION, knownChartVersions } from './private/versions';
 import { StateBackend } from './state-backend';
 
 /** Props of a Mesh. */
@@ -64,7 +59,10 @@ export class Mesh extends Construct {
 
   /** The mesh a construct belongs to. */
   public static of(construct: IConstruct): Mesh {
-    const found = construct.node.scopes.slice().reverse().find((s) => Mesh.isMesh(s));
+    const found = construct.node.scopes
+      .slice()
+      .reverse()
+      .find((s) => Mesh.isMesh(s));
     if (!found) throw errors.notInMesh(construct.node.path);
     return found as Mesh;
   }
@@ -120,8 +118,16 @@ export class Mesh extends Construct {
   public get primary(): Datacenter {
     const primaries = this.dcs.filter((dc) => dc.isPrimary);
     if (this.dcs.length === 0) throw errors.emptyMesh(this.node.path);
-    if (primaries.length === 0) throw errors.noPrimary(this.node.path, this.dcs.map((dc) => dc.name));
-    if (primaries.length > 1) throw errors.multiplePrimaries(this.node.path, primaries.map((dc) => dc.name));
+    if (primaries.length === 0)
+      throw errors.noPrimary(
+        this.node.path,
+        this.dcs.map((dc) => dc.name),
+      );
+    if (primaries.length > 1)
+      throw errors.multiplePrimaries(
+        this.node.path,
+        primaries.map((dc) => dc.name),
+      );
     return primaries[0]!;
   }
 
@@ -182,7 +188,9 @@ export class Mesh extends Construct {
       deployOrder: this.deployOrder,
       datacenters: this.dcs.map((dc) => dc.describe()),
       federation: this.federation.links,
-      warnings: this.dcs.flatMap((dc) => dc.warnings.map((w) => ({ id: w.id, path: dc.node.path, message: w.message }))),
+      warnings: this.dcs.flatMap((dc) =>
+        dc.warnings.map((w) => ({ id: w.id, path: dc.node.path, message: w.message })),
+      ),
     };
   }
 }

@@ -113,7 +113,10 @@ export class SecretStore {
       aclBootstrapToken: read(FILES.aclBootstrapToken).trim(),
     };
     if (certificateFingerprint(secrets.serverCaCertificatePem) !== index.serverCaFingerprint) {
-      throw errors.secretStoreCorrupt(dir, `${FILES.serverCaCertificate} does not match the fingerprint in ${FILES.index}`);
+      throw errors.secretStoreCorrupt(
+        dir,
+        `${FILES.serverCaCertificate} does not match the fingerprint in ${FILES.index}`,
+      );
     }
     if (Buffer.from(secrets.gossipKey, 'base64').length !== 32) {
       throw errors.secretStoreCorrupt(dir, `${FILES.gossipKey} is not 32 bytes of base64`);
@@ -144,7 +147,10 @@ export class SecretStore {
       throw errors.secretStoreCorrupt(this.meshDirectory(mesh), `${FILES.index} is missing or not JSON`);
     }
     if (index.format !== FORMAT || index.mesh !== mesh) {
-      throw errors.secretStoreCorrupt(this.meshDirectory(mesh), `${FILES.index} is for format ${index.format} / mesh "${index.mesh}"`);
+      throw errors.secretStoreCorrupt(
+        this.meshDirectory(mesh),
+        `${FILES.index} is for format ${index.format} / mesh "${index.mesh}"`,
+      );
     }
     return index;
   }
@@ -165,7 +171,8 @@ export class SecretStore {
     const staging = fs.mkdtempSync(path.join(this.directory, `.${mesh}.staging-`));
     try {
       fs.chmodSync(staging, 0o700);
-      const write = (file: string, content: string) => fs.writeFileSync(path.join(staging, file), content, { mode: 0o600 });
+      const write = (file: string, content: string) =>
+        fs.writeFileSync(path.join(staging, file), content, { mode: 0o600 });
       write(FILES.serverCaCertificate, ca.certificatePem);
       write(FILES.serverCaPrivateKey, ca.privateKeyPem);
       write(FILES.gossipKey, `${createGossipKey()}\n`);

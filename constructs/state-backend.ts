@@ -139,10 +139,20 @@ class S3StateBackend extends StateBackend {
 
   public validate(constructPath: string): void {
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(this.options.bucket)) {
-      throw errors.invalidBackendOption(constructPath, 'bucket', this.options.bucket, 'give an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens');
+      throw errors.invalidBackendOption(
+        constructPath,
+        'bucket',
+        this.options.bucket,
+        'give an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens',
+      );
     }
     if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(this.options.region)) {
-      throw errors.invalidBackendOption(constructPath, 'region', this.options.region, 'give an AWS region such as "eu-west-1"');
+      throw errors.invalidBackendOption(
+        constructPath,
+        'region',
+        this.options.region,
+        'give an AWS region such as "eu-west-1"',
+      );
     }
   }
 

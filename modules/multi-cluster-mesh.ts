@@ -81,7 +81,11 @@ export class MultiClusterMesh extends Construct {
     super(scope, id);
     const { clusters, primary, serversPerCluster, ...meshProps } = props;
     if (!clusters.some((c) => c.name === primary)) {
-      throw errors.unknownPrimary(this.node.path, primary, clusters.map((c) => c.name));
+      throw errors.unknownPrimary(
+        this.node.path,
+        primary,
+        clusters.map((c) => c.name),
+      );
     }
     this.mesh = new Mesh(this, 'Mesh', { name: id, ...meshProps });
     this.datacenters = clusters.map(
@@ -98,7 +102,9 @@ export class MultiClusterMesh extends Construct {
             address: cluster.gatewayHostname,
             serviceAnnotations: {
               ...loadBalancerAnnotations(cluster.cloud),
-              ...(cluster.gatewayHostname ? { 'external-dns.alpha.kubernetes.io/hostname': cluster.gatewayHostname } : {}),
+              ...(cluster.gatewayHostname
+                ? { 'external-dns.alpha.kubernetes.io/hostname': cluster.gatewayHostname }
+                : {}),
             },
           },
         }),

@@ -36,7 +36,11 @@ export function valuesKeyKinds(values: unknown): { [path: string]: ValueKind } {
     }
   };
   walk(values, '');
-  return Object.fromEntries(Object.keys(out).sort().map((k) => [k, out[k]!]));
+  return Object.fromEntries(
+    Object.keys(out)
+      .sort()
+      .map((k) => [k, out[k]!]),
+  );
 }
 
 /** Flattens Consul's agent config key tree into `dotted.path -> leaf|any` (`*` = any name). */
@@ -50,7 +54,11 @@ export function agentConfigKeyKinds(tree: unknown): { [path: string]: 'leaf' | '
     }
   };
   walk(tree, '');
-  return Object.fromEntries(Object.keys(out).sort().map((k) => [k, out[k]!]));
+  return Object.fromEntries(
+    Object.keys(out)
+      .sort()
+      .map((k) => [k, out[k]!]),
+  );
 }
 
 /** Every derived file: target path -> content. */

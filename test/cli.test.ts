@@ -19,8 +19,12 @@ describe('meshform synth', () => {
     const out = readOutput(path.join(dir, 'cdktf.out'));
     expect(out.stackNames().sort()).toEqual(['shop-aws-us-east', 'shop-gcp-europe-west']);
     expect(SecretStore.open({ directory: store }).has('shop')).toBe(true);
-    expect(stdout).toContain('mesh shop — Consul 2.0.3, consul-k8s chart 2.0.3, domain consul, 2 datacenters, synthesized into cdktf.out');
-    expect(stdout).toMatch(/1\. shop-aws-us-east\s+aws-us-east \(primary\)\s+first; state: local \(terraform\.shop-aws-us-east\.tfstate\)/);
+    expect(stdout).toContain(
+      'mesh shop — Consul 2.0.3, consul-k8s chart 2.0.3, domain consul, 2 datacenters, synthesized into cdktf.out',
+    );
+    expect(stdout).toMatch(
+      /1\. shop-aws-us-east\s+aws-us-east \(primary\)\s+first; state: local \(terraform\.shop-aws-us-east\.tfstate\)/,
+    );
     expect(stdout).toMatch(/2\. shop-gcp-europe-west\s+gcp-europe-west\s+after shop-aws-us-east/);
     expect(stdout).toContain('gcp-europe-west → aws-us-east via mgw.aws-us-east.shop.example.com:443');
     expect(stdout).toContain(`created secret store ${path.join(store, 'shop')}`);

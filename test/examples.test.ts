@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +13,22 @@ describe('examples/default', () => {
     const files = synth(defineDefaultMesh).files();
     // THEN
     expect(Object.fromEntries(files)).toMatchSnapshot();
+  });
+
+  it('produces the same stacks with `cdktf synth` (cdktf.json points at it)', () => {
+    // GIVEN the in-process synthesis
+    const expected = synth(defineDefaultMesh).files();
+    // WHEN the cdktf CLI synthesizes the project
+    const outdir = path.join(tempDir(), 'cdktf.out');
+    execFileSync(path.join(REPO, 'node_modules', '.bin', 'cdktf'), ['synth', '--output', outdir], {
+      cwd: REPO,
+      env: { ...process.env, CHECKPOINT_DISABLE: '1', CI: '1' },
+      stdio: 'pipe',
+    });
+    // THEN
+    const actual = readTree(outdir);
+    expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [file, content] of expected) expect(actual.get(file), file).toBe(content);
   });
 
   it('is deterministic: two synths into different directories are byte-identical', () => {
@@ -60,13 +77,19 @@ describe('examples/multi-cluster', () => {
 
   it('puts each cluster in its own Terraform Cloud workspace, behind its cloud load balancer', () => {
     const out = synth(defineMultiClusterMesh);
-    expect(out.stackNames().sort()).toEqual(['payments-aws-eu-west', 'payments-azure-north-europe', 'payments-gcp-us-central']);
+    expect(out.stackNames().sort()).toEqual([
+      'payments-aws-eu-west',
+      'payments-azure-north-europe',
+      'payments-gcp-us-central',
+    ]);
     expect(out.stack('payments-gcp-us-central').terraform.cloud).toEqual({
       organization: 'acme',
       workspaces: { name: 'mesh-payments-gcp-us-central' },
     });
     const annotations = helmValues(out.stack('payments-aws-eu-west')).meshGateway.service.annotations as string;
-    expect(annotations).toContain('"external-dns.alpha.kubernetes.io/hostname": "mgw.aws-eu-west.payments.example.com"');
+    expect(annotations).toContain(
+      '"external-dns.alpha.kubernetes.io/hostname": "mgw.aws-eu-west.payments.example.com"',
+    );
     expect(annotations).toContain('"service.beta.kubernetes.io/aws-load-balancer-type": "external"');
     expect(out.manifest.stacks['payments-azure-north-europe']!.dependencies).toEqual(['payments-aws-eu-west']);
   });
@@ -74,7 +97,13 @@ describe('examples/multi-cluster', () => {
   it('refuses a primary that names no cluster', () => {
     expect(
       thrownMessage(() =>
-        synth((app) => new MultiClusterMesh(app, 'm', { primary: 'nope', clusters: [{ name: 'a', cloud: Cloud.AWS, kubeconfigContext: 'a' }] })),
+        synth(
+          (app) =>
+            new MultiClusterMesh(app, 'm', {
+              primary: 'nope',
+              clusters: [{ name: 'a', cloud: Cloud.AWS, kubeconfigContext: 'a' }],
+            }),
+        ),
       ),
     ).toBe('[m] the primary names no cluster of the mesh: "nope". Fix: name one of "a"');
   });

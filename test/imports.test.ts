@@ -47,10 +47,7 @@ describe('import rules', () => {
     expect(isProviderRootImport('@cdktf/provider-aws/lib/instance')).toBe(false);
     // (built from parts, so that this file does not itself contain the imports it scans for)
     const sample = ['import { A } fr', "om '@cdktf/provider-helm';\nconst x = req", 'uire("cdktf");'].join('');
-    expect(importedModules(sample)).toEqual([
-      '@cdktf/provider-helm',
-      'cdktf',
-    ]);
+    expect(importedModules(sample)).toEqual(['@cdktf/provider-helm', 'cdktf']);
   });
 
   it('imports provider classes only by deep path', () => {

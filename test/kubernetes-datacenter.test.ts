@@ -37,7 +37,11 @@ describe('stacks', () => {
       const mesh = new Mesh(app, 'shop');
       new KubernetesDatacenter(mesh, 'a', { kubeconfigContext: 'a', kubernetesApiUrl: 'https://198.51.100.1' });
       new KubernetesDatacenter(mesh, 'b', { kubeconfigContext: 'b', kubernetesApiUrl: 'https://198.51.100.2' });
-      new KubernetesDatacenter(mesh, 'c', { primary: true, kubeconfigContext: 'c', meshGateway: { address: '198.51.100.3' } });
+      new KubernetesDatacenter(mesh, 'c', {
+        primary: true,
+        kubeconfigContext: 'c',
+        meshGateway: { address: '198.51.100.3' },
+      });
     });
     // THEN
     expect(out.mesh('shop').deployOrder).toEqual(['shop-c', 'shop-a', 'shop-b']);
@@ -121,7 +125,9 @@ describe('secrets', () => {
   it('gives the primary an agent config secret that creates the ACL token at first start', () => {
     const out = synth(twoDatacenters);
     const secrets = resources(out.stack('shop-east'), 'kubernetes_secret_v1');
-    const config = secrets.find((s) => (s.metadata as { name: string }).name === 'consul-meshform-acl-bootstrap-config');
+    const config = secrets.find(
+      (s) => (s.metadata as { name: string }).name === 'consul-meshform-acl-bootstrap-config',
+    );
     expect(config?.data).toEqual({
       'acl-initial-management.json':
         '${jsonencode({"acl" = {"tokens" = {"initial_management" = var.meshform_shop_acl_bootstrap_token}}})}',
@@ -204,7 +210,11 @@ describe('consul-k8s release', () => {
   it('makes the primary federation-capable with its own bootstrap token and a static gateway address', () => {
     const values = helmValues(synth(twoDatacenters).stack('shop-east'));
     expect(values.global.datacenter).toBe('east');
-    expect(values.global.federation).toEqual({ enabled: true, createFederationSecret: false, primaryDatacenter: 'east' });
+    expect(values.global.federation).toEqual({
+      enabled: true,
+      createFederationSecret: false,
+      primaryDatacenter: 'east',
+    });
     expect(values.global.acls.bootstrapToken).toEqual({ secretName: 'consul-meshform-acl-token', secretKey: 'token' });
     expect(values.global.acls.replicationToken).toBeUndefined();
     expect(values.meshGateway.wanAddress).toEqual({ source: 'Static', static: 'mgw.east.example.com', port: 443 });
@@ -220,7 +230,10 @@ describe('consul-k8s release', () => {
       primaryGateways: ['mgw.east.example.com:443'],
       k8sAuthMethodHost: 'https://203.0.113.20',
     });
-    expect(values.global.acls.replicationToken).toEqual({ secretName: 'consul-meshform-acl-token', secretKey: 'token' });
+    expect(values.global.acls.replicationToken).toEqual({
+      secretName: 'consul-meshform-acl-token',
+      secretKey: 'token',
+    });
     expect(values.global.acls.bootstrapToken).toBeUndefined();
     expect(values.server.extraVolumes).toEqual([]);
     expect(values.meshGateway.wanAddress).toEqual({ source: 'Service', port: 443 });
@@ -229,7 +242,11 @@ describe('consul-k8s release', () => {
   it('federates every secondary of a larger mesh with the same primary gateways', () => {
     const out = synth((app) => {
       const mesh = new Mesh(app, 'big');
-      new KubernetesDatacenter(mesh, 'p', { primary: true, kubeconfigContext: 'p', meshGateway: { address: '192.0.2.10', port: 8443 } });
+      new KubernetesDatacenter(mesh, 'p', {
+        primary: true,
+        kubeconfigContext: 'p',
+        meshGateway: { address: '192.0.2.10', port: 8443 },
+      });
       for (const n of ['s1', 's2', 's3']) {
         new KubernetesDatacenter(mesh, n, { kubeconfigContext: n, kubernetesApiUrl: `https://${n}.example.com` });
       }
@@ -298,7 +315,11 @@ describe('consul-k8s release', () => {
       const mesh = new Mesh(app, 'shop');
       new KubernetesDatacenter(mesh, 'east', { primary: true, kubeconfigContext: 'east', servers: 5 });
     });
-    expect(helmValues(out.stack('shop-east')).server).toMatchObject({ replicas: 5, bootstrapExpect: 5, disruptionBudget: { enabled: true, maxUnavailable: 1 } });
+    expect(helmValues(out.stack('shop-east')).server).toMatchObject({
+      replicas: 5,
+      bootstrapExpect: 5,
+      disruptionBudget: { enabled: true, maxUnavailable: 1 },
+    });
   });
 });
 

@@ -20,7 +20,9 @@ describe('SecretStore', () => {
     expect(second.secrets).toEqual(first.secrets);
     expect(first.secrets.gossipKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
     expect(Buffer.from(first.secrets.gossipKey, 'base64')).toHaveLength(32);
-    expect(first.secrets.aclBootstrapToken).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(first.secrets.aclBootstrapToken).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
     expect(first.secrets.serverCaPrivateKeyPem).toContain('-----BEGIN RSA PRIVATE KEY-----');
     expect(fs.statSync(path.join(dir, 'shop')).mode & 0o777).toBe(0o700);
     for (const f of fs.readdirSync(path.join(dir, 'shop'))) {
@@ -53,7 +55,9 @@ describe('SecretStore', () => {
     const certModulus = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-modulus'], { encoding: 'utf8' });
     const keyModulus = execFileSync('openssl', ['rsa', '-in', key, '-noout', '-modulus'], { encoding: 'utf8' });
     expect(certModulus).toBe(keyModulus);
-    const fingerprint = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' });
+    const fingerprint = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-fingerprint', '-sha256'], {
+      encoding: 'utf8',
+    });
     expect(fingerprint.trim()).toBe(`sha256 Fingerprint=${store.info('shop').serverCaFingerprint}`);
   });
 
@@ -77,7 +81,9 @@ describe('SecretStore', () => {
     store.ensure('a');
     store.ensure('b');
     fs.copyFileSync(path.join(dir, 'b', 'server-ca.pem'), path.join(dir, 'a', 'server-ca.pem'));
-    expect(thrownMessage(() => store.load('a'))).toContain('server-ca.pem does not match the fingerprint in store.json');
+    expect(thrownMessage(() => store.load('a'))).toContain(
+      'server-ca.pem does not match the fingerprint in store.json',
+    );
   });
 
   it('defaults to $MESHFORM_SECRETS_DIR', () => {

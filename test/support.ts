@@ -17,7 +17,11 @@ export function tempDir(prefix = 'meshform-test-'): string {
 
 /** A synthesized Terraform JSON document. */
 export interface StackJson {
-  readonly terraform: { backend?: { [kind: string]: { [key: string]: unknown } }; cloud?: unknown; required_providers?: unknown };
+  readonly terraform: {
+    backend?: { [kind: string]: { [key: string]: unknown } };
+    cloud?: unknown;
+    required_providers?: unknown;
+  };
   readonly provider?: { [name: string]: unknown[] };
   readonly resource?: { [type: string]: { [id: string]: { [key: string]: unknown } } };
   readonly variable?: { [name: string]: { [key: string]: unknown } };
@@ -56,7 +60,8 @@ export function readOutput(outdir: string): Synthesized {
     stackNames: () => Object.keys(manifest.stacks),
     stack: (name) => {
       const file = path.join(outdir, 'stacks', name, 'cdk.tf.json');
-      if (!fs.existsSync(file)) throw new Error(`no stack ${name} in ${outdir}: ${Object.keys(manifest.stacks).join(', ')}`);
+      if (!fs.existsSync(file))
+        throw new Error(`no stack ${name} in ${outdir}: ${Object.keys(manifest.stacks).join(', ')}`);
       return JSON.parse(fs.readFileSync(file, 'utf8')) as StackJson;
     },
     mesh: (name) => JSON.parse(fs.readFileSync(path.join(outdir, 'meshform', `${name}.json`), 'utf8')) as MeshManifest,
@@ -113,7 +118,10 @@ const TSX = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 /** GIVEN helper: a project directory whose cdktf.json runs `program` (a .ts file path). */
 export function project(program: string): string {
   const dir = tempDir('meshform-project-');
-  fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ language: 'typescript', app: `node ${TSX} ${program}` }));
+  fs.writeFileSync(
+    path.join(dir, 'cdktf.json'),
+    JSON.stringify({ language: 'typescript', app: `node ${TSX} ${program}` }),
+  );
   return dir;
 }
 

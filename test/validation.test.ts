@@ -2,7 +2,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { App } from '../constructs/private/engine';
-import { KubernetesDatacenter, KubernetesDatacenterProps, Mesh, MeshGatewayServiceType, MeshProps, StateBackend } from '../index';
+import {
+  KubernetesDatacenter,
+  KubernetesDatacenterProps,
+  Mesh,
+  MeshGatewayServiceType,
+  MeshProps,
+  StateBackend,
+} from '../index';
 import { tempDir, thrownMessage } from './support';
 
 /** A fresh app writing into a fresh directory. */
@@ -11,7 +18,11 @@ function freshApp(): { app: App; outdir: string } {
   return { app: new App({ outdir, stackTraces: false }), outdir };
 }
 
-const primary: KubernetesDatacenterProps = { primary: true, kubeconfigContext: 'p', meshGateway: { address: 'mgw.example.com' } };
+const primary: KubernetesDatacenterProps = {
+  primary: true,
+  kubeconfigContext: 'p',
+  meshGateway: { address: 'mgw.example.com' },
+};
 const secondary: KubernetesDatacenterProps = { kubeconfigContext: 's', kubernetesApiUrl: 'https://198.51.100.7' };
 
 function mesh(props: MeshProps = {}): { app: App; mesh: Mesh; outdir: string } {
@@ -127,19 +138,26 @@ describe('gateways', () => {
     expect(fs.readdirSync(path.join(outdir, 'stacks'))).toEqual(['shop-a']);
   });
 
-  it.each(['https://mgw.example.com', 'mgw.example.com:443', 'mgw_example.com', ''])('rejects gateway address %j', (address) => {
-    const { mesh: m } = mesh();
-    expect(thrownMessage(() => new KubernetesDatacenter(m, 'a', { ...primary, meshGateway: { address } }))).toBe(
-      `[shop/a/MeshGateway] mesh gateway address is not a DNS name or an IP address: ${JSON.stringify(address)}. ` +
-        'Fix: give a host name (e.g. "mgw.dc1.example.com") or an IP address, without a scheme or port (use `port` for the port)',
-    );
-  });
+  it.each(['https://mgw.example.com', 'mgw.example.com:443', 'mgw_example.com', ''])(
+    'rejects gateway address %j',
+    (address) => {
+      const { mesh: m } = mesh();
+      expect(thrownMessage(() => new KubernetesDatacenter(m, 'a', { ...primary, meshGateway: { address } }))).toBe(
+        `[shop/a/MeshGateway] mesh gateway address is not a DNS name or an IP address: ${JSON.stringify(address)}. ` +
+          'Fix: give a host name (e.g. "mgw.dc1.example.com") or an IP address, without a scheme or port (use `port` for the port)',
+      );
+    },
+  );
 
   it('rejects a NodePort gateway without a node port in range', () => {
     const { mesh: m } = mesh();
     expect(
       thrownMessage(
-        () => new KubernetesDatacenter(m, 'a', { ...primary, meshGateway: { serviceType: MeshGatewayServiceType.NODE_PORT, nodePort: 443 } }),
+        () =>
+          new KubernetesDatacenter(m, 'a', {
+            ...primary,
+            meshGateway: { serviceType: MeshGatewayServiceType.NODE_PORT, nodePort: 443 },
+          }),
       ),
     ).toBe(
       '[shop/a/MeshGateway] a NodePort mesh gateway needs a fixed node port in the Kubernetes NodePort range: 443. ' +
@@ -196,7 +214,11 @@ describe('kubernetes settings', () => {
 
   it('rejects an API server URL that is not https', () => {
     const { mesh: m } = mesh();
-    expect(thrownMessage(() => new KubernetesDatacenter(m, 'b', { kubeconfigContext: 'b', kubernetesApiUrl: 'http://10.0.0.1' }))).toBe(
+    expect(
+      thrownMessage(
+        () => new KubernetesDatacenter(m, 'b', { kubeconfigContext: 'b', kubernetesApiUrl: 'http://10.0.0.1' }),
+      ),
+    ).toBe(
       '[shop/b] kubernetesApiUrl is not an https:// URL: "http://10.0.0.1". Fix: give an absolute https:// URL, e.g. "https://203.0.113.10:6443"',
     );
   });
@@ -238,7 +260,9 @@ describe('kubernetes settings', () => {
 describe('backends', () => {
   it('rejects an absolute local state directory', () => {
     const { app } = freshApp();
-    expect(thrownMessage(() => new Mesh(app, 'shop', { backend: StateBackend.local({ directory: '/var/state' }) }))).toBe(
+    expect(
+      thrownMessage(() => new Mesh(app, 'shop', { backend: StateBackend.local({ directory: '/var/state' }) })),
+    ).toBe(
       '[shop] state backend directory is not valid: "/var/state". ' +
         'Fix: give a directory relative to the project root, so that the output is the same on every machine',
     );
@@ -246,18 +270,22 @@ describe('backends', () => {
 
   it('rejects a malformed S3 bucket and region', () => {
     const { app } = freshApp();
-    expect(thrownMessage(() => new Mesh(app, 'a', { backend: StateBackend.s3({ bucket: 'My_Bucket', region: 'eu-west-1' }) }))).toBe(
+    expect(
+      thrownMessage(
+        () => new Mesh(app, 'a', { backend: StateBackend.s3({ bucket: 'My_Bucket', region: 'eu-west-1' }) }),
+      ),
+    ).toBe(
       '[a] state backend bucket is not valid: "My_Bucket". Fix: give an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens',
     );
-    expect(thrownMessage(() => new Mesh(app, 'b', { backend: StateBackend.s3({ bucket: 'state', region: 'europe' }) }))).toBe(
-      '[b] state backend region is not valid: "europe". Fix: give an AWS region such as "eu-west-1"',
-    );
+    expect(
+      thrownMessage(() => new Mesh(app, 'b', { backend: StateBackend.s3({ bucket: 'state', region: 'europe' }) })),
+    ).toBe('[b] state backend region is not valid: "europe". Fix: give an AWS region such as "eu-west-1"');
   });
 
   it('rejects an empty Terraform Cloud organization', () => {
     const { app } = freshApp();
-    expect(thrownMessage(() => new Mesh(app, 'a', { backend: StateBackend.terraformCloud({ organization: '' }) }))).toBe(
-      '[a] terraformCloud organization must not be empty: "". Fix: set terraformCloud organization',
-    );
+    expect(
+      thrownMessage(() => new Mesh(app, 'a', { backend: StateBackend.terraformCloud({ organization: '' }) })),
+    ).toBe('[a] terraformCloud organization must not be empty: "". Fix: set terraformCloud organization');
   });
 });

@@ -60,10 +60,16 @@ export class KubernetesControlPlane extends Construct {
     };
     const refs = this.secretRefs;
     const secrets = [
-      secret('ServerCaCert', refs.caCert.secretName, { [refs.caCert.secretKey]: props.secrets.value('serverCaCertificatePem') }),
-      secret('ServerCaKey', refs.caKey.secretName, { [refs.caKey.secretKey]: props.secrets.value('serverCaPrivateKeyPem') }),
+      secret('ServerCaCert', refs.caCert.secretName, {
+        [refs.caCert.secretKey]: props.secrets.value('serverCaCertificatePem'),
+      }),
+      secret('ServerCaKey', refs.caKey.secretName, {
+        [refs.caKey.secretKey]: props.secrets.value('serverCaPrivateKeyPem'),
+      }),
       secret('GossipKey', refs.gossipKey.secretName, { [refs.gossipKey.secretKey]: props.secrets.value('gossipKey') }),
-      secret('AclToken', refs.aclToken.secretName, { [refs.aclToken.secretKey]: props.secrets.value('aclBootstrapToken') }),
+      secret('AclToken', refs.aclToken.secretName, {
+        [refs.aclToken.secretKey]: props.secrets.value('aclBootstrapToken'),
+      }),
     ];
     if (refs.aclBootstrapConfigSecret) {
       // The primary's servers create the initial management token from this file at first start, so the

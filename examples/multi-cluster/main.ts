@@ -13,7 +13,12 @@ export function defineMultiClusterMesh(app: App): MultiClusterMesh {
     primary: 'aws-eu-west',
     backend: StateBackend.terraformCloud({ organization: 'acme', workspacePrefix: 'mesh-' }),
     clusters: [
-      { name: 'aws-eu-west', cloud: Cloud.AWS, kubeconfigContext: 'eks-eu-west', gatewayHostname: 'mgw.aws-eu-west.payments.example.com' },
+      {
+        name: 'aws-eu-west',
+        cloud: Cloud.AWS,
+        kubeconfigContext: 'eks-eu-west',
+        gatewayHostname: 'mgw.aws-eu-west.payments.example.com',
+      },
       {
         name: 'gcp-us-central',
         cloud: Cloud.GOOGLE_CLOUD,
