@@ -232,7 +232,7 @@ export const errors = {
       path,
       `secondary datacenter "${datacenter}" needs the URL of its Kubernetes API server for the ACL auth method the primary's servers call`,
       undefined,
-      'set `kubernetesApiUrl` to the API server URL as reachable from the primary datacenter ' +
+      'set `apiServerUrl` in `KubernetesCluster.fromKubeconfig({ ... })` to the API server URL as reachable from the primary datacenter ' +
         '(`kubectl config view -o jsonpath="{.clusters[0].cluster.server}"`)',
     );
   },
@@ -268,6 +268,52 @@ export const errors = {
       'a datacenter must be created inside a Mesh',
       path,
       'pass the mesh as scope: `new KubernetesDatacenter(mesh, "dc1", { ... })`',
+    );
+  },
+
+  invalidRegion(path: string, region: string): MeshformError {
+    return new MeshformError('invalid-region', path, 'AWS region is not valid', region, 'give an AWS region such as "us-east-1"');
+  },
+
+  invalidKubernetesVersion(path: string, version: string): MeshformError {
+    return new MeshformError('invalid-kubernetes-version', path, 'Kubernetes version is not a minor version', version, 'give a version such as "1.33"');
+  },
+
+  malformedCidr(path: string, what: string, cidr: string): MeshformError {
+    return new MeshformError('malformed-cidr', path, `${what} is not an IPv4 CIDR block`, cidr, 'write it as a.b.c.d/prefix, e.g. "10.20.0.0/16"');
+  },
+
+  cidrHostBits(path: string, what: string, cidr: string, canonical: string): MeshformError {
+    return new MeshformError('cidr-host-bits', path, `${what} has host bits set`, cidr, `use the network address "${canonical}"`);
+  },
+
+  cidrSize(path: string, what: string, cidr: string, min: number, max: number): MeshformError {
+    return new MeshformError(
+      'cidr-size',
+      path,
+      `${what} has a prefix outside /${min}-/${max}`,
+      cidr,
+      `use a block from /${min} to /${max}, so that every zone gets a public and a private subnet`,
+    );
+  },
+
+  cidrOverlap(path: string, cidr: string, otherPath: string, otherCidr: string): MeshformError {
+    return new MeshformError(
+      'cidr-overlap',
+      path,
+      `VPC CIDR overlaps ${otherCidr} of the peered datacenter ${otherPath}`,
+      cidr,
+      'give peered datacenters disjoint VPC CIDRs (e.g. 10.20.0.0/16 and 10.30.0.0/16)',
+    );
+  },
+
+  tooFewNodes(path: string, nodes: number, servers: number): MeshformError {
+    return new MeshformError(
+      'too-few-nodes',
+      path,
+      `the cluster has fewer worker nodes than Consul servers (${servers}), which run on distinct nodes`,
+      nodes,
+      `give the cluster at least ${servers} nodes`,
     );
   },
 

@@ -1,8 +1,10 @@
 import { Construct } from 'constructs';
 import { Datacenter, DatacenterDescription, DatacenterProps, Platform } from './datacenter';
 import { errors } from './errors';
+import { EksCluster, KubeconfigCluster, KubernetesCluster } from './kubernetes-cluster';
 import type { Mesh } from './mesh';
 import { MeshGatewayServiceType } from './mesh-gateway';
+import { Cidr, parseCidr } from './private/cidr';
 import type { TerraformStack } from './private/engine';
 import {
   ConsulHelmValues,
@@ -11,24 +13,18 @@ import {
   describeSecurity,
   toValuesYaml,
 } from './private/helm-values';
-import { isDatacenterName, isHttpsUrl } from './private/validation';
+import { isDatacenterName } from './private/validation';
+import { EksClusterStack } from '../stacks/eks-cluster-stack';
 import { KubernetesDatacenterStack } from '../stacks/kubernetes-datacenter-stack';
 
 /** Props of a KubernetesDatacenter. */
 export interface KubernetesDatacenterProps extends DatacenterProps {
-  /** The kubeconfig context that reaches the cluster (any cloud: EKS, GKE, AKS, on-premises...). */
-  readonly kubeconfigContext: string;
   /**
-   * Path of the kubeconfig file on the machine that deploys (kept as written, so `~` works everywhere).
-   * @default "~/.kube/config"
+   * The cluster Consul is installed on: an existing one reached by kubeconfig
+   * (`KubernetesCluster.fromKubeconfig({ context })`, any cloud) or an EKS cluster meshform creates
+   * (`KubernetesCluster.eks({ region, vpcCidr })`).
    */
-  readonly kubeconfigPath?: string;
-  /**
-   * URL of the cluster's Kubernetes API server as the primary datacenter's Consul servers reach it; the
-   * chart's `global.federation.k8sAuthMethodHost`, needed by secondaries because ACLs are always on.
-   * @default - none; required on every secondary
-   */
-  readonly kubernetesApiUrl?: string;
+  readonly cluster: KubernetesCluster;
   /**
    * Kubernetes namespace Consul is installed into.
    * @default "consul"
@@ -42,54 +38,65 @@ export interface KubernetesDatacenterProps extends DatacenterProps {
 }
 
 /**
- * A Consul datacenter on an existing Kubernetes cluster, reached by kubeconfig path and context.
+ * A Consul datacenter on Kubernetes.
  *
  * It installs the official consul-k8s chart with TLS (verify, HTTPS only, auto-encrypt), chart-managed ACLs
  * (default deny), gossip encryption, connect inject, a mesh gateway and metrics, and WAN-federates with the
- * mesh's primary through mesh gateways. Its stack is `<mesh>-<name>`.
+ * mesh's primary through mesh gateways. Its Consul stack is `<mesh>-<name>`; an EKS cluster meshform creates
+ * lives in the stack `<mesh>-<name>-infra`, which deploys first.
  */
 export class KubernetesDatacenter extends Datacenter {
   public readonly platform = Platform.KUBERNETES;
-  /** kubeconfig path. */
-  public readonly kubeconfigPath: string;
-  /** kubeconfig context. */
-  public readonly kubeconfigContext: string;
-  /** API server URL for the ACL auth method (secondaries). */
-  public readonly kubernetesApiUrl?: string;
+  /** Where the cluster comes from. */
+  public readonly cluster: KubernetesCluster;
   /** Namespace of Consul. */
   public readonly namespace: string;
   /** Helm release name. */
   public readonly releaseName: string;
-  /** The datacenter's stack. */
+  /** The Consul stack. */
   public readonly stack: KubernetesDatacenterStack;
+  /** The AWS infra stack of an EKS cluster meshform creates. */
+  public readonly infraStack?: EksClusterStack;
 
   constructor(scope: Mesh, id: string, props: KubernetesDatacenterProps) {
     super(scope as Construct, id, props, [1, 3, 5]);
     const path = this.node.path;
-    this.kubeconfigPath = props.kubeconfigPath ?? '~/.kube/config';
-    if (this.kubeconfigPath.trim() === '') throw errors.emptyValue(path, 'kubeconfigPath');
-    this.kubeconfigContext = props.kubeconfigContext;
-    if (this.kubeconfigContext.trim() === '') throw errors.emptyValue(path, 'kubeconfigContext');
+    this.cluster = props.cluster;
+    this.cluster.validate(path);
     this.namespace = props.namespace ?? 'consul';
     if (!isDatacenterName(this.namespace)) throw errors.invalidKubernetesName(path, 'namespace', this.namespace);
     this.releaseName = props.releaseName ?? 'consul';
     if (!isDatacenterName(this.releaseName) || this.releaseName.length > 53) {
       throw errors.invalidKubernetesName(path, 'Helm release name', this.releaseName);
     }
-    if (props.kubernetesApiUrl !== undefined) {
-      if (!isHttpsUrl(props.kubernetesApiUrl))
-        throw errors.invalidUrl(path, 'kubernetesApiUrl', props.kubernetesApiUrl);
-      this.kubernetesApiUrl = props.kubernetesApiUrl;
-    }
-    if (!this.isPrimary && this.kubernetesApiUrl === undefined) {
+    if (!this.isPrimary && this.cluster instanceof KubeconfigCluster && this.cluster.apiServerUrl === undefined) {
       throw errors.missingKubernetesApiUrl(path, this.name);
     }
+    let vpcCidr: Cidr | undefined;
+    if (this.cluster instanceof EksCluster) {
+      vpcCidr = checkVpcCidr(path, this.cluster.options.vpcCidr, 20);
+      if (this.cluster.nodes < this.servers) throw errors.tooFewNodes(path, this.cluster.nodes, this.servers);
+    }
     this.register();
+    if (this.cluster instanceof EksCluster) {
+      const infraName = `${this.stackName}-infra`;
+      this.infraStack = new EksClusterStack(this.stackScope(infraName), infraName, {
+        datacenter: this,
+        cluster: this.cluster,
+        vpcCidr: vpcCidr!,
+      });
+    }
     this.stack = new KubernetesDatacenterStack(this.stackScope(this.stackName), this.stackName, { datacenter: this });
+    if (this.infraStack) this.stack.addDependency(this.infraStack);
+  }
+
+  /** The VPC block of an EKS cluster meshform creates. */
+  public get vpcCidr(): string | undefined {
+    return this.cluster instanceof EksCluster ? this.cluster.options.vpcCidr : undefined;
   }
 
   public get stacks(): readonly TerraformStack[] {
-    return [this.stack];
+    return this.infraStack ? [this.infraStack, this.stack] : [this.stack];
   }
 
   public get controlPlaneStack(): TerraformStack {
@@ -109,6 +116,7 @@ export class KubernetesDatacenter extends Datacenter {
   public helmValues(secretRefs: ConsulSecretRefs = this.stack.controlPlane.secretRefs): ConsulHelmValues {
     const mesh = this.mesh;
     const gw = this.meshGateway;
+    const access = this.stack.access;
     return consulHelmValues({
       datacenter: this.name,
       domain: mesh.domain,
@@ -118,7 +126,7 @@ export class KubernetesDatacenter extends Datacenter {
       primary: this.isPrimary,
       primaryDatacenter: mesh.primary.name,
       primaryGateways: this.isPrimary ? [] : mesh.federation.primaryGateways,
-      kubernetesApiUrl: this.kubernetesApiUrl,
+      kubernetesApiUrl: access.apiServerUrl,
       secrets: secretRefs,
       meshGateway: {
         replicas: gw.replicas,
@@ -126,7 +134,7 @@ export class KubernetesDatacenter extends Datacenter {
         port: gw.port,
         nodePort: gw.nodePort,
         address: gw.address,
-        annotations: gw.serviceAnnotations,
+        annotations: sortKeys({ ...access.gatewayAnnotations, ...gw.serviceAnnotations }),
       },
     });
   }
@@ -137,6 +145,12 @@ export class KubernetesDatacenter extends Datacenter {
       gw.serviceType === MeshGatewayServiceType.NODE_PORT ? `NodePort ${gw.nodePort}` : `LoadBalancer :${gw.port}`;
     const mesh = this.mesh;
     const installs = [
+      ...(this.cluster instanceof EksCluster
+        ? [
+            `infra: VPC ${this.cluster.options.vpcCidr} over ${this.cluster.availabilityZones.length} zones, ` +
+              `${this.cluster.describe()}, KMS-encrypted secrets, EBS CSI driver, ${this.cluster.availabilityZones.length} Elastic IPs for the mesh gateway`,
+          ]
+        : [`cluster: ${this.cluster.describe()}`]),
       `namespace ${this.namespace} with the mesh's secrets (server CA certificate, server CA key, gossip key, ACL token${
         this.isPrimary ? ', ACL bootstrap config' : ''
       })`,
@@ -162,4 +176,19 @@ export class KubernetesDatacenter extends Datacenter {
       installs,
     };
   }
+}
+
+function sortKeys(o: { readonly [key: string]: string }): { [key: string]: string } {
+  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]!]));
+}
+
+/** Parses and checks a VPC block: well-formed, no host bits, /16 up to /maxPrefix. */
+export function checkVpcCidr(path: string, cidr: string, maxPrefix: number): Cidr {
+  const parsed = parseCidr(cidr);
+  if (!parsed.ok) {
+    if (parsed.reason === 'host-bits') throw errors.cidrHostBits(path, 'VPC CIDR', cidr, parsed.canonical!);
+    throw errors.malformedCidr(path, 'VPC CIDR', cidr);
+  }
+  if (parsed.cidr.prefix < 16 || parsed.cidr.prefix > maxPrefix) throw errors.cidrSize(path, 'VPC CIDR', cidr, 16, maxPrefix);
+  return parsed.cidr;
 }

@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { Cloud } from '../constructs/datacenter';
 import { errors } from '../constructs/errors';
+import { KubernetesCluster } from '../constructs/kubernetes-cluster';
 import { KubernetesDatacenter } from '../constructs/kubernetes-datacenter';
 import { Mesh, MeshProps } from '../constructs/mesh';
 import { StateBackend } from '../constructs/state-backend';
@@ -53,9 +54,8 @@ function loadBalancerAnnotations(cloud: Cloud): { [key: string]: string } {
   switch (cloud) {
     case Cloud.AWS:
       return {
-        'service.beta.kubernetes.io/aws-load-balancer-type': 'external',
-        'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip',
-        'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internet-facing',
+        // The in-tree AWS cloud provider's network load balancer (no load balancer controller needed).
+        'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb',
       };
     case Cloud.GOOGLE_CLOUD:
       return { 'cloud.google.com/l4-rbs': 'enabled' };
@@ -93,9 +93,11 @@ export class MultiClusterMesh extends Construct {
         new KubernetesDatacenter(this.mesh, cluster.name, {
           primary: cluster.name === primary,
           cloud: cluster.cloud,
-          kubeconfigContext: cluster.kubeconfigContext,
-          kubeconfigPath: cluster.kubeconfigPath,
-          kubernetesApiUrl: cluster.kubernetesApiUrl,
+          cluster: KubernetesCluster.fromKubeconfig({
+            context: cluster.kubeconfigContext,
+            path: cluster.kubeconfigPath,
+            apiServerUrl: cluster.kubernetesApiUrl,
+          }),
           servers: serversPerCluster,
           backend: cluster.backend,
           meshGateway: {

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { App } from '../constructs/private/engine';
 import { defineDefaultMesh } from '../examples/default/main';
-import { KubernetesDatacenter, Mesh } from '../index';
+import { KubernetesCluster, KubernetesDatacenter, Mesh } from '../index';
 
 interface Case {
   readonly name: string;
@@ -26,13 +26,12 @@ function wideMesh(n: number): (app: App) => void {
     const mesh = new Mesh(app, 'wide');
     new KubernetesDatacenter(mesh, 'dc0', {
       primary: true,
-      kubeconfigContext: 'dc0',
+      cluster: KubernetesCluster.fromKubeconfig({ context: 'dc0' }),
       meshGateway: { address: 'mgw.dc0.example.com' },
     });
     for (let i = 1; i < n; i++) {
       new KubernetesDatacenter(mesh, `dc${i}`, {
-        kubeconfigContext: `dc${i}`,
-        kubernetesApiUrl: `https://dc${i}.example.com`,
+        cluster: KubernetesCluster.fromKubeconfig({ context: `dc${i}`, apiServerUrl: `https://dc${i}.example.com` }),
       });
     }
   };

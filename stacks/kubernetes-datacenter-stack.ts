@@ -1,7 +1,6 @@
-import { HelmProvider } from '@cdktf/provider-helm/lib/provider';
-import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
 import { Construct } from 'constructs';
 import type { KubernetesDatacenter } from '../constructs/kubernetes-datacenter';
+import { bindClusterAccess, ClusterAccess } from '../constructs/private/kubernetes-access';
 import { KubernetesControlPlane } from '../constructs/private/kubernetes-control-plane';
 import { SecretVariables } from '../constructs/private/secret-variables';
 import { MeshStack } from './mesh-stack';
@@ -13,20 +12,21 @@ export interface KubernetesDatacenterStackProps {
 }
 
 /**
- * The stack of one Kubernetes datacenter: Kubernetes and Helm providers for its cluster, the mesh's secrets
- * as sensitive variables, and Consul's control plane. It reads no other stack's state: everything it needs
- * from other datacenters (the primary's name and gateway addresses) is declared in the topology.
+ * The Consul stack of one Kubernetes datacenter: Kubernetes and Helm providers for its cluster, the mesh's
+ * secrets as sensitive variables, and Consul's control plane. It reads no other stack's state: everything it
+ * needs from other datacenters (the primary's name and gateway addresses) is declared in the topology, and a
+ * cluster meshform created is looked up by name.
  */
 export class KubernetesDatacenterStack extends MeshStack {
   /** Consul's control plane on the cluster. */
   public readonly controlPlane: KubernetesControlPlane;
+  /** How the stack reaches the cluster. */
+  public readonly access: ClusterAccess;
 
   constructor(scope: Construct, id: string, props: KubernetesDatacenterStackProps) {
     const dc = props.datacenter;
     super(scope, id, { mesh: dc.mesh, backend: dc.backend });
-    const cluster = { configPath: dc.kubeconfigPath, configContext: dc.kubeconfigContext };
-    new KubernetesProvider(this, 'kubernetes', cluster);
-    new HelmProvider(this, 'helm', { kubernetes: cluster });
+    this.access = bindClusterAccess(this, dc.cluster, { mesh: dc.mesh.name, datacenter: dc.name, clusterName: dc.stackName });
     const secrets = new SecretVariables(this, 'SecretInputs', dc.mesh.name);
     this.controlPlane = new KubernetesControlPlane(this, 'ControlPlane', {
       mesh: dc.mesh.name,

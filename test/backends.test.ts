@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KubernetesDatacenter, Mesh, StateBackend } from '../index';
+import { KubernetesCluster, KubernetesDatacenter, Mesh, StateBackend } from '../index';
 import { synth } from './support';
 
 describe('state backends', () => {
@@ -7,7 +7,7 @@ describe('state backends', () => {
     // GIVEN
     const out = synth((app) => {
       const mesh = new Mesh(app, 'shop', { backend: StateBackend.s3({ bucket: 'acme-tfstate', region: 'eu-west-1' }) });
-      new KubernetesDatacenter(mesh, 'east', { primary: true, kubeconfigContext: 'east' });
+      new KubernetesDatacenter(mesh, 'east', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }) });
     });
     // THEN
     expect(out.stack('shop-east').terraform.backend).toEqual({
@@ -31,7 +31,7 @@ describe('state backends', () => {
         kmsKeyId: 'alias/state',
       });
       const mesh = new Mesh(app, 'shop', { backend });
-      new KubernetesDatacenter(mesh, 'east', { primary: true, kubeconfigContext: 'east' });
+      new KubernetesDatacenter(mesh, 'east', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }) });
     });
     expect(out.stack('shop-east').terraform.backend).toEqual({
       s3: {
@@ -55,10 +55,10 @@ describe('state backends', () => {
       const mesh = new Mesh(app, 'shop', { backend });
       new KubernetesDatacenter(mesh, 'east', {
         primary: true,
-        kubeconfigContext: 'east',
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
         meshGateway: { address: 'mgw.example.com' },
       });
-      new KubernetesDatacenter(mesh, 'west', { kubeconfigContext: 'west', kubernetesApiUrl: 'https://198.51.100.1' });
+      new KubernetesDatacenter(mesh, 'west', { cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.1' }) });
     });
     expect(out.stack('shop-east').terraform.cloud).toEqual({
       organization: 'acme',
@@ -76,12 +76,11 @@ describe('state backends', () => {
       const mesh = new Mesh(app, 'shop', { backend: StateBackend.local({ directory: 'state' }) });
       new KubernetesDatacenter(mesh, 'east', {
         primary: true,
-        kubeconfigContext: 'east',
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
         meshGateway: { address: 'mgw.example.com' },
       });
       new KubernetesDatacenter(mesh, 'west', {
-        kubeconfigContext: 'west',
-        kubernetesApiUrl: 'https://198.51.100.1',
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.1' }),
         backend: StateBackend.s3({ bucket: 'west-state', region: 'eu-central-1' }),
       });
     });

@@ -90,7 +90,7 @@ describe('examples/multi-cluster', () => {
     expect(annotations).toContain(
       '"external-dns.alpha.kubernetes.io/hostname": "mgw.aws-eu-west.payments.example.com"',
     );
-    expect(annotations).toContain('"service.beta.kubernetes.io/aws-load-balancer-type": "external"');
+    expect(annotations).toContain('"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"');
     expect(out.manifest.stacks['payments-azure-north-europe']!.dependencies).toEqual(['payments-aws-eu-west']);
   });
 

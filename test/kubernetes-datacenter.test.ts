@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Cloud, KubernetesDatacenter, Mesh, MeshGatewayServiceType } from '../index';
+import { Cloud, KubernetesCluster, KubernetesDatacenter, Mesh, MeshGatewayServiceType } from '../index';
 import type { App } from '../constructs/private/engine';
 import { helmValues, onlyResource, resources, synth } from './support';
 
@@ -9,14 +9,12 @@ function twoDatacenters(app: App): Mesh {
   new KubernetesDatacenter(mesh, 'east', {
     primary: true,
     cloud: Cloud.AWS,
-    kubeconfigContext: 'eks-east',
+    cluster: KubernetesCluster.fromKubeconfig({ context: 'eks-east' }),
     meshGateway: { address: 'mgw.east.example.com' },
   });
   new KubernetesDatacenter(mesh, 'west', {
     cloud: Cloud.GOOGLE_CLOUD,
-    kubeconfigPath: '/etc/kube/west.yaml',
-    kubeconfigContext: 'gke-west',
-    kubernetesApiUrl: 'https://203.0.113.20',
+    cluster: KubernetesCluster.fromKubeconfig({ context: 'gke-west', path: '/etc/kube/west.yaml', apiServerUrl: 'https://203.0.113.20' }),
   });
   return mesh;
 }
@@ -35,11 +33,11 @@ describe('stacks', () => {
     // GIVEN
     const out = synth((app) => {
       const mesh = new Mesh(app, 'shop');
-      new KubernetesDatacenter(mesh, 'a', { kubeconfigContext: 'a', kubernetesApiUrl: 'https://198.51.100.1' });
-      new KubernetesDatacenter(mesh, 'b', { kubeconfigContext: 'b', kubernetesApiUrl: 'https://198.51.100.2' });
+      new KubernetesDatacenter(mesh, 'a', { cluster: KubernetesCluster.fromKubeconfig({ context: 'a', apiServerUrl: 'https://198.51.100.1' }) });
+      new KubernetesDatacenter(mesh, 'b', { cluster: KubernetesCluster.fromKubeconfig({ context: 'b', apiServerUrl: 'https://198.51.100.2' }) });
       new KubernetesDatacenter(mesh, 'c', {
         primary: true,
-        kubeconfigContext: 'c',
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'c' }),
         meshGateway: { address: '198.51.100.3' },
       });
     });
@@ -244,11 +242,11 @@ describe('consul-k8s release', () => {
       const mesh = new Mesh(app, 'big');
       new KubernetesDatacenter(mesh, 'p', {
         primary: true,
-        kubeconfigContext: 'p',
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'p' }),
         meshGateway: { address: '192.0.2.10', port: 8443 },
       });
       for (const n of ['s1', 's2', 's3']) {
-        new KubernetesDatacenter(mesh, n, { kubeconfigContext: n, kubernetesApiUrl: `https://${n}.example.com` });
+        new KubernetesDatacenter(mesh, n, { cluster: KubernetesCluster.fromKubeconfig({ context: n, apiServerUrl: `https://${n}.example.com` }) });
       }
     });
     for (const n of ['s1', 's2', 's3']) {
@@ -263,7 +261,7 @@ describe('consul-k8s release', () => {
       const mesh = new Mesh(app, 'shop');
       new KubernetesDatacenter(mesh, 'east', {
         primary: true,
-        kubeconfigContext: 'east',
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
         meshGateway: {
           address: 'mgw.example.com',
           serviceType: MeshGatewayServiceType.NODE_PORT,
@@ -287,7 +285,7 @@ describe('consul-k8s release', () => {
   it('installs the chosen Consul image and domain', () => {
     const out = synth((app) => {
       const mesh = new Mesh(app, 'shop', { consulVersion: '2.0.2', domain: 'mesh.internal' });
-      new KubernetesDatacenter(mesh, 'east', { primary: true, kubeconfigContext: 'east' });
+      new KubernetesDatacenter(mesh, 'east', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }) });
     });
     const values = helmValues(out.stack('shop-east'));
     expect(values.global.image).toBe('hashicorp/consul:2.0.2');
@@ -297,7 +295,7 @@ describe('consul-k8s release', () => {
   it('accepts a single server with a warning that carries a stable id, and disables the disruption budget', () => {
     const out = synth((app) => {
       const mesh = new Mesh(app, 'lab');
-      new KubernetesDatacenter(mesh, 'dev', { primary: true, kubeconfigContext: 'kind', servers: 1 });
+      new KubernetesDatacenter(mesh, 'dev', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'kind' }), servers: 1 });
     });
     const values = helmValues(out.stack('lab-dev'));
     expect(values.server).toMatchObject({ replicas: 1, bootstrapExpect: 1, disruptionBudget: { enabled: false } });
@@ -313,7 +311,7 @@ describe('consul-k8s release', () => {
   it('runs five servers when asked', () => {
     const out = synth((app) => {
       const mesh = new Mesh(app, 'shop');
-      new KubernetesDatacenter(mesh, 'east', { primary: true, kubeconfigContext: 'east', servers: 5 });
+      new KubernetesDatacenter(mesh, 'east', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }), servers: 5 });
     });
     expect(helmValues(out.stack('shop-east')).server).toMatchObject({
       replicas: 5,

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { App } from '../constructs/private/engine';
 import {
-  KubernetesDatacenter,
+  KubernetesCluster, KubernetesDatacenter,
   KubernetesDatacenterProps,
   Mesh,
   MeshGatewayServiceType,
@@ -20,10 +20,10 @@ function freshApp(): { app: App; outdir: string } {
 
 const primary: KubernetesDatacenterProps = {
   primary: true,
-  kubeconfigContext: 'p',
+  cluster: KubernetesCluster.fromKubeconfig({ context: 'p' }),
   meshGateway: { address: 'mgw.example.com' },
 };
-const secondary: KubernetesDatacenterProps = { kubeconfigContext: 's', kubernetesApiUrl: 'https://198.51.100.7' };
+const secondary: KubernetesDatacenterProps = { cluster: KubernetesCluster.fromKubeconfig({ context: 's', apiServerUrl: 'https://198.51.100.7' }) };
 
 function mesh(props: MeshProps = {}): { app: App; mesh: Mesh; outdir: string } {
   const { app, outdir } = freshApp();
@@ -119,7 +119,7 @@ describe('gateways', () => {
   it('rejects a multi-datacenter mesh whose primary declares no gateway address, writing nothing', () => {
     // GIVEN
     const { app, mesh: m, outdir } = mesh();
-    new KubernetesDatacenter(m, 'a', { primary: true, kubeconfigContext: 'a' });
+    new KubernetesDatacenter(m, 'a', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'a' }) });
     new KubernetesDatacenter(m, 'b', secondary);
     new KubernetesDatacenter(m, 'c', secondary);
     // WHEN / THEN
@@ -133,7 +133,7 @@ describe('gateways', () => {
 
   it('lets a single-datacenter mesh omit the gateway address', () => {
     const { app, mesh: m, outdir } = mesh();
-    new KubernetesDatacenter(m, 'a', { primary: true, kubeconfigContext: 'a' });
+    new KubernetesDatacenter(m, 'a', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'a' }) });
     app.synth();
     expect(fs.readdirSync(path.join(outdir, 'stacks'))).toEqual(['shop-a']);
   });
@@ -205,9 +205,9 @@ describe('kubernetes settings', () => {
   it('requires the API server URL on a secondary', () => {
     const { mesh: m } = mesh();
     new KubernetesDatacenter(m, 'a', primary);
-    expect(thrownMessage(() => new KubernetesDatacenter(m, 'b', { kubeconfigContext: 'b' }))).toBe(
+    expect(thrownMessage(() => new KubernetesDatacenter(m, 'b', { cluster: KubernetesCluster.fromKubeconfig({ context: 'b' }) }))).toBe(
       '[shop/b] secondary datacenter "b" needs the URL of its Kubernetes API server for the ACL auth method the primary\'s ' +
-        'servers call: (not set). Fix: set `kubernetesApiUrl` to the API server URL as reachable from the primary datacenter ' +
+        'servers call: (not set). Fix: set `apiServerUrl` in `KubernetesCluster.fromKubeconfig({ ... })` to the API server URL as reachable from the primary datacenter ' +
         '(`kubectl config view -o jsonpath="{.clusters[0].cluster.server}"`)',
     );
   });
@@ -216,17 +216,17 @@ describe('kubernetes settings', () => {
     const { mesh: m } = mesh();
     expect(
       thrownMessage(
-        () => new KubernetesDatacenter(m, 'b', { kubeconfigContext: 'b', kubernetesApiUrl: 'http://10.0.0.1' }),
+        () => new KubernetesDatacenter(m, 'b', { cluster: KubernetesCluster.fromKubeconfig({ context: 'b', apiServerUrl: 'http://10.0.0.1' }) }),
       ),
     ).toBe(
-      '[shop/b] kubernetesApiUrl is not an https:// URL: "http://10.0.0.1". Fix: give an absolute https:// URL, e.g. "https://203.0.113.10:6443"',
+      '[shop/b] apiServerUrl is not an https:// URL: "http://10.0.0.1". Fix: give an absolute https:// URL, e.g. "https://203.0.113.10:6443"',
     );
   });
 
   it('rejects an empty kubeconfig context and a bad namespace', () => {
     const { mesh: m } = mesh();
-    expect(thrownMessage(() => new KubernetesDatacenter(m, 'a', { ...primary, kubeconfigContext: ' ' }))).toBe(
-      '[shop/a] kubeconfigContext must not be empty: "". Fix: set kubeconfigContext',
+    expect(thrownMessage(() => new KubernetesDatacenter(m, 'a', { ...primary, cluster: KubernetesCluster.fromKubeconfig({ context: ' ' }) }))).toBe(
+      '[shop/a] kubeconfig context must not be empty: "". Fix: set kubeconfig context',
     );
     expect(thrownMessage(() => new KubernetesDatacenter(m, 'b', { ...primary, namespace: 'Consul' }))).toBe(
       '[shop/b] namespace is not an RFC 1123 label: "Consul". ' +

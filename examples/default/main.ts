@@ -8,7 +8,7 @@
  * network load balancer), so the GKE datacenter can be planned and installed without reading the EKS
  * stack's state. `npm start` synthesizes it; `npx cdktf synth` produces the same stacks.
  */
-import { App, Cloud, KubernetesDatacenter, Mesh } from '../../index';
+import { App, Cloud, KubernetesCluster, KubernetesDatacenter, Mesh } from '../../index';
 
 /** Declares the default mesh in `app`. */
 export function defineDefaultMesh(app: App): Mesh {
@@ -20,14 +20,12 @@ export function defineDefaultMesh(app: App): Mesh {
   new KubernetesDatacenter(mesh, 'aws-us-east', {
     primary: true,
     cloud: Cloud.AWS,
-    kubeconfigContext: 'eks-us-east',
+    cluster: KubernetesCluster.fromKubeconfig({ context: 'eks-us-east' }),
     servers: 3,
     meshGateway: {
       address: 'mgw.aws-us-east.shop.example.com',
       serviceAnnotations: {
-        'service.beta.kubernetes.io/aws-load-balancer-type': 'external',
-        'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip',
-        'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internet-facing',
+        'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb',
         'external-dns.alpha.kubernetes.io/hostname': 'mgw.aws-us-east.shop.example.com',
       },
     },
@@ -35,8 +33,7 @@ export function defineDefaultMesh(app: App): Mesh {
 
   new KubernetesDatacenter(mesh, 'gcp-europe-west', {
     cloud: Cloud.GOOGLE_CLOUD,
-    kubeconfigContext: 'gke-europe-west',
-    kubernetesApiUrl: 'https://203.0.113.20',
+    cluster: KubernetesCluster.fromKubeconfig({ context: 'gke-europe-west', apiServerUrl: 'https://203.0.113.20' }),
     servers: 3,
     meshGateway: {
       serviceAnnotations: { 'cloud.google.com/l4-rbs': 'enabled' },

@@ -1,0 +1,143 @@
+import { errors } from './errors';
+import { isHttpsUrl } from './private/validation';
+
+/** Options of an existing cluster reached through a kubeconfig. */
+export interface KubeconfigClusterOptions {
+  /** The kubeconfig context that reaches the cluster (any cloud: EKS, GKE, AKS, on-premises...). */
+  readonly context: string;
+  /**
+   * Path of the kubeconfig file on the machine that deploys (kept as written, so `~` works everywhere).
+   * @default "~/.kube/config"
+   */
+  readonly path?: string;
+  /**
+   * URL of the cluster's Kubernetes API server as the primary datacenter's Consul servers reach it; the
+   * chart's `global.federation.k8sAuthMethodHost`, needed by secondaries because ACLs are always on.
+   * @default - none; required when the datacenter is a secondary
+   */
+  readonly apiServerUrl?: string;
+}
+
+/** Options of an EKS cluster that meshform creates (VPC, cluster, node group) in the datacenter's infra stack. */
+export interface EksClusterOptions {
+  /** AWS region of the cluster. */
+  readonly region: string;
+  /** CIDR of the cluster's new VPC (e.g. "10.10.0.0/16"); split into a public and a private subnet per zone. */
+  readonly vpcCidr: string;
+  /**
+   * Availability zones, one public and one private subnet each.
+   * @default - the region's zones a, b and c
+   */
+  readonly availabilityZones?: readonly string[];
+  /**
+   * Kubernetes version of the control plane.
+   * @default "1.33"
+   */
+  readonly kubernetesVersion?: string;
+  /**
+   * Instance type of the worker nodes.
+   * @default "m6i.large"
+   */
+  readonly nodeInstanceType?: string;
+  /**
+   * Number of worker nodes; at least the number of Consul servers, which run on distinct nodes.
+   * @default 3
+   */
+  readonly nodes?: number;
+  /**
+   * CIDRs allowed to reach the cluster's public API endpoint (the machine that deploys, and the primary's
+   * Consul servers when this is a secondary). Empty keeps the endpoint private.
+   * @default - none: the API endpoint is private to the VPC
+   */
+  readonly apiPublicAccessCidrs?: readonly string[];
+  /**
+   * Route 53 hosted zone in which meshform publishes the mesh gateway's declared address, pointing at the
+   * Elastic IPs of the gateway's network load balancer.
+   * @default - none: publish the address yourself (the Elastic IPs are the stack's outputs)
+   */
+  readonly hostedZoneId?: string;
+}
+
+/** Where a Kubernetes datacenter's cluster comes from. Choose with `KubernetesCluster.fromKubeconfig()` or `.eks()`. */
+export abstract class KubernetesCluster {
+  /** An existing cluster on any cloud, reached by kubeconfig path and context. */
+  public static fromKubeconfig(options: KubeconfigClusterOptions): KubeconfigCluster {
+    return new KubeconfigCluster(options);
+  }
+
+  /** A new EKS cluster created by meshform in an AWS infra stack the datacenter's Consul stack depends on. */
+  public static eks(options: EksClusterOptions): EksCluster {
+    return new EksCluster(options);
+  }
+
+  /** A short description, e.g. `EKS 1.33 in us-east-1 (created by meshform)`. */
+  public abstract describe(): string;
+
+  /** Checks the options; throws a MeshformError naming `constructPath`. */
+  public abstract validate(constructPath: string): void;
+}
+
+/** An existing cluster reached by kubeconfig. */
+export class KubeconfigCluster extends KubernetesCluster {
+  /** kubeconfig path. */
+  public readonly path: string;
+  /** kubeconfig context. */
+  public readonly context: string;
+  /** API server URL for the ACL auth method. */
+  public readonly apiServerUrl?: string;
+
+  constructor(options: KubeconfigClusterOptions) {
+    super();
+    this.path = options.path ?? '~/.kube/config';
+    this.context = options.context;
+    this.apiServerUrl = options.apiServerUrl;
+  }
+
+  public describe(): string {
+    return `existing cluster, kubeconfig context ${this.context}`;
+  }
+
+  public validate(constructPath: string): void {
+    if (this.path.trim() === '') throw errors.emptyValue(constructPath, 'kubeconfig path');
+    if (this.context.trim() === '') throw errors.emptyValue(constructPath, 'kubeconfig context');
+    if (this.apiServerUrl !== undefined && !isHttpsUrl(this.apiServerUrl)) {
+      throw errors.invalidUrl(constructPath, 'apiServerUrl', this.apiServerUrl);
+    }
+  }
+}
+
+/** An EKS cluster created by meshform. */
+export class EksCluster extends KubernetesCluster {
+  /** The options as given. */
+  public readonly options: EksClusterOptions;
+  /** Availability zones. */
+  public readonly availabilityZones: readonly string[];
+  /** Kubernetes version. */
+  public readonly kubernetesVersion: string;
+  /** Worker instance type. */
+  public readonly nodeInstanceType: string;
+  /** Worker count. */
+  public readonly nodes: number;
+
+  constructor(options: EksClusterOptions) {
+    super();
+    this.options = options;
+    this.availabilityZones = options.availabilityZones ?? ['a', 'b', 'c'].map((z) => `${options.region}${z}`);
+    this.kubernetesVersion = options.kubernetesVersion ?? '1.33';
+    this.nodeInstanceType = options.nodeInstanceType ?? 'm6i.large';
+    this.nodes = options.nodes ?? 3;
+  }
+
+  public describe(): string {
+    return `EKS ${this.kubernetesVersion} in ${this.options.region}, ${this.nodes} × ${this.nodeInstanceType} (created by meshform)`;
+  }
+
+  public validate(constructPath: string): void {
+    if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(this.options.region)) {
+      throw errors.invalidRegion(constructPath, this.options.region);
+    }
+    if (!/^1\.\d+$/.test(this.kubernetesVersion)) {
+      throw errors.invalidKubernetesVersion(constructPath, this.kubernetesVersion);
+    }
+  }
+}

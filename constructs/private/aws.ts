@@ -1,0 +1,38 @@
+import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
+import { Construct } from 'constructs';
+import { Fn } from './engine';
+
+/** Tags every AWS resource of a mesh carries (provider default tags): how a mesh's resources are found. */
+export function meshTags(mesh: string, datacenter: string): { [key: string]: string } {
+  return { 'meshform:mesh': mesh, 'meshform:datacenter': datacenter, 'managed-by': 'meshform' };
+}
+
+/** The AWS provider of a meshform stack: one region, the mesh's default tags. */
+export function awsProvider(scope: Construct, region: string, mesh: string, datacenter: string): AwsProvider {
+  return new AwsProvider(scope, 'aws', { region, defaultTags: [{ tags: meshTags(mesh, datacenter) }] });
+}
+
+/** A JSON IAM policy document (rendered by Terraform's jsonencode, so tokens resolve inside it). */
+export interface PolicyStatement {
+  readonly Sid?: string;
+  readonly Effect: 'Allow' | 'Deny';
+  readonly Action: string | string[];
+  readonly Resource?: string | string[];
+  readonly Principal?: { readonly [kind: string]: string | string[] };
+  readonly Condition?: { readonly [op: string]: { readonly [key: string]: string | string[] } };
+}
+
+/** An IAM policy (or trust policy) document as a Terraform expression. */
+export function policyDocument(statements: readonly PolicyStatement[]): string {
+  return Fn.jsonencode({ Version: '2012-10-17', Statement: statements });
+}
+
+/** A trust policy letting an AWS service assume a role. */
+export function serviceTrustPolicy(service: string, actions: string[] = ['sts:AssumeRole']): string {
+  return policyDocument([{ Effect: 'Allow', Principal: { Service: service }, Action: actions }]);
+}
+
+/** ARN of an AWS managed policy. */
+export function managedPolicyArn(name: string): string {
+  return `arn:aws:iam::aws:policy/${name}`;
+}

@@ -1,0 +1,173 @@
+import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
+import { Eip } from '@cdktf/provider-aws/lib/eip';
+import { EksAddon } from '@cdktf/provider-aws/lib/eks-addon';
+import { EksCluster as EksClusterResource } from '@cdktf/provider-aws/lib/eks-cluster';
+import { EksNodeGroup } from '@cdktf/provider-aws/lib/eks-node-group';
+import { EksPodIdentityAssociation } from '@cdktf/provider-aws/lib/eks-pod-identity-association';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
+import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment';
+import { KmsAlias } from '@cdktf/provider-aws/lib/kms-alias';
+import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
+import { LaunchTemplate } from '@cdktf/provider-aws/lib/launch-template';
+import { Route53Record } from '@cdktf/provider-aws/lib/route53-record';
+import { Construct } from 'constructs';
+import type { EksCluster } from '../constructs/kubernetes-cluster';
+import type { KubernetesDatacenter } from '../constructs/kubernetes-datacenter';
+import { awsProvider, managedPolicyArn, serviceTrustPolicy } from '../constructs/private/aws';
+import { AwsNetwork } from '../constructs/private/aws-network';
+import type { Cidr } from '../constructs/private/cidr';
+import { TerraformOutput } from '../constructs/private/engine';
+import { GATEWAY_EIP_TAG } from '../constructs/private/kubernetes-access';
+import { MeshStack } from './mesh-stack';
+
+/** Props of an EksClusterStack. */
+export interface EksClusterStackProps {
+  /** The datacenter whose cluster this is. */
+  readonly datacenter: KubernetesDatacenter;
+  /** The cluster's options. */
+  readonly cluster: EksCluster;
+  /** The VPC block (validated by the datacenter). */
+  readonly vpcCidr: Cidr;
+}
+
+/**
+ * The AWS "infra" stack of a Kubernetes datacenter whose cluster meshform creates: a VPC, an EKS cluster
+ * (secrets encrypted with its own KMS key, control plane logs, API endpoint private unless CIDRs are
+ * allowed), a managed node group (IMDSv2 required, encrypted gp3 root volumes), the EBS CSI driver for
+ * Consul's server volumes, and one Elastic IP per zone for the mesh gateway's network load balancer.
+ * The datacenter's Consul stack depends on it.
+ */
+export class EksClusterStack extends MeshStack {
+  /** The cluster's name. */
+  public readonly clusterName: string;
+  /** The network. */
+  public readonly network: AwsNetwork;
+
+  constructor(scope: Construct, id: string, props: EksClusterStackProps) {
+    const dc = props.datacenter;
+    super(scope, id, { mesh: dc.mesh, backend: dc.backend });
+    const cluster = props.cluster;
+    const name = dc.stackName;
+    this.clusterName = name;
+    awsProvider(this, cluster.options.region, dc.mesh.name, dc.name);
+
+    this.network = new AwsNetwork(this, 'Network', {
+      name,
+      cidr: props.vpcCidr,
+      availabilityZones: cluster.availabilityZones,
+      publicSubnetTags: { 'kubernetes.io/role/elb': '1', [`kubernetes.io/cluster/${name}`]: 'shared' },
+      privateSubnetTags: { 'kubernetes.io/role/internal-elb': '1', [`kubernetes.io/cluster/${name}`]: 'shared' },
+    });
+
+    const secretsKey = new KmsKey(this, 'SecretsKey', {
+      description: `Envelope encryption of Kubernetes secrets of ${name} (holds the mesh's Consul secrets)`,
+      enableKeyRotation: true,
+      deletionWindowInDays: 30,
+    });
+    new KmsAlias(this, 'SecretsKeyAlias', { name: `alias/meshform/${name}-secrets`, targetKeyId: secretsKey.keyId });
+
+    const clusterRole = new IamRole(this, 'ClusterRole', {
+      name: `${name}-eks-cluster`,
+      assumeRolePolicy: serviceTrustPolicy('eks.amazonaws.com', ['sts:AssumeRole', 'sts:TagSession']),
+    });
+    const clusterPolicy = new IamRolePolicyAttachment(this, 'ClusterPolicy', {
+      role: clusterRole.name,
+      policyArn: managedPolicyArn('AmazonEKSClusterPolicy'),
+    });
+    const logs = new CloudwatchLogGroup(this, 'ControlPlaneLogs', { name: `/aws/eks/${name}/cluster`, retentionInDays: 90 });
+
+    const publicCidrs = [...(cluster.options.apiPublicAccessCidrs ?? [])];
+    const eks = new EksClusterResource(this, 'Cluster', {
+      name,
+      roleArn: clusterRole.arn,
+      version: cluster.kubernetesVersion,
+      vpcConfig: {
+        subnetIds: [...this.network.privateSubnetIds],
+        endpointPrivateAccess: true,
+        endpointPublicAccess: publicCidrs.length > 0,
+        ...(publicCidrs.length > 0 ? { publicAccessCidrs: publicCidrs } : {}),
+      },
+      encryptionConfig: { resources: ['secrets'], provider: { keyArn: secretsKey.arn } },
+      enabledClusterLogTypes: ['api', 'audit', 'authenticator', 'controllerManager', 'scheduler'],
+      accessConfig: { authenticationMode: 'API', bootstrapClusterCreatorAdminPermissions: true },
+      dependsOn: [clusterPolicy, logs],
+    });
+
+    const nodeRole = new IamRole(this, 'NodeRole', {
+      name: `${name}-eks-node`,
+      assumeRolePolicy: serviceTrustPolicy('ec2.amazonaws.com'),
+    });
+    const nodePolicies = ['AmazonEKSWorkerNodePolicy', 'AmazonEKS_CNI_Policy', 'AmazonEC2ContainerRegistryReadOnly'].map(
+      (policy) => new IamRolePolicyAttachment(this, `Node${policy}`, { role: nodeRole.name, policyArn: managedPolicyArn(policy) }),
+    );
+    const template = new LaunchTemplate(this, 'NodeTemplate', {
+      name: `${name}-nodes`,
+      description: 'meshform EKS nodes: IMDSv2 only, encrypted gp3 root volume',
+      // Hop limit 2: pods are one network hop further than the node; IMDSv2 tokens are still required.
+      metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 2 },
+      blockDeviceMappings: [
+        { deviceName: '/dev/xvda', ebs: { volumeSize: 50, volumeType: 'gp3', encrypted: 'true', deleteOnTermination: 'true' } },
+      ],
+      tagSpecifications: [{ resourceType: 'instance', tags: { Name: `${name}-node` } }],
+    });
+    const nodes = new EksNodeGroup(this, 'Nodes', {
+      clusterName: eks.name,
+      nodeGroupName: `${name}-nodes`,
+      nodeRoleArn: nodeRole.arn,
+      subnetIds: [...this.network.privateSubnetIds],
+      instanceTypes: [cluster.nodeInstanceType],
+      scalingConfig: { desiredSize: cluster.nodes, minSize: cluster.nodes, maxSize: cluster.nodes + 1 },
+      updateConfig: { maxUnavailable: 1 },
+      launchTemplate: { id: template.id, version: template.latestVersion.toString() },
+      dependsOn: nodePolicies,
+    });
+
+    for (const addon of ['vpc-cni', 'kube-proxy', 'coredns', 'eks-pod-identity-agent']) {
+      new EksAddon(this, `Addon-${addon}`, { clusterName: eks.name, addonName: addon, dependsOn: [nodes] });
+    }
+    const ebsCsiRole = new IamRole(this, 'EbsCsiRole', {
+      name: `${name}-ebs-csi`,
+      assumeRolePolicy: serviceTrustPolicy('pods.eks.amazonaws.com', ['sts:AssumeRole', 'sts:TagSession']),
+    });
+    new IamRolePolicyAttachment(this, 'EbsCsiPolicy', {
+      role: ebsCsiRole.name,
+      policyArn: managedPolicyArn('service-role/AmazonEBSCSIDriverPolicy'),
+    });
+    const ebsCsiIdentity = new EksPodIdentityAssociation(this, 'EbsCsiIdentity', {
+      clusterName: eks.name,
+      namespace: 'kube-system',
+      serviceAccount: 'ebs-csi-controller-sa',
+      roleArn: ebsCsiRole.arn,
+    });
+    new EksAddon(this, 'Addon-aws-ebs-csi-driver', {
+      clusterName: eks.name,
+      addonName: 'aws-ebs-csi-driver',
+      dependsOn: [nodes, ebsCsiIdentity],
+    });
+
+    const gatewayIps = cluster.availabilityZones.map(
+      (zone, i) =>
+        new Eip(this, `GatewayAddress${i}`, {
+          domain: 'vpc',
+          tags: { Name: `${name}-mesh-gateway-${zone}`, [GATEWAY_EIP_TAG]: name },
+        }),
+    );
+    const address = dc.meshGateway.address;
+    if (cluster.options.hostedZoneId && address) {
+      new Route53Record(this, 'GatewayRecord', {
+        zoneId: cluster.options.hostedZoneId,
+        name: address,
+        type: 'A',
+        ttl: 60,
+        records: gatewayIps.map((ip) => ip.publicIp),
+      });
+    }
+
+    new TerraformOutput(this, 'cluster_name', { value: eks.name });
+    new TerraformOutput(this, 'cluster_endpoint', { value: eks.endpoint });
+    new TerraformOutput(this, 'mesh_gateway_public_ips', {
+      value: gatewayIps.map((ip) => ip.publicIp),
+      description: address ? `Point ${address} at these addresses` : 'Addresses of the mesh gateway load balancer',
+    });
+  }
+}
