@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { MeshformError } from '../constructs/errors';
 import { SecretStore } from '../constructs/secret-store';
 import { CliError, style } from './output';
-import { secretsAsShellExports, secretsAsTfvars } from './secrets';
+import { ownHostSecrets, secretsAsShellExports, secretsAsTfvars } from './secrets';
 import { renderSynthSummary, StoreStatus } from './summary';
 import { readCdktfConfig, readSynthOutput, synthesize } from './synth';
 
@@ -24,6 +24,8 @@ Commands:
                         create the local secret store of each mesh if absent, and print a summary.
   secrets env           Print shell exports (TF_VAR_*) of every mesh's secret variables: eval "$(meshform secrets env)"
   secrets tfvars        Print the secret variables as HCL, for a Terraform Cloud variable set.
+  secrets host          Print the secrets file of one of your own hosts (--mesh, --datacenter, --host); pipe it
+                        to the host over SSH (see the host's bundle README).
   secrets show          Print where each mesh's secrets live and the server CA fingerprint (prints no secret).
   help                  Show this help.
 
@@ -31,6 +33,8 @@ Options:
   --project <dir>       Project directory holding cdktf.json (default: the current directory)
   --secrets-dir <dir>   Secret store directory (default: $MESHFORM_SECRETS_DIR or .meshform)
   --mesh <name>         Only this mesh (secrets commands)
+  --datacenter <name>   Datacenter (secrets host)
+  --host <name>         Host (secrets host)
 `;
 
 /** The command users type to call meshform, for hints. */
@@ -52,6 +56,8 @@ export function main(argv: readonly string[]): number {
       project: { type: 'string' },
       'secrets-dir': { type: 'string' },
       mesh: { type: 'string' },
+      datacenter: { type: 'string' },
+      host: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -99,6 +105,12 @@ export function main(argv: readonly string[]): number {
         process.stdout.write(secretsAsTfvars(store, meshes));
         return 0;
       }
+      if (sub === 'host') {
+        if (!values.datacenter || !values.host) throw new CliError('secrets host needs --datacenter <name> and --host <name>', 2);
+        if (meshes.length !== 1) throw new CliError(`secrets host needs --mesh <name> (meshes: ${meshes.map((m) => m.mesh).join(', ')})`, 2);
+        process.stdout.write(ownHostSecrets(store, meshes[0]!, values.datacenter, values.host));
+        return 0;
+      }
       if (sub === 'show') {
         for (const m of meshes) {
           const { created } = store.ensure(m.mesh);
@@ -110,7 +122,7 @@ export function main(argv: readonly string[]): number {
         }
         return 0;
       }
-      throw new CliError(`unknown secrets command "${sub ?? ''}": use env, tfvars or show`, 2);
+      throw new CliError(`unknown secrets command "${sub ?? ''}": use env, tfvars, host or show`, 2);
     }
     default:
       throw new CliError(`unknown command "${command}"\n\n${USAGE}`, 2);

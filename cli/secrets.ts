@@ -1,4 +1,6 @@
+import { aclPlan, deriveTokenUuid, roleSecrets } from '../constructs/private/acl';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
+import { CliError } from './output';
 import { secretInputs } from '../constructs/private/secret-inputs';
 import { SecretStore } from '../constructs/secret-store';
 
@@ -37,4 +39,31 @@ export function secretsAsTfvars(store: SecretStore, meshes: readonly MeshManifes
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The secrets file of one of your own hosts (`/etc/meshform/secrets.json` on the host): only what its role
+ * needs, with the datacenter's ACL tokens derived from the mesh's management token.
+ */
+export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacenter: string, host: string): string {
+  const dc = mesh.datacenters.find((d) => d.name === datacenter);
+  if (!dc) throw new CliError(`mesh "${mesh.mesh}" has no datacenter "${datacenter}"`);
+  if (!dc.ownHosts) throw new CliError(`datacenter "${datacenter}" does not run on your own hosts: its hosts fetch their secrets themselves`);
+  const entry = dc.ownHosts.find((h) => h.name === host);
+  if (!entry) throw new CliError(`datacenter "${datacenter}" has no host "${host}" (hosts: ${dc.ownHosts.map((h) => h.name).join(', ')})`);
+  const secrets = store.ensure(mesh.mesh).secrets;
+  const plan = aclPlan(mesh.mesh, datacenter, dc.services ?? [], (label) => deriveTokenUuid(secrets.aclBootstrapToken, label));
+  const role =
+    entry.role === 'server'
+      ? ({ kind: 'server' } as const)
+      : entry.role === 'mesh-gateway'
+        ? ({ kind: 'mesh-gateway' } as const)
+        : ({ kind: 'client', services: entry.services } as const);
+  const document = roleSecrets(role, plan, {
+    caCertificate: secrets.serverCaCertificatePem,
+    caPrivateKey: secrets.serverCaPrivateKeyPem,
+    gossipKey: secrets.gossipKey,
+    management: secrets.aclBootstrapToken,
+  });
+  return `${JSON.stringify(document, null, 2)}\n`;
 }

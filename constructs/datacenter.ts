@@ -73,6 +73,10 @@ export interface DatacenterDescription {
   readonly stacks: readonly { readonly name: string; readonly state: string }[];
   /** One line per thing installed. */
   readonly installs: readonly string[];
+  /** Services running here. */
+  readonly services?: readonly string[];
+  /** Your own hosts (VM datacenters on hosts you bring): what the CLI needs to hand each its secrets. */
+  readonly ownHosts?: readonly { readonly name: string; readonly address: string; readonly role: string; readonly services: readonly string[] }[];
 }
 
 /**
@@ -154,6 +158,9 @@ export abstract class Datacenter extends Construct {
 
   /** Checks what needs the whole mesh (e.g. federation inputs); called by Mesh.prepare. */
   public abstract validateInMesh(): void;
+
+  /** Creates what depends on the whole mesh, once it is validated; called by Mesh.prepare. */
+  public finalize(): void {}
 
   /** Creates a stack for this datacenter under the app root, refusing a name another stack has. */
   protected stackScope(stackName: string): Construct {

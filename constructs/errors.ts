@@ -317,6 +317,158 @@ export const errors = {
     );
   },
 
+  invalidServiceName(path: string, name: string): MeshformError {
+    return new MeshformError('invalid-service-name', path, 'service name is not an RFC 1123 label', name, `${NAME_RULE} (e.g. "api")`);
+  },
+
+  invalidServicePort(path: string, service: string, port: unknown): MeshformError {
+    return new MeshformError(
+      'invalid-service-port',
+      path,
+      `service "${service}" has no valid port`,
+      port,
+      'set `port` to the port the service listens on (1 to 65535)',
+    );
+  },
+
+  duplicateService(path: string, name: string, existingPath: string): MeshformError {
+    return new MeshformError('duplicate-service', path, `service name is already used by ${existingPath}`, name, 'give every service of a mesh its own name');
+  },
+
+  missingMachineImage(path: string): MeshformError {
+    return new MeshformError(
+      'missing-machine-image',
+      path,
+      'AWS hosts need a machine image and there is no default (AMI ids differ per region)',
+      undefined,
+      'set `machineImage: MachineImage.fromId("ami-...")` (a Debian 12 or similar AMI of your region) or `MachineImage.debian12()`',
+    );
+  },
+
+  invalidInstanceType(path: string, what: string, value: unknown): MeshformError {
+    return new MeshformError('invalid-instance-type', path, `${what} is not an EC2 instance type`, value, 'give a type such as "m6i.large"');
+  },
+
+  invalidAmi(path: string, ami: string): MeshformError {
+    return new MeshformError('invalid-ami', path, 'machine image id is not an AMI id', ami, 'give an id such as "ami-0123456789abcdef0"');
+  },
+
+  duplicateHost(path: string, what: string, value: string): MeshformError {
+    return new MeshformError('duplicate-host', path, `two hosts have the same ${what}`, value, `list every host once, each with its own ${what}`);
+  },
+
+  invalidHostAddress(path: string, host: string, address: string): MeshformError {
+    return new MeshformError('invalid-host-address', path, `host "${host}" has no valid IP address`, address, "give the host's private IPv4 or IPv6 address");
+  },
+
+  missingRole(path: string, role: string, fix: string): MeshformError {
+    return new MeshformError('missing-role', path, `the datacenter has no ${role} host`, role, fix);
+  },
+
+  serverCountMismatch(path: string, servers: number, hosts: number): MeshformError {
+    return new MeshformError(
+      'server-count-mismatch',
+      path,
+      `\`servers\` says ${servers} but ${hosts} hosts have the server role`,
+      servers,
+      'list as many server hosts as `servers` says, or leave `servers` out',
+    );
+  },
+
+  serviceNotPlaced(path: string, service: string, datacenter: string): MeshformError {
+    return new MeshformError(
+      'service-not-placed',
+      path,
+      `service "${service}" runs in datacenter "${datacenter}" but no host of it carries the service`,
+      service,
+      'add the service to the `services` of a client host',
+    );
+  },
+
+  servicesOnNonClient(path: string, host: string, role: string): MeshformError {
+    return new MeshformError('services-on-non-client', path, `host "${host}" has the ${role} role and lists services`, host, 'put services on client hosts only');
+  },
+
+  invalidCount(path: string, what: string, value: number, min: number): MeshformError {
+    return new MeshformError('invalid-count', path, `${what} must be a whole number of at least ${min}`, value, `use ${min} or more`);
+  },
+
+  unknownEnvoyVersion(path: string, version: string, arch: string, known: readonly string[]): MeshformError {
+    return new MeshformError(
+      'unknown-envoy-version',
+      path,
+      `meshform has no verified checksum of Envoy for linux/${arch} at this version`,
+      version,
+      known.length > 0 ? `use one of ${list(known)}` : 'use x86_64 (amd64) instance types, or a binary mirror with your own verified build',
+    );
+  },
+
+  internetFacingWithoutCidrs(path: string): MeshformError {
+    return new MeshformError(
+      'internet-facing-without-cidrs',
+      path,
+      'an internet-facing gateway load balancer needs the sources it admits',
+      [],
+      'set `allowedCidrs` (e.g. the other datacenters\' egress addresses, or ["0.0.0.0/0"] if you decide so)',
+    );
+  },
+
+  elasticIpReplicas(path: string, replicas: number): MeshformError {
+    return new MeshformError(
+      'elastic-ip-replicas',
+      path,
+      'an Elastic IP gateway is one instance on one address',
+      replicas,
+      'set `meshGateway.replicas: 1`, or use GatewayExposure.networkLoadBalancer() for several gateways behind one address',
+    );
+  },
+
+  noPublicSubnets(path: string): MeshformError {
+    return new MeshformError(
+      'no-public-subnets',
+      path,
+      'an internet-facing or Elastic IP gateway needs public subnets, and the existing VPC lists none',
+      [],
+      'set `publicSubnetIds` of VmNetwork.existingVpc({...})',
+    );
+  },
+
+  extraConfigUnreadable(path: string, file: string, detail: string): MeshformError {
+    return new MeshformError('extra-config-unreadable', path, `extra agent config cannot be read (${detail})`, file, 'give the path of a readable HCL file, relative to the project root');
+  },
+
+  extraConfigInvalid(path: string, file: string, detail: string): MeshformError {
+    return new MeshformError('extra-config-invalid', path, `extra agent config is not valid HCL (${detail})`, file, 'fix the HCL syntax (check it with `consul validate`)');
+  },
+
+  extraConfigUnknownKeys(path: string, file: string, keys: readonly string[]): MeshformError {
+    return new MeshformError(
+      'extra-config-unknown-keys',
+      path,
+      `extra agent config ${file} sets keys Consul does not accept`,
+      keys,
+      "remove or rename them (see Consul's agent configuration reference)",
+    );
+  },
+
+  extraConfigManagedKeys(path: string, file: string, keys: readonly string[]): MeshformError {
+    return new MeshformError(
+      'extra-config-managed-keys',
+      path,
+      `extra agent config ${file} sets keys meshform manages (security, federation, ports, paths)`,
+      keys,
+      'remove them; change the topology instead (e.g. servers, meshGateway) where it exposes the setting',
+    );
+  },
+
+  peeringRegion(path: string, other: string): MeshformError {
+    return new MeshformError('peering-region', path, `peering with ${other} needs both VPCs in one AWS region`, other, 'peer datacenters of the same region (connect others with transit or mesh gateways)');
+  },
+
+  peeringNotAws(path: string, other: string): MeshformError {
+    return new MeshformError('peering-not-aws', path, `only VM datacenters on AWS can be VPC-peered; ${other} is not one`, other, 'peer two VmDatacenter with VmHosts.onAws(...)');
+  },
+
   invalidBackendOption(path: string, what: string, value: string, fix: string): MeshformError {
     return new MeshformError('invalid-backend', path, `state backend ${what} is not valid`, value, fix);
   },

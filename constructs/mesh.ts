@@ -1,5 +1,6 @@
 import { Construct, IConstruct } from 'constructs';
 import type { Datacenter } from './datacenter';
+import type { Service } from './service';
 import { errors } from './errors';
 import { Federation } from './federation';
 import { Annotations, DISABLE_STACK_TRACE_IN_METADATA, TerraformStack } from './private/engine';
@@ -81,6 +82,7 @@ export class Mesh extends Construct {
   public readonly federation: Federation;
 
   private readonly dcs: Datacenter[] = [];
+  private readonly svcs: Service[] = [];
   private prepared = false;
 
   constructor(scope: Construct, id: string, props: MeshProps = {}) {
@@ -131,6 +133,26 @@ export class Mesh extends Construct {
     return primaries[0]!;
   }
 
+  /** The services, in declaration order. */
+  public get services(): readonly Service[] {
+    return [...this.svcs];
+  }
+
+  /** The services that run in a datacenter. */
+  public servicesIn(datacenter: Datacenter): Service[] {
+    return this.svcs.filter((s) => s.datacenters.includes(datacenter));
+  }
+
+  /**
+   * Registers a service; called by the Service constructor.
+   * @internal
+   */
+  public _addService(service: Service): void {
+    const existing = this.svcs.find((s) => s.name === service.name);
+    if (existing) throw errors.duplicateService(service.node.path, service.name, existing.node.path);
+    this.svcs.push(service);
+  }
+
   /** A datacenter by name. */
   public datacenter(name: string): Datacenter | undefined {
     return this.dcs.find((dc) => dc.name === name);
@@ -160,6 +182,7 @@ export class Mesh extends Construct {
     const primary = this.primary;
     this.federation.validate();
     for (const dc of this.dcs) dc.validateInMesh();
+    for (const dc of this.dcs) dc.finalize();
     for (const dc of this.dcs) {
       if (dc !== primary) dc.controlPlaneStack.addDependency(primary.controlPlaneStack);
       // Annotations are collected per stack, so a datacenter's warnings are reported on its stack.

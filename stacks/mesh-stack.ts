@@ -34,10 +34,14 @@ export abstract class MeshStack extends TerraformStack {
     this.synthesizer = {
       synthesize: (session: ISynthesisSession) => {
         inner.synthesize(session);
+        this.onSynthesized(session);
         if (this.mesh.primary.controlPlaneStack === this) writeMeshManifest(this.mesh, session.outdir);
       },
     };
   }
+
+  /** Writes files of the stack beside its Terraform (host bundles, rendered boot files); none by default. */
+  protected onSynthesized(_session: ISynthesisSession): void {}
 
   public override prepareStack(): void {
     this.mesh.prepare();

@@ -17,7 +17,7 @@ describe('meshform synth', () => {
     // THEN
     expect(code).toBe(0);
     const out = readOutput(path.join(dir, 'cdktf.out'));
-    expect(out.stackNames().sort()).toEqual(['shop-aws-us-east', 'shop-gcp-europe-west']);
+    expect(out.stackNames().sort()).toEqual(['shop-aws-us-east', 'shop-aws-us-east-infra', 'shop-aws-vms', 'shop-gcp-europe-west']);
     expect(SecretStore.open({ directory: store }).has('shop')).toBe(true);
     expect(stdout).toContain(
       'mesh shop — Consul 2.0.3, consul-k8s chart 2.0.3, domain consul, 2 datacenters, synthesized into cdktf.out',

@@ -1,14 +1,27 @@
 /**
- * The embedded default: one mesh, two Kubernetes datacenters in two clouds.
+ * The embedded default: one mesh over three datacenters in two clouds and two platforms.
  *
- *   aws-us-east      EKS cluster (primary), reached by kubeconfig context "eks-us-east"
- *   gcp-europe-west  GKE cluster, reached by kubeconfig context "gke-europe-west"
+ *   aws-us-east      EKS cluster meshform creates (VPC, cluster, nodes) — the primary
+ *   gcp-europe-west  an existing GKE cluster, reached by kubeconfig context "gke-europe-west"
+ *   aws-vms          Consul on EC2 VMs meshform creates, running the `db` service with an Envoy sidecar
  *
- * The primary's mesh gateway is published at a stable DNS name (external-dns creates the record for the AWS
- * network load balancer), so the GKE datacenter can be planned and installed without reading the EKS
- * stack's state. `npm start` synthesizes it; `npx cdktf synth` produces the same stacks.
+ * The primary's mesh gateway is published at a stable DNS name (point it at the Elastic IPs the infra stack
+ * outputs), so the other datacenters are planned and installed without reading the primary's state.
+ * `npm start` synthesizes it; `npx cdktf synth` produces the same stacks.
  */
-import { App, Cloud, KubernetesCluster, KubernetesDatacenter, Mesh } from '../../index';
+import {
+  App,
+  Cloud,
+  GatewayExposure,
+  KubernetesCluster,
+  KubernetesDatacenter,
+  MachineImage,
+  Mesh,
+  Service,
+  VmDatacenter,
+  VmHosts,
+  VmNetwork,
+} from '../../index';
 
 /** Declares the default mesh in `app`. */
 export function defineDefaultMesh(app: App): Mesh {
@@ -20,25 +33,39 @@ export function defineDefaultMesh(app: App): Mesh {
   new KubernetesDatacenter(mesh, 'aws-us-east', {
     primary: true,
     cloud: Cloud.AWS,
-    cluster: KubernetesCluster.fromKubeconfig({ context: 'eks-us-east' }),
+    cluster: KubernetesCluster.eks({
+      region: 'us-east-1',
+      vpcCidr: '10.10.0.0/16',
+      // Who may reach the cluster's API: the network you deploy from (here a documentation range).
+      apiPublicAccessCidrs: ['203.0.113.0/24'],
+    }),
     servers: 3,
-    meshGateway: {
-      address: 'mgw.aws-us-east.shop.example.com',
-      serviceAnnotations: {
-        'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb',
-        'external-dns.alpha.kubernetes.io/hostname': 'mgw.aws-us-east.shop.example.com',
-      },
-    },
+    meshGateway: { address: 'mgw.aws-us-east.shop.example.com' },
   });
 
   new KubernetesDatacenter(mesh, 'gcp-europe-west', {
     cloud: Cloud.GOOGLE_CLOUD,
     cluster: KubernetesCluster.fromKubeconfig({ context: 'gke-europe-west', apiServerUrl: 'https://203.0.113.20' }),
     servers: 3,
-    meshGateway: {
-      serviceAnnotations: { 'cloud.google.com/l4-rbs': 'enabled' },
-    },
+    meshGateway: { serviceAnnotations: { 'cloud.google.com/l4-rbs': 'enabled' } },
   });
+
+  const vms = new VmDatacenter(mesh, 'aws-vms', {
+    cloud: Cloud.AWS,
+    servers: 3,
+    hosts: VmHosts.onAws({
+      region: 'us-east-1',
+      network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),
+      // Debian 12 (debian-12-amd64-20250316-2053, published by Debian, account 136693071363). AMI ids are per
+      // region: use your region's current one, or MachineImage.debian12() to look it up at plan time.
+      machineImage: MachineImage.fromId('ami-064cdd2e89aa1b4fb'),
+      // The other datacenters are in other networks and clouds: the gateway port faces the internet, on
+      // purpose (mTLS end to end; nothing else is exposed).
+      gatewayExposure: GatewayExposure.networkLoadBalancer({ internetFacing: true, allowedCidrs: ['0.0.0.0/0'] }),
+    }),
+  });
+
+  new Service(mesh, 'db', { port: 5432, datacenters: [vms] });
 
   return mesh;
 }

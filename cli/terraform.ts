@@ -1,0 +1,180 @@
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** A Terraform binary and how to reach providers. */
+export interface TerraformEnvironment {
+  /** The terraform binary. */
+  readonly binary: string;
+  /** Version, e.g. `1.11.4`. */
+  readonly version: string;
+  /** A filesystem provider mirror, when one is used. */
+  readonly mirror?: string;
+}
+
+/** Why Terraform checks cannot run here, or the environment to run them in. */
+export type TerraformAvailability = { readonly ok: true; readonly env: TerraformEnvironment } | { readonly ok: false; readonly reason: string };
+
+const MIRROR_CANDIDATES = ['/opt', '/usr/share', '/usr/local/share', '/var/lib', path.join(os.homedir(), '.terraform.d')];
+
+/** Finds a filesystem mirror holding hashicorp/aws (`<root>/registry.terraform.io/hashicorp/aws/<version>/...`). */
+export function findProviderMirror(provider = 'aws'): string | undefined {
+  const fromEnv = process.env.MESHFORM_TF_PROVIDER_MIRROR;
+  if (fromEnv) return fs.existsSync(path.join(fromEnv, 'registry.terraform.io', 'hashicorp', provider)) ? fromEnv : undefined;
+  const visit = (dir: string, depth: number): string | undefined => {
+    if (fs.existsSync(path.join(dir, 'registry.terraform.io', 'hashicorp', provider))) return dir;
+    if (depth === 0) return undefined;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return undefined;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!e.isDirectory() || e.name.startsWith('.') || e.name === 'node_modules' || e.name === 'proc') continue;
+      const found = visit(path.join(dir, e.name), depth - 1);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  for (const root of MIRROR_CANDIDATES) {
+    const found = visit(root, 3);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Whether terraform (and, offline, a provider mirror) is available. */
+export function terraformAvailability(options: { readonly offline: boolean }): TerraformAvailability {
+  const binary = process.env.MESHFORM_TERRAFORM ?? 'terraform';
+  const probe = spawnSync(binary, ['version', '-json'], { encoding: 'utf8', env: { ...process.env, TF_CLI_CONFIG_FILE: '/dev/null' } });
+  if (probe.error || probe.status !== 0) return { ok: false, reason: `terraform is not on PATH (${binary})` };
+  const version = (JSON.parse(probe.stdout) as { terraform_version: string }).terraform_version;
+  if (!options.offline) return { ok: true, env: { binary, version } };
+  const mirror = findProviderMirror();
+  if (!mirror) return { ok: false, reason: 'no filesystem provider mirror with hashicorp/aws (set MESHFORM_TF_PROVIDER_MIRROR)' };
+  return { ok: true, env: { binary, version, mirror } };
+}
+
+/** Providers a synthesized stack uses (the keys of its `provider` block). */
+export function stackProviders(stackJson: { provider?: { [name: string]: unknown } }): string[] {
+  return Object.keys(stackJson.provider ?? {}).sort();
+}
+
+/** Options of a run in a working copy of a stack. */
+export interface WorkspaceOptions {
+  /** Fake credentials, the AWS provider's skip flags and a local backend: plan without any cloud. */
+  readonly offline: boolean;
+  /** Shared provider plugin cache directory. */
+  readonly pluginCache?: string;
+  /** An alternative AWS endpoint (emulators); offline only. */
+  readonly awsEndpoint?: string;
+  /** Extra variables (`-var name=value`); secrets are passed through the environment instead. */
+  readonly environment?: { readonly [name: string]: string };
+}
+
+/** AWS services meshform's stacks call, for endpoint overrides. */
+export const AWS_SERVICES = ['ec2', 'elbv2', 'iam', 'kms', 'logs', 'route53', 'secretsmanager', 'sts', 'eks', 'ssm', 's3'] as const;
+
+/** A copy of a synthesized stack where Terraform runs without touching the stack's own directory or state. */
+export class StackWorkspace {
+  /** Directory of the copy. */
+  public readonly dir: string;
+
+  constructor(
+    public readonly stackDir: string,
+    public readonly env: TerraformEnvironment,
+    private readonly options: WorkspaceOptions,
+    workRoot: string,
+  ) {
+    this.dir = path.join(workRoot, path.basename(stackDir));
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.mkdirSync(this.dir, { recursive: true });
+    fs.copyFileSync(path.join(stackDir, 'cdk.tf.json'), path.join(this.dir, 'cdk.tf.json'));
+    const stack = JSON.parse(fs.readFileSync(path.join(stackDir, 'cdk.tf.json'), 'utf8')) as {
+      terraform?: { backend?: object; cloud?: object };
+      provider?: { [name: string]: unknown };
+    };
+    if (options.offline) {
+      const override: { terraform: object; provider?: object } = { terraform: { backend: { local: { path: path.join(this.dir, 'terraform.tfstate') } } } };
+      if (stack.provider?.aws) {
+        override.provider = {
+          aws: [
+            {
+              access_key: 'meshform-offline',
+              secret_key: 'meshform-offline',
+              skip_credentials_validation: true,
+              skip_requesting_account_id: true,
+              skip_metadata_api_check: 'true',
+              skip_region_validation: true,
+              ...(options.awsEndpoint
+                ? { endpoints: [Object.fromEntries(AWS_SERVICES.map((s) => [s, options.awsEndpoint]))], s3_use_path_style: true }
+                : {}),
+            },
+          ],
+        };
+      }
+      if (stack.terraform?.cloud) {
+        // A cloud block cannot be overridden into a backend; drop it from the copy.
+        delete stack.terraform.cloud;
+        fs.writeFileSync(path.join(this.dir, 'cdk.tf.json'), JSON.stringify(stack, null, 2));
+      }
+      fs.writeFileSync(path.join(this.dir, 'zz_meshform_override.tf.json'), JSON.stringify(override, null, 2));
+      const cli = path.join(this.dir, '.terraformrc');
+      fs.writeFileSync(
+        cli,
+        `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(this.env.mirror ?? '')}\n  }\n}\n` +
+          (options.pluginCache ? `plugin_cache_dir = ${JSON.stringify(options.pluginCache)}\n` : ''),
+      );
+    }
+  }
+
+  private environment(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...this.options.environment,
+      TF_IN_AUTOMATION: '1',
+      TF_INPUT: '0',
+      CHECKPOINT_DISABLE: '1',
+    };
+    if (this.options.offline) {
+      env.TF_CLI_CONFIG_FILE = path.join(this.dir, '.terraformrc');
+      env.AWS_ACCESS_KEY_ID = 'meshform-offline';
+      env.AWS_SECRET_ACCESS_KEY = 'meshform-offline';
+      env.AWS_EC2_METADATA_DISABLED = 'true';
+    } else if (this.options.pluginCache) {
+      env.TF_PLUGIN_CACHE_DIR = this.options.pluginCache;
+    }
+    if (this.options.pluginCache) fs.mkdirSync(this.options.pluginCache, { recursive: true });
+    return env;
+  }
+
+  /** Runs terraform with `args`; resolves with its exit code and output (never rejects on a non-zero exit). */
+  public run(args: readonly string[], timeoutMs = 600_000): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(this.env.binary, [...args], { cwd: this.dir, env: this.environment() });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        fs.appendFileSync(path.join(this.dir, 'meshform-terraform.log'), `$ terraform ${args.join(' ')}\n${stdout}${stderr}\n`);
+        resolve({ code: code ?? 1, stdout, stderr });
+      });
+    });
+  }
+}
+
+/** Values for every variable of a stack that has no default, so an offline plan has all inputs. */
+export function offlineVariableValues(stackJson: { variable?: { [name: string]: { default?: unknown } } }, values: { [name: string]: string }): {
+  [env: string]: string;
+} {
+  const env: { [env: string]: string } = {};
+  for (const [name, variable] of Object.entries(stackJson.variable ?? {})) {
+    if (variable.default === undefined && values[name] !== undefined) env[`TF_VAR_${name}`] = values[name]!;
+  }
+  return env;
+}

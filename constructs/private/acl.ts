@@ -1,0 +1,135 @@
+import { createHash } from 'node:crypto';
+import { Fn, Op, Token } from './engine';
+
+/**
+ * The ACL tokens of a VM datacenter are derived from the mesh's management token, so that neither the store
+ * nor Terraform has to keep one secret per agent, service and gateway, and so that Terraform (AWS hosts) and
+ * the CLI (your own hosts) derive the same values:
+ *
+ *     uuid4-shaped( sha256("<management token>/meshform/<label>") )
+ *
+ * Knowing a derived token reveals nothing of the management token or of other labels. The servers of the
+ * datacenter create the tokens (with these accessor and secret ids) at first start.
+ */
+export function deriveTokenUuid(management: string, label: string): string {
+  const h = createHash('sha256').update(`${management}/meshform/${label}`).digest('hex');
+  const variant = '89ab'[parseInt(h[16]!, 16) % 4];
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The same derivation as a Terraform expression of the management token variable. */
+export function deriveTokenExpression(management: string, label: string): string {
+  const h = Fn.sha256(Token.asString(Fn.format('%s/meshform/%s', [management, label])));
+  const variant = Fn.element(['8', '9', 'a', 'b'], Op.mod(Fn.parseint(Fn.substr(h, 16, 1), 16), 4));
+  return Token.asString(
+    Fn.format('%s-%s-4%s-%s%s-%s', [Fn.substr(h, 0, 8), Fn.substr(h, 8, 4), Fn.substr(h, 13, 3), variant, Fn.substr(h, 17, 3), Fn.substr(h, 20, 12)]),
+  );
+}
+
+/** Derives accessor and secret ids, in TypeScript or as Terraform expressions. */
+export type Deriver = (label: string) => string;
+
+/** A policy the datacenter's servers create. */
+export interface AclPolicy {
+  readonly Name: string;
+  readonly Description: string;
+  readonly Rules: string;
+}
+
+/** A token the datacenter's servers create (Consul's API shape). */
+export interface AclToken {
+  readonly AccessorID: string;
+  readonly SecretID: string;
+  readonly Description: string;
+  readonly Local: false;
+  readonly Policies?: readonly { readonly Name: string }[];
+  readonly ServiceIdentities?: readonly { readonly ServiceName: string; readonly Datacenters: readonly string[] }[];
+}
+
+/** What one datacenter's ACL plan holds. */
+export interface AclPlan {
+  readonly policies: AclPolicy[];
+  readonly tokens: { readonly file: string; readonly token: AclToken }[];
+}
+
+const AGENT_RULES = 'node_prefix "" {\n  policy = "write"\n}\nservice_prefix "" {\n  policy = "read"\n}\n';
+const MESH_GATEWAY_RULES =
+  'mesh = "write"\nservice "mesh-gateway" {\n  policy = "write"\n}\nservice_prefix "" {\n  policy = "read"\n}\n' +
+  'node_prefix "" {\n  policy = "read"\n}\nagent_prefix "" {\n  policy = "read"\n}\n';
+
+/**
+ * The policies and tokens of a VM datacenter: one agent token (node write, service read), one token per
+ * service (a service identity scoped to the datacenter) and one for the mesh gateway (Consul's documented
+ * mesh gateway permissions). `file` is the token's file name under /etc/meshform/tokens on the hosts.
+ */
+export function aclPlan(mesh: string, datacenter: string, services: readonly string[], derive: Deriver): AclPlan {
+  const agentPolicy = `meshform-${datacenter}-agent`;
+  const gatewayPolicy = `meshform-${datacenter}-mesh-gateway`;
+  const token = (label: string, description: string, grant: Partial<AclToken>): AclToken => ({
+    AccessorID: derive(`accessor:${label}`),
+    SecretID: derive(`secret:${label}`),
+    Description: `meshform ${mesh}/${datacenter} ${description}`,
+    Local: false,
+    ...grant,
+  });
+  return {
+    policies: [
+      { Name: agentPolicy, Description: `meshform: Consul agents of ${datacenter}`, Rules: AGENT_RULES },
+      { Name: gatewayPolicy, Description: `meshform: mesh gateways of ${datacenter}`, Rules: MESH_GATEWAY_RULES },
+    ],
+    tokens: [
+      { file: 'agent', token: token(`agent:${datacenter}`, 'agent token', { Policies: [{ Name: agentPolicy }] }) },
+      {
+        file: 'mesh-gateway',
+        token: token(`mesh-gateway:${datacenter}`, 'mesh gateway token', { Policies: [{ Name: gatewayPolicy }] }),
+      },
+      ...services.map((service) => ({
+        file: `service-${service}`,
+        token: token(`service:${datacenter}:${service}`, `service token of ${service}`, {
+          ServiceIdentities: [{ ServiceName: service, Datacenters: [datacenter] }],
+        }),
+      })),
+    ],
+  };
+}
+
+/** The secret material of the mesh a host needs (values or Terraform expressions). */
+export interface SharedSecretValues {
+  readonly caCertificate: string;
+  readonly caPrivateKey: string;
+  readonly gossipKey: string;
+  readonly management: string;
+}
+
+/**
+ * The secrets document one role's hosts read at boot (from Secrets Manager or a delivered file): only what
+ * the role needs. Servers get the CA key (to issue their own certificate), the management token and the ACL
+ * plan; a service host gets its own service token; a gateway its gateway token.
+ */
+export function roleSecrets(
+  role: { readonly kind: 'server' } | { readonly kind: 'mesh-gateway' } | { readonly kind: 'client'; readonly services: readonly string[] },
+  plan: AclPlan,
+  values: SharedSecretValues,
+): object {
+  const secretOf = (file: string) => plan.tokens.find((t) => t.file === file)!.token.SecretID;
+  const base = { format: 1, ca_cert: values.caCertificate, gossip_key: values.gossipKey };
+  switch (role.kind) {
+    case 'server':
+      return {
+        ...base,
+        ca_key: values.caPrivateKey,
+        tokens: { agent: secretOf('agent'), management: values.management },
+        acl: { policies: plan.policies, tokens: plan.tokens.map((t) => t.token) },
+      };
+    case 'mesh-gateway':
+      return { ...base, tokens: { agent: secretOf('agent'), 'mesh-gateway': secretOf('mesh-gateway') } };
+    case 'client':
+      return {
+        ...base,
+        tokens: {
+          agent: secretOf('agent'),
+          ...Object.fromEntries(role.services.map((s) => [`service-${s}`, secretOf(`service-${s}`)])),
+        },
+      };
+  }
+}

@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""meshform-node: prepares a VM of a meshform datacenter. Standard library only (any host with python3).
+
+Reads its settings from /etc/meshform/node.json (no secret in it) and its secrets from AWS Secrets
+Manager (signed with the instance profile's credentials from IMDSv2) or from a file delivered by the
+operator (`meshform secrets host ...`). Subcommands:
+
+  install                 download Consul and Envoy, verify their SHA-256, install them
+  secrets                 fetch the secrets; write the CA, the server certificate, tokens and secrets.json
+  acl-bootstrap           (servers) create this datacenter's ACL policies and tokens, idempotently
+  register-service NAME   register a service of this host with its token
+  deregister-service NAME remove it
+"""
+import argparse
+import datetime
+import hashlib
+import hmac
+import io
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+
+NODE_CONFIG = os.environ.get("MESHFORM_NODE_CONFIG", "/etc/meshform/node.json")
+ROOT = os.environ.get("MESHFORM_ROOT", "/")
+IMDS = os.environ.get("MESHFORM_IMDS_ENDPOINT", "http://169.254.169.254")
+
+
+def path(*parts):
+    return os.path.join(ROOT, *[p.lstrip("/") for p in parts])
+
+
+def log(message):
+    print("meshform-node: " + message, file=sys.stderr, flush=True)
+
+
+def fail(message):
+    log("error: " + message)
+    sys.exit(1)
+
+
+def load_node():
+    with open(NODE_CONFIG, encoding="utf-8") as f:
+        node = json.load(f)
+    if node.get("format") != 1:
+        fail("unsupported node.json format %r" % node.get("format"))
+    return node
+
+
+def write_file(target, content, mode, group=None):
+    """Writes atomically with the given mode (and group), so no reader sees a partial or too-open file."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".meshform-")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if group is not None and os.geteuid() == 0:
+            shutil.chown(tmp, user="root", group=group)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------- install
+
+
+def download(url, attempts=5):
+    for attempt in range(1, attempts + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=120) as response:
+                return response.read()
+        except (urllib.error.URLError, OSError) as e:
+            if attempt == attempts:
+                fail("download of %s failed: %s" % (url, e))
+            time.sleep(2 * attempt)
+    return b""
+
+
+def install_artifact(artifact, bin_dir):
+    data = download(artifact["url"])
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != artifact["sha256"]:
+        fail("%s %s: checksum mismatch (expected %s, got %s); refusing to install"
+             % (artifact["name"], artifact["version"], artifact["sha256"], digest))
+    if artifact["format"] == "zip":
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            binary = archive.read(artifact["name"])
+    else:
+        binary = data
+    write_file(os.path.join(bin_dir, artifact["name"]), binary, 0o755)
+    log("installed %s %s (sha256 %s)" % (artifact["name"], artifact["version"], digest))
+
+
+def cmd_install(_args):
+    node = load_node()
+    bin_dir = path("/usr/local/bin")
+    os.makedirs(bin_dir, exist_ok=True)
+    for artifact in node["artifacts"]:
+        install_artifact(artifact, bin_dir)
+    for directory, mode in (("/opt/consul/data", 0o700), ("/etc/consul.d", 0o750), ("/etc/consul.d/tls", 0o750),
+                            ("/etc/meshform/tokens", 0o750)):
+        os.makedirs(path(directory), exist_ok=True)
+        os.chmod(path(directory), mode)
+    if os.geteuid() == 0:
+        shutil.chown(path("/opt/consul/data"), user="consul", group="consul")
+        for directory in ("/etc/consul.d", "/etc/consul.d/tls", "/etc/meshform/tokens"):
+            shutil.chown(path(directory), user="root", group="consul")
+
+
+# --------------------------------------------------------------------------- AWS (IMDSv2 + SigV4)
+
+
+def imds(resource, token=None, method="GET"):
+    request = urllib.request.Request(IMDS + resource, method=method)
+    if method == "PUT":
+        request.add_header("X-aws-ec2-metadata-token-ttl-seconds", "300")
+    if token:
+        request.add_header("X-aws-ec2-metadata-token", token)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.read().decode("utf-8")
+
+
+def instance_credentials():
+    token = imds("/latest/api/token", method="PUT")
+    role = imds("/latest/meta-data/iam/security-credentials/", token).strip().splitlines()[0]
+    credentials = json.loads(imds("/latest/meta-data/iam/security-credentials/" + role, token))
+    return credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials.get("Token"), token
+
+
+def sigv4_headers(method, url, headers, payload, region, service, access_key, secret_key, now):
+    """AWS Signature Version 4: returns `headers` plus x-amz-date and Authorization."""
+    parsed = urllib.parse.urlsplit(url)
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    date = now.strftime("%Y%m%d")
+    all_headers = {k.lower(): " ".join(str(v).split()) for k, v in headers.items()}
+    all_headers["host"] = parsed.netloc
+    all_headers["x-amz-date"] = amz_date
+    signed = ";".join(sorted(all_headers))
+    canonical_headers = "".join("%s:%s\n" % (k, all_headers[k]) for k in sorted(all_headers))
+    query = "&".join(sorted(parsed.query.split("&"))) if parsed.query else ""
+    payload_hash = hashlib.sha256(payload).hexdigest()
+    canonical = "\n".join([method, parsed.path or "/", query, canonical_headers, signed, payload_hash])
+    scope = "%s/%s/%s/aws4_request" % (date, region, service)
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()])
+
+    def mac(key, msg):
+        return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+    key = mac(mac(mac(mac(("AWS4" + secret_key).encode("utf-8"), date), region), service), "aws4_request")
+    signature = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    result = dict(headers)
+    result["X-Amz-Date"] = amz_date
+    result["Authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
+        access_key, scope, signed, signature)
+    return result
+
+
+def secretsmanager_get(secret_id, region, endpoint=None):
+    access_key, secret_key, session_token, _ = instance_credentials()
+    url = endpoint or "https://secretsmanager.%s.amazonaws.com/" % region
+    payload = json.dumps({"SecretId": secret_id}).encode("utf-8")
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "secretsmanager.GetSecretValue"}
+    if session_token:
+        headers["X-Amz-Security-Token"] = session_token
+    signed = sigv4_headers("POST", url, headers, payload, region, "secretsmanager", access_key, secret_key,
+                           datetime.datetime.now(datetime.timezone.utc))
+    request = urllib.request.Request(url, data=payload, headers=signed, method="POST")
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return json.loads(json.loads(response.read().decode("utf-8"))["SecretString"])
+
+
+def private_ip(node):
+    address = node.get("address", {})
+    if address.get("source") == "static":
+        return address["value"]
+    token = imds("/latest/api/token", method="PUT")
+    return imds("/latest/meta-data/local-ipv4", token).strip()
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def fetch_secrets(node):
+    source = node["secrets"]
+    for attempt in range(1, 31):
+        try:
+            if source["source"] == "aws-secretsmanager":
+                return secretsmanager_get(source["secret_id"], source["region"], source.get("endpoint"))
+            with open(source["path"], encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            fail("secrets file %s is missing: deliver it with `meshform secrets host` (see the bundle README)"
+                 % source["path"])
+        except (urllib.error.URLError, OSError, KeyError, ValueError) as e:
+            if attempt == 30:
+                fail("could not read the secrets: %s" % e)
+            log("secrets not readable yet (%s); retrying" % e)
+            time.sleep(min(30, 2 * attempt))
+    return {}
+
+
+def server_certificate(node, secrets, ip):
+    """Issues this server's TLS certificate from the CA (SANs: server.<dc>.<domain>, localhost, its IP)."""
+    work = tempfile.mkdtemp(prefix="meshform-tls-")
+    try:
+        os.chmod(work, 0o700)
+        write_file(os.path.join(work, "ca.pem"), secrets["ca_cert"], 0o600)
+        write_file(os.path.join(work, "ca-key.pem"), secrets["ca_key"], 0o600)
+        subprocess.run([path("/usr/local/bin/consul"), "tls", "cert", "create", "-server",
+                        "-dc", node["datacenter"], "-domain", node["domain"],
+                        "-ca", "ca.pem", "-key", "ca-key.pem", "-additional-ipaddress", ip,
+                        "-days", "365"], cwd=work, check=True, stdout=subprocess.DEVNULL)
+        prefix = "%s-server-%s-0" % (node["datacenter"], node["domain"])
+        with open(os.path.join(work, prefix + ".pem"), encoding="utf-8") as f:
+            certificate = f.read()
+        with open(os.path.join(work, prefix + "-key.pem"), encoding="utf-8") as f:
+            key = f.read()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the CA key never stays on disk
+    write_file(path("/etc/consul.d/tls/server.pem"), certificate, 0o644)
+    write_file(path("/etc/consul.d/tls/server-key.pem"), key, 0o640, group="consul")
+
+
+def cmd_secrets(_args):
+    node = load_node()
+    secrets = fetch_secrets(node)
+    ip = private_ip(node)
+    write_file(path("/etc/consul.d/tls/ca.pem"), secrets["ca_cert"], 0o644)
+    if node["role"] == "server":
+        server_certificate(node, secrets, ip)
+    tokens = secrets["tokens"]
+    acl_tokens = {"agent": tokens["agent"]}
+    if node["role"] == "server":
+        acl_tokens["initial_management" if node["primary"] else "replication"] = tokens["management"]
+    agent_secrets = {"encrypt": secrets["gossip_key"], "acl": {"tokens": acl_tokens}}
+    write_file(path("/etc/consul.d/secrets.json"), json.dumps(agent_secrets, indent=2), 0o640, group="consul")
+    for name, value in sorted(tokens.items()):
+        write_file(path("/etc/meshform/tokens", name), value, 0o640, group="consul")
+    write_file(path("/etc/meshform/node.env"), "PRIVATE_IP=%s\n" % ip, 0o644)
+    log("secrets written for %s %s (role %s)" % (node["datacenter"], ip, node["role"]))
+
+
+# --------------------------------------------------------------------------- Consul HTTP API
+
+
+def consul_api(method, resource, token, body=None, allow_missing=False):
+    context = ssl.create_default_context(cafile=path("/etc/consul.d/tls/ca.pem"))
+    context.check_hostname = False  # the agent's certificate names the datacenter, not 127.0.0.1
+    data = json.dumps(body).encode("utf-8") if body is not None else None
+    request = urllib.request.Request("https://127.0.0.1:8501" + resource, data=data, method=method)
+    request.add_header("X-Consul-Token", token)
+    try:
+        with urllib.request.urlopen(request, timeout=15, context=context) as response:
+            payload = response.read().decode("utf-8")
+            return json.loads(payload) if payload.strip() else None
+    except urllib.error.HTTPError as e:
+        if allow_missing and e.code in (403, 404):
+            detail = e.read().decode("utf-8", "replace")
+            if e.code == 404 or "not found" in detail.lower():
+                return None
+        raise
+
+
+def read_token(name):
+    with open(path("/etc/meshform/tokens", name), encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def cmd_acl_bootstrap(_args):
+    node = load_node()
+    secrets = fetch_secrets(node)
+    management = secrets["tokens"]["management"]
+    deadline = time.time() + 1800
+    while True:
+        try:
+            if consul_api("GET", "/v1/status/leader", management):
+                for policy in secrets["acl"]["policies"]:
+                    if consul_api("GET", "/v1/acl/policy/name/" + policy["Name"], management, allow_missing=True) is None:
+                        consul_api("PUT", "/v1/acl/policy", management, policy)
+                        log("created ACL policy " + policy["Name"])
+                for token in secrets["acl"]["tokens"]:
+                    if consul_api("GET", "/v1/acl/token/" + token["AccessorID"], management, allow_missing=True) is None:
+                        consul_api("PUT", "/v1/acl/token", management, token)
+                        log("created ACL token " + token["Description"])
+                return
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            log("Consul not ready for ACL bootstrap yet (%s)" % e)
+        if time.time() > deadline:
+            fail("ACL bootstrap did not finish within 30 minutes")
+        time.sleep(10)
+
+
+def service_definition(node, name):
+    for service in node.get("services", []):
+        if service["Name"] == name:
+            return service
+    fail("service %s is not declared for this host" % name)
+    return {}
+
+
+def cmd_register_service(args):
+    node = load_node()
+    definition = service_definition(node, args.name)
+    deadline = time.time() + 600
+    while True:
+        try:
+            consul_api("PUT", "/v1/agent/service/register", read_token("service-" + args.name), definition)
+            log("registered service %s" % args.name)
+            return
+        except (urllib.error.URLError, OSError) as e:
+            if time.time() > deadline:
+                fail("could not register %s: %s" % (args.name, e))
+            time.sleep(5)
+
+
+def cmd_deregister_service(args):
+    node = load_node()
+    definition = service_definition(node, args.name)
+    consul_api("PUT", "/v1/agent/service/deregister/" + definition["ID"], read_token("service-" + args.name))
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="meshform-node")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("install").set_defaults(run=cmd_install)
+    commands.add_parser("secrets").set_defaults(run=cmd_secrets)
+    commands.add_parser("acl-bootstrap").set_defaults(run=cmd_acl_bootstrap)
+    register = commands.add_parser("register-service")
+    register.add_argument("name")
+    register.set_defaults(run=cmd_register_service)
+    deregister = commands.add_parser("deregister-service")
+    deregister.add_argument("name")
+    deregister.set_defaults(run=cmd_deregister_service)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,376 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import { PinnedArtifact } from './binaries';
+import { HclObject, renderHcl } from './hcl';
+
+/** The role of a VM in a datacenter. */
+export type NodeRole = 'server' | 'client' | 'mesh-gateway';
+
+/** A service a client host runs, with its sidecar. */
+export interface NodeService {
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: string;
+}
+
+/** Where a host reads its secrets at boot. */
+export type SecretsSource =
+  | { readonly source: 'aws-secretsmanager'; readonly secret_id: string; readonly region: string }
+  | { readonly source: 'file'; readonly path: string };
+
+/** Everything that decides what one kind of host runs. */
+export interface NodeSpec {
+  readonly mesh: string;
+  readonly datacenter: string;
+  readonly domain: string;
+  readonly primary: boolean;
+  readonly primaryDatacenter: string;
+  readonly role: NodeRole;
+  /** Server count (bootstrap_expect). */
+  readonly servers: number;
+  /** How agents find the servers (cloud auto-join strings or addresses). */
+  readonly retryJoin: readonly string[];
+  /** `host:port` of the primary's gateways (secondaries). */
+  readonly primaryGateways: readonly string[];
+  readonly services: readonly NodeService[];
+  readonly artifacts: readonly PinnedArtifact[];
+  readonly secrets: SecretsSource;
+  /** The host's private address, when known in advance (own hosts); else read from EC2 metadata. */
+  readonly address?: string;
+  /** Mesh gateway: the address:port other datacenters dial (`-wan-address`). */
+  readonly gatewayWanAddress?: string;
+  /** Extra agent configuration merged by the caller (already checked). */
+  readonly agentConfig: HclObject;
+}
+
+export const PATHS = {
+  nodeScript: '/usr/local/sbin/meshform-node',
+  nodeConfig: '/etc/meshform/node.json',
+  agentConfig: '/etc/consul.d/consul.hcl',
+  caFile: '/etc/consul.d/tls/ca.pem',
+  tokens: '/etc/meshform/tokens',
+  nodeEnv: '/etc/meshform/node.env',
+  units: '/etc/systemd/system',
+} as const;
+
+/** Port the mesh gateway listens on, on its host (a load balancer or Elastic IP maps the public port to it). */
+export const GATEWAY_LISTEN_PORT = 8443;
+/** First port Consul assigns to sidecar public listeners (Consul's sidecar_min_port default). */
+export const SIDECAR_PORT_RANGE = { from: 21000, to: 21255 } as const;
+
+const NODE_SCRIPT = path.join(__dirname, 'assets', 'meshform-node.py');
+
+/** The on-host agent script (stdlib Python). */
+export function nodeScript(): string {
+  return fs.readFileSync(NODE_SCRIPT, 'utf8');
+}
+
+/**
+ * The agent configuration of a role, every security setting written out: ACL default deny, TLS verify
+ * incoming/outgoing/server hostname, gossip encryption with verify (the key itself is in secrets.json,
+ * written at boot), auto-encrypt, mesh-gateway WAN federation, no plain HTTP.
+ */
+export function agentConfig(spec: NodeSpec): HclObject {
+  const server = spec.role === 'server';
+  const config: HclObject = {
+    datacenter: spec.datacenter,
+    primary_datacenter: spec.primaryDatacenter,
+    domain: spec.domain,
+    data_dir: '/opt/consul/data',
+    log_level: 'INFO',
+    server,
+    ...(server ? { bootstrap_expect: spec.servers } : {}),
+    bind_addr: '{{ GetPrivateIP }}',
+    advertise_addr: '{{ GetPrivateIP }}',
+    client_addr: '127.0.0.1',
+    retry_join: [...spec.retryJoin],
+    ...(server && !spec.primary && spec.primaryGateways.length > 0 ? { primary_gateways: [...spec.primaryGateways] } : {}),
+    ports: server ? { http: -1, https: 8501, grpc: -1, grpc_tls: 8503 } : { http: -1, https: 8501, grpc: 8502, grpc_tls: -1 },
+    tls: {
+      defaults: {
+        ca_file: PATHS.caFile,
+        ...(server ? { cert_file: '/etc/consul.d/tls/server.pem', key_file: '/etc/consul.d/tls/server-key.pem' } : {}),
+        verify_incoming: true,
+        verify_outgoing: true,
+      },
+      internal_rpc: { verify_incoming: true, verify_server_hostname: true },
+      // API clients (the CLI, envoy bootstrap) authenticate with ACL tokens on the loopback interface.
+      https: { verify_incoming: false },
+      grpc: { verify_incoming: false },
+    },
+    auto_encrypt: server ? { allow_tls: true } : { tls: true },
+    encrypt_verify_incoming: true,
+    encrypt_verify_outgoing: true,
+    acl: {
+      enabled: true,
+      default_policy: 'deny',
+      down_policy: 'extend-cache',
+      enable_token_persistence: true,
+      ...(server && !spec.primary ? { enable_token_replication: true } : {}),
+    },
+    connect: { enabled: true, ...(server ? { enable_mesh_gateway_wan_federation: true } : {}) },
+    telemetry: { prometheus_retention_time: '60s', disable_hostname: true },
+    leave_on_terminate: !server,
+    ...(server
+      ? {
+          autopilot: { cleanup_dead_servers: true, min_quorum: Math.floor(spec.servers / 2) + 1 },
+          performance: { raft_multiplier: 1 },
+          ui_config: { enabled: true },
+          enable_central_service_config: true,
+        }
+      : {}),
+  };
+  return config;
+}
+
+/** The settings node.json carries to meshform-node (no secret). */
+export function nodeJson(spec: NodeSpec): object {
+  return {
+    format: 1,
+    mesh: spec.mesh,
+    datacenter: spec.datacenter,
+    domain: spec.domain,
+    primary: spec.primary,
+    role: spec.role,
+    artifacts: spec.artifacts,
+    secrets: spec.secrets,
+    address: spec.address ? { source: 'static', value: spec.address } : { source: 'imds' },
+    services: spec.services.map((s) => ({
+      ID: s.name,
+      Name: s.name,
+      Port: s.port,
+      Meta: { 'meshform-mesh': spec.mesh, protocol: s.protocol },
+      Check: { Name: `${s.name} listening`, TCP: `127.0.0.1:${s.port}`, Interval: '10s', Timeout: '2s' },
+      Connect: { SidecarService: {} },
+    })),
+  };
+}
+
+/** One systemd unit. */
+export interface Unit {
+  readonly name: string;
+  readonly content: string;
+}
+
+function unit(sections: { [section: string]: readonly (readonly [string, string])[] }): string {
+  return (
+    Object.entries(sections)
+      .map(([name, entries]) => `[${name}]\n${entries.map(([k, v]) => `${k}=${v}`).join('\n')}`)
+      .join('\n\n') + '\n'
+  );
+}
+
+const CONSUL_API = ['-http-addr', 'https://127.0.0.1:8501', '-ca-file', PATHS.caFile];
+
+/** The systemd units of a role. */
+export function units(spec: NodeSpec): Unit[] {
+  const description = `meshform ${spec.mesh}/${spec.datacenter}`;
+  const list: Unit[] = [
+    {
+      name: 'meshform-secrets.service',
+      content: unit({
+        Unit: [
+          ['Description', `Fetch the Consul secrets of ${description}`],
+          ['Wants', 'network-online.target'],
+          ['After', 'network-online.target'],
+          ['Before', 'consul.service'],
+        ],
+        Service: [
+          ['Type', 'oneshot'],
+          ['RemainAfterExit', 'yes'],
+          ['ExecStart', `${PATHS.nodeScript} secrets`],
+        ],
+      }),
+    },
+    {
+      name: 'consul.service',
+      content: unit({
+        Unit: [
+          ['Description', `Consul ${spec.role === 'server' ? 'server' : 'client'} of ${description}`],
+          ['Documentation', 'https://developer.hashicorp.com/consul/docs'],
+          ['Wants', 'network-online.target'],
+          ['After', 'network-online.target meshform-secrets.service'],
+          ['Requires', 'meshform-secrets.service'],
+          ['ConditionFileNotEmpty', PATHS.agentConfig],
+        ],
+        Service: [
+          ['Type', 'notify'],
+          ['User', 'consul'],
+          ['Group', 'consul'],
+          ['ExecStart', '/usr/local/bin/consul agent -config-dir=/etc/consul.d'],
+          ['ExecReload', '/bin/kill --signal HUP $MAINPID'],
+          ['KillMode', 'process'],
+          ['KillSignal', 'SIGTERM'],
+          ['Restart', 'on-failure'],
+          ['RestartSec', '5'],
+          ['LimitNOFILE', '65536'],
+          ['NoNewPrivileges', 'yes'],
+          ['ProtectSystem', 'full'],
+          ['ProtectHome', 'yes'],
+          ['PrivateTmp', 'yes'],
+          ['PrivateDevices', 'yes'],
+          ['ReadWritePaths', '/opt/consul'],
+        ],
+        Install: [['WantedBy', 'multi-user.target']],
+      }),
+    },
+  ];
+  if (spec.role === 'server') {
+    list.push({
+      name: 'meshform-acl-bootstrap.service',
+      content: unit({
+        Unit: [
+          ['Description', `Create the ACL policies and tokens of ${description}`],
+          ['After', 'consul.service'],
+          ['Requires', 'consul.service'],
+        ],
+        Service: [
+          ['Type', 'oneshot'],
+          ['RemainAfterExit', 'yes'],
+          ['ExecStart', `${PATHS.nodeScript} acl-bootstrap`],
+          ['Restart', 'on-failure'],
+          ['RestartSec', '30'],
+        ],
+        Install: [['WantedBy', 'multi-user.target']],
+      }),
+    });
+  }
+  spec.services.forEach((service, i) => {
+    const registration = `meshform-service-${service.name}.service`;
+    list.push({
+      name: registration,
+      content: unit({
+        Unit: [
+          ['Description', `Register ${service.name} with Consul (${description})`],
+          ['After', 'consul.service'],
+          ['Requires', 'consul.service'],
+        ],
+        Service: [
+          ['Type', 'oneshot'],
+          ['RemainAfterExit', 'yes'],
+          ['ExecStart', `${PATHS.nodeScript} register-service ${service.name}`],
+          ['ExecStop', `${PATHS.nodeScript} deregister-service ${service.name}`],
+        ],
+        Install: [['WantedBy', 'multi-user.target']],
+      }),
+    });
+    list.push({
+      name: `envoy-${service.name}.service`,
+      content: unit({
+        Unit: [
+          ['Description', `Envoy sidecar of ${service.name} (${description})`],
+          ['After', registration],
+          ['Requires', registration],
+        ],
+        Service: [
+          ['User', 'consul'],
+          ['Group', 'consul'],
+          ['Environment', 'PATH=/usr/local/bin:/usr/bin:/bin'],
+          [
+            'ExecStart',
+            [
+              '/usr/local/bin/consul connect envoy',
+              `-sidecar-for ${service.name}`,
+              `-token-file ${PATHS.tokens}/service-${service.name}`,
+              ...pairs(CONSUL_API),
+              '-grpc-addr 127.0.0.1:8502',
+              `-admin-bind 127.0.0.1:${19000 + i + 1}`,
+            ].join(' '),
+          ],
+          ['Restart', 'always'],
+          ['RestartSec', '5'],
+          ['NoNewPrivileges', 'yes'],
+          ['ProtectSystem', 'full'],
+          ['PrivateTmp', 'yes'],
+        ],
+        Install: [['WantedBy', 'multi-user.target']],
+      }),
+    });
+  });
+  if (spec.role === 'mesh-gateway') {
+    list.push({
+      name: 'consul-mesh-gateway.service',
+      content: unit({
+        Unit: [
+          ['Description', `Consul mesh gateway of ${description}`],
+          ['After', 'consul.service'],
+          ['Requires', 'consul.service'],
+        ],
+        Service: [
+          ['User', 'consul'],
+          ['Group', 'consul'],
+          ['Environment', 'PATH=/usr/local/bin:/usr/bin:/bin'],
+          ['EnvironmentFile', PATHS.nodeEnv],
+          [
+            'ExecStart',
+            [
+              '/usr/local/bin/consul connect envoy -gateway=mesh -register -service mesh-gateway',
+              `-address \${PRIVATE_IP}:${GATEWAY_LISTEN_PORT}`,
+              `-wan-address ${spec.gatewayWanAddress ?? `\${PRIVATE_IP}:${GATEWAY_LISTEN_PORT}`}`,
+              `-token-file ${PATHS.tokens}/mesh-gateway`,
+              ...pairs(CONSUL_API),
+              '-grpc-addr 127.0.0.1:8502',
+              '-admin-bind 127.0.0.1:19000',
+            ].join(' '),
+          ],
+          ['Restart', 'always'],
+          ['RestartSec', '5'],
+          ['NoNewPrivileges', 'yes'],
+          ['ProtectSystem', 'full'],
+          ['PrivateTmp', 'yes'],
+        ],
+        Install: [['WantedBy', 'multi-user.target']],
+      }),
+    });
+  }
+  return list;
+}
+
+function pairs(flags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < flags.length; i += 2) out.push(`${flags[i]} ${flags[i + 1]}`);
+  return out;
+}
+
+/** Every file a host of this role gets, with its mode. */
+export interface NodeFile {
+  readonly path: string;
+  readonly content: string;
+  readonly mode: string;
+}
+
+/** The files of a role: the agent script, node.json, the agent config and the units. */
+export function nodeFiles(spec: NodeSpec): NodeFile[] {
+  return [
+    { path: PATHS.nodeScript, content: nodeScript(), mode: '0755' },
+    { path: PATHS.nodeConfig, content: `${JSON.stringify(nodeJson(spec), null, 2)}\n`, mode: '0644' },
+    { path: PATHS.agentConfig, content: renderHcl(spec.agentConfig), mode: '0644' },
+    ...units(spec).map((u) => ({ path: `${PATHS.units}/${u.name}`, content: u.content, mode: '0644' })),
+  ];
+}
+
+/** The units a role enables, in start order. */
+export function enabledUnits(spec: NodeSpec): string[] {
+  return units(spec)
+    .map((u) => u.name)
+    .filter((n) => n !== 'meshform-secrets.service');
+}
+
+/**
+ * The cloud-init document of a role: a `consul` system user, the files, then install (download + checksum),
+ * and start. No secret is in it: meshform-node fetches them at boot.
+ */
+export function cloudInit(spec: NodeSpec): string {
+  const files = nodeFiles(spec).map((f) => ({ path: f.path, permissions: f.mode, owner: 'root:root', content: f.content }));
+  const doc = {
+    users: ['default', { name: 'consul', system: true, shell: '/usr/sbin/nologin', homedir: '/opt/consul', no_create_home: true }],
+    write_files: files,
+    runcmd: [
+      [PATHS.nodeScript, 'install'],
+      ['systemctl', 'daemon-reload'],
+      ['systemctl', 'enable', '--now', ...enabledUnits(spec)],
+    ],
+  };
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}

@@ -1,0 +1,422 @@
+import { Construct } from 'constructs';
+import { Datacenter, DatacenterDescription, DatacenterProps, Platform } from './datacenter';
+import { errors } from './errors';
+import type { Mesh } from './mesh';
+import { checkAgentConfigKeys } from './private/agent-config-keys';
+import { loadExtraAgentConfig, mergeAgentConfig } from './private/agent-merge';
+import {
+  consulArtifact,
+  CpuArchitecture,
+  DEFAULT_ENVOY_VERSION,
+  envoyArtifact,
+  instanceArchitecture,
+  knownEnvoyVersions,
+  PinnedArtifact,
+} from './private/binaries';
+import { Cidr, cidrsOverlap, parseCidr } from './private/cidr';
+import type { TerraformStack } from './private/engine';
+import type { HclObject } from './private/hcl';
+import { isDatacenterName, isIpAddress } from './private/validation';
+import { agentConfig, NodeRole, NodeService, NodeSpec, SecretsSource } from './private/vm-node';
+import type { Service } from './service';
+import {
+  AwsVmHosts,
+  ElasticIpGateway,
+  ExistingVpc,
+  FixedImage,
+  HostRole,
+  LoadBalancedGateway,
+  MachineImage,
+  NewVpc,
+  OwnHost,
+  OwnVmHosts,
+  VmHosts,
+} from './vm-hosts';
+import { checkVpcCidr } from './kubernetes-datacenter';
+import { OwnHostsStack } from '../stacks/own-hosts-stack';
+import { VmDatacenterStack } from '../stacks/vm-datacenter-stack';
+
+/** Props of a VmDatacenter. */
+export interface VmDatacenterProps extends DatacenterProps {
+  /** The hosts: EC2 instances meshform creates (`VmHosts.onAws({...})`) or your own (`VmHosts.existing([...])`). */
+  readonly hosts: VmHosts;
+  /**
+   * Envoy version installed on service hosts and gateways (one with a verified checksum).
+   * @default "1.38.4"
+   */
+  readonly envoyVersion?: string;
+  /**
+   * Base URL of a mirror of releases.hashicorp.com/consul and of Envoy's GitHub releases (same paths below
+   * `<mirror>/consul` and `<mirror>/envoy`); checksums are verified all the same.
+   * @default - the upstream release sites
+   */
+  readonly binaryMirror?: string;
+  /**
+   * An HCL file of extra agent configuration (relative to the project root), parsed, checked against Consul's
+   * keys and merged into every agent's configuration. It may not set what meshform manages (security,
+   * federation, ports, paths).
+   * @default - none
+   */
+  readonly extraAgentConfigFile?: string;
+}
+
+/** A group of identical hosts (AWS) or one own host, with its node spec. */
+export interface HostGroup {
+  /** Group name: `server`, `mesh-gateway`, `service-<name>` (AWS) or the host name (own hosts). */
+  readonly name: string;
+  readonly role: NodeRole;
+  readonly spec: NodeSpec;
+  /** Number of hosts (AWS). */
+  readonly count: number;
+  /** Own host, if any. */
+  readonly host?: OwnHost;
+}
+
+/**
+ * A Consul datacenter on virtual machines: Consul servers (3 or 5), client agents with an Envoy sidecar per
+ * service, and mesh gateways, all booted by cloud-init (AWS) or by an install bundle per host (your own
+ * hosts). Binaries are pinned and checksum-verified; secrets never travel in user data or bundles: hosts
+ * fetch them at boot from AWS Secrets Manager, or read a file you deliver with `meshform secrets host`.
+ * Federation with the other datacenters goes through mesh gateways (`primary_gateways`, no WAN gossip).
+ */
+export class VmDatacenter extends Datacenter {
+  public readonly platform = Platform.VIRTUAL_MACHINES;
+  /** The hosts. */
+  public readonly hosts: VmHosts;
+  /** Envoy version. */
+  public readonly envoyVersion: string;
+  /** Binary mirror. */
+  public readonly binaryMirror?: string;
+  /** The VPC block of AWS hosts. */
+  public readonly vpcCidr?: Cidr;
+  /** The stack. */
+  public readonly stack: VmDatacenterStack | OwnHostsStack;
+  private readonly extraConfig: HclObject;
+  private readonly extraConfigFile?: string;
+  private readonly peers: VmDatacenter[] = [];
+
+  constructor(scope: Mesh, id: string, props: VmDatacenterProps) {
+    super(scope as Construct, id, withServerCount(props), [3, 5]);
+    const path = this.node.path;
+    this.hosts = props.hosts;
+    this.envoyVersion = props.envoyVersion ?? DEFAULT_ENVOY_VERSION;
+    this.binaryMirror = props.binaryMirror;
+    if (this.hosts instanceof OwnVmHosts) {
+      this.checkOwnHosts(path, this.hosts, props);
+    } else if (this.hosts instanceof AwsVmHosts) {
+      this.vpcCidr = this.checkAwsHosts(path, this.hosts);
+    }
+    for (const arch of this.architectures()) {
+      if (!envoyArtifact(this.envoyVersion, arch)) {
+        throw errors.unknownEnvoyVersion(path, this.envoyVersion, arch, knownEnvoyVersions(arch));
+      }
+    }
+    this.extraConfigFile = props.extraAgentConfigFile;
+    this.extraConfig = props.extraAgentConfigFile ? loadExtraAgentConfig(path, props.extraAgentConfigFile) : {};
+    this.register();
+    if (this.hosts instanceof OwnVmHosts) {
+      this.stack = new OwnHostsStack(this.stackScope(this.stackName), this.stackName, { datacenter: this });
+    } else {
+      this.stack = new VmDatacenterStack(this.stackScope(this.stackName), this.stackName, { datacenter: this });
+    }
+    if (this.hosts instanceof OwnVmHosts) {
+      for (const host of this.hosts.hosts) for (const service of host.services ?? []) service.runsIn(this);
+    }
+  }
+
+  public get stacks(): readonly TerraformStack[] {
+    return [this.stack];
+  }
+
+  public get controlPlaneStack(): TerraformStack {
+    return this.stack;
+  }
+
+  /** The AWS region of EC2 hosts. */
+  public get region(): string | undefined {
+    return this.hosts instanceof AwsVmHosts ? this.hosts.options.region : undefined;
+  }
+
+  /**
+   * Connects this datacenter's VPC with another AWS VM datacenter's VPC (same region): a peering connection
+   * and routes both ways, so that their mesh gateways reach each other privately. Their CIDRs must not overlap.
+   */
+  public peerWith(other: VmDatacenter): this {
+    if (!(this.hosts instanceof AwsVmHosts)) throw errors.peeringNotAws(this.node.path, this.node.path);
+    if (!(other.hosts instanceof AwsVmHosts)) throw errors.peeringNotAws(this.node.path, other.node.path);
+    if (this.region !== other.region) throw errors.peeringRegion(this.node.path, other.node.path);
+    if (this.peeredWith.includes(other)) return this;
+    this.peers.push(other);
+    // The peering lives in the stack that deploys later (never the primary's), after the peer's VPC exists.
+    const [owner, peer] = this.isPrimary ? [other, this] : [this, other];
+    (owner.stack as VmDatacenterStack).addPeering(peer);
+    owner.stack.addDependency(peer.stack);
+    return this;
+  }
+
+  /** Datacenters this one peers with (in either direction). */
+  public get peeredWith(): readonly VmDatacenter[] {
+    const inbound = this.mesh.datacenters.filter((d): d is VmDatacenter => d instanceof VmDatacenter && d.peers.includes(this));
+    return [...new Set([...this.peers, ...inbound])];
+  }
+
+  /** Datacenters this one initiated peering with (it owns those peering resources). */
+  public get peeringsInitiated(): readonly VmDatacenter[] {
+    return [...this.peers];
+  }
+
+  public validateInMesh(): void {
+    const path = this.node.path;
+    for (const other of this.peeredWith) {
+      if (this.vpcCidr && other.vpcCidr && cidrsOverlap(this.vpcCidr, other.vpcCidr)) {
+        throw errors.cidrOverlap(path, cidrText(this), other.node.path, cidrText(other));
+      }
+    }
+    if (this.hosts instanceof OwnVmHosts) {
+      const placed = new Set(this.hosts.hosts.flatMap((h) => (h.services ?? []).map((s) => s.name)));
+      for (const service of this.mesh.servicesIn(this)) {
+        if (!placed.has(service.name)) throw errors.serviceNotPlaced(service.node.path, service.name, this.name);
+      }
+    }
+  }
+
+  public override finalize(): void {
+    if (this.stack instanceof VmDatacenterStack) this.stack.build();
+  }
+
+  /** The services that run here. */
+  public get services(): Service[] {
+    return this.mesh.servicesIn(this);
+  }
+
+  /** The host groups (AWS) or hosts (own), each with its node spec. */
+  public hostGroups(secrets: (role: HostGroup['name']) => SecretsSource, gatewayWanAddress?: string): HostGroup[] {
+    const make = (name: string, role: NodeRole, services: readonly Service[], count: number, host?: OwnHost): HostGroup => {
+      const arch = this.hosts instanceof AwsVmHosts ? instanceArchitecture(this.instanceTypeOf(role)) : 'amd64';
+      const spec = this.nodeSpec(role, services, arch, secrets(name), host?.address, role === 'mesh-gateway' ? gatewayWanAddress : undefined);
+      return { name, role, spec, count, ...(host ? { host } : {}) };
+    };
+    if (this.hosts instanceof OwnVmHosts) {
+      return this.hosts.hosts.map((h) => make(h.name, h.role as NodeRole, h.services ?? [], 1, h));
+    }
+    const aws = this.hosts as AwsVmHosts;
+    return [
+      make('server', 'server', [], this.servers),
+      make('mesh-gateway', 'mesh-gateway', [], this.meshGateway.replicas),
+      ...this.services.map((s) => make(`service-${s.name}`, 'client', [s], aws.instancesPerService)),
+    ];
+  }
+
+  /** The cloud auto-join tag value of this datacenter's servers. */
+  public get joinTag(): string {
+    return this.stackName;
+  }
+
+  private nodeSpec(
+    role: NodeRole,
+    services: readonly Service[],
+    arch: CpuArchitecture,
+    secrets: SecretsSource,
+    address?: string,
+    gatewayWanAddress?: string,
+  ): NodeSpec {
+    const mesh = this.mesh;
+    const artifacts: PinnedArtifact[] = [consulArtifact(mesh.consulVersion, arch, this.binaryMirror)!];
+    if (role !== 'server') artifacts.push(envoyArtifact(this.envoyVersion, arch, this.binaryMirror)!);
+    const retryJoin =
+      this.hosts instanceof AwsVmHosts
+        ? [`provider=aws region=${this.hosts.options.region} tag_key=meshform-join tag_value=${this.joinTag}`]
+        : (this.hosts as OwnVmHosts).hosts.filter((h) => h.role === HostRole.SERVER).map((h) => h.address);
+    const nodeServices: NodeService[] = services.map((s) => ({ name: s.name, port: s.port, protocol: s.protocol }));
+    const base = {
+      mesh: mesh.name,
+      datacenter: this.name,
+      domain: mesh.domain,
+      primary: this.isPrimary,
+      primaryDatacenter: mesh.primary.name,
+      role,
+      servers: this.servers,
+      retryJoin,
+      primaryGateways: this.isPrimary ? [] : mesh.federation.primaryGateways,
+      services: nodeServices,
+      artifacts,
+      secrets,
+      ...(address ? { address } : {}),
+      ...(gatewayWanAddress ? { gatewayWanAddress } : {}),
+    };
+    const config = mergeAgentConfig(agentConfig({ ...base, agentConfig: {} }), this.extraConfig);
+    return { ...base, agentConfig: config };
+  }
+
+  private instanceTypeOf(role: NodeRole): string {
+    const aws = this.hosts as AwsVmHosts;
+    return role === 'server' ? aws.serverInstanceType : role === 'mesh-gateway' ? aws.gatewayInstanceType : aws.clientInstanceType;
+  }
+
+  private architectures(): CpuArchitecture[] {
+    if (!(this.hosts instanceof AwsVmHosts)) return ['amd64'];
+    // Envoy runs on gateways and service hosts.
+    return [...new Set([this.hosts.gatewayInstanceType, this.hosts.clientInstanceType].map(instanceArchitecture))];
+  }
+
+  private checkAwsHosts(path: string, hosts: AwsVmHosts): Cidr {
+    const o = hosts.options;
+    if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(o.region ?? '')) throw errors.invalidRegion(path, o.region);
+    const image: MachineImage | undefined = o.machineImage;
+    if (!image) throw errors.missingMachineImage(path);
+    if (image instanceof FixedImage && !/^ami-[0-9a-f]{8,17}$/.test(image.amiId)) throw errors.invalidAmi(path, image.amiId);
+    for (const [what, value] of [
+      ['serverInstanceType', hosts.serverInstanceType],
+      ['clientInstanceType', hosts.clientInstanceType],
+      ['gatewayInstanceType', hosts.gatewayInstanceType],
+    ] as const) {
+      if (typeof value !== 'string' || !/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(value)) throw errors.invalidInstanceType(path, what, value);
+    }
+    if (!Number.isInteger(hosts.instancesPerService) || hosts.instancesPerService < 1) {
+      throw errors.invalidCount(path, 'instancesPerService', hosts.instancesPerService, 1);
+    }
+    if (!Number.isInteger(hosts.rootVolumeGiB) || hosts.rootVolumeGiB < 8) throw errors.invalidCount(path, 'rootVolumeGiB', hosts.rootVolumeGiB, 8);
+    const network = o.network;
+    let cidr: Cidr;
+    if (network instanceof NewVpc) {
+      cidr = checkVpcCidr(path, network.options.cidr, 24);
+    } else {
+      const existing = network as ExistingVpc;
+      const parsed = parseCidr(existing.options.vpcCidr);
+      if (!parsed.ok) {
+        if (parsed.reason === 'host-bits') throw errors.cidrHostBits(path, 'VPC CIDR', existing.options.vpcCidr, parsed.canonical!);
+        throw errors.malformedCidr(path, 'VPC CIDR', existing.options.vpcCidr);
+      }
+      cidr = parsed.cidr;
+      if (existing.options.privateSubnetIds.length === 0) throw errors.emptyValue(path, 'privateSubnetIds');
+    }
+    const exposure = hosts.gatewayExposure;
+    if (exposure instanceof LoadBalancedGateway && exposure.options.internetFacing && !(exposure.options.allowedCidrs?.length)) {
+      throw errors.internetFacingWithoutCidrs(path);
+    }
+    if (exposure instanceof ElasticIpGateway && this.meshGateway.replicas !== 1) {
+      throw errors.elasticIpReplicas(path, this.meshGateway.replicas);
+    }
+    const needsPublic =
+      exposure instanceof ElasticIpGateway || (exposure instanceof LoadBalancedGateway && exposure.options.internetFacing === true);
+    if (needsPublic && network instanceof ExistingVpc && !(network.options.publicSubnetIds?.length)) throw errors.noPublicSubnets(path);
+    for (const allowed of exposureCidrs(exposure)) {
+      const parsed = parseCidr(allowed);
+      if (!parsed.ok) {
+        if (parsed.reason === 'host-bits') throw errors.cidrHostBits(path, 'allowed CIDR', allowed, parsed.canonical!);
+        throw errors.malformedCidr(path, 'allowed CIDR', allowed);
+      }
+    }
+    return cidr;
+  }
+
+  private checkOwnHosts(path: string, hosts: OwnVmHosts, props: VmDatacenterProps): void {
+    const names = new Set<string>();
+    const addresses = new Set<string>();
+    for (const host of hosts.hosts) {
+      if (!isDatacenterName(host.name)) throw errors.invalidName(path, 'host name', host.name, host.name.toLowerCase().replace(/[^a-z0-9-]/g, '-'));
+      if (names.has(host.name)) throw errors.duplicateHost(path, 'name', host.name);
+      names.add(host.name);
+      if (!isIpAddress(host.address)) throw errors.invalidHostAddress(path, host.name, host.address);
+      if (addresses.has(host.address)) throw errors.duplicateHost(path, 'address', host.address);
+      addresses.add(host.address);
+      if (host.role !== HostRole.CLIENT && (host.services ?? []).length > 0) throw errors.servicesOnNonClient(path, host.name, host.role);
+    }
+    const serverHosts = hosts.hosts.filter((h) => h.role === HostRole.SERVER).length;
+    if (props.servers !== undefined && props.servers !== serverHosts) throw errors.serverCountMismatch(path, props.servers, serverHosts);
+    if (!hosts.hosts.some((h) => h.role === HostRole.MESH_GATEWAY)) {
+      throw errors.missingRole(path, 'mesh-gateway', 'add a host with `role: HostRole.MESH_GATEWAY`: every datacenter federates through its mesh gateway');
+    }
+  }
+
+  /** Keys of the merged agent configuration Consul does not accept (should be none; checked in tests). */
+  public agentConfigProblems(): string[] {
+    const groups = this.hostGroups(() => ({ source: 'file', path: '/etc/meshform/secrets.json' }));
+    return groups.flatMap((g) => checkAgentConfigKeys(g.spec.agentConfig).map((p) => `${g.name}: ${p.path} (${p.problem})`));
+  }
+
+  public describe(): DatacenterDescription {
+    const gw = this.meshGateway;
+    const mesh = this.mesh;
+    const hosts = this.hosts;
+    const lines: string[] = [];
+    if (hosts instanceof AwsVmHosts) {
+      const network = hosts.options.network;
+      lines.push(
+        network instanceof NewVpc
+          ? `infra: new VPC ${network.options.cidr} in ${hosts.options.region}, private subnets, NAT`
+          : `infra: existing VPC ${(network as ExistingVpc).options.vpcId} (${network.cidr}) in ${hosts.options.region}`,
+      );
+      lines.push(
+        `${this.servers} Consul servers (${hosts.serverInstanceType}) spread over zones, ` +
+          `${this.services.length * hosts.instancesPerService} service hosts (${hosts.clientInstanceType}), ` +
+          `${gw.replicas} mesh gateway${gw.replicas === 1 ? '' : 's'} (${hosts.gatewayInstanceType})`,
+      );
+      const exposure = hosts.gatewayExposure;
+      lines.push(
+        exposure instanceof LoadBalancedGateway
+          ? `mesh gateway behind an ${exposure.options.internetFacing ? 'internet-facing' : 'internal'} network load balancer on :${gw.port}`
+          : `mesh gateway on Elastic IP${gw.replicas === 1 ? '' : 's'} on :${gw.port}`,
+      );
+      lines.push('secrets in AWS Secrets Manager (one entry per role), read at boot by that role only');
+      lines.push('hosts: IMDSv2 (hop limit 1), encrypted root volumes, no public IPs on servers and clients');
+    } else {
+      const own = hosts as OwnVmHosts;
+      const count = (role: HostRole) => own.hosts.filter((h) => h.role === role).length;
+      lines.push(
+        `your own hosts: ${count(HostRole.SERVER)} servers, ${count(HostRole.CLIENT)} clients, ${count(HostRole.MESH_GATEWAY)} mesh gateways; ` +
+          `one install bundle per host under bundles/${this.stackName}/`,
+      );
+      lines.push('secrets delivered per host with `meshform secrets host`, never in the bundles');
+    }
+    lines.push(
+      `Consul ${mesh.consulVersion} and Envoy ${this.envoyVersion}, checksum-verified; cloud auto-join/retry_join; ` +
+        `TLS verify + auto-encrypt, ACLs default deny, gossip encryption with verify`,
+    );
+    if (this.services.length > 0) lines.push(`services with Envoy sidecars: ${this.services.map((s) => `${s.name}:${s.port}`).join(', ')}`);
+    if (this.extraConfigFile) lines.push(`extra agent config merged from ${this.extraConfigFile}`);
+    lines.push(
+      this.isPrimary
+        ? 'federation: primary (ACL and CA authority)'
+        : `federation: joins ${mesh.primary.name} via ${mesh.federation.primaryGateways.join(', ')}`,
+    );
+    return {
+      name: this.name,
+      platform: this.platform,
+      cloud: this.cloud,
+      primary: this.isPrimary,
+      servers: this.servers,
+      meshGateway: { address: gw.address, port: gw.port, exposure: hosts instanceof AwsVmHosts ? 'aws' : 'own hosts', replicas: gw.replicas },
+      stacks: this.stacks.map((s) => ({ name: s.node.id, state: this.backend.describe(s.node.id) })),
+      installs: lines,
+      services: this.services.map((s) => s.name),
+      ...(hosts instanceof OwnVmHosts
+        ? {
+            ownHosts: hosts.hosts.map((h) => ({
+              name: h.name,
+              address: h.address,
+              role: h.role,
+              services: (h.services ?? []).map((s) => s.name),
+            })),
+          }
+        : {}),
+    };
+  }
+}
+
+function withServerCount(props: VmDatacenterProps): DatacenterProps {
+  if (props.hosts instanceof OwnVmHosts && props.servers === undefined) {
+    return { ...props, servers: props.hosts.hosts.filter((h) => h.role === HostRole.SERVER).length };
+  }
+  return props;
+}
+
+function exposureCidrs(exposure: unknown): readonly string[] {
+  if (exposure instanceof LoadBalancedGateway || exposure instanceof ElasticIpGateway) return exposure.options.allowedCidrs ?? [];
+  return [];
+}
+
+function cidrText(dc: VmDatacenter): string {
+  const network = (dc.hosts as AwsVmHosts).options.network;
+  return network.cidr;
+}

@@ -1,0 +1,487 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DataAwsAmi } from '@cdktf/provider-aws/lib/data-aws-ami';
+import { DataAwsRouteTables } from '@cdktf/provider-aws/lib/data-aws-route-tables';
+import { DataAwsVpc } from '@cdktf/provider-aws/lib/data-aws-vpc';
+import { Eip } from '@cdktf/provider-aws/lib/eip';
+import { EipAssociation } from '@cdktf/provider-aws/lib/eip-association';
+import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import { Instance } from '@cdktf/provider-aws/lib/instance';
+import { Lb } from '@cdktf/provider-aws/lib/lb';
+import { LbListener } from '@cdktf/provider-aws/lib/lb-listener';
+import { LbTargetGroup } from '@cdktf/provider-aws/lib/lb-target-group';
+import { LbTargetGroupAttachment } from '@cdktf/provider-aws/lib/lb-target-group-attachment';
+import { Route } from '@cdktf/provider-aws/lib/route';
+import { Route53Record } from '@cdktf/provider-aws/lib/route53-record';
+import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-secret';
+import { SecretsmanagerSecretVersion } from '@cdktf/provider-aws/lib/secretsmanager-secret-version';
+import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
+import { VpcPeeringConnection } from '@cdktf/provider-aws/lib/vpc-peering-connection';
+import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
+import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
+import { Construct } from 'constructs';
+import { aclPlan, deriveTokenExpression, roleSecrets } from '../constructs/private/acl';
+import { awsProvider, policyDocument, serviceTrustPolicy } from '../constructs/private/aws';
+import { AwsNetwork, NetworkRef } from '../constructs/private/aws-network';
+import { escapeTerraformTemplate, Fn, type ISynthesisSession, resolveTokens, TerraformLocal, TerraformOutput } from '../constructs/private/engine';
+import { SecretVariables } from '../constructs/private/secret-variables';
+import { cloudInit, GATEWAY_LISTEN_PORT, SIDECAR_PORT_RANGE, units } from '../constructs/private/vm-node';
+import type { HostGroup, VmDatacenter } from '../constructs/vm-datacenter';
+import {
+  AwsVmHosts,
+  ElasticIpGateway,
+  ExistingVpc,
+  FixedImage,
+  LoadBalancedGateway,
+  LookedUpImage,
+  NewVpc,
+} from '../constructs/vm-hosts';
+import { MeshStack } from './mesh-stack';
+
+/** Props of a VmDatacenterStack. */
+export interface VmDatacenterStackProps {
+  /** The datacenter the stack installs. */
+  readonly datacenter: VmDatacenter;
+}
+
+type Role = 'server' | 'client' | 'gateway';
+
+interface PortRule {
+  readonly port: number;
+  readonly toPort?: number;
+  readonly protocol: 'tcp' | 'udp';
+  readonly what: string;
+}
+
+const SERVER_RPC: PortRule = { port: 8300, protocol: 'tcp', what: 'Consul server RPC' };
+const LAN_TCP: PortRule = { port: 8301, protocol: 'tcp', what: 'Consul LAN gossip (TCP)' };
+const LAN_UDP: PortRule = { port: 8301, protocol: 'udp', what: 'Consul LAN gossip (UDP)' };
+const WAN_THROUGH_GATEWAY: PortRule = { port: 8302, protocol: 'tcp', what: 'Consul WAN gossip forwarded by the mesh gateway' };
+const GATEWAY: PortRule = { port: GATEWAY_LISTEN_PORT, protocol: 'tcp', what: 'mesh gateway' };
+const SIDECARS: PortRule = { port: SIDECAR_PORT_RANGE.from, toPort: SIDECAR_PORT_RANGE.to, protocol: 'tcp', what: 'Envoy sidecar mTLS' };
+
+/** Who may talk to whom inside a datacenter: [from, to, ports]. */
+const MESH_FLOWS: readonly (readonly [Role, Role, readonly PortRule[]])[] = [
+  ['server', 'server', [SERVER_RPC, LAN_TCP, LAN_UDP]],
+  ['client', 'server', [SERVER_RPC, LAN_TCP, LAN_UDP]],
+  ['gateway', 'server', [SERVER_RPC, LAN_TCP, LAN_UDP, WAN_THROUGH_GATEWAY]],
+  ['server', 'client', [LAN_TCP, LAN_UDP]],
+  ['client', 'client', [LAN_TCP, LAN_UDP, SIDECARS]],
+  ['gateway', 'client', [LAN_TCP, LAN_UDP, SIDECARS]],
+  ['server', 'gateway', [LAN_TCP, LAN_UDP, GATEWAY]],
+  ['client', 'gateway', [LAN_TCP, LAN_UDP, GATEWAY]],
+  ['gateway', 'gateway', [LAN_TCP, LAN_UDP]],
+];
+
+/** Name of a host group's Secrets Manager entry (hosts read it by name, so user data holds no reference). */
+export function secretName(dc: VmDatacenter, group: string): string {
+  return `meshform/${dc.mesh.name}/${dc.name}/${group}`;
+}
+
+/** A name of at most 32 characters (load balancer and target group names), stable for a given input. */
+function shortName(base: string, suffix: string): string {
+  const hash = createHash('sha256').update(base).digest('hex').slice(0, 6);
+  return `${base.slice(0, 32 - suffix.length - 8)}-${hash}-${suffix}`.replace(/--+/g, '-');
+}
+
+/**
+ * The AWS stack of a VM datacenter: network, one security group per role with rules only between the
+ * mesh's own groups and the VPC (each described; only the gateway port may face the internet, and only when
+ * the datacenter says so), least-privilege instance roles (cloud auto-join and the role's own secret),
+ * the secrets in Secrets Manager, and EC2 hosts booted by cloud-init (IMDSv2 with hop limit 1, encrypted root
+ * volumes, no public IP but on an Elastic IP gateway).
+ */
+export class VmDatacenterStack extends MeshStack {
+  /** The network. */
+  public readonly network: NetworkRef;
+  /** The security groups, by role (after build). */
+  public securityGroups!: { readonly [role in Role]: SecurityGroup };
+  /** The host groups as rendered, cloud-init with Terraform references (after build). */
+  public hostGroups: HostGroup[] = [];
+  /** The address other datacenters dial, `host:port` (after build). */
+  public gatewayWanAddress!: string;
+  private readonly dc: VmDatacenter;
+  private readonly privateRouteTableIds: string[];
+  private readonly inputs: SecretVariables;
+  private built = false;
+
+  constructor(scope: Construct, id: string, props: VmDatacenterStackProps) {
+    const dc = props.datacenter;
+    super(scope, id, { mesh: dc.mesh, backend: dc.backend });
+    this.dc = dc;
+    const hosts = dc.hosts as AwsVmHosts;
+    const region = hosts.options.region;
+    awsProvider(this, region, dc.mesh.name, dc.name);
+    this.inputs = new SecretVariables(this, 'SecretInputs', dc.mesh.name);
+
+    // Network.
+    const networkOption = hosts.options.network;
+    if (networkOption instanceof NewVpc) {
+      const zones = networkOption.options.availabilityZones ?? ['a', 'b', 'c'].map((z) => `${region}${z}`);
+      const network = new AwsNetwork(this, 'Network', { name: id, cidr: dc.vpcCidr!, availabilityZones: zones });
+      this.network = network;
+      this.privateRouteTableIds = [network.privateRouteTableId];
+    } else {
+      const existing = (networkOption as ExistingVpc).options;
+      this.network = {
+        vpcId: existing.vpcId,
+        vpcCidr: existing.vpcCidr,
+        privateSubnetIds: existing.privateSubnetIds,
+        publicSubnetIds: existing.publicSubnetIds ?? [],
+      };
+      this.privateRouteTableIds = [...(existing.privateRouteTableIds ?? [])];
+    }
+
+  }
+
+
+  /**
+   * Creates what depends on the whole mesh (services, peers, other datacenters' gateway ports): security
+   * groups, the gateway's public side, secrets, roles and hosts. Called once by the mesh before synthesis.
+   */
+  public build(): void {
+    if (this.built) return;
+    this.built = true;
+    const dc = this.dc;
+    const id = this.node.id;
+    const hosts = dc.hosts as AwsVmHosts;
+    const region = hosts.options.region;
+    const inputs = this.inputs;
+    // Security groups and rules.
+    const sg = (role: Role, description: string) =>
+      new SecurityGroup(this, `${role}SecurityGroup`, {
+        name: `${id}-${role}`,
+        description,
+        vpcId: this.network.vpcId,
+        tags: { Name: `${id}-${role}` },
+      });
+    this.securityGroups = {
+      server: sg('server', `Consul servers of ${dc.mesh.name}/${dc.name}`),
+      client: sg('client', `Consul clients and service hosts of ${dc.mesh.name}/${dc.name}`),
+      gateway: sg('gateway', `Mesh gateways of ${dc.mesh.name}/${dc.name}`),
+    };
+    this.meshRules();
+    const exposure = hosts.gatewayExposure;
+    this.gatewayIngress(exposure);
+    this.egressRules();
+
+    // The gateway's public side and the address other datacenters dial.
+    const gatewayPort = dc.meshGateway.port;
+    let lb: Lb | undefined;
+    let targetGroup: LbTargetGroup | undefined;
+    let gatewayIp: Eip | undefined;
+    if (exposure instanceof LoadBalancedGateway) {
+      const internetFacing = exposure.options.internetFacing === true;
+      lb = new Lb(this, 'GatewayLoadBalancer', {
+        name: shortName(id, 'mgw'),
+        loadBalancerType: 'network',
+        internal: !internetFacing,
+        subnets: [...(internetFacing ? this.network.publicSubnetIds : this.network.privateSubnetIds)],
+        enableCrossZoneLoadBalancing: true,
+        tags: { Name: `${id}-mesh-gateway` },
+      });
+      targetGroup = new LbTargetGroup(this, 'GatewayTargets', {
+        name: shortName(id, 'mgw'),
+        port: GATEWAY_LISTEN_PORT,
+        protocol: 'TCP',
+        targetType: 'instance',
+        vpcId: this.network.vpcId,
+        preserveClientIp: 'true',
+        healthCheck: { protocol: 'TCP', port: 'traffic-port', healthyThreshold: 3, unhealthyThreshold: 3, interval: 10 },
+      });
+      new LbListener(this, 'GatewayListener', {
+        loadBalancerArn: lb.arn,
+        port: gatewayPort,
+        protocol: 'TCP',
+        defaultAction: [{ type: 'forward', targetGroupArn: targetGroup.arn }],
+      });
+      if (exposure.options.hostedZoneId && dc.meshGateway.address) {
+        new Route53Record(this, 'GatewayRecord', {
+          zoneId: exposure.options.hostedZoneId,
+          name: dc.meshGateway.address,
+          type: 'A',
+          alias: { name: lb.dnsName, zoneId: lb.zoneId, evaluateTargetHealth: true },
+        });
+      }
+    } else {
+      gatewayIp = new Eip(this, 'GatewayAddress', { domain: 'vpc', tags: { Name: `${id}-mesh-gateway` } });
+    }
+    this.gatewayWanAddress = dc.meshGateway.address
+      ? dc.meshGateway.wanEndpoint!
+      : lb
+        ? `${lb.dnsName}:${gatewayPort}`
+        : `${gatewayIp!.publicIp}:${gatewayPort}`;
+
+    // Secrets: one Secrets Manager entry per host group, readable only by that group's instance role.
+    const management = inputs.value('aclBootstrapToken');
+    // Each derived id is a local (computed once, readable in the plan); the policies' rules hold quotes, so
+    // they travel as a JSON local rather than inside a function call.
+    const derived = new Map<string, string>();
+    const derive = (label: string) => {
+      let ref = derived.get(label);
+      if (!ref) {
+        const name = `meshform_${label.replace(/[^a-z0-9]+/g, '_')}`;
+        ref = new TerraformLocal(this, name, deriveTokenExpression(management, label)).asString;
+        derived.set(label, ref);
+      }
+      return ref;
+    };
+    const fullPlan = aclPlan(dc.mesh.name, dc.name, dc.services.map((s) => s.name), derive);
+    const policies = new TerraformLocal(this, 'meshform_acl_policies', fullPlan.policies);
+    const plan = { ...fullPlan, policies: policies.expression as unknown as typeof fullPlan.policies };
+    const shared = {
+      caCertificate: inputs.value('serverCaCertificatePem'),
+      caPrivateKey: inputs.value('serverCaPrivateKeyPem'),
+      gossipKey: inputs.value('gossipKey'),
+      management,
+    };
+    const secretNames = new Map<string, SecretsmanagerSecret>();
+    const secretFor = (group: string) => {
+      let secret = secretNames.get(group);
+      if (!secret) {
+        secret = new SecretsmanagerSecret(this, `Secret-${group}`, {
+          name: secretName(dc, group),
+          description: `meshform: secrets of the ${group} hosts of ${dc.mesh.name}/${dc.name}, read at boot`,
+          recoveryWindowInDays: 0,
+        });
+        secretNames.set(group, secret);
+      }
+      return secret;
+    };
+    this.hostGroups = dc.hostGroups(
+      (group) => {
+        secretFor(group);
+        return { source: 'aws-secretsmanager', secret_id: secretName(dc, group), region };
+      },
+      this.gatewayWanAddress,
+    );
+    for (const group of this.hostGroups) {
+      const secret = secretFor(group.name);
+      const role =
+        group.role === 'server'
+          ? ({ kind: 'server' } as const)
+          : group.role === 'mesh-gateway'
+            ? ({ kind: 'mesh-gateway' } as const)
+            : ({ kind: 'client', services: group.spec.services.map((s) => s.name) } as const);
+      new SecretsmanagerSecretVersion(this, `SecretValue-${group.name}`, {
+        secretId: secret.id,
+        secretString: Fn.jsonencode(roleSecrets(role, plan, shared)),
+      });
+    }
+
+    // Hosts.
+    const ami = this.machineImage(hosts);
+    const zonesCount = this.network.privateSubnetIds.length;
+    for (const group of this.hostGroups) {
+      const role: Role = group.role === 'server' ? 'server' : group.role === 'mesh-gateway' ? 'gateway' : 'client';
+      const profile = this.instanceProfile(group.name, secretFor(group.name));
+      const onElasticIp = role === 'gateway' && exposure instanceof ElasticIpGateway;
+      const subnets = onElasticIp ? this.network.publicSubnetIds : this.network.privateSubnetIds;
+      const instanceType =
+        role === 'server' ? hosts.serverInstanceType : role === 'gateway' ? hosts.gatewayInstanceType : hosts.clientInstanceType;
+      // The document is a local (a literal string, templates escaped) and gzipped by Terraform: user data
+      // is limited to 16 KiB.
+      const document = new TerraformLocal(this, `cloud_init_${group.name.replace(/-/g, '_')}`, escapeTerraformTemplate(cloudInit(group.spec)));
+      const userData = Fn.base64gzip(document.asString);
+      for (let i = 0; i < group.count; i++) {
+        const instance = new Instance(this, `${group.name}-${i}`, {
+          ami,
+          instanceType,
+          subnetId: subnets[i % (onElasticIp ? subnets.length : zonesCount)]!,
+          vpcSecurityGroupIds: [this.securityGroups[role].id],
+          iamInstanceProfile: profile.name,
+          associatePublicIpAddress: false,
+          metadataOptions: {
+            httpEndpoint: 'enabled',
+            httpTokens: 'required',
+            httpPutResponseHopLimit: 1,
+            instanceMetadataTags: 'disabled',
+          },
+          rootBlockDevice: {
+            encrypted: true,
+            volumeType: 'gp3',
+            volumeSize: hosts.rootVolumeGiB,
+            deleteOnTermination: true,
+          },
+          userDataBase64: userData,
+          userDataReplaceOnChange: true,
+          tags: {
+            Name: `${id}-${group.name}-${i}`,
+            'meshform:role': group.role,
+            ...(role === 'server' ? { 'meshform-join': dc.joinTag } : {}),
+          },
+        });
+        if (targetGroup && role === 'gateway') {
+          new LbTargetGroupAttachment(this, `GatewayTarget-${i}`, {
+            targetGroupArn: targetGroup.arn,
+            targetId: instance.id,
+            port: GATEWAY_LISTEN_PORT,
+          });
+        }
+        if (gatewayIp && role === 'gateway') {
+          new EipAssociation(this, 'GatewayAddressAssociation', { allocationId: gatewayIp.allocationId, instanceId: instance.id });
+        }
+      }
+    }
+
+    new TerraformOutput(this, 'mesh_gateway_wan_address', {
+      value: this.gatewayWanAddress,
+      description: 'Address other datacenters dial to reach this datacenter',
+    });
+    new TerraformOutput(this, 'vpc_id', { value: this.network.vpcId });
+  }
+
+  /**
+   * Peers this datacenter's VPC with another AWS VM datacenter of the region. The peer's VPC and route tables
+   * are looked up by the mesh's tags, so this stack never reads the peer's Terraform state.
+   */
+  public addPeering(peer: VmDatacenter): void {
+    const peerName = `${peer.mesh.name}-${peer.name}`;
+    const tags = { 'meshform:mesh': peer.mesh.name, 'meshform:datacenter': peer.name };
+    const peerVpc = new DataAwsVpc(this, `PeerVpc-${peerName}`, { tags });
+    const connection = new VpcPeeringConnection(this, `Peering-${peerName}`, {
+      vpcId: this.network.vpcId,
+      peerVpcId: peerVpc.id,
+      autoAccept: true,
+      tags: { Name: `${this.node.id}--${peerName}` },
+    });
+    const peerCidr = (peer.hosts as AwsVmHosts).options.network.cidr;
+    this.privateRouteTableIds.forEach(
+      (table, i) =>
+        new Route(this, `PeeringRoute-${peerName}-${i}`, {
+          routeTableId: table,
+          destinationCidrBlock: peerCidr,
+          vpcPeeringConnectionId: connection.id,
+        }),
+    );
+    const peerTables = new DataAwsRouteTables(this, `PeerRouteTables-${peerName}`, { vpcId: peerVpc.id, tags: { ...tags, 'meshform:tier': 'private' } });
+    new Route(this, `PeeringReturnRoute-${peerName}`, {
+      routeTableId: Fn.element(peerTables.ids, 0),
+      destinationCidrBlock: this.network.vpcCidr,
+      vpcPeeringConnectionId: connection.id,
+    });
+  }
+
+  private meshRules(): void {
+    const groups = this.securityGroups;
+    for (const [from, to, ports] of MESH_FLOWS) {
+      for (const rule of ports) {
+        new VpcSecurityGroupIngressRule(this, `in-${to}-from-${from}-${rule.protocol}-${rule.port}`, {
+          securityGroupId: groups[to].id,
+          referencedSecurityGroupId: groups[from].id,
+          ipProtocol: rule.protocol,
+          fromPort: rule.port,
+          toPort: rule.toPort ?? rule.port,
+          description: `${rule.what} from the ${from} group`,
+        });
+        new VpcSecurityGroupEgressRule(this, `out-${from}-to-${to}-${rule.protocol}-${rule.port}`, {
+          securityGroupId: groups[from].id,
+          referencedSecurityGroupId: groups[to].id,
+          ipProtocol: rule.protocol,
+          fromPort: rule.port,
+          toPort: rule.toPort ?? rule.port,
+          description: `${rule.what} to the ${to} group`,
+        });
+      }
+    }
+  }
+
+  /** The gateway port: from the VPC (load balancer health checks, internal clients), peers, and allowed CIDRs. */
+  private gatewayIngress(exposure: LoadBalancedGateway | ElasticIpGateway | unknown): void {
+    const allowed = (exposure as LoadBalancedGateway | ElasticIpGateway).options.allowedCidrs ?? [];
+    const sources = [
+      { cidr: this.network.vpcCidr, why: 'the VPC (load balancer health checks and in-VPC clients)' },
+      ...this.dc.peeredWith.map((p) => ({ cidr: (p.hosts as AwsVmHosts).options.network.cidr, why: `peered datacenter ${p.name}` })),
+      ...allowed.map((cidr) => ({ cidr, why: 'a source the datacenter allows (other datacenters)' })),
+    ];
+    const seen = new Set<string>();
+    for (const source of sources) {
+      if (seen.has(source.cidr)) continue;
+      seen.add(source.cidr);
+      new VpcSecurityGroupIngressRule(this, `in-gateway-from-${source.cidr}`, {
+        securityGroupId: this.securityGroups.gateway.id,
+        cidrIpv4: source.cidr,
+        ipProtocol: 'tcp',
+        fromPort: GATEWAY_LISTEN_PORT,
+        toPort: GATEWAY_LISTEN_PORT,
+        description: `mesh gateway port from ${source.why}`,
+      });
+    }
+  }
+
+  private egressRules(): void {
+    for (const role of ['server', 'client', 'gateway'] as const) {
+      new VpcSecurityGroupEgressRule(this, `out-${role}-https`, {
+        securityGroupId: this.securityGroups[role].id,
+        cidrIpv4: '0.0.0.0/0',
+        ipProtocol: 'tcp',
+        fromPort: 443,
+        toPort: 443,
+        description: 'HTTPS to AWS APIs (Secrets Manager, EC2 auto-join), pinned Consul/Envoy downloads and port-443 mesh gateways',
+      });
+    }
+    // Servers dial the primary's gateways directly until federation is up; gateways dial every other gateway.
+    const mesh = this.dc.mesh;
+    const remotePorts = new Set(mesh.datacenters.filter((d) => d !== this.dc).map((d) => d.meshGateway.wanPort));
+    remotePorts.delete(443);
+    for (const port of [...remotePorts].sort((a, b) => a - b)) {
+      for (const role of ['server', 'gateway'] as const) {
+        new VpcSecurityGroupEgressRule(this, `out-${role}-remote-gateways-${port}`, {
+          securityGroupId: this.securityGroups[role].id,
+          cidrIpv4: '0.0.0.0/0',
+          ipProtocol: 'tcp',
+          fromPort: port,
+          toPort: port,
+          description: `other datacenters' mesh gateways on port ${port}`,
+        });
+      }
+    }
+  }
+
+  private machineImage(hosts: AwsVmHosts): string {
+    const image = hosts.options.machineImage;
+    if (image instanceof FixedImage) return image.amiId;
+    const lookup = image as LookedUpImage;
+    return new DataAwsAmi(this, 'MachineImage', {
+      mostRecent: true,
+      owners: [lookup.owner],
+      filter: [
+        { name: 'name', values: [lookup.namePattern] },
+        { name: 'architecture', values: ['x86_64'] },
+        { name: 'virtualization-type', values: ['hvm'] },
+      ],
+    }).id;
+  }
+
+  private instanceProfile(group: string, secret: SecretsmanagerSecret): IamInstanceProfile {
+    const name = `${this.node.id}-${group}`;
+    const role = new IamRole(this, `Role-${group}`, {
+      name,
+      description: `meshform ${group} hosts of ${this.dc.mesh.name}/${this.dc.name}`,
+      assumeRolePolicy: serviceTrustPolicy('ec2.amazonaws.com'),
+    });
+    new IamRolePolicy(this, `RolePolicy-${group}`, {
+      name: 'meshform-host',
+      role: role.id,
+      policy: policyDocument([
+        // DescribeInstances cannot be limited to resources; it is what Consul's cloud auto-join needs.
+        { Sid: 'CloudAutoJoin', Effect: 'Allow', Action: ['ec2:DescribeInstances'], Resource: '*' },
+        { Sid: 'ReadOwnSecrets', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secret.arn },
+      ]),
+    });
+    return new IamInstanceProfile(this, `Profile-${group}`, { name, role: role.name });
+  }
+
+  /** Writes each host group's cloud-init and units under the stack directory, for review and validation. */
+  protected override onSynthesized(session: ISynthesisSession): void {
+    for (const group of this.hostGroups) {
+      const dir = path.join(session.outdir, 'stacks', this.node.id, 'hosts', group.name);
+      fs.mkdirSync(path.join(dir, 'systemd'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'cloud-init.yaml'), resolveTokens(this, cloudInit(group.spec)));
+      for (const u of units(group.spec)) fs.writeFileSync(path.join(dir, 'systemd', u.name), resolveTokens(this, u.content));
+    }
+  }
+}
