@@ -7,7 +7,10 @@ describe('state backends', () => {
     // GIVEN
     const out = synth((app) => {
       const mesh = new Mesh(app, 'shop', { backend: StateBackend.s3({ bucket: 'acme-tfstate', region: 'eu-west-1' }) });
-      new KubernetesDatacenter(mesh, 'east', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }) });
+      new KubernetesDatacenter(mesh, 'east', {
+        primary: true,
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
+      });
     });
     // THEN
     expect(out.stack('shop-east').terraform.backend).toEqual({
@@ -31,7 +34,10 @@ describe('state backends', () => {
         kmsKeyId: 'alias/state',
       });
       const mesh = new Mesh(app, 'shop', { backend });
-      new KubernetesDatacenter(mesh, 'east', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }) });
+      new KubernetesDatacenter(mesh, 'east', {
+        primary: true,
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
+      });
     });
     expect(out.stack('shop-east').terraform.backend).toEqual({
       s3: {
@@ -58,7 +64,9 @@ describe('state backends', () => {
         cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
         meshGateway: { address: 'mgw.example.com' },
       });
-      new KubernetesDatacenter(mesh, 'west', { cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.1' }) });
+      new KubernetesDatacenter(mesh, 'west', {
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.1' }),
+      });
     });
     expect(out.stack('shop-east').terraform.cloud).toEqual({
       organization: 'acme',

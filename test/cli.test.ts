@@ -17,15 +17,22 @@ describe('meshform synth', () => {
     // THEN
     expect(code).toBe(0);
     const out = readOutput(path.join(dir, 'cdktf.out'));
-    expect(out.stackNames().sort()).toEqual(['shop-aws-us-east', 'shop-aws-us-east-infra', 'shop-aws-vms', 'shop-gcp-europe-west']);
+    expect(out.stackNames().sort()).toEqual([
+      'shop-aws-us-east',
+      'shop-aws-us-east-infra',
+      'shop-aws-vms',
+      'shop-gcp-europe-west',
+    ]);
     expect(SecretStore.open({ directory: store }).has('shop')).toBe(true);
     expect(stdout).toContain(
-      'mesh shop — Consul 2.0.3, consul-k8s chart 2.0.3, domain consul, 2 datacenters, synthesized into cdktf.out',
+      'mesh shop — Consul 2.0.3, consul-k8s chart 2.0.3, domain consul, 3 datacenters, synthesized into cdktf.out',
     );
     expect(stdout).toMatch(
-      /1\. shop-aws-us-east\s+aws-us-east \(primary\)\s+first; state: local \(terraform\.shop-aws-us-east\.tfstate\)/,
+      /1\. shop-aws-us-east-infra\s+aws-us-east \(primary\)\s+first; state: local \(terraform\.shop-aws-us-east-infra\.tfstate\)/,
     );
-    expect(stdout).toMatch(/2\. shop-gcp-europe-west\s+gcp-europe-west\s+after shop-aws-us-east/);
+    expect(stdout).toMatch(/2\. shop-aws-us-east\s+aws-us-east \(primary\)\s+after shop-aws-us-east-infra/);
+    expect(stdout).toMatch(/3\. shop-gcp-europe-west\s+gcp-europe-west\s+after shop-aws-us-east;/);
+    expect(stdout).toMatch(/4\. shop-aws-vms\s+aws-vms\s+after shop-aws-us-east;/);
     expect(stdout).toContain('gcp-europe-west → aws-us-east via mgw.aws-us-east.shop.example.com:443');
     expect(stdout).toContain(`created secret store ${path.join(store, 'shop')}`);
     expect(stdout).toContain('before deploying: eval "$(npx meshform secrets env)" then npx cdktf deploy \'*\'');
@@ -38,10 +45,10 @@ describe('meshform synth', () => {
   it('leaves the previous output untouched when the app fails, and reports the meshform error', () => {
     // GIVEN a project that synthesized once, then breaks
     const program = path.join(tempDir(), 'app.ts');
-    const good = `import { App, KubernetesDatacenter, Mesh } from ${JSON.stringify(path.join(REPO, 'index'))};
+    const good = `import { App, KubernetesCluster, KubernetesDatacenter, Mesh } from ${JSON.stringify(path.join(REPO, 'index'))};
 const app = new App({ stackTraces: false });
 const mesh = new Mesh(app, 'shop');
-new KubernetesDatacenter(mesh, 'east', { primary: true, kubeconfigContext: 'east', servers: SERVERS });
+new KubernetesDatacenter(mesh, 'east', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }), servers: SERVERS });
 app.synth();
 `;
     fs.writeFileSync(program, good.replace('SERVERS', '3'));

@@ -66,7 +66,9 @@ const BASE: ConsulHelmValuesInput = {
 };
 
 if (!fs.existsSync(SHARED_FIXTURES)) {
-  console.warn(`skipping the derived-fixtures freshness check: ${SHARED_FIXTURES} not found (the committed fixtures are used)`);
+  console.warn(
+    `skipping the derived-fixtures freshness check: ${SHARED_FIXTURES} not found (the committed fixtures are used)`,
+  );
 }
 
 describe('contract with consul-k8s 2.0.3', () => {

@@ -14,7 +14,11 @@ function twoDatacenters(app: App): Mesh {
   });
   new KubernetesDatacenter(mesh, 'west', {
     cloud: Cloud.GOOGLE_CLOUD,
-    cluster: KubernetesCluster.fromKubeconfig({ context: 'gke-west', path: '/etc/kube/west.yaml', apiServerUrl: 'https://203.0.113.20' }),
+    cluster: KubernetesCluster.fromKubeconfig({
+      context: 'gke-west',
+      path: '/etc/kube/west.yaml',
+      apiServerUrl: 'https://203.0.113.20',
+    }),
   });
   return mesh;
 }
@@ -33,8 +37,12 @@ describe('stacks', () => {
     // GIVEN
     const out = synth((app) => {
       const mesh = new Mesh(app, 'shop');
-      new KubernetesDatacenter(mesh, 'a', { cluster: KubernetesCluster.fromKubeconfig({ context: 'a', apiServerUrl: 'https://198.51.100.1' }) });
-      new KubernetesDatacenter(mesh, 'b', { cluster: KubernetesCluster.fromKubeconfig({ context: 'b', apiServerUrl: 'https://198.51.100.2' }) });
+      new KubernetesDatacenter(mesh, 'a', {
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'a', apiServerUrl: 'https://198.51.100.1' }),
+      });
+      new KubernetesDatacenter(mesh, 'b', {
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'b', apiServerUrl: 'https://198.51.100.2' }),
+      });
       new KubernetesDatacenter(mesh, 'c', {
         primary: true,
         cluster: KubernetesCluster.fromKubeconfig({ context: 'c' }),
@@ -246,7 +254,9 @@ describe('consul-k8s release', () => {
         meshGateway: { address: '192.0.2.10', port: 8443 },
       });
       for (const n of ['s1', 's2', 's3']) {
-        new KubernetesDatacenter(mesh, n, { cluster: KubernetesCluster.fromKubeconfig({ context: n, apiServerUrl: `https://${n}.example.com` }) });
+        new KubernetesDatacenter(mesh, n, {
+          cluster: KubernetesCluster.fromKubeconfig({ context: n, apiServerUrl: `https://${n}.example.com` }),
+        });
       }
     });
     for (const n of ['s1', 's2', 's3']) {
@@ -285,7 +295,10 @@ describe('consul-k8s release', () => {
   it('installs the chosen Consul image and domain', () => {
     const out = synth((app) => {
       const mesh = new Mesh(app, 'shop', { consulVersion: '2.0.2', domain: 'mesh.internal' });
-      new KubernetesDatacenter(mesh, 'east', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }) });
+      new KubernetesDatacenter(mesh, 'east', {
+        primary: true,
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
+      });
     });
     const values = helmValues(out.stack('shop-east'));
     expect(values.global.image).toBe('hashicorp/consul:2.0.2');
@@ -295,7 +308,11 @@ describe('consul-k8s release', () => {
   it('accepts a single server with a warning that carries a stable id, and disables the disruption budget', () => {
     const out = synth((app) => {
       const mesh = new Mesh(app, 'lab');
-      new KubernetesDatacenter(mesh, 'dev', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'kind' }), servers: 1 });
+      new KubernetesDatacenter(mesh, 'dev', {
+        primary: true,
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'kind' }),
+        servers: 1,
+      });
     });
     const values = helmValues(out.stack('lab-dev'));
     expect(values.server).toMatchObject({ replicas: 1, bootstrapExpect: 1, disruptionBudget: { enabled: false } });
@@ -311,7 +328,11 @@ describe('consul-k8s release', () => {
   it('runs five servers when asked', () => {
     const out = synth((app) => {
       const mesh = new Mesh(app, 'shop');
-      new KubernetesDatacenter(mesh, 'east', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }), servers: 5 });
+      new KubernetesDatacenter(mesh, 'east', {
+        primary: true,
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
+        servers: 5,
+      });
     });
     expect(helmValues(out.stack('shop-east')).server).toMatchObject({
       replicas: 5,

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { App } from '../constructs/private/engine';
 import {
-  KubernetesCluster, KubernetesDatacenter,
+  KubernetesCluster,
+  KubernetesDatacenter,
   KubernetesDatacenterProps,
   Mesh,
   MeshGatewayServiceType,
@@ -23,7 +24,9 @@ const primary: KubernetesDatacenterProps = {
   cluster: KubernetesCluster.fromKubeconfig({ context: 'p' }),
   meshGateway: { address: 'mgw.example.com' },
 };
-const secondary: KubernetesDatacenterProps = { cluster: KubernetesCluster.fromKubeconfig({ context: 's', apiServerUrl: 'https://198.51.100.7' }) };
+const secondary: KubernetesDatacenterProps = {
+  cluster: KubernetesCluster.fromKubeconfig({ context: 's', apiServerUrl: 'https://198.51.100.7' }),
+};
 
 function mesh(props: MeshProps = {}): { app: App; mesh: Mesh; outdir: string } {
   const { app, outdir } = freshApp();
@@ -205,7 +208,11 @@ describe('kubernetes settings', () => {
   it('requires the API server URL on a secondary', () => {
     const { mesh: m } = mesh();
     new KubernetesDatacenter(m, 'a', primary);
-    expect(thrownMessage(() => new KubernetesDatacenter(m, 'b', { cluster: KubernetesCluster.fromKubeconfig({ context: 'b' }) }))).toBe(
+    expect(
+      thrownMessage(
+        () => new KubernetesDatacenter(m, 'b', { cluster: KubernetesCluster.fromKubeconfig({ context: 'b' }) }),
+      ),
+    ).toBe(
       '[shop/b] secondary datacenter "b" needs the URL of its Kubernetes API server for the ACL auth method the primary\'s ' +
         'servers call: (not set). Fix: set `apiServerUrl` in `KubernetesCluster.fromKubeconfig({ ... })` to the API server URL as reachable from the primary datacenter ' +
         '(`kubectl config view -o jsonpath="{.clusters[0].cluster.server}"`)',
@@ -216,7 +223,10 @@ describe('kubernetes settings', () => {
     const { mesh: m } = mesh();
     expect(
       thrownMessage(
-        () => new KubernetesDatacenter(m, 'b', { cluster: KubernetesCluster.fromKubeconfig({ context: 'b', apiServerUrl: 'http://10.0.0.1' }) }),
+        () =>
+          new KubernetesDatacenter(m, 'b', {
+            cluster: KubernetesCluster.fromKubeconfig({ context: 'b', apiServerUrl: 'http://10.0.0.1' }),
+          }),
       ),
     ).toBe(
       '[shop/b] apiServerUrl is not an https:// URL: "http://10.0.0.1". Fix: give an absolute https:// URL, e.g. "https://203.0.113.10:6443"',
@@ -225,9 +235,12 @@ describe('kubernetes settings', () => {
 
   it('rejects an empty kubeconfig context and a bad namespace', () => {
     const { mesh: m } = mesh();
-    expect(thrownMessage(() => new KubernetesDatacenter(m, 'a', { ...primary, cluster: KubernetesCluster.fromKubeconfig({ context: ' ' }) }))).toBe(
-      '[shop/a] kubeconfig context must not be empty: "". Fix: set kubeconfig context',
-    );
+    expect(
+      thrownMessage(
+        () =>
+          new KubernetesDatacenter(m, 'a', { ...primary, cluster: KubernetesCluster.fromKubeconfig({ context: ' ' }) }),
+      ),
+    ).toBe('[shop/a] kubeconfig context must not be empty: "". Fix: set kubeconfig context');
     expect(thrownMessage(() => new KubernetesDatacenter(m, 'b', { ...primary, namespace: 'Consul' }))).toBe(
       '[shop/b] namespace is not an RFC 1123 label: "Consul". ' +
         'Fix: use 1 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit',
