@@ -19,4 +19,5 @@ export * from './stacks/eks-cluster-stack';
 export * from './stacks/vm-datacenter-stack';
 export * from './stacks/own-hosts-stack';
 export * from './modules/multi-cluster-mesh';
+export * from './modules/hybrid-mesh';
 export { App } from './constructs/private/engine';

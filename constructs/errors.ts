@@ -469,6 +469,10 @@ export const errors = {
     return new MeshformError('peering-not-aws', path, `only VM datacenters on AWS can be VPC-peered; ${other} is not one`, other, 'peer two VmDatacenter with VmHosts.onAws(...)');
   },
 
+  undeclaredHostService(path: string, name: string): MeshformError {
+    return new MeshformError('undeclared-host-service', path, 'a host lists a service that is not declared', name, 'declare it in `onPremisesServices` (or fix the name)');
+  },
+
   invalidBackendOption(path: string, what: string, value: string, fix: string): MeshformError {
     return new MeshformError('invalid-backend', path, `state backend ${what} is not valid`, value, fix);
   },

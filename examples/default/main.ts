@@ -53,6 +53,9 @@ export function defineDefaultMesh(app: App): Mesh {
   const vms = new VmDatacenter(mesh, 'aws-vms', {
     cloud: Cloud.AWS,
     servers: 3,
+    // A stable name for the gateway load balancer: create this DNS record (a CNAME to the load balancer's
+    // name, output as mesh_gateway_wan_address), or give GatewayExposure a Route 53 zone to have it created.
+    meshGateway: { address: 'mgw.aws-vms.shop.example.com' },
     hosts: VmHosts.onAws({
       region: 'us-east-1',
       network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),

@@ -29,9 +29,11 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-NODE_CONFIG = os.environ.get("MESHFORM_NODE_CONFIG", "/etc/meshform/node.json")
-ROOT = os.environ.get("MESHFORM_ROOT", "/")
+ROOT = os.environ.get("MESHFORM_ROOT", "/")  # another root: for a dry run into a directory
+NODE_CONFIG = os.environ.get("MESHFORM_NODE_CONFIG", os.path.join(ROOT, "etc/meshform/node.json"))
 IMDS = os.environ.get("MESHFORM_IMDS_ENDPOINT", "http://169.254.169.254")
+# Ownership changes need root and the consul user; a dry run into another root skips them.
+CHOWN = ROOT == "/" and os.geteuid() == 0
 
 
 def path(*parts):
@@ -64,7 +66,7 @@ def write_file(target, content, mode, group=None):
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        if group is not None and os.geteuid() == 0:
+        if group is not None and CHOWN:
             shutil.chown(tmp, user="root", group=group)
         os.replace(tmp, target)
     except BaseException:
@@ -113,7 +115,7 @@ def cmd_install(_args):
                             ("/etc/meshform/tokens", 0o750)):
         os.makedirs(path(directory), exist_ok=True)
         os.chmod(path(directory), mode)
-    if os.geteuid() == 0:
+    if CHOWN:
         shutil.chown(path("/opt/consul/data"), user="consul", group="consul")
         for directory in ("/etc/consul.d", "/etc/consul.d/tls", "/etc/meshform/tokens"):
             shutil.chown(path(directory), user="root", group="consul")
@@ -198,7 +200,7 @@ def fetch_secrets(node):
         try:
             if source["source"] == "aws-secretsmanager":
                 return secretsmanager_get(source["secret_id"], source["region"], source.get("endpoint"))
-            with open(source["path"], encoding="utf-8") as f:
+            with open(path(source["path"]), encoding="utf-8") as f:
                 return json.load(f)
         except FileNotFoundError:
             fail("secrets file %s is missing: deliver it with `meshform secrets host` (see the bundle README)"
