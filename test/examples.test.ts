@@ -3,18 +3,36 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineDefaultMesh } from '../examples/default/main';
+import { EXAMPLES } from '../examples';
 import { defineMultiClusterMesh } from '../examples/multi-cluster/main';
 import { Cloud, MultiClusterMesh, SecretStore } from '../index';
 import { helmValues, project, readTree, REPO, run, synth, tempDir, thrownMessage } from './support';
 
-describe('examples/default', () => {
+describe.each(EXAMPLES.map((e) => [e.name, e] as const))('examples/%s', (_name, example) => {
   it('matches its snapshot', () => {
     // GIVEN / WHEN
-    const files = synth(defineDefaultMesh).files();
+    const files = synth(example.define).files();
     // THEN
     expect(Object.fromEntries(files)).toMatchSnapshot();
   });
 
+  it('is deterministic: two synths into different directories are byte-identical', () => {
+    const a = synth(example.define, path.join(tempDir(), 'one', 'cdktf.out')).files();
+    const b = synth(example.define, path.join(tempDir(), 'two', 'deeper', 'cdktf.out')).files();
+    expect([...b.keys()]).toEqual([...a.keys()]);
+    for (const [file, content] of a) expect(b.get(file), file).toBe(content);
+  });
+
+  it('writes no machine-specific path into the output', () => {
+    const outdir = path.join(tempDir(), 'cdktf.out');
+    for (const [file, content] of synth(example.define, outdir).files()) {
+      expect(content, file).not.toContain(outdir);
+      expect(content, file).not.toContain(REPO);
+    }
+  });
+});
+
+describe('examples/default', () => {
   it('produces the same stacks with `cdktf synth` (cdktf.json points at it)', () => {
     // GIVEN the in-process synthesis
     const expected = synth(defineDefaultMesh).files();
@@ -29,22 +47,6 @@ describe('examples/default', () => {
     const actual = readTree(outdir);
     expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
     for (const [file, content] of expected) expect(actual.get(file), file).toBe(content);
-  });
-
-  it('is deterministic: two synths into different directories are byte-identical', () => {
-    const a = synth(defineDefaultMesh, path.join(tempDir(), 'one', 'cdktf.out')).files();
-    const b = synth(defineDefaultMesh, path.join(tempDir(), 'two', 'deeper', 'cdktf.out')).files();
-    expect([...b.keys()]).toEqual([...a.keys()]);
-    for (const [file, content] of a) expect(b.get(file), file).toBe(content);
-  });
-
-  it('writes no machine-specific path into the output', () => {
-    const outdir = path.join(tempDir(), 'cdktf.out');
-    for (const [file, content] of synth(defineDefaultMesh, outdir).files()) {
-      expect(content, file).not.toContain(outdir);
-      expect(content, file).not.toContain(REPO);
-      expect(content, file).not.toContain(process.env.HOME ?? '/root');
-    }
   });
 
   it('writes no private key, token or gossip key under cdktf.out', () => {
@@ -70,11 +72,6 @@ describe('examples/default', () => {
 });
 
 describe('examples/multi-cluster', () => {
-  it('matches its snapshot', () => {
-    const files = synth(defineMultiClusterMesh).files();
-    expect(Object.fromEntries(files)).toMatchSnapshot();
-  });
-
   it('puts each cluster in its own Terraform Cloud workspace, behind its cloud load balancer', () => {
     const out = synth(defineMultiClusterMesh);
     expect(out.stackNames().sort()).toEqual([
