@@ -13,9 +13,11 @@ import { parseArgs } from 'node:util';
 import { MeshformError } from '../constructs/errors';
 import { SecretStore } from '../constructs/secret-store';
 import { CliError, style } from './output';
+import { caInit, caProtect, caRotateIntermediate, caRotateRoot, caStatus, reconcileMeshCa } from './ca';
 import { ownHostSecrets, secretsAsShellExports, secretsAsTfvars } from './secrets';
 import { renderSynthSummary, StoreStatus } from './summary';
-import { readCdktfConfig, readSynthOutput, synthesize } from './synth';
+import { readCdktfConfig, readSynthOutput, SynthResult, synthesize } from './synth';
+import { summarizeMeshChanges } from '../constructs/private/mesh-diff';
 
 const USAGE = `Usage: meshform <command> [options]
 
@@ -26,7 +28,17 @@ Commands:
   secrets tfvars        Print the secret variables as HCL, for a Terraform Cloud variable set.
   secrets host          Print the secrets file of one of your own hosts (--mesh, --datacenter, --host); pipe it
                         to the host over SSH (see the host's bundle README).
-  secrets show          Print where each mesh's secrets live and the server CA fingerprint (prints no secret).
+  secrets show          Print where each mesh's secrets live and the root fingerprints (prints no secret).
+  ca init               Create the mesh's root (key encrypted with MESHFORM_CA_PASSPHRASE or a prompted
+                        passphrase; --unattended keeps a generated passphrase beside it).
+  ca status [--json]    Every certificate: subject, issuer, fingerprint, expiry, state. Exit 0 all valid,
+                        10 something due for renewal/rotation, 20 invalid or expired material.
+  ca rotate --root [--id <id>] [--no-cross-sign --force]
+                        Create a new root cross-signed by the active one; prints the topology change.
+  ca rotate --intermediate <datacenter>
+                        A new intermediate and server certificate for one datacenter.
+  ca protect --root --id <id>
+                        Encrypt an unattended root's key with your passphrase and remove the stored one.
   help                  Show this help.
 
 Options:
@@ -36,6 +48,24 @@ Options:
   --datacenter <name>   Datacenter (secrets host)
   --host <name>         Host (secrets host)
 `;
+
+/**
+ * A root rotation step (new root, retiring the previous one) is refused together with other changes of the
+ * mesh: it must be reviewed, planned and deployed on its own.
+ */
+function rotationAlone(previous: SynthResult | undefined, next: SynthResult): void {
+  for (const mesh of next.meshes) {
+    const before = previous?.meshes.find((m) => m.mesh === mesh.mesh);
+    if (!before || before.format !== mesh.format || !before.ca) continue;
+    const changes = summarizeMeshChanges(before, mesh);
+    if (changes.rootRotation && changes.other.length > 0) {
+      throw new CliError(
+        `mesh ${mesh.mesh}: a root rotation step is refused together with other changes (${changes.other.join('; ')}); nothing was written. ` +
+          'Fix: synthesize and deploy the rotation step on its own, then the other changes',
+      );
+    }
+  }
+}
 
 /** The command users type to call meshform, for hints. */
 function invocation(projectDir: string): string {
@@ -58,6 +88,13 @@ export function main(argv: readonly string[]): number {
       mesh: { type: 'string' },
       datacenter: { type: 'string' },
       host: { type: 'string' },
+      json: { type: 'boolean' },
+      root: { type: 'boolean' },
+      id: { type: 'string' },
+      intermediate: { type: 'string' },
+      'no-cross-sign': { type: 'boolean' },
+      force: { type: 'boolean' },
+      unattended: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -72,10 +109,11 @@ export function main(argv: readonly string[]): number {
   switch (command) {
     case 'synth': {
       const config = readCdktfConfig(projectDir);
-      const result = synthesize(projectDir, config);
+      const result = synthesize(projectDir, config, rotationAlone);
       const stores: StoreStatus[] = result.meshes.map((m) => {
         const { created } = store.ensure(m.mesh);
-        return { mesh: m.mesh, created, ...store.info(m.mesh) };
+        const certificates = reconcileMeshCa(store, m);
+        return { mesh: m.mesh, created, certificates, ...store.info(m.mesh) };
       });
       const manifest = JSON.parse(fs.readFileSync(path.join(result.outdir, 'manifest.json'), 'utf8')) as {
         stacks: { [name: string]: { dependencies: string[] } };
@@ -116,13 +154,51 @@ export function main(argv: readonly string[]): number {
           const { created } = store.ensure(m.mesh);
           const info = store.info(m.mesh);
           process.stdout.write(
-            `${m.mesh}: ${info.directory}${created ? ' (created now)' : ''}\n  server CA SHA-256 ${info.serverCaFingerprint}\n` +
+            `${m.mesh}: ${info.directory}${created ? ' (created now)' : ''}\n` +
+              info.roots.map((r) => `  root ${r.id} SHA-256 ${r.fingerprint}${r.unattended ? ' (unattended)' : ''}\n`).join('') +
               `  variables: ${m.secretVariables.join(', ')}\n`,
           );
         }
         return 0;
       }
       throw new CliError(`unknown secrets command "${sub ?? ''}": use env, tfvars, host or show`, 2);
+    }
+    case 'ca': {
+      const outdir = path.resolve(projectDir, readCdktfConfig(projectDir).output);
+      const meshes = readSynthOutput(outdir).meshes.filter((m) => values.mesh === undefined || m.mesh === values.mesh);
+      if (meshes.length !== 1) {
+        throw new CliError(
+          meshes.length === 0 ? `no mesh in ${outdir}: run meshform synth first` : `ca needs --mesh <name> (meshes: ${meshes.map((m) => m.mesh).join(', ')})`,
+          2,
+        );
+      }
+      const mesh = meshes[0]!;
+      switch (sub) {
+        case 'init':
+          process.stdout.write(caInit(store, mesh, { unattended: values.unattended === true }));
+          return 0;
+        case 'status': {
+          const { output, code } = caStatus(store, mesh, values.json === true);
+          process.stdout.write(output);
+          return code;
+        }
+        case 'rotate':
+          if (values.root) {
+            process.stdout.write(caRotateRoot(store, mesh, { id: values.id, crossSign: values['no-cross-sign'] !== true, force: values.force === true }));
+            return 0;
+          }
+          if (values.intermediate) {
+            process.stdout.write(caRotateIntermediate(store, mesh, values.intermediate));
+            return 0;
+          }
+          throw new CliError('ca rotate needs --root or --intermediate <datacenter>', 2);
+        case 'protect':
+          if (!values.root || typeof values.id !== 'string') throw new CliError('ca protect needs --root --id <root id>', 2);
+          process.stdout.write(caProtect(store, mesh, values.id));
+          return 0;
+        default:
+          throw new CliError(`unknown ca command "${sub ?? ''}": use init, status, rotate or protect`, 2);
+      }
     }
     default:
       throw new CliError(`unknown command "${command}"\n\n${USAGE}`, 2);

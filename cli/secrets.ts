@@ -1,23 +1,45 @@
 import { aclPlan, deriveTokenUuid, roleSecrets } from '../constructs/private/acl';
+import { datacenterTls } from '../constructs/private/ca-material';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
-import { CliError } from './output';
 import { secretInputs } from '../constructs/private/secret-inputs';
 import { SecretStore } from '../constructs/secret-store';
+import { CliError } from './output';
 
 /** A shell single-quoted string. */
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * The value of every secret variable of a mesh: the shared secrets and each datacenter's TLS material
+ * (trusted roots, server chain and key). The root keys are never among them.
+ */
+export function secretValues(store: SecretStore, mesh: MeshManifest): { variable: string; value: string }[] {
+  const shared = store.ensure(mesh.mesh).secrets;
+  const ca = store.ca(mesh.mesh);
+  const tls = new Map(mesh.datacenters.map((dc) => [dc.name, datacenterTls(ca, mesh.ca.plan, dc.name)]));
+  return secretInputs(
+    mesh.mesh,
+    mesh.datacenters.map((dc) => dc.name),
+  ).map((input) => {
+    const t = input.datacenter ? tls.get(input.datacenter)! : undefined;
+    const value =
+      input.kind === 'gossipKey'
+        ? shared.gossipKey
+        : input.kind === 'aclBootstrapToken'
+          ? shared.aclBootstrapToken
+          : input.kind === 'caBundle'
+            ? t!.caBundle
+            : input.kind === 'serverChain'
+              ? t!.serverChain
+              : t!.serverKey;
+    return { variable: input.variable, value };
+  });
+}
+
 /** `export TF_VAR_<name>='<value>'` lines for every secret variable of the meshes. */
 export function secretsAsShellExports(store: SecretStore, meshes: readonly MeshManifest[]): string {
-  const lines: string[] = [];
-  for (const mesh of meshes) {
-    const secrets = store.ensure(mesh.mesh).secrets;
-    for (const input of secretInputs(mesh.mesh)) {
-      lines.push(`export TF_VAR_${input.variable}=${shellQuote(secrets[input.secret])}`);
-    }
-  }
+  const lines = meshes.flatMap((mesh) => secretValues(store, mesh).map(({ variable, value }) => `export TF_VAR_${variable}=${shellQuote(value)}`));
   return `${lines.join('\n')}\n`;
 }
 
@@ -26,18 +48,11 @@ export function secretsAsShellExports(store: SecretStore, meshes: readonly MeshM
  * as sensitive Terraform variables, or to pass to `terraform -var-file` from a protected location.
  */
 export function secretsAsTfvars(store: SecretStore, meshes: readonly MeshManifest[]): string {
-  const lines: string[] = [];
-  for (const mesh of meshes) {
-    const secrets = store.ensure(mesh.mesh).secrets;
-    for (const input of secretInputs(mesh.mesh)) {
-      const value = secrets[input.secret];
-      if (value.includes('\n')) {
-        lines.push(`${input.variable} = <<-EOT\n${value.trimEnd()}\nEOT`);
-      } else {
-        lines.push(`${input.variable} = ${JSON.stringify(value)}`);
-      }
-    }
-  }
+  const lines = meshes.flatMap((mesh) =>
+    secretValues(store, mesh).map(({ variable, value }) =>
+      value.includes('\n') ? `${variable} = <<-EOT\n${value.trimEnd()}\nEOT` : `${variable} = ${JSON.stringify(value)}`,
+    ),
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -52,6 +67,7 @@ export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacente
   const entry = dc.ownHosts.find((h) => h.name === host);
   if (!entry) throw new CliError(`datacenter "${datacenter}" has no host "${host}" (hosts: ${dc.ownHosts.map((h) => h.name).join(', ')})`);
   const secrets = store.ensure(mesh.mesh).secrets;
+  const tls = datacenterTls(store.ca(mesh.mesh), mesh.ca.plan, datacenter);
   const plan = aclPlan(mesh.mesh, datacenter, dc.services ?? [], (label) => deriveTokenUuid(secrets.aclBootstrapToken, label));
   const role =
     entry.role === 'server'
@@ -60,8 +76,9 @@ export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacente
         ? ({ kind: 'mesh-gateway' } as const)
         : ({ kind: 'client', services: entry.services } as const);
   const document = roleSecrets(role, plan, {
-    caCertificate: secrets.serverCaCertificatePem,
-    caPrivateKey: secrets.serverCaPrivateKeyPem,
+    caBundle: tls.caBundle,
+    serverCertificate: tls.serverChain,
+    serverKey: tls.serverKey,
     gossipKey: secrets.gossipKey,
     management: secrets.aclBootstrapToken,
   });

@@ -6,7 +6,9 @@ export interface StoreStatus {
   readonly mesh: string;
   readonly created: boolean;
   readonly directory: string;
-  readonly serverCaFingerprint: string;
+  readonly roots: readonly { readonly id: string; readonly fingerprint: string; readonly unattended: boolean }[];
+  /** What the CA reconciliation issued (and its warnings). */
+  readonly certificates: readonly string[];
 }
 
 /** The human summary of a synthesis: stacks in deploy order, datacenters and what each installs. */
@@ -53,10 +55,10 @@ export function renderSynthSummary(
     if (store) {
       out.push('');
       out.push(style.bold('Secrets'));
-      out.push(
-        `  ${store.created ? style.green('created') : 'using'} secret store ${store.directory} ` +
-          style.dim(`(server CA SHA-256 ${store.serverCaFingerprint.slice(0, 23)}…)`),
-      );
+      out.push(`  ${store.created ? style.green('created') : 'using'} secret store ${store.directory}`);
+      out.push(`  certificates: ${mesh.ca.description}`);
+      for (const root of store.roots) out.push(style.dim(`    root ${root.id} SHA-256 ${root.fingerprint.slice(0, 23)}…`));
+      for (const line of store.certificates) out.push(`    ${line}`);
       out.push(`  Terraform variables: ${mesh.secretVariables.join(', ')}`);
       out.push(
         `  before deploying: ${style.cyan('eval "$(npm run -s meshform -- secrets env)"')} then ${style.cyan("npx cdktf deploy '*'")}`,

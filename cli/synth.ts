@@ -40,7 +40,7 @@ export interface SynthResult {
  * output directory with it (keeping each surviving stack's `.terraform` directory and lock file), so a failed
  * synthesis leaves the previous output untouched and nothing half-written.
  */
-export function synthesize(projectDir: string, config: CdktfConfig): SynthResult {
+export function synthesize(projectDir: string, config: CdktfConfig, check?: (previous: SynthResult | undefined, next: SynthResult) => void): SynthResult {
   const outdir = path.resolve(projectDir, config.output);
   const staging = `${outdir}.staging-${process.pid}`;
   fs.rmSync(staging, { recursive: true, force: true });
@@ -63,6 +63,15 @@ export function synthesize(projectDir: string, config: CdktfConfig): SynthResult
   if (!fs.existsSync(path.join(staging, 'manifest.json'))) {
     fs.rmSync(staging, { recursive: true, force: true });
     throw new CliError(`the app (${config.app}) did not call app.synth(): no manifest.json was produced`);
+  }
+  if (check) {
+    const previous = fs.existsSync(path.join(outdir, 'manifest.json')) ? readSynthOutput(outdir) : undefined;
+    try {
+      check(previous, readSynthOutput(staging));
+    } catch (e) {
+      fs.rmSync(staging, { recursive: true, force: true });
+      throw e;
+    }
   }
   keepTerraformWorkingState(outdir, staging);
   const old = `${outdir}.old-${process.pid}`;

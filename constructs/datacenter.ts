@@ -2,6 +2,8 @@ import { Construct } from 'constructs';
 import { errors, MeshformWarning, warnings } from './errors';
 import { Mesh } from './mesh';
 import { MeshGateway, MeshGatewayOptions } from './mesh-gateway';
+import type { CaDatacenter, CaHosting } from './certificate-authority';
+import type { ServerCertificateRequest } from './private/ca-material';
 import type { TerraformStack } from './private/engine';
 import { isDatacenterName } from './private/validation';
 import { StateBackend } from './state-backend';
@@ -101,6 +103,14 @@ export abstract class Datacenter extends Construct {
   /** The platform Consul runs on. */
   public abstract readonly platform: Platform;
 
+  /** Where the servers run, for the CA providers (how they authenticate). */
+  public abstract get hosting(): CaHosting;
+
+  /** The datacenter as the CA sees it. */
+  public get caView(): CaDatacenter {
+    return { name: this.name, hosting: this.hosting, primary: this.isPrimary };
+  }
+
   private readonly raised: MeshformWarning[] = [];
 
   protected constructor(scope: Construct, id: string, props: DatacenterProps, allowedServerCounts: readonly number[]) {
@@ -139,7 +149,15 @@ export abstract class Datacenter extends Construct {
 
   /** Records a warning about this datacenter. */
   protected warn(warning: MeshformWarning): void {
-    this.raised.push(warning);
+    if (!this.raised.some((w) => w.message === warning.message)) this.raised.push(warning);
+  }
+
+  /**
+   * Records a warning raised by the mesh about this datacenter.
+   * @internal
+   */
+  public _warn(warning: MeshformWarning): void {
+    this.warn(warning);
   }
 
   /** Name of the datacenter's stack (or the stem of its stacks' names): `<mesh>-<datacenter>`. */
@@ -155,6 +173,40 @@ export abstract class Datacenter extends Construct {
 
   /** What the datacenter deploys. */
   public abstract describe(): DatacenterDescription;
+
+  /** The description fields every kind shares; `installs` ends with the federation line. */
+  protected describeWith(installs: readonly string[], exposure: string, extra: Partial<DatacenterDescription> = {}): DatacenterDescription {
+    const gw = this.meshGateway;
+    const mesh = this.mesh;
+    return {
+      name: this.name,
+      platform: this.platform,
+      cloud: this.cloud,
+      primary: this.isPrimary,
+      servers: this.servers,
+      meshGateway: { address: gw.address, port: gw.wanPort, exposure, replicas: gw.replicas },
+      stacks: this.stacks.map((s) => ({ name: s.node.id, state: this.backend.describe(s.node.id) })),
+      installs: [
+        ...installs,
+        this.isPrimary
+          ? 'federation: primary (ACL and CA authority)'
+          : `federation: joins ${mesh.primary.name} via ${mesh.federation.primaryGateways.join(', ')}`,
+      ],
+      ...extra,
+    };
+  }
+
+  /** The server certificate this datacenter's servers need (names Consul and the platform require). */
+  public abstract serverCertificateRequest(): ServerCertificateRequest;
+
+  /** Names every server certificate carries: Consul's `server.<dc>.<domain>` (verify_server_hostname) and loopback. */
+  protected baseServerNames(): { dnsNames: string[]; ipAddresses: string[] } {
+    const domain = this.mesh.domain;
+    return {
+      dnsNames: [`server.${this.name}.${domain}`, `*.server.${this.name}.${domain}`, 'localhost'],
+      ipAddresses: ['127.0.0.1', '::1'],
+    };
+  }
 
   /** Checks what needs the whole mesh (e.g. federation inputs); called by Mesh.prepare. */
   public abstract validateInMesh(): void;

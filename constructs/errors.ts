@@ -473,6 +473,82 @@ export const errors = {
     return new MeshformError('undeclared-host-service', path, 'a host lists a service that is not declared', name, 'declare it in `onPremisesServices` (or fix the name)');
   },
 
+  invalidRootId(path: string, what: string, id: string): MeshformError {
+    return new MeshformError('invalid-root-id', path, `${what} is not a root id`, id, 'use lowercase letters, digits and hyphens (e.g. "root-2")');
+  },
+
+  rotationToSameRoot(path: string, root: string): MeshformError {
+    return new MeshformError('rotation-to-same-root', path, 'previousRoot is the active root', root, 'set `root` to the new root\'s id and `previousRoot` to the one being retired');
+  },
+
+  rotationWithoutCrossSigning(path: string, from: string, to: string): MeshformError {
+    return new MeshformError(
+      'rotation-without-cross-signing',
+      path,
+      `rotating the root from ${from} to ${to} without cross-signing is refused: datacenters still on ${from} would reject the new chains`,
+      { previousRoot: from, root: to, crossSign: false },
+      'keep `crossSign: true` (the default), or set `allowRotationWithoutCrossSigning: true` to accept the outage',
+    );
+  },
+
+  ttlOrder(path: string, hierarchy: string, lifetimes: string): MeshformError {
+    return new MeshformError(
+      'ttl-order',
+      path,
+      `${hierarchy} lifetimes must grow from leaf to intermediate to root`,
+      lifetimes,
+      'make each certificate outlive the ones it issues (leaf < intermediate < root)',
+    );
+  },
+
+  rotationWindowTooLong(path: string, window: number, server: number): MeshformError {
+    return new MeshformError(
+      'rotation-window-too-long',
+      path,
+      `the rotation window (${window} days) is not shorter than the server certificate lifetime (${server} days): every certificate would always be due`,
+      window,
+      'shorten rotationWindowDays or lengthen serverCertificateValidityDays',
+    );
+  },
+
+  missingVaultAuth(path: string, datacenter: string, option: string): MeshformError {
+    return new MeshformError(
+      'missing-vault-auth',
+      path,
+      `datacenter "${datacenter}" has no way to authenticate to Vault`,
+      option,
+      `set \`${option}\` of CertificateAuthority.vault({...}) (${option === 'kubernetesAuth' ? 'VaultAuth.kubernetes({ role })' : 'VaultAuth.aws({ role })'})`,
+    );
+  },
+
+  vaultOnOwnHosts(path: string, datacenter: string): MeshformError {
+    return new MeshformError(
+      'vault-on-own-hosts',
+      path,
+      `datacenter "${datacenter}" runs on your own hosts, which have no identity Vault can verify (Kubernetes or AWS IAM)`,
+      datacenter,
+      'use CertificateAuthority.offline() or awsPrivateCa() for this mesh, or run the datacenter on Kubernetes or EC2',
+    );
+  },
+
+  invalidArn(path: string, what: string, arn: string): MeshformError {
+    return new MeshformError('invalid-arn', path, `${what} is not an AWS Private CA ARN`, arn, 'give arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>');
+  },
+
+  trustDomainMismatch(path: string, datacenter: string, detail: string): MeshformError {
+    return new MeshformError(
+      'trust-domain-mismatch',
+      path,
+      `datacenter "${datacenter}" ${detail}: every datacenter must share the primary's trust root`,
+      datacenter,
+      'chain every datacenter to the one mesh root (one root CA in the primary, subordinates elsewhere)',
+    );
+  },
+
+  unknownDatacenterReference(path: string, name: string, known: readonly string[]): MeshformError {
+    return new MeshformError('unknown-datacenter', path, 'no datacenter of the mesh has this name', name, `use one of ${list(known)}`);
+  },
+
   invalidBackendOption(path: string, what: string, value: string, fix: string): MeshformError {
     return new MeshformError('invalid-backend', path, `state backend ${what} is not valid`, value, fix);
   },
@@ -490,6 +566,26 @@ export const errors = {
 
 /** Factories for every warning meshform emits. */
 export const warnings = {
+  awsPrivateCaCredentials(datacenter: string): MeshformWarning {
+    const id = 'meshform/aws-pca-credentials';
+    return {
+      id,
+      message:
+        `[${id}] the Consul servers of "${datacenter}" need AWS credentials allowed to use AWS Private CA; meshform cannot grant ` +
+        'them on this platform (use IRSA or pod identity on Kubernetes, an instance profile or environment on your hosts).',
+    };
+  },
+
+  awsPrivateCaCreatedByConsul(datacenter: string): MeshformWarning {
+    const id = 'meshform/aws-pca-subordinate-by-consul';
+    return {
+      id,
+      message:
+        `[${id}] "${datacenter}" has no private CA ARN: Consul will create a subordinate CA (billed monthly), and its servers need ` +
+        'acm-pca:CreateCertificateAuthority, which IAM cannot scope. Set secondaryCaArns to use a CA you created.',
+    };
+  },
+
   singleServer(datacenter: string): MeshformWarning {
     const id = 'meshform/single-server';
     return {

@@ -1,9 +1,11 @@
 import { Construct } from 'constructs';
 import { Datacenter, DatacenterDescription, DatacenterProps, Platform } from './datacenter';
+import type { CaHosting } from './certificate-authority';
 import { errors } from './errors';
 import { EksCluster, KubeconfigCluster, KubernetesCluster } from './kubernetes-cluster';
 import type { Mesh } from './mesh';
 import { MeshGatewayServiceType } from './mesh-gateway';
+import type { ServerCertificateRequest } from './private/ca-material';
 import { Cidr, parseCidr } from './private/cidr';
 import type { TerraformStack } from './private/engine';
 import {
@@ -107,6 +109,27 @@ export class KubernetesDatacenter extends Datacenter {
     // Everything a Kubernetes datacenter needs from the mesh is checked by the mesh and its federation.
   }
 
+  public get hosting(): CaHosting {
+    return this.cluster instanceof EksCluster ? 'eks' : 'kubernetes';
+  }
+
+  /** The chart's server certificate names (as the chart documents them for `server.serverCert`). */
+  public serverCertificateRequest(): ServerCertificateRequest {
+    const base = this.baseServerNames();
+    const fullname = 'consul';
+    return {
+      datacenter: this.name,
+      dnsNames: [
+        ...base.dnsNames,
+        `${fullname}-server`,
+        `*.${fullname}-server`,
+        `*.${fullname}-server.${this.namespace}`,
+        `*.${fullname}-server.${this.namespace}.svc`,
+      ],
+      ipAddresses: base.ipAddresses,
+    };
+  }
+
   /** The consul-k8s values of this datacenter as YAML (no secret: secrets are referenced by name). */
   public renderHelmValues(secretRefs: ConsulSecretRefs): string {
     return toValuesYaml(this.helmValues(secretRefs));
@@ -128,6 +151,7 @@ export class KubernetesDatacenter extends Datacenter {
       primaryGateways: this.isPrimary ? [] : mesh.federation.primaryGateways,
       kubernetesApiUrl: access.apiServerUrl,
       secrets: secretRefs,
+      connect: mesh.certificateAuthority.connectConfig(this.caView),
       meshGateway: {
         replicas: gw.replicas,
         serviceType: gw.serviceType,
@@ -151,7 +175,7 @@ export class KubernetesDatacenter extends Datacenter {
               `${this.cluster.describe()}, KMS-encrypted secrets, EBS CSI driver, ${this.cluster.availabilityZones.length} Elastic IPs for the mesh gateway`,
           ]
         : [`cluster: ${this.cluster.describe()}`]),
-      `namespace ${this.namespace} with the mesh's secrets (server CA certificate, server CA key, gossip key, ACL token${
+      `namespace ${this.namespace} with the mesh's secrets (trusted roots, server certificate, gossip key, ACL token${
         this.isPrimary ? ', ACL bootstrap config' : ''
       })`,
       `helm release ${this.releaseName}: consul-k8s ${mesh.chartVersion}, Consul ${mesh.consulVersion}, ${this.servers} server${
@@ -161,20 +185,8 @@ export class KubernetesDatacenter extends Datacenter {
       `connect inject, metrics, mesh gateway (${exposure}, ${gw.replicas} replica${gw.replicas === 1 ? '' : 's'}${
         gw.address ? `, address ${gw.wanEndpoint}` : ''
       })`,
-      this.isPrimary
-        ? 'federation: primary (ACL and CA authority)'
-        : `federation: joins ${mesh.primary.name} via ${mesh.federation.primaryGateways.join(', ')}`,
     ];
-    return {
-      name: this.name,
-      platform: this.platform,
-      cloud: this.cloud,
-      primary: this.isPrimary,
-      servers: this.servers,
-      meshGateway: { address: gw.address, port: gw.wanPort, exposure, replicas: gw.replicas },
-      stacks: this.stacks.map((s) => ({ name: s.node.id, state: this.backend.describe(s.node.id) })),
-      installs,
-    };
+    return this.describeWith(installs, exposure);
   }
 }
 

@@ -1,4 +1,5 @@
 import { Construct, IConstruct } from 'constructs';
+import { CertificateAuthority, caWarnings } from './certificate-authority';
 import type { Datacenter } from './datacenter';
 import type { Service } from './service';
 import { errors } from './errors';
@@ -38,6 +39,12 @@ export interface MeshProps {
    * @default StateBackend.local()
    */
   readonly backend?: StateBackend;
+  /**
+   * The certificate authorities: agent TLS under an offline root with per-datacenter intermediates, and the
+   * service mesh CA (Consul's built-in one, Vault or AWS Private CA).
+   * @default CertificateAuthority.offline()
+   */
+  readonly certificateAuthority?: CertificateAuthority;
 }
 
 const MESH_SYMBOL = Symbol.for('meshform.Mesh');
@@ -80,6 +87,8 @@ export class Mesh extends Construct {
   public readonly backend: StateBackend;
   /** WAN federation of the datacenters. */
   public readonly federation: Federation;
+  /** The certificate authorities. */
+  public readonly certificateAuthority: CertificateAuthority;
 
   private readonly dcs: Datacenter[] = [];
   private readonly svcs: Service[] = [];
@@ -108,6 +117,7 @@ export class Mesh extends Construct {
 
     this.backend = props.backend ?? StateBackend.local();
     this.backend.validate(path);
+    this.certificateAuthority = props.certificateAuthority ?? CertificateAuthority.offline();
     this.federation = new Federation(this, 'Federation');
   }
 
@@ -181,6 +191,11 @@ export class Mesh extends Construct {
     if (this.prepared) return;
     const primary = this.primary;
     this.federation.validate();
+    this.certificateAuthority.validate(
+      this.node.path,
+      this.dcs.map((dc) => dc.caView),
+    );
+    for (const dc of this.dcs) for (const w of caWarnings(this.certificateAuthority, dc.caView)) dc._warn(w);
     for (const dc of this.dcs) dc.validateInMesh();
     for (const dc of this.dcs) dc.finalize();
     for (const dc of this.dcs) {
@@ -207,7 +222,15 @@ export class Mesh extends Construct {
       chartVersion: this.chartVersion,
       domain: this.domain,
       primary: this.primary.name,
-      secretVariables: secretInputs(this.name).map((input) => input.variable),
+      secretVariables: secretInputs(
+        this.name,
+        this.dcs.map((dc) => dc.name),
+      ).map((input) => input.variable),
+      ca: {
+        plan: this.certificateAuthority.plan,
+        description: this.certificateAuthority.describe(),
+        requests: this.dcs.map((dc) => dc.serverCertificateRequest()),
+      },
       deployOrder: this.deployOrder,
       datacenters: this.dcs.map((dc) => dc.describe()),
       federation: this.federation.links,

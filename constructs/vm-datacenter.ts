@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import { Datacenter, DatacenterDescription, DatacenterProps, Platform } from './datacenter';
+import type { CaHosting } from './certificate-authority';
 import { errors } from './errors';
 import type { Mesh } from './mesh';
 import { checkAgentConfigKeys } from './private/agent-config-keys';
@@ -13,6 +14,7 @@ import {
   knownEnvoyVersions,
   PinnedArtifact,
 } from './private/binaries';
+import type { ServerCertificateRequest } from './private/ca-material';
 import { Cidr, cidrsOverlap, parseCidr } from './private/cidr';
 import type { TerraformStack } from './private/engine';
 import type { HclObject } from './private/hcl';
@@ -207,6 +209,17 @@ export class VmDatacenter extends Datacenter {
     ];
   }
 
+  public get hosting(): CaHosting {
+    return this.hosts instanceof AwsVmHosts ? 'ec2' : 'own-hosts';
+  }
+
+  /** The server certificate: Consul's names, and the server hosts' addresses when they are known. */
+  public serverCertificateRequest(): ServerCertificateRequest {
+    const base = this.baseServerNames();
+    const ownServers = this.hosts instanceof OwnVmHosts ? this.hosts.hosts.filter((h) => h.role === HostRole.SERVER).map((h) => h.address) : [];
+    return { datacenter: this.name, dnsNames: base.dnsNames, ipAddresses: [...base.ipAddresses, ...ownServers] };
+  }
+
   /** The cloud auto-join tag value of this datacenter's servers. */
   public get joinTag(): string {
     return this.stackName;
@@ -241,6 +254,7 @@ export class VmDatacenter extends Datacenter {
       services: nodeServices,
       artifacts,
       secrets,
+      connectCa: mesh.certificateAuthority.connectConfig(this.caView),
       ...(address ? { address } : {}),
       ...(gatewayWanAddress ? { gatewayWanAddress } : {}),
     };
@@ -375,20 +389,7 @@ export class VmDatacenter extends Datacenter {
     );
     if (this.services.length > 0) lines.push(`services with Envoy sidecars: ${this.services.map((s) => `${s.name}:${s.port}`).join(', ')}`);
     if (this.extraConfigFile) lines.push(`extra agent config merged from ${this.extraConfigFile}`);
-    lines.push(
-      this.isPrimary
-        ? 'federation: primary (ACL and CA authority)'
-        : `federation: joins ${mesh.primary.name} via ${mesh.federation.primaryGateways.join(', ')}`,
-    );
-    return {
-      name: this.name,
-      platform: this.platform,
-      cloud: this.cloud,
-      primary: this.isPrimary,
-      servers: this.servers,
-      meshGateway: { address: gw.address, port: gw.port, exposure: hosts instanceof AwsVmHosts ? 'aws' : 'own hosts', replicas: gw.replicas },
-      stacks: this.stacks.map((s) => ({ name: s.node.id, state: this.backend.describe(s.node.id) })),
-      installs: lines,
+    return this.describeWith(lines, hosts instanceof AwsVmHosts ? 'aws' : 'own hosts', {
       services: this.services.map((s) => s.name),
       ...(hosts instanceof OwnVmHosts
         ? {
@@ -400,7 +401,7 @@ export class VmDatacenter extends Datacenter {
             })),
           }
         : {}),
-    };
+    });
   }
 }
 

@@ -13,7 +13,9 @@ import { Route53Record } from '@cdktf/provider-aws/lib/route53-record';
 import { Construct } from 'constructs';
 import type { EksCluster } from '../constructs/kubernetes-cluster';
 import type { KubernetesDatacenter } from '../constructs/kubernetes-datacenter';
-import { awsProvider, managedPolicyArn, serviceTrustPolicy } from '../constructs/private/aws';
+import { awsPrivateCaPermissions } from '../constructs/certificate-authority';
+import { awsProvider, managedPolicyArn, policyDocument, serviceTrustPolicy } from '../constructs/private/aws';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { AwsNetwork } from '../constructs/private/aws-network';
 import type { Cidr } from '../constructs/private/cidr';
 import { TerraformOutput } from '../constructs/private/engine';
@@ -144,6 +146,22 @@ export class EksClusterStack extends MeshStack {
       addonName: 'aws-ebs-csi-driver',
       dependsOn: [nodes, ebsCsiIdentity],
     });
+
+    // With AWS Private CA as the mesh CA, the Consul servers' service account gets a role allowed to use it.
+    const pcaPermissions = awsPrivateCaPermissions(dc.mesh.certificateAuthority, dc.caView);
+    if (pcaPermissions.length > 0) {
+      const serverRole = new IamRole(this, 'ConsulServerRole', {
+        name: `${name}-consul-server`,
+        assumeRolePolicy: serviceTrustPolicy('pods.eks.amazonaws.com', ['sts:AssumeRole', 'sts:TagSession']),
+      });
+      new IamRolePolicy(this, 'ConsulServerPolicy', { name: 'meshform-consul-server', role: serverRole.id, policy: policyDocument(pcaPermissions) });
+      new EksPodIdentityAssociation(this, 'ConsulServerIdentity', {
+        clusterName: eks.name,
+        namespace: dc.namespace,
+        serviceAccount: 'consul-server',
+        roleArn: serverRole.arn,
+      });
+    }
 
     const gatewayIps = cluster.availabilityZones.map(
       (zone, i) =>

@@ -23,6 +23,7 @@ import { VpcPeeringConnection } from '@cdktf/provider-aws/lib/vpc-peering-connec
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { Construct } from 'constructs';
+import { awsPrivateCaPermissions } from '../constructs/certificate-authority';
 import { aclPlan, deriveTokenExpression, roleSecrets } from '../constructs/private/acl';
 import { awsProvider, policyDocument, serviceTrustPolicy } from '../constructs/private/aws';
 import { AwsNetwork, NetworkRef } from '../constructs/private/aws-network';
@@ -115,7 +116,7 @@ export class VmDatacenterStack extends MeshStack {
     const hosts = dc.hosts as AwsVmHosts;
     const region = hosts.options.region;
     awsProvider(this, region, dc.mesh.name, dc.name);
-    this.inputs = new SecretVariables(this, 'SecretInputs', dc.mesh.name);
+    this.inputs = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name);
 
     // Network.
     const networkOption = hosts.options.network;
@@ -233,8 +234,9 @@ export class VmDatacenterStack extends MeshStack {
     const policies = new TerraformLocal(this, 'meshform_acl_policies', fullPlan.policies);
     const plan = { ...fullPlan, policies: policies.expression as unknown as typeof fullPlan.policies };
     const shared = {
-      caCertificate: inputs.value('serverCaCertificatePem'),
-      caPrivateKey: inputs.value('serverCaPrivateKeyPem'),
+      caBundle: inputs.value('caBundle'),
+      serverCertificate: inputs.value('serverChain'),
+      serverKey: inputs.value('serverKey'),
       gossipKey: inputs.value('gossipKey'),
       management,
     };
@@ -470,6 +472,8 @@ export class VmDatacenterStack extends MeshStack {
         // DescribeInstances cannot be limited to resources; it is what Consul's cloud auto-join needs.
         { Sid: 'CloudAutoJoin', Effect: 'Allow', Action: ['ec2:DescribeInstances'], Resource: '*' },
         { Sid: 'ReadOwnSecrets', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secret.arn },
+        // Servers sign service mesh certificates with AWS Private CA when it is the mesh CA.
+        ...(group === 'server' ? awsPrivateCaPermissions(this.dc.mesh.certificateAuthority, this.dc.caView) : []),
       ]),
     });
     return new IamInstanceProfile(this, `Profile-${group}`, { name, role: role.name });

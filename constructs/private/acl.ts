@@ -93,18 +93,22 @@ export function aclPlan(mesh: string, datacenter: string, services: readonly str
   };
 }
 
-/** The secret material of the mesh a host needs (values or Terraform expressions). */
+/** The secret material a datacenter's hosts need (values or Terraform expressions). */
 export interface SharedSecretValues {
-  readonly caCertificate: string;
-  readonly caPrivateKey: string;
+  /** Trusted roots of agent TLS. */
+  readonly caBundle: string;
+  /** The datacenter's server certificate chain and key (servers only). */
+  readonly serverCertificate: string;
+  readonly serverKey: string;
   readonly gossipKey: string;
   readonly management: string;
 }
 
 /**
  * The secrets document one role's hosts read at boot (from Secrets Manager or a delivered file): only what
- * the role needs. Servers get the CA key (to issue their own certificate), the management token and the ACL
- * plan; a service host gets its own service token; a gateway its gateway token.
+ * the role needs. Servers get the datacenter's server certificate and key (issued by meshform: no CA key
+ * ever reaches a host), the management token and the ACL plan; a service host gets its own service token;
+ * a gateway its gateway token.
  */
 export function roleSecrets(
   role: { readonly kind: 'server' } | { readonly kind: 'mesh-gateway' } | { readonly kind: 'client'; readonly services: readonly string[] },
@@ -112,12 +116,13 @@ export function roleSecrets(
   values: SharedSecretValues,
 ): object {
   const secretOf = (file: string) => plan.tokens.find((t) => t.file === file)!.token.SecretID;
-  const base = { format: 1, ca_cert: values.caCertificate, gossip_key: values.gossipKey };
+  const base = { format: 2, ca_bundle: values.caBundle, gossip_key: values.gossipKey };
   switch (role.kind) {
     case 'server':
       return {
         ...base,
-        ca_key: values.caPrivateKey,
+        server_cert: values.serverCertificate,
+        server_key: values.serverKey,
         tokens: { agent: secretOf('agent'), management: values.management },
         acl: { policies: plan.policies, tokens: plan.tokens.map((t) => t.token) },
       };

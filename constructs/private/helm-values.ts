@@ -8,8 +8,10 @@ export interface SecretKeyRef {
 
 /** The Kubernetes secrets the chart reads, created by meshform before the release. */
 export interface ConsulSecretRefs {
-  readonly caCert: SecretKeyRef;
-  readonly caKey: SecretKeyRef;
+  /** The trusted roots of agent TLS. */
+  readonly caBundle: SecretKeyRef;
+  /** A kubernetes.io/tls secret: the datacenter's server certificate chain and key. */
+  readonly serverCertSecret: string;
   readonly gossipKey: SecretKeyRef;
   readonly aclToken: SecretKeyRef;
   /** Primary only: a secret holding an agent config file that sets the ACL initial management token. */
@@ -30,6 +32,8 @@ export interface ConsulHelmValuesInput {
   /** URL of this cluster's API server as the primary's servers reach it (secondaries). */
   readonly kubernetesApiUrl?: string;
   readonly secrets: ConsulSecretRefs;
+  /** The servers' `connect` agent configuration: the service mesh CA provider and lifetimes. */
+  readonly connect: object;
   readonly meshGateway: {
     readonly replicas: number;
     readonly serviceType: string;
@@ -62,6 +66,11 @@ export function serverSecurityConfig(): object {
       internal_rpc: { verify_incoming: true, verify_server_hostname: true },
     },
   };
+}
+
+/** Everything the servers load last (`server.extraConfig`): the security settings and the mesh CA. */
+export function serverExtraConfig(connect: object): object {
+  return { ...serverSecurityConfig(), connect };
 }
 
 /** The consul-k8s chart values for one datacenter, every security setting written out. */
@@ -98,8 +107,9 @@ export function consulHelmValues(input: ConsulHelmValuesInput) {
         enableAutoEncrypt: true,
         verify: true,
         httpsOnly: true,
-        caCert: { ...secrets.caCert },
-        caKey: { ...secrets.caKey },
+        // The trust bundle holds only roots: servers present their intermediate in their chain, and no CA key
+        // enters the cluster (the server certificate is issued by meshform).
+        caCert: { ...secrets.caBundle },
       },
       gossipEncryption: {
         autoGenerate: false,
@@ -121,7 +131,8 @@ export function consulHelmValues(input: ConsulHelmValuesInput) {
       bootstrapExpect: input.servers,
       connect: true,
       disruptionBudget: { enabled: input.servers > 1, maxUnavailable: 1 },
-      extraConfig: JSON.stringify(serverSecurityConfig()),
+      serverCert: { secretName: secrets.serverCertSecret },
+      extraConfig: JSON.stringify(serverExtraConfig(input.connect)),
       extraVolumes: secrets.aclBootstrapConfigSecret
         ? [{ type: 'secret', name: secrets.aclBootstrapConfigSecret, load: true }]
         : [],

@@ -43,29 +43,30 @@ export class KubernetesControlPlane extends Construct {
     };
     const namespace = new NamespaceV1(this, 'Namespace', { metadata: { name: props.namespace, labels } });
 
-    const secret = (id: string, name: string, data: { [key: string]: string }) =>
+    const secret = (id: string, name: string, data: { [key: string]: string }, type = 'Opaque') =>
       new SecretV1(this, id, {
         metadata: { name, namespace: namespace.metadata.name, labels },
-        type: 'Opaque',
+        type,
         data,
       });
 
     const prefix = `${props.releaseName}-meshform`;
     this.secretRefs = {
-      caCert: { secretName: `${prefix}-server-ca-cert`, secretKey: 'tls.crt' },
-      caKey: { secretName: `${prefix}-server-ca-key`, secretKey: 'tls.key' },
+      caBundle: { secretName: `${prefix}-ca-bundle`, secretKey: 'tls.crt' },
+      serverCertSecret: `${prefix}-server-cert`,
       gossipKey: { secretName: `${prefix}-gossip-key`, secretKey: 'key' },
       aclToken: { secretName: `${prefix}-acl-token`, secretKey: 'token' },
       ...(props.primary ? { aclBootstrapConfigSecret: `${prefix}-acl-bootstrap-config` } : {}),
     };
     const refs = this.secretRefs;
     const secrets = [
-      secret('ServerCaCert', refs.caCert.secretName, {
-        [refs.caCert.secretKey]: props.secrets.value('serverCaCertificatePem'),
-      }),
-      secret('ServerCaKey', refs.caKey.secretName, {
-        [refs.caKey.secretKey]: props.secrets.value('serverCaPrivateKeyPem'),
-      }),
+      secret('CaBundle', refs.caBundle.secretName, { [refs.caBundle.secretKey]: props.secrets.value('caBundle') }),
+      secret(
+        'ServerCert',
+        refs.serverCertSecret,
+        { 'tls.crt': props.secrets.value('serverChain'), 'tls.key': props.secrets.value('serverKey') },
+        'kubernetes.io/tls',
+      ),
       secret('GossipKey', refs.gossipKey.secretName, { [refs.gossipKey.secretKey]: props.secrets.value('gossipKey') }),
       secret('AclToken', refs.aclToken.secretName, {
         [refs.aclToken.secretKey]: props.secrets.value('aclBootstrapToken'),

@@ -1,5 +1,7 @@
 import type { DatacenterDescription } from '../datacenter';
+import type { CaPlan } from '../certificate-authority';
 import type { FederationLink } from '../federation';
+import type { ServerCertificateRequest } from './ca-material';
 
 /** Version of the mesh manifest format written to `<outdir>/meshform/<mesh>.json`. */
 export const MESH_MANIFEST_FORMAT = 1;
@@ -15,8 +17,10 @@ export interface MeshManifest {
   readonly chartVersion: string;
   readonly domain: string;
   readonly primary: string;
-  /** Terraform variable names that carry the mesh's secrets into every datacenter stack. */
+  /** Terraform variable names that carry the mesh's secrets into its datacenter stacks. */
   readonly secretVariables: readonly string[];
+  /** The certificate authority plan and each datacenter's server certificate request. */
+  readonly ca: { readonly plan: CaPlan; readonly description: string; readonly requests: readonly ServerCertificateRequest[] };
   /** Stack names in a safe deploy order. */
   readonly deployOrder: readonly string[];
   readonly datacenters: readonly DatacenterDescription[];

@@ -1,30 +1,28 @@
 import { Construct } from 'constructs';
 import { TerraformVariable } from './engine';
-import { secretInputs } from './secret-inputs';
-import type { MeshSecrets } from '../secret-store';
+import { datacenterSecretInputs, SecretKind, sharedSecretInputs } from './secret-inputs';
 
 /** Terraform validation of each secret's shape, so a wrong value fails at plan with a clear message. */
-const SHAPES: { readonly [K in keyof MeshSecrets]: { readonly regex: string; readonly what: string } } = {
-  serverCaCertificatePem: { regex: '-----BEGIN CERTIFICATE-----', what: 'a PEM certificate' },
-  serverCaPrivateKeyPem: { regex: '-----BEGIN (RSA |EC )?PRIVATE KEY-----', what: 'a PEM private key' },
+const SHAPES: { readonly [K in SecretKind]: { readonly regex: string; readonly what: string } } = {
   gossipKey: { regex: '^[A-Za-z0-9+/]{43}=$', what: '32 bytes of base64 (consul keygen)' },
-  aclBootstrapToken: {
-    regex: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
-    what: 'a UUID',
-  },
+  aclBootstrapToken: { regex: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', what: 'a UUID' },
+  caBundle: { regex: '-----BEGIN CERTIFICATE-----', what: 'PEM certificates' },
+  serverChain: { regex: '-----BEGIN CERTIFICATE-----', what: 'a PEM certificate chain' },
+  serverKey: { regex: '-----BEGIN (EC |RSA )?PRIVATE KEY-----', what: 'a PEM private key' },
 };
 
 /**
- * The mesh's shared secrets as sensitive input variables of one stack. Their values come from meshform's
- * secret store at deploy time (`meshform secrets env` exports them as TF_VAR_*), never from the synth output.
+ * The secrets one datacenter stack needs, as sensitive input variables: the mesh's shared secrets and the
+ * datacenter's own TLS material. Their values come from meshform's secret store at deploy time
+ * (`meshform secrets env` exports them as TF_VAR_*), never from the synth output.
  */
 export class SecretVariables extends Construct {
-  private readonly variables = new Map<keyof MeshSecrets, TerraformVariable>();
+  private readonly variables = new Map<SecretKind, TerraformVariable>();
 
-  constructor(scope: Construct, id: string, mesh: string) {
+  constructor(scope: Construct, id: string, mesh: string, datacenter: string) {
     super(scope, id);
-    for (const input of secretInputs(mesh)) {
-      const shape = SHAPES[input.secret];
+    for (const input of [...sharedSecretInputs(mesh), ...datacenterSecretInputs(mesh, datacenter)]) {
+      const shape = SHAPES[input.kind];
       const variable = new TerraformVariable(this, input.variable, {
         type: 'string',
         sensitive: true,
@@ -38,12 +36,12 @@ export class SecretVariables extends Construct {
         ],
       });
       variable.overrideLogicalId(input.variable);
-      this.variables.set(input.secret, variable);
+      this.variables.set(input.kind, variable);
     }
   }
 
   /** A Terraform expression for a secret's value. */
-  public value(secret: keyof MeshSecrets): string {
-    return this.variables.get(secret)!.stringValue;
+  public value(kind: SecretKind): string {
+    return this.variables.get(kind)!.stringValue;
   }
 }

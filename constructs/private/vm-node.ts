@@ -40,6 +40,8 @@ export interface NodeSpec {
   readonly address?: string;
   /** Mesh gateway: the address:port other datacenters dial (`-wan-address`). */
   readonly gatewayWanAddress?: string;
+  /** The servers' `connect` block: the service mesh CA provider and lifetimes. */
+  readonly connectCa: HclObject;
   /** Extra agent configuration merged by the caller (already checked). */
   readonly agentConfig: HclObject;
 }
@@ -109,7 +111,7 @@ export function agentConfig(spec: NodeSpec): HclObject {
       enable_token_persistence: true,
       ...(server && !spec.primary ? { enable_token_replication: true } : {}),
     },
-    connect: { enabled: true, ...(server ? { enable_mesh_gateway_wan_federation: true } : {}) },
+    connect: server ? { ...spec.connectCa, enabled: true, enable_mesh_gateway_wan_federation: true } : { enabled: true },
     telemetry: { prometheus_retention_time: '60s', disable_hostname: true },
     leave_on_terminate: !server,
     ...(server
@@ -162,6 +164,22 @@ function unit(sections: { [section: string]: readonly (readonly [string, string]
 }
 
 const CONSUL_API = ['-http-addr', 'https://127.0.0.1:8501', '-ca-file', PATHS.caFile];
+
+/** How an Envoy process (sidecar or gateway) runs: as consul, restarted always, without privileges. */
+const ENVOY_SERVICE = {
+  user: [
+    ['User', 'consul'],
+    ['Group', 'consul'],
+    ['Environment', 'PATH=/usr/local/bin:/usr/bin:/bin'],
+  ] as const,
+  restart: [
+    ['Restart', 'always'],
+    ['RestartSec', '5'],
+    ['NoNewPrivileges', 'yes'],
+    ['ProtectSystem', 'full'],
+    ['PrivateTmp', 'yes'],
+  ] as const,
+};
 
 /** The systemd units of a role. */
 export function units(spec: NodeSpec): Unit[] {
@@ -264,9 +282,7 @@ export function units(spec: NodeSpec): Unit[] {
           ['Requires', registration],
         ],
         Service: [
-          ['User', 'consul'],
-          ['Group', 'consul'],
-          ['Environment', 'PATH=/usr/local/bin:/usr/bin:/bin'],
+          ...ENVOY_SERVICE.user,
           [
             'ExecStart',
             [
@@ -278,11 +294,7 @@ export function units(spec: NodeSpec): Unit[] {
               `-admin-bind 127.0.0.1:${19000 + i + 1}`,
             ].join(' '),
           ],
-          ['Restart', 'always'],
-          ['RestartSec', '5'],
-          ['NoNewPrivileges', 'yes'],
-          ['ProtectSystem', 'full'],
-          ['PrivateTmp', 'yes'],
+          ...ENVOY_SERVICE.restart,
         ],
         Install: [['WantedBy', 'multi-user.target']],
       }),
@@ -298,9 +310,7 @@ export function units(spec: NodeSpec): Unit[] {
           ['Requires', 'consul.service'],
         ],
         Service: [
-          ['User', 'consul'],
-          ['Group', 'consul'],
-          ['Environment', 'PATH=/usr/local/bin:/usr/bin:/bin'],
+          ...ENVOY_SERVICE.user,
           ['EnvironmentFile', PATHS.nodeEnv],
           [
             'ExecStart',
@@ -314,11 +324,7 @@ export function units(spec: NodeSpec): Unit[] {
               '-admin-bind 127.0.0.1:19000',
             ].join(' '),
           ],
-          ['Restart', 'always'],
-          ['RestartSec', '5'],
-          ['NoNewPrivileges', 'yes'],
-          ['ProtectSystem', 'full'],
-          ['PrivateTmp', 'yes'],
+          ...ENVOY_SERVICE.restart,
         ],
         Install: [['WantedBy', 'multi-user.target']],
       }),

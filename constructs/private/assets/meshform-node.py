@@ -6,7 +6,7 @@ Manager (signed with the instance profile's credentials from IMDSv2) or from a f
 operator (`meshform secrets host ...`). Subcommands:
 
   install                 download Consul and Envoy, verify their SHA-256, install them
-  secrets                 fetch the secrets; write the CA, the server certificate, tokens and secrets.json
+  secrets                 fetch the secrets; write the trust bundle, the server certificate, tokens, secrets.json
   acl-bootstrap           (servers) create this datacenter's ACL policies and tokens, idempotently
   register-service NAME   register a service of this host with its token
   deregister-service NAME remove it
@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -213,35 +212,16 @@ def fetch_secrets(node):
     return {}
 
 
-def server_certificate(node, secrets, ip):
-    """Issues this server's TLS certificate from the CA (SANs: server.<dc>.<domain>, localhost, its IP)."""
-    work = tempfile.mkdtemp(prefix="meshform-tls-")
-    try:
-        os.chmod(work, 0o700)
-        write_file(os.path.join(work, "ca.pem"), secrets["ca_cert"], 0o600)
-        write_file(os.path.join(work, "ca-key.pem"), secrets["ca_key"], 0o600)
-        subprocess.run([path("/usr/local/bin/consul"), "tls", "cert", "create", "-server",
-                        "-dc", node["datacenter"], "-domain", node["domain"],
-                        "-ca", "ca.pem", "-key", "ca-key.pem", "-additional-ipaddress", ip,
-                        "-days", "365"], cwd=work, check=True, stdout=subprocess.DEVNULL)
-        prefix = "%s-server-%s-0" % (node["datacenter"], node["domain"])
-        with open(os.path.join(work, prefix + ".pem"), encoding="utf-8") as f:
-            certificate = f.read()
-        with open(os.path.join(work, prefix + "-key.pem"), encoding="utf-8") as f:
-            key = f.read()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)  # the CA key never stays on disk
-    write_file(path("/etc/consul.d/tls/server.pem"), certificate, 0o644)
-    write_file(path("/etc/consul.d/tls/server-key.pem"), key, 0o640, group="consul")
-
-
 def cmd_secrets(_args):
     node = load_node()
     secrets = fetch_secrets(node)
     ip = private_ip(node)
-    write_file(path("/etc/consul.d/tls/ca.pem"), secrets["ca_cert"], 0o644)
+    # The trust bundle (the mesh's roots) for every agent; servers also get the certificate meshform issued
+    # for their datacenter (with its intermediate chain) and its key. No CA key ever reaches a host.
+    write_file(path("/etc/consul.d/tls/ca.pem"), secrets["ca_bundle"], 0o644)
     if node["role"] == "server":
-        server_certificate(node, secrets, ip)
+        write_file(path("/etc/consul.d/tls/server.pem"), secrets["server_cert"], 0o644)
+        write_file(path("/etc/consul.d/tls/server-key.pem"), secrets["server_key"], 0o640, group="consul")
     tokens = secrets["tokens"]
     acl_tokens = {"agent": tokens["agent"]}
     if node["role"] == "server":

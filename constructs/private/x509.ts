@@ -1,0 +1,268 @@
+/**
+ * X.509 certificates for meshform's CA hierarchy: keys from node:crypto (EC or RSA), the certificate
+ * structure encoded with node-forge's ASN.1 encoder, signed with node:crypto, inspected with node:crypto's
+ * X509Certificate. Covers what Consul's TLS needs: CA certificates (basic constraints, key usage, key ids),
+ * cross-signed roots, and leaf certificates with DNS/IP SANs and server+client auth.
+ */
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomBytes, sign, X509Certificate } from 'node:crypto';
+import forge from 'node-forge';
+
+const { asn1 } = forge;
+
+/** Key algorithms meshform issues with. */
+export type KeyAlgorithm = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
+
+/** A generated key pair. */
+export interface KeyPair {
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+/** Generates a key pair. */
+export function generateKey(algorithm: KeyAlgorithm): KeyPair {
+  switch (algorithm) {
+    case 'ec-p256':
+      return generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    case 'ec-p384':
+      return generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    case 'rsa-2048':
+      return generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
+    case 'rsa-4096':
+      return generateKeyPairSync('rsa', { modulusLength: 4096, publicExponent: 0x10001 });
+  }
+}
+
+/** A private key as PEM: PKCS#8, encrypted with AES-256 when a passphrase is given. */
+export function privateKeyPem(key: KeyObject, passphrase?: string): string {
+  if (passphrase !== undefined) {
+    return key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
+  }
+  return key.export({ type: 'pkcs8', format: 'pem' }) as string;
+}
+
+/** Reads a private key PEM (encrypted or not). Throws with a clear message on a wrong passphrase. */
+export function readPrivateKey(pem: string, passphrase?: string): KeyObject {
+  return createPrivateKey({ key: pem, format: 'pem', ...(passphrase !== undefined ? { passphrase } : {}) });
+}
+
+/** What goes into a certificate. */
+export interface CertificateSpec {
+  /** Subject common name. */
+  readonly commonName: string;
+  /** Subject organization. */
+  readonly organization?: string;
+  /** The subject's public key. */
+  readonly publicKey: KeyObject;
+  /** Issuer: its certificate (PEM) and key; omit for a self-signed certificate. */
+  readonly issuer?: { readonly certificatePem: string; readonly privateKey: KeyObject };
+  /** Key signing the certificate when self-signed. */
+  readonly selfSigningKey?: KeyObject;
+  /** Validity. */
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** A CA certificate (basic constraints CA:TRUE, keyCertSign/cRLSign) with an optional path length. */
+  readonly ca?: { readonly pathLength?: number };
+  /** Leaf SANs (with serverAuth and clientAuth extended key usage). */
+  readonly dnsNames?: readonly string[];
+  readonly ipAddresses?: readonly string[];
+  /** Use the subject name of this certificate instead of commonName/organization (cross-signing). */
+  readonly subjectFromPem?: string;
+}
+
+const OID = {
+  commonName: '2.5.4.3',
+  organization: '2.5.4.10',
+  basicConstraints: '2.5.29.19',
+  keyUsage: '2.5.29.15',
+  extKeyUsage: '2.5.29.37',
+  subjectAltName: '2.5.29.17',
+  subjectKeyIdentifier: '2.5.29.14',
+  authorityKeyIdentifier: '2.5.29.35',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  ecdsaWithSha384: '1.2.840.10045.4.3.3',
+  sha256WithRsa: '1.2.840.113549.1.1.11',
+} as const;
+
+type Asn1 = forge.asn1.Asn1;
+const U = asn1.Class.UNIVERSAL;
+const T = asn1.Type;
+
+function seq(items: Asn1[]): Asn1 {
+  return asn1.create(U, T.SEQUENCE, true, items);
+}
+function oid(id: string): Asn1 {
+  return asn1.create(U, T.OID, false, asn1.oidToDer(id).getBytes());
+}
+function octets(bytes: string): Asn1 {
+  return asn1.create(U, T.OCTETSTRING, false, bytes);
+}
+function derBytes(node: Asn1): string {
+  return asn1.toDer(node).getBytes();
+}
+function fromDer(buffer: Buffer): Asn1 {
+  return asn1.fromDer(forge.util.createBuffer(buffer.toString('binary')));
+}
+function positiveInteger(bytes: Buffer): Asn1 {
+  const b = bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
+  return asn1.create(U, T.INTEGER, false, b.toString('binary'));
+}
+function time(date: Date): Asn1 {
+  // RFC 5280: UTCTime through 2049, GeneralizedTime from 2050.
+  return date.getUTCFullYear() < 2050
+    ? asn1.create(U, T.UTCTIME, false, asn1.dateToUtcTime(date))
+    : asn1.create(U, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
+}
+
+function name(commonName: string, organization?: string): Asn1 {
+  const rdn = (id: string, value: string) =>
+    asn1.create(U, T.SET, true, [seq([oid(id), asn1.create(U, T.UTF8, false, forge.util.encodeUtf8(value))])]);
+  return seq([...(organization ? [rdn(OID.organization, organization)] : []), rdn(OID.commonName, commonName)]);
+}
+
+/** The DER subject name of a certificate, as an ASN.1 node (for issuer names and cross-signing). */
+function subjectOf(certificatePem: string): Asn1 {
+  const raw = new X509Certificate(certificatePem).raw;
+  const tbs = (fromDer(raw).value as Asn1[])[0]!;
+  const fields = tbs.value as Asn1[];
+  // TBSCertificate: [0] version, serial, signature, issuer, validity, subject, ...
+  return fields[5]!;
+}
+
+function keyIdentifier(publicKey: KeyObject): string {
+  // RFC 5280 method 1: SHA-1 of the subjectPublicKey BIT STRING value.
+  const spki = fromDer(publicKey.export({ type: 'spki', format: 'der' }) as Buffer);
+  const bits = (spki.value as Asn1[])[1]!.value as string;
+  return createHash('sha1').update(Buffer.from(bits.slice(1), 'binary')).digest('binary');
+}
+
+function extension(id: string, critical: boolean, value: Asn1): Asn1 {
+  return seq([oid(id), ...(critical ? [asn1.create(U, T.BOOLEAN, false, String.fromCharCode(0xff))] : []), octets(derBytes(value))]);
+}
+
+function keyUsageBits(flags: { digitalSignature?: boolean; keyEncipherment?: boolean; keyCertSign?: boolean; cRLSign?: boolean }): Asn1 {
+  let byte = 0;
+  if (flags.digitalSignature) byte |= 0x80; // bit 0
+  if (flags.keyEncipherment) byte |= 0x20; // bit 2
+  if (flags.keyCertSign) byte |= 0x04; // bit 5
+  if (flags.cRLSign) byte |= 0x02; // bit 6
+  let unused = 0;
+  while (unused < 8 && !(byte & (1 << unused))) unused++;
+  return asn1.create(U, T.BITSTRING, false, String.fromCharCode(unused % 8) + String.fromCharCode(byte));
+}
+
+function ipBytes(ip: string): string {
+  if (ip.includes(':')) {
+    const [head, tail] = ip.split('::') as [string, string | undefined];
+    const h = head ? head.split(':') : [];
+    const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+    const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+    return Buffer.from(groups.flatMap((g) => { const n = parseInt(g, 16); return [n >> 8, n & 255]; })).toString('binary');
+  }
+  return Buffer.from(ip.split('.').map(Number)).toString('binary');
+}
+
+function signatureAlgorithm(key: KeyObject): { id: string; hash: string; params: boolean } {
+  if (key.asymmetricKeyType === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    return curve === 'secp384r1' ? { id: OID.ecdsaWithSha384, hash: 'sha384', params: false } : { id: OID.ecdsaWithSha256, hash: 'sha256', params: false };
+  }
+  return { id: OID.sha256WithRsa, hash: 'sha256', params: true };
+}
+
+/** Issues a certificate and returns it as PEM. */
+export function issueCertificate(spec: CertificateSpec): string {
+  const signingKey = spec.issuer?.privateKey ?? spec.selfSigningKey;
+  if (!signingKey) throw new Error('a certificate needs an issuer or a self-signing key');
+  const issuerName = spec.issuer ? subjectOf(spec.issuer.certificatePem) : undefined;
+  const subject = spec.subjectFromPem ? subjectOf(spec.subjectFromPem) : name(spec.commonName, spec.organization);
+  const algorithm = signatureAlgorithm(signingKey);
+  const algorithmId = seq([oid(algorithm.id), ...(algorithm.params ? [asn1.create(U, T.NULL, false, '')] : [])]);
+  const extensions: Asn1[] = [];
+  if (spec.ca) {
+    const constraints: Asn1[] = [asn1.create(U, T.BOOLEAN, false, String.fromCharCode(0xff))];
+    if (spec.ca.pathLength !== undefined) constraints.push(asn1.create(U, T.INTEGER, false, asn1.integerToDer(spec.ca.pathLength).getBytes()));
+    extensions.push(extension(OID.basicConstraints, true, seq(constraints)));
+    extensions.push(extension(OID.keyUsage, true, keyUsageBits({ digitalSignature: true, keyCertSign: true, cRLSign: true })));
+  } else {
+    extensions.push(extension(OID.basicConstraints, true, seq([])));
+    const rsa = spec.publicKey.asymmetricKeyType === 'rsa';
+    extensions.push(extension(OID.keyUsage, true, keyUsageBits({ digitalSignature: true, keyEncipherment: rsa })));
+    extensions.push(extension(OID.extKeyUsage, false, seq([oid(OID.serverAuth), oid(OID.clientAuth)])));
+    const names = [
+      ...(spec.dnsNames ?? []).map((d) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, d)),
+      ...(spec.ipAddresses ?? []).map((ip) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 7, false, ipBytes(ip))),
+    ];
+    if (names.length > 0) extensions.push(extension(OID.subjectAltName, false, seq(names)));
+  }
+  extensions.push(extension(OID.subjectKeyIdentifier, false, octets(keyIdentifier(spec.publicKey))));
+  const authorityKey = spec.issuer ? createPublicKey(spec.issuer.privateKey) : createPublicKey(signingKey);
+  extensions.push(
+    extension(OID.authorityKeyIdentifier, false, seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, keyIdentifier(authorityKey))])),
+  );
+  const serial = randomBytes(16);
+  serial[0] = serial[0]! & 0x7f;
+  const tbs = seq([
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(U, T.INTEGER, false, asn1.integerToDer(2).getBytes())]),
+    positiveInteger(serial),
+    algorithmId,
+    issuerName ?? subject,
+    seq([time(spec.notBefore), time(spec.notAfter)]),
+    subject,
+    fromDer(spec.publicKey.export({ type: 'spki', format: 'der' }) as Buffer),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 3, true, [seq(extensions)]),
+  ]);
+  const tbsDer = Buffer.from(derBytes(tbs), 'binary');
+  const signature = sign(algorithm.hash, tbsDer, signingKey);
+  const certificate = seq([tbs, algorithmId, asn1.create(U, T.BITSTRING, false, `\u0000${signature.toString('binary')}`)]);
+  const der = Buffer.from(derBytes(certificate), 'binary');
+  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+/** Splits a PEM bundle into its certificates. */
+export function splitPem(bundle: string): string[] {
+  return (bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map((c) => `${c}\n`);
+}
+
+/** What `meshform ca status` and the checks read of a certificate. */
+export interface CertificateFacts {
+  readonly subject: string;
+  readonly issuer: string;
+  readonly fingerprint: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly isCa: boolean;
+  readonly keyAlgorithm: string;
+  readonly subjectAltName?: string;
+  readonly serial: string;
+}
+
+/** Facts about a PEM certificate. */
+export function certificateFacts(pem: string): CertificateFacts {
+  const cert = new X509Certificate(pem);
+  const key = cert.publicKey;
+  return {
+    subject: cert.subject.replace(/\n/g, ', '),
+    issuer: cert.issuer.replace(/\n/g, ', '),
+    fingerprint: cert.fingerprint256,
+    notBefore: new Date(cert.validFrom),
+    notAfter: new Date(cert.validTo),
+    isCa: cert.ca,
+    keyAlgorithm: key.asymmetricKeyType === 'ec' ? `ec-${key.asymmetricKeyDetails?.namedCurve}` : `rsa-${key.asymmetricKeyDetails?.modulusLength}`,
+    ...(cert.subjectAltName ? { subjectAltName: cert.subjectAltName } : {}),
+    serial: cert.serialNumber,
+  };
+}
+
+/** True when `certificatePem` was signed by the key of `issuerPem`. */
+export function isSignedBy(certificatePem: string, issuerPem: string): boolean {
+  const cert = new X509Certificate(certificatePem);
+  const issuer = new X509Certificate(issuerPem);
+  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+}
+
+/** True when the private key belongs to the certificate. */
+export function keyMatchesCertificate(certificatePem: string, privateKey: KeyObject): boolean {
+  return new X509Certificate(certificatePem).checkPrivateKey(privateKey);
+}
