@@ -5,6 +5,18 @@ export * from './constructs/errors';
 export * from './constructs/state-backend';
 export * from './constructs/secret-store';
 export * from './constructs/mesh';
+export {
+  CertificateAuthority,
+  CertificateAuthorityOptions,
+  CertificateKeyAlgorithm,
+  VaultAuth,
+  VaultAuthOptions,
+  VaultCaOptions,
+  AwsPrivateCaOptions,
+  CaPlan,
+  CaHosting,
+  CaDatacenter,
+} from './constructs/certificate-authority';
 export * from './constructs/datacenter';
 export * from './constructs/mesh-gateway';
 export * from './constructs/federation';

@@ -77,15 +77,26 @@ export interface CertificateAuthorityOptions {
   readonly meshRootTtlHours?: number;
 }
 
+/** Options of a Vault auth method. */
+export interface VaultAuthOptions {
+  /** The Vault role the servers log in as. */
+  readonly role: string;
+  /**
+   * Path the auth method is mounted at.
+   * @default - the method's type: "kubernetes" or "aws"
+   */
+  readonly mountPath?: string;
+}
+
 /** How Consul servers authenticate to Vault. */
 export abstract class VaultAuth {
   /** Vault's Kubernetes auth method (Kubernetes datacenters): the server's service account token. */
-  public static kubernetes(options: { readonly role: string; readonly mountPath?: string }): VaultAuth {
+  public static kubernetes(options: VaultAuthOptions): VaultAuth {
     return new VaultAuthMethod('kubernetes', options.mountPath ?? 'kubernetes', { role: options.role });
   }
 
   /** Vault's AWS IAM auth method (EC2 datacenters): the instance role. */
-  public static aws(options: { readonly role: string; readonly mountPath?: string }): VaultAuth {
+  public static aws(options: VaultAuthOptions): VaultAuth {
     return new VaultAuthMethod('aws', options.mountPath ?? 'aws', { type: 'iam', role: options.role });
   }
 
@@ -125,9 +136,15 @@ export interface VaultCaOptions extends CertificateAuthorityOptions {
    * @default "connect-intermediate-"
    */
   readonly intermediatePkiPathPrefix?: string;
-  /** How servers on Kubernetes authenticate (required when the mesh has Kubernetes datacenters). */
+  /**
+   * How servers on Kubernetes authenticate (required when the mesh has Kubernetes datacenters).
+   * @default - none: a Kubernetes datacenter is refused at synth
+   */
   readonly kubernetesAuth?: VaultAuth;
-  /** How servers on EC2 authenticate (required when the mesh has EC2 datacenters). */
+  /**
+   * How servers on EC2 authenticate (required when the mesh has EC2 datacenters).
+   * @default - none: an EC2 datacenter is refused at synth
+   */
   readonly awsAuth?: VaultAuth;
   /**
    * Vault namespace (Vault Enterprise).

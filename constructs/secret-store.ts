@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { errors } from './errors';
 import { CaMaterial } from './private/ca-material';
 import { createGossipKey } from './private/pki';
-import { certificateFacts, privateKeyPem, readPrivateKey } from './private/x509';
+import { certificateFacts, keyMatchesCertificate, privateKeyPem, readPrivateKey } from './private/x509';
 
 /** The secrets every datacenter of one mesh shares (TLS material is per datacenter: see `ca()`). */
 export interface MeshSecrets {
@@ -41,6 +41,8 @@ const FILES = {
 interface StoreIndex {
   readonly format: number;
   readonly mesh: string;
+  /** Format 1 only: SHA-256 fingerprint of the shared server CA. */
+  readonly serverCaFingerprint?: string;
 }
 
 /**
@@ -125,28 +127,47 @@ export class SecretStore {
       throw errors.secretStoreCorrupt(dir, `${FILES.index} is missing or not JSON`);
     }
     if (index.mesh !== mesh) throw errors.secretStoreCorrupt(dir, `${FILES.index} is for mesh "${index.mesh}"`);
-    if (index.format === 1) return this.upgradeFromFormat1(mesh);
+    if (index.format === 1) return this.upgradeFromFormat1(mesh, index.serverCaFingerprint);
     if (index.format !== FORMAT) throw errors.secretStoreCorrupt(dir, `${FILES.index} has unknown format ${index.format}`);
     return index;
   }
 
-  /** Format 1 kept one shared server CA: it becomes root `root-1`, its key encrypted (unattended). */
-  private upgradeFromFormat1(mesh: string): StoreIndex {
+  /**
+   * Format 1 kept one shared server CA: it becomes root `root-1` (its key encrypted, unattended) after
+   * checking it against the recorded fingerprint and its key. The new root is written completely before the
+   * old files are removed, so an interrupted upgrade is repeated on the next use.
+   */
+  private upgradeFromFormat1(mesh: string, recordedFingerprint: string | undefined): StoreIndex {
     const dir = this.meshDirectory(mesh);
-    const certificate = path.join(dir, 'server-ca.pem');
-    const key = path.join(dir, 'server-ca-key.pem');
-    if (fs.existsSync(certificate) && fs.existsSync(key)) {
-      const rootDir = path.join(dir, 'ca', 'roots', 'root-1');
-      fs.mkdirSync(rootDir, { recursive: true, mode: 0o700 });
+    const certificateFile = path.join(dir, 'server-ca.pem');
+    const keyFile = path.join(dir, 'server-ca-key.pem');
+    const rootDir = path.join(dir, 'ca', 'roots', 'root-1');
+    if (fs.existsSync(certificateFile) && fs.existsSync(keyFile)) {
+      const certificate = fs.readFileSync(certificateFile, 'utf8');
+      const key = readPrivateKey(fs.readFileSync(keyFile, 'utf8'));
+      if (certificateFacts(certificate).fingerprint !== recordedFingerprint) {
+        throw errors.secretStoreCorrupt(dir, `server-ca.pem does not match the fingerprint in ${FILES.index}`);
+      }
+      if (!keyMatchesCertificate(certificate, key)) throw errors.secretStoreCorrupt(dir, 'server-ca-key.pem does not match server-ca.pem');
+      const staging = path.join(dir, 'ca', `.root-1.staging-${process.pid}`);
+      fs.rmSync(staging, { recursive: true, force: true });
+      fs.mkdirSync(staging, { recursive: true, mode: 0o700 });
       const passphrase = randomBytes(24).toString('base64url');
-      fs.writeFileSync(path.join(rootDir, 'key.pem'), privateKeyPem(readPrivateKey(fs.readFileSync(key, 'utf8')), passphrase), { mode: 0o600 });
-      fs.writeFileSync(path.join(rootDir, 'passphrase'), `${passphrase}\n`, { mode: 0o600 });
-      fs.copyFileSync(certificate, path.join(rootDir, 'certificate.pem'));
-      fs.rmSync(key);
-      fs.rmSync(certificate);
+      fs.writeFileSync(path.join(staging, 'key.pem'), privateKeyPem(key, passphrase), { mode: 0o600 });
+      fs.writeFileSync(path.join(staging, 'passphrase'), `${passphrase}\n`, { mode: 0o600 });
+      fs.writeFileSync(path.join(staging, 'certificate.pem'), certificate, { mode: 0o644 });
+      fs.mkdirSync(path.dirname(rootDir), { recursive: true, mode: 0o700 });
+      fs.rmSync(rootDir, { recursive: true, force: true });
+      fs.renameSync(staging, rootDir);
+      fs.rmSync(keyFile);
+      fs.rmSync(certificateFile);
+    } else if (!fs.existsSync(path.join(rootDir, 'certificate.pem'))) {
+      throw errors.secretStoreCorrupt(dir, 'server-ca.pem or server-ca-key.pem is missing (format 1)');
     }
     const index: StoreIndex = { format: FORMAT, mesh };
-    fs.writeFileSync(path.join(dir, FILES.index), `${JSON.stringify(index, null, 2)}\n`, { mode: 0o600 });
+    const tmp = path.join(dir, `${FILES.index}.tmp-${process.pid}`);
+    fs.writeFileSync(tmp, `${JSON.stringify(index, null, 2)}\n`, { mode: 0o600 });
+    fs.renameSync(tmp, path.join(dir, FILES.index));
     return index;
   }
 

@@ -93,13 +93,24 @@ describe('meshform secrets', () => {
         env: { PATH: process.env.PATH, MESHFORM_ENV: env },
         encoding: 'utf8',
       });
-    expect(evaluated('meshform_shop_server_ca_cert')).toBe(secrets.serverCaCertificatePem);
-    expect(evaluated('meshform_shop_server_ca_key')).toBe(secrets.serverCaPrivateKeyPem);
+    const store = SecretStore.open({ directory: storeDir });
+    const ca = store.ca('shop');
+    const east = ca.server('aws-us-east')!;
+    expect(evaluated('meshform_shop_aws_us_east_ca_bundle')).toBe(ca.rootCertificate('root-1'));
+    expect(evaluated('meshform_shop_aws_us_east_server_cert')).toBe(east.chainPem);
+    expect(evaluated('meshform_shop_aws_us_east_server_key')).toBe(east.keyPem);
+    expect(evaluated('meshform_shop_aws_vms_server_cert')).toBe(ca.server('aws-vms')!.chainPem);
     expect(evaluated('meshform_shop_gossip_key')).toBe(secrets.gossipKey);
     expect(evaluated('meshform_shop_acl_bootstrap_token')).toBe(secrets.aclBootstrapToken);
     expect(env).toContain(`export TF_VAR_meshform_shop_gossip_key='${secrets.gossipKey}'`);
     expect(tfvars).toContain(`meshform_shop_acl_bootstrap_token = "${secrets.aclBootstrapToken}"`);
-    expect(tfvars).toContain(`meshform_shop_server_ca_cert = <<-EOT\n${secrets.serverCaCertificatePem.trimEnd()}\nEOT`);
+    expect(tfvars).toContain(`meshform_shop_gcp_europe_west_ca_bundle = <<-EOT\n${ca.rootCertificate('root-1')!.trimEnd()}\nEOT`);
+    // AND no root or intermediate key is exported
+    const rootKey = fs.readFileSync(path.join(store.meshDirectory('shop'), 'ca', 'roots', 'root-1', 'key.pem'), 'utf8');
+    for (const key of [rootKey, ca.intermediate('aws-us-east')!.keyPem]) {
+      expect(env).not.toContain(key.split('\n')[1]);
+      expect(tfvars).not.toContain(key.split('\n')[1]);
+    }
   });
 
   it('shows where the secrets are without printing any', () => {

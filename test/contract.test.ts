@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CertificateAuthority } from '../constructs/certificate-authority';
 import { checkAgentConfigKeys } from '../constructs/private/agent-config-keys';
 import { consulHelmValues, ConsulHelmValuesInput, serverSecurityConfig } from '../constructs/private/helm-values';
 import { defineDefaultMesh } from '../examples/default/main';
@@ -49,12 +50,13 @@ const BASE: ConsulHelmValuesInput = {
   primaryGateways: ['192.0.2.1:443'],
   kubernetesApiUrl: 'https://192.0.2.2',
   secrets: {
-    caCert: { secretName: 'a', secretKey: 'tls.crt' },
-    caKey: { secretName: 'b', secretKey: 'tls.key' },
+    caBundle: { secretName: 'a', secretKey: 'tls.crt' },
+    serverCertSecret: 'b',
     gossipKey: { secretName: 'c', secretKey: 'key' },
     aclToken: { secretName: 'd', secretKey: 'token' },
     aclBootstrapConfigSecret: 'e',
   },
+  connect: CertificateAuthority.offline().connectConfig({ name: 'dc2', hosting: 'kubernetes', primary: false }),
   meshGateway: {
     replicas: 2,
     serviceType: 'NodePort',

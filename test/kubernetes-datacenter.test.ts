@@ -86,14 +86,16 @@ describe('stacks', () => {
 });
 
 describe('secrets', () => {
-  it('declares the four shared secrets as sensitive, non-nullable string variables with shape checks', () => {
+  it('declares the shared secrets and its own TLS material as sensitive, non-nullable variables with shape checks', () => {
     const out = synth(twoDatacenters);
     const variables = out.stack('shop-west').variable!;
+    // only west's TLS material: no CA key, and nothing of east's
     expect(Object.keys(variables).sort()).toEqual([
       'meshform_shop_acl_bootstrap_token',
       'meshform_shop_gossip_key',
-      'meshform_shop_server_ca_cert',
-      'meshform_shop_server_ca_key',
+      'meshform_shop_west_ca_bundle',
+      'meshform_shop_west_server_cert',
+      'meshform_shop_west_server_key',
     ]);
     for (const v of Object.values(variables)) {
       expect(v).toMatchObject({ type: 'string', sensitive: true, nullable: false });
@@ -106,6 +108,14 @@ describe('secrets', () => {
           "meshform_shop_gossip_key must be 32 bytes of base64 (consul keygen): export it from meshform's secret store with `meshform secrets env`.",
       },
     ]);
+    expect(variables.meshform_shop_west_ca_bundle!.validation).toEqual([
+      {
+        condition:
+          '${can(regex("^-----BEGIN CERTIFICATE-----", var.meshform_shop_west_ca_bundle)) && !can(regex("PRIVATE KEY", var.meshform_shop_west_ca_bundle))}',
+        error_message:
+          "meshform_shop_west_ca_bundle must be PEM certificates and no private key: export it from meshform's secret store with `meshform secrets env`.",
+      },
+    ]);
   });
 
   it('puts each secret in its own Kubernetes secret in the Consul namespace, from the variables only', () => {
@@ -113,16 +123,20 @@ describe('secrets', () => {
     const secrets = resources(out.stack('shop-west'), 'kubernetes_secret_v1');
     expect(secrets.map((s) => [(s.metadata as { name: string }).name, s.data])).toEqual(
       expect.arrayContaining([
-        ['consul-meshform-server-ca-cert', { 'tls.crt': '${var.meshform_shop_server_ca_cert}' }],
-        ['consul-meshform-server-ca-key', { 'tls.key': '${var.meshform_shop_server_ca_key}' }],
+        ['consul-meshform-ca-bundle', { 'tls.crt': '${var.meshform_shop_west_ca_bundle}' }],
+        [
+          'consul-meshform-server-cert',
+          { 'tls.crt': '${var.meshform_shop_west_server_cert}', 'tls.key': '${var.meshform_shop_west_server_key}' },
+        ],
         ['consul-meshform-gossip-key', { key: '${var.meshform_shop_gossip_key}' }],
         ['consul-meshform-acl-token', { token: '${var.meshform_shop_acl_bootstrap_token}' }],
       ]),
     );
     expect(secrets).toHaveLength(4);
     for (const s of secrets) {
+      const name = (s.metadata as { name: string }).name;
       expect(s).toMatchObject({
-        type: 'Opaque',
+        type: name === 'consul-meshform-server-cert' ? 'kubernetes.io/tls' : 'Opaque',
         metadata: { namespace: '${kubernetes_namespace_v1.ControlPlane_Namespace_B3BD1F0C.metadata[0].name}' },
       });
     }
@@ -147,8 +161,8 @@ describe('secrets', () => {
     const out = synth(twoDatacenters);
     const release = onlyResource(out.stack('shop-east'), 'helm_release');
     expect(release.depends_on).toEqual([
-      'kubernetes_secret_v1.ControlPlane_ServerCaCert_AB111FDE',
-      'kubernetes_secret_v1.ControlPlane_ServerCaKey_4AE5CB0D',
+      'kubernetes_secret_v1.ControlPlane_CaBundle_5C7C6CBB',
+      'kubernetes_secret_v1.ControlPlane_ServerCert_A9A63367',
       'kubernetes_secret_v1.ControlPlane_GossipKey_39402347',
       'kubernetes_secret_v1.ControlPlane_AclToken_E15F9930',
       'kubernetes_secret_v1.ControlPlane_AclBootstrapConfig_7979B6D4',
@@ -181,9 +195,11 @@ describe('consul-k8s release', () => {
         enableAutoEncrypt: true,
         verify: true,
         httpsOnly: true,
-        caCert: { secretName: 'consul-meshform-server-ca-cert', secretKey: 'tls.crt' },
-        caKey: { secretName: 'consul-meshform-server-ca-key', secretKey: 'tls.key' },
+        caCert: { secretName: 'consul-meshform-ca-bundle', secretKey: 'tls.crt' },
       });
+      // no CA key enters the cluster: the servers get the certificate meshform issued for their datacenter
+      expect(values.global.tls.caKey).toBeUndefined();
+      expect(values.server.serverCert).toEqual({ secretName: 'consul-meshform-server-cert' });
       expect(values.global.gossipEncryption).toEqual({
         autoGenerate: false,
         secretName: 'consul-meshform-gossip-key',
@@ -191,6 +207,17 @@ describe('consul-k8s release', () => {
       });
       expect(values.global.acls).toMatchObject({ manageSystemACLs: true, createReplicationToken: false });
       expect(JSON.parse(values.server.extraConfig)).toEqual({
+        connect: {
+          enabled: true,
+          ca_provider: 'consul',
+          ca_config: {
+            leaf_cert_ttl: '72h',
+            intermediate_cert_ttl: '8760h',
+            root_cert_ttl: '87600h',
+            private_key_type: 'ec',
+            private_key_bits: 256,
+          },
+        },
         acl: { enabled: true, default_policy: 'deny', down_policy: 'extend-cache', enable_token_persistence: true },
         auto_encrypt: { allow_tls: true },
         encrypt_verify_incoming: true,
@@ -346,18 +373,39 @@ describe('mesh manifest', () => {
   it('describes datacenters, deploy order and secret variable names, and holds no secret', () => {
     const m = synth(twoDatacenters).mesh('shop');
     expect(m).toMatchObject({
-      format: 1,
+      format: 2,
       mesh: 'shop',
       primary: 'east',
       consulVersion: '2.0.3',
       chartVersion: '2.0.3',
       deployOrder: ['shop-east', 'shop-west'],
       secretVariables: [
-        'meshform_shop_server_ca_cert',
-        'meshform_shop_server_ca_key',
         'meshform_shop_gossip_key',
         'meshform_shop_acl_bootstrap_token',
+        'meshform_shop_east_ca_bundle',
+        'meshform_shop_east_server_cert',
+        'meshform_shop_east_server_key',
+        'meshform_shop_west_ca_bundle',
+        'meshform_shop_west_server_cert',
+        'meshform_shop_west_server_key',
       ],
+      ca: {
+        plan: { provider: 'consul', root: 'root-1', crossSign: true, keyAlgorithm: 'ec-p256', rotationWindowDays: 90 },
+        description: "offline root root-1 (agent TLS), Consul's built-in service mesh CA",
+      },
+    });
+    expect(m.ca.requests.find((r) => r.datacenter === 'west')).toEqual({
+      datacenter: 'west',
+      dnsNames: [
+        'server.west.consul',
+        '*.server.west.consul',
+        'localhost',
+        'consul-server',
+        '*.consul-server',
+        '*.consul-server.consul',
+        '*.consul-server.consul.svc',
+      ],
+      ipAddresses: ['127.0.0.1', '::1'],
     });
     expect(m.datacenters.map((dc) => [dc.name, dc.primary, dc.cloud, dc.stacks])).toEqual([
       ['east', true, 'aws', [{ name: 'shop-east', state: 'local (terraform.shop-east.tfstate)' }]],

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineHybridMesh } from '../examples/hybrid/main';
+import { reconcileMeshCa } from '../cli/ca';
 import { SecretStore } from '../index';
 import { REPO, run, synth, tempDir } from './support';
 
@@ -123,7 +124,9 @@ print(json.dumps(h))`;
       fs.writeFileSync(path.join(project, 'cdktf.json'), JSON.stringify({ app: 'true' }));
       out = synth(defineHybridMesh, path.join(project, 'cdktf.out'));
       storeDir = path.join(project, 'store');
-      SecretStore.open({ directory: storeDir, serverCaKeyBits: 2048 }).ensure('bank');
+      const store = SecretStore.open({ directory: storeDir });
+      store.ensure('bank');
+      reconcileMeshCa(store, out.mesh('bank'), () => undefined);
     });
 
     /** GIVEN a host root holding the host's bundle files and its delivered secrets. */
@@ -139,7 +142,7 @@ print(json.dumps(h))`;
     it('gives a client host its own service token and nothing of the servers', () => {
       const root = hostRoot('mainframe-bridge-1');
       const delivered = JSON.parse(fs.readFileSync(path.join(root, 'etc/meshform/secrets.json'), 'utf8'));
-      expect(Object.keys(delivered).sort()).toEqual(['ca_cert', 'format', 'gossip_key', 'tokens']);
+      expect(Object.keys(delivered).sort()).toEqual(['ca_bundle', 'format', 'gossip_key', 'tokens']);
       expect(Object.keys(delivered.tokens).sort()).toEqual(['agent', 'service-mainframe-bridge']);
 
       const result = node(root, ['secrets']);
@@ -149,28 +152,14 @@ print(json.dumps(h))`;
       expect(mode(path.join(root, 'etc/consul.d/secrets.json'))).toBe(0o640);
       expect(fs.readFileSync(path.join(root, 'etc/meshform/tokens/service-mainframe-bridge'), 'utf8')).toBe(delivered.tokens['service-mainframe-bridge']);
       expect(fs.readFileSync(path.join(root, 'etc/meshform/node.env'), 'utf8')).toBe('PRIVATE_IP=192.168.50.31\n');
-      expect(fs.readFileSync(path.join(root, 'etc/consul.d/tls/ca.pem'), 'utf8')).toBe(delivered.ca_cert);
+      expect(fs.readFileSync(path.join(root, 'etc/consul.d/tls/ca.pem'), 'utf8')).toBe(delivered.ca_bundle);
+      expect(fs.existsSync(path.join(root, 'etc/consul.d/tls/server-key.pem'))).toBe(false);
     });
 
-    it('lets a server issue its own certificate from the CA and keeps no CA key on disk', () => {
+    it('installs the server certificate meshform issued, chained to the mesh root, and no CA key', () => {
       const root = hostRoot('consul-1');
-      // A stand-in for `consul tls cert create -server`, issuing with openssl what Consul would.
-      fs.mkdirSync(path.join(root, 'usr/local/bin'), { recursive: true });
-      fs.writeFileSync(
-        path.join(root, 'usr/local/bin/consul'),
-        [
-          '#!/bin/sh',
-          'set -e',
-          'dc=$6; domain=$8; ip=${14}',
-          'openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$dc-server-$domain-0-key.pem" -subj "/CN=server.$dc.$domain" -out server.csr 2>/dev/null',
-          'printf "subjectAltName=DNS:server.%s.%s,DNS:localhost,IP:%s,IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n" "$dc" "$domain" "$ip" > ext.cnf',
-          'openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 365 -extfile ext.cnf -out "$dc-server-$domain-0.pem" 2>/dev/null',
-          '',
-        ].join('\n'),
-        { mode: 0o755 },
-      );
       const delivered = JSON.parse(fs.readFileSync(path.join(root, 'etc/meshform/secrets.json'), 'utf8'));
-      expect(delivered.ca_key).toContain('PRIVATE KEY');
+      expect(Object.keys(delivered).sort()).toEqual(['acl', 'ca_bundle', 'format', 'gossip_key', 'server_cert', 'server_key', 'tokens']);
       expect(delivered.acl.tokens.map((t: { Description: string }) => t.Description)).toEqual([
         'meshform bank/on-premises agent token',
         'meshform bank/on-premises mesh gateway token',
@@ -181,16 +170,19 @@ print(json.dumps(h))`;
       expect(result.status, result.stderr).toBe(0);
       const cert = path.join(root, 'etc/consul.d/tls/server.pem');
       const ca = path.join(root, 'etc/consul.d/tls/ca.pem');
-      expect(execFileSync('openssl', ['verify', '-CAfile', ca, cert], { encoding: 'utf8' }).trim()).toBe(`${cert}: OK`);
+      // the chain file holds leaf + intermediate: openssl verifies the leaf through it against the bundle alone
+      expect(execFileSync('openssl', ['verify', '-CAfile', ca, '-untrusted', cert, cert], { encoding: 'utf8' }).trim()).toBe(`${cert}: OK`);
       const text = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' });
       expect(text).toContain('DNS:server.on-premises.consul');
       expect(text).toContain('IP Address:192.168.50.11');
       expect(mode(path.join(root, 'etc/consul.d/tls/server-key.pem'))).toBe(0o640);
       const agent = JSON.parse(fs.readFileSync(path.join(root, 'etc/consul.d/secrets.json'), 'utf8'));
       expect(agent.acl.tokens).toEqual({ agent: delivered.tokens.agent, replication: delivered.tokens.management });
-      // the CA key was used in a temporary directory and removed
-      const everything = execFileSync('grep', ['-rl', delivered.ca_key.split('\n')[1], root], { encoding: 'utf8' }).trim().split('\n');
-      expect(everything).toEqual([path.join(root, 'etc/meshform/secrets.json')]);
+      // no key of a CA (root or intermediate) was delivered
+      const ca_ = SecretStore.open({ directory: storeDir }).ca('bank');
+      const intermediateKeyLine = ca_.intermediate('on-premises')!.keyPem.split('\n')[1]!;
+      expect(fs.readFileSync(path.join(root, 'etc/meshform/secrets.json'), 'utf8')).not.toContain(intermediateKeyLine);
+      expect(JSON.stringify(delivered)).not.toMatch(/ENCRYPTED PRIVATE KEY/);
     });
 
     it('reports a missing secrets file with the command that delivers it', () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { defineHybridMesh } from '../examples/hybrid/main';
 import { HostRole, KubernetesCluster, KubernetesDatacenter, Mesh, SecretStore, Service, VmDatacenter, VmHosts } from '../index';
 import type { App } from '../constructs/private/engine';
+import { reconcileMeshCa } from '../cli/ca';
 import { project as makeProject, run, synth, thrownMessage } from './support';
 
 describe('VM datacenter on your own hosts', () => {
@@ -76,7 +77,9 @@ describe('VM datacenter on your own hosts', () => {
     const dir = makeProject('true');
     const storeDir = path.join(dir, 'store');
     const out = synth(defineHybridMesh, path.join(dir, 'cdktf.out'));
-    const secrets = SecretStore.open({ directory: storeDir, serverCaKeyBits: 2048 }).ensure('bank').secrets;
+    const store = SecretStore.open({ directory: storeDir });
+    const secrets = store.ensure('bank').secrets;
+    reconcileMeshCa(store, out.mesh('bank'), () => undefined);
     const delivered = run(['secrets', 'host', '--project', dir, '--secrets-dir', storeDir, '--mesh', 'bank', '--datacenter', 'on-premises', '--host', 'consul-1']).stdout;
     const tokens = Object.values((JSON.parse(delivered) as { tokens: { [k: string]: string } }).tokens);
     for (const [file, content] of out.files()) {
@@ -89,14 +92,16 @@ describe('VM datacenter on your own hosts', () => {
 
   it('hands out secrets per role: a gateway gets its gateway token only', () => {
     const dir = makeProject('true');
-    synth(defineHybridMesh, path.join(dir, 'cdktf.out'));
+    const out = synth(defineHybridMesh, path.join(dir, 'cdktf.out'));
     const storeDir = path.join(dir, 'store');
-    SecretStore.open({ directory: storeDir, serverCaKeyBits: 2048 }).ensure('bank');
+    const store = SecretStore.open({ directory: storeDir });
+    store.ensure('bank');
+    reconcileMeshCa(store, out.mesh('bank'), () => undefined);
     const gateway = JSON.parse(
       run(['secrets', 'host', '--project', dir, '--secrets-dir', storeDir, '--mesh', 'bank', '--datacenter', 'on-premises', '--host', 'gateway-1']).stdout,
     );
     expect(Object.keys(gateway.tokens).sort()).toEqual(['agent', 'mesh-gateway']);
-    expect(gateway.ca_key).toBeUndefined();
+    expect(Object.keys(gateway).sort()).toEqual(['ca_bundle', 'format', 'gossip_key', 'tokens']);
     expect(
       thrownMessage(() => run(['secrets', 'host', '--project', dir, '--secrets-dir', storeDir, '--mesh', 'bank', '--datacenter', 'vms', '--host', 'x'])),
     ).toBe('datacenter "vms" does not run on your own hosts: its hosts fetch their secrets themselves');

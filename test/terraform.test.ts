@@ -4,7 +4,9 @@ import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { offlineVariableValues, StackWorkspace, stackProviders, terraformAvailability } from '../cli/terraform';
 import { deriveTokenUuid } from '../constructs/private/acl';
-import { secretInputs } from '../constructs/private/secret-inputs';
+import type { MeshManifest } from '../constructs/private/mesh-manifest';
+import { reconcileMeshCa } from '../cli/ca';
+import { secretValues } from '../cli/secrets';
 import { EXAMPLES } from '../examples';
 import { SecretStore } from '../index';
 import { synth, tempDir } from './support';
@@ -42,7 +44,7 @@ describe.skipIf(!available.ok)('every AWS-only stack of every example, with real
   beforeAll(async () => {
     if (!available.ok) return;
     const root = tempDir('meshform-terraform-');
-    const store = SecretStore.open({ directory: path.join(root, 'store'), serverCaKeyBits: 2048 });
+    const store = SecretStore.open({ directory: path.join(root, 'store') });
     const jobs: (() => Promise<PlannedStack>)[] = [];
     for (const example of EXAMPLES) {
       const out = synth(example.define, path.join(root, example.name, 'cdktf.out'));
@@ -52,10 +54,11 @@ describe.skipIf(!available.ok)('every AWS-only stack of every example, with real
         if (stackProviders(json).some((p) => p !== 'aws')) continue;
         const values: { [name: string]: string } = {};
         for (const meshFile of fs.readdirSync(path.join(out.outdir, 'meshform'))) {
-          const mesh = JSON.parse(fs.readFileSync(path.join(out.outdir, 'meshform', meshFile), 'utf8')) as { mesh: string };
+          const mesh = JSON.parse(fs.readFileSync(path.join(out.outdir, 'meshform', meshFile), 'utf8')) as MeshManifest;
           const secrets = store.ensure(mesh.mesh).secrets;
           if (mesh.mesh === 'shop') management = secrets.aclBootstrapToken;
-          for (const input of secretInputs(mesh.mesh)) values[input.variable] = secrets[input.secret];
+          reconcileMeshCa(store, mesh, () => undefined);
+          for (const { variable, value } of secretValues(store, mesh)) values[variable] = value;
         }
         jobs.push(async () => {
           const ws = new StackWorkspace(path.join(out.outdir, 'stacks', stack), available.env, {

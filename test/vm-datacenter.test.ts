@@ -203,10 +203,13 @@ describe('VM datacenter on EC2: identity and secrets', () => {
     ]);
     const versions = stack.resource!.aws_secretsmanager_secret_version!;
     const server = Object.entries(versions).find(([k]) => k.startsWith('SecretValue-server'))![1];
-    expect(server.secret_string).toContain('"ca_key" = var.meshform_shop_server_ca_key');
+    expect(server.secret_string).toContain('"ca_bundle" = var.meshform_shop_vms_ca_bundle');
+    expect(server.secret_string).toContain('"server_cert" = var.meshform_shop_vms_server_cert');
+    expect(server.secret_string).toContain('"server_key" = var.meshform_shop_vms_server_key');
     expect(server.secret_string).toContain('"management" = var.meshform_shop_acl_bootstrap_token');
     const client = Object.entries(versions).find(([k]) => k.startsWith('SecretValue-service-api'))![1];
-    expect(client.secret_string).not.toContain('server_ca_key');
+    expect(client.secret_string).toContain('"ca_bundle" = var.meshform_shop_vms_ca_bundle');
+    expect(client.secret_string).not.toContain('server_key');
     expect(client.secret_string).not.toContain('"management"');
     expect(client.secret_string).toContain('"service-api" = local.meshform_secret_service_vms_api');
   });

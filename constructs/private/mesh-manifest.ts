@@ -4,7 +4,7 @@ import type { FederationLink } from '../federation';
 import type { ServerCertificateRequest } from './ca-material';
 
 /** Version of the mesh manifest format written to `<outdir>/meshform/<mesh>.json`. */
-export const MESH_MANIFEST_FORMAT = 1;
+export const MESH_MANIFEST_FORMAT = 2;
 
 /** Directory (under the synth output) that holds one manifest per mesh. */
 export const MESH_MANIFEST_DIR = 'meshform';
