@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { CaPlan } from '../constructs/certificate-authority';
+import { caErrors } from '../constructs/errors';
 import {
-  CaError,
-  CaMaterial,
   inspectCa,
+  passphraseFromEnvironment,
   PassphraseProvider,
   reconcileCa,
-  ServerCertificateRequest,
 } from '../constructs/private/ca-material';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { isSignedBy } from '../constructs/private/x509';
@@ -37,43 +37,62 @@ export function promptHidden(question: string): string | undefined {
   }
 }
 
-/** Passphrases from MESHFORM_CA_PASSPHRASE, else asked on the terminal (once per root and run). */
+/** Passphrases from MESHFORM_CA_PASSPHRASE_<ROOT> or MESHFORM_CA_PASSPHRASE, else asked on the terminal (once per root and run). */
 export function passphrases(): PassphraseProvider {
   const asked = new Map<string, string | undefined>();
   return (rootId) => {
-    if (process.env.MESHFORM_CA_PASSPHRASE) return process.env.MESHFORM_CA_PASSPHRASE;
+    const fromEnvironment = passphraseFromEnvironment(rootId);
+    if (fromEnvironment) return fromEnvironment;
     if (!asked.has(rootId)) asked.set(rootId, promptHidden(`Passphrase of root ${rootId}: `));
     return asked.get(rootId);
   };
 }
 
-/** Runs an action that may raise a CaError, turning it into a CLI error. */
-function caAction<T>(action: () => T): T {
-  try {
-    return action();
-  } catch (e) {
-    if (e instanceof CaError) throw new CliError(e.message);
-    throw e;
+/** A new root's passphrase from the environment, or asked twice on the terminal; at least 12 characters. */
+export const newPassphrase: PassphraseProvider = (rootId) => {
+  const subject = `root ${rootId}`;
+  const fromEnvironment = passphraseFromEnvironment(rootId);
+  if (fromEnvironment) {
+    if (fromEnvironment.length < 12) throw caErrors.weakPassphrase(subject);
+    return fromEnvironment;
   }
+  const first = promptHidden(`New passphrase for root ${rootId}: `);
+  if (first === undefined) return undefined;
+  if (first.length < 12) throw caErrors.weakPassphrase(subject);
+  if (promptHidden('Again: ') !== first) throw caErrors.passphrasesDiffer(subject);
+  return first;
+};
+
+/** The manifest of a mesh as meshform last issued certificates for it (kept in the store). */
+const LAST_SYNTH = 'synthesized.json';
+
+/** The mesh as the last successful `meshform synth` saw it, from the store. */
+export function lastSynthesized(store: SecretStore, mesh: string): MeshManifest | undefined {
+  const file = path.join(store.meshDirectory(mesh), LAST_SYNTH);
+  if (!fs.existsSync(file)) return undefined;
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as MeshManifest;
+}
+
+/** Records the mesh a synth issued certificates for. */
+export function recordSynthesized(store: SecretStore, mesh: MeshManifest): void {
+  const file = path.join(store.meshDirectory(mesh.mesh), LAST_SYNTH);
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, `${JSON.stringify(mesh, null, 2)}\n`, { mode: 0o600 });
+  fs.renameSync(tmp, file);
 }
 
 /**
- * Issues whatever the synthesized topology needs (first root, cross-signed root, datacenter intermediates
- * and server certificates) and records the progress of a root rotation. Returns lines for the summary.
+ * Refuses a change of the active root that is not a rotation step: switching from one root to another
+ * without trusting both (previousRoot) leaves datacenters still on the old root unable to verify the new
+ * chains. Accepted only when the topology allows rotation without cross-signing.
  */
-export function reconcileMeshCa(store: SecretStore, mesh: MeshManifest, provider: PassphraseProvider = passphrases()): string[] {
-  const ca = store.ca(mesh.mesh);
-  const plan = mesh.ca.plan;
-  checkRetirement(store, mesh);
-  const actions = caAction(() => reconcileCa(ca, plan, mesh.ca.requests, mesh.mesh, provider));
-  if (plan.previousRoot) recordRotation(store, mesh, plan);
-  const lines = actions.created.map((a) => `issued ${a}`);
-  for (const id of ca.roots()) {
-    if (ca.isUnattended(id)) {
-      lines.push(style.yellow(`[meshform/unattended-root] root ${id}'s passphrase is stored beside its key: protect it with \`meshform ca protect --root ${id}\``));
-    }
-  }
-  return lines;
+export function checkRootTransition(before: MeshManifest | undefined, after: MeshManifest): void {
+  if (!before?.ca || before.ca.plan.root === after.ca.plan.root) return;
+  if (after.ca.plan.previousRoot === before.ca.plan.root) return;
+  // finishing a rotation: the previous step trusted both roots
+  if (before.ca.plan.previousRoot === after.ca.plan.root) return;
+  if (after.ca.meshCa.allowRotationWithoutCrossSigning) return;
+  throw caErrors.directRootSwitch(`${after.mesh} root ${after.ca.plan.root}`, before.ca.plan.root, after.ca.plan.root);
 }
 
 interface RotationJournal {
@@ -83,143 +102,132 @@ interface RotationJournal {
 }
 
 function journalFile(store: SecretStore, mesh: string): string {
-  return `${store.meshDirectory(mesh)}/ca/rotation.json`;
-}
-
-function recordRotation(store: SecretStore, mesh: MeshManifest, plan: CaPlan): void {
-  const journal: RotationJournal = { from: plan.previousRoot!, to: plan.root, issued: mesh.ca.requests.map((r) => r.datacenter).sort() };
-  fs.writeFileSync(journalFile(store, mesh.mesh), `${JSON.stringify(journal, null, 2)}\n`, { mode: 0o600 });
+  return path.join(store.meshDirectory(mesh), 'ca', 'rotation.json');
 }
 
 /**
- * Retiring the previous root (the topology no longer names it) is refused while a datacenter of the mesh
- * has not received material under the new root during the rotation.
+ * Issues whatever the synthesized topology needs (first root, cross-signed root, datacenter intermediates
+ * and server certificates), records the progress of a root rotation and refuses to retire the previous
+ * root before every datacenter received material under the new one. Returns lines for the summary.
  */
-function checkRetirement(store: SecretStore, mesh: MeshManifest): void {
-  const file = journalFile(store, mesh.mesh);
-  if (!fs.existsSync(file) || mesh.ca.plan.previousRoot) return;
-  const journal = JSON.parse(fs.readFileSync(file, 'utf8')) as RotationJournal;
-  if (journal.to !== mesh.ca.plan.root) return;
-  const missing = mesh.ca.requests.map((r) => r.datacenter).filter((dc) => !journal.issued.includes(dc));
-  if (missing.length > 0) {
-    throw new CliError(
-      `retiring root ${journal.from} is refused: ${missing.join(', ')} never received certificates under ${journal.to}. ` +
-        `Fix: keep \`previousRoot: '${journal.from}'\`, synthesize and deploy every datacenter, then remove it`,
-    );
+export function reconcileMeshCa(store: SecretStore, mesh: MeshManifest, provider: PassphraseProvider = passphrases(), now?: Date): string[] {
+  const ca = store.ca(mesh.mesh);
+  const plan = mesh.ca.plan;
+  const journal = journalFile(store, mesh.mesh);
+  const open = fs.existsSync(journal) ? (JSON.parse(fs.readFileSync(journal, 'utf8')) as RotationJournal) : undefined;
+  if (open && !plan.previousRoot && open.to === plan.root) {
+    const missing = mesh.ca.requests.map((r) => r.datacenter).filter((dc) => !open.issued.includes(dc));
+    if (missing.length > 0) throw caErrors.retirementTooEarly(`${mesh.mesh} root ${open.from}`, open.from, open.to, missing);
   }
-  fs.rmSync(file);
+  const actions = reconcileCa(ca, plan, mesh.ca.requests, provider, now);
+  if (plan.previousRoot) {
+    const record: RotationJournal = { from: plan.previousRoot, to: plan.root, issued: mesh.ca.requests.map((r) => r.datacenter).sort() };
+    fs.writeFileSync(journal, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  } else if (open) {
+    fs.rmSync(journal);
+  }
+  const lines = actions.created.map((a) => `issued ${a}`);
+  for (const id of ca.roots()) {
+    if (ca.isUnattended(id)) {
+      lines.push(style.yellow(`[meshform/unattended-root] root ${id}'s passphrase is stored beside its key: protect it with \`meshform ca protect --root --id ${id}\``));
+    }
+  }
+  return lines;
 }
 
-/** The `meshform ca status` table and its exit code. */
-export function caStatus(store: SecretStore, mesh: MeshManifest, json: boolean): { output: string; code: number } {
+/** The `meshform ca status` table (or JSON) and its exit code: 0 all valid, 10 something due, 20 invalid or expired. */
+export function caStatus(store: SecretStore, mesh: MeshManifest, json: boolean, now = new Date()): { output: string; code: number } {
   const ca = store.ca(mesh.mesh);
-  const inspection = inspectCa(ca, mesh.ca.plan, mesh.ca.requests);
+  const inspection = inspectCa(ca, mesh.ca.plan, mesh.ca.requests, now);
+  const missing = mesh.ca.requests.filter((r) => !ca.server(r.datacenter)).map((r) => r.datacenter);
   const code =
-    inspection.errors.length > 0 || inspection.certificates.some((c) => c.state === 'invalid')
+    inspection.errors.length > 0 || inspection.certificates.some((c) => c.state === 'invalid' || c.state === 'expired')
       ? CA_EXIT.invalid
-      : inspection.certificates.some((c) => c.state === 'due') || missingMaterial(ca, mesh.ca.requests)
+      : inspection.certificates.some((c) => c.state === 'due') || missing.length > 0
         ? CA_EXIT.due
         : CA_EXIT.ok;
   if (json) {
-    return {
-      code,
-      output: `${JSON.stringify(
-        {
-          mesh: mesh.mesh,
-          plan: mesh.ca.plan,
-          certificates: inspection.certificates.map((c) => ({ ...c, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() })),
-          errors: inspection.errors,
-          exitCode: code,
-        },
-        null,
-        2,
-      )}\n`,
+    const document = {
+      mesh: mesh.mesh,
+      plan: mesh.ca.plan,
+      certificates: inspection.certificates.map((c) => ({ ...c, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() })),
+      missing,
+      errors: inspection.errors.map((e) => ({ code: e.code, subject: e.subject, message: e.message })),
+      exitCode: code,
     };
+    return { code, output: `${JSON.stringify(document, null, 2)}\n` };
   }
   const lines = [style.bold(`mesh ${mesh.mesh}: ${mesh.ca.description}`)];
   for (const c of inspection.certificates) {
-    const state = c.state === 'ok' ? style.green('ok') : c.state === 'due' ? style.yellow('DUE') : style.red('INVALID');
+    const state = c.state === 'ok' ? style.green('ok') : c.state === 'due' ? style.yellow('DUE') : style.red(c.state.toUpperCase());
     lines.push(`  ${state.padEnd(8)} ${c.role}`);
     lines.push(`           subject ${c.subject}`);
     lines.push(`           issuer  ${c.issuer}`);
     lines.push(`           sha256  ${c.fingerprint}`);
     lines.push(`           expires ${c.notAfter.toISOString()} (${c.daysLeft} days)${c.problems.length ? `: ${c.problems.join('; ')}` : ''}`);
   }
-  for (const request of mesh.ca.requests) {
-    if (!ca.server(request.datacenter)) lines.push(`  ${style.yellow('MISSING')}  server ${request.datacenter}: run meshform synth to issue it`);
-  }
-  for (const e of inspection.errors) lines.push(style.red(`  error: ${e}`));
+  for (const dc of missing) lines.push(`  ${style.yellow('MISSING')}  server ${dc}: run meshform synth to issue it`);
+  for (const e of inspection.errors) lines.push(style.red(`  error: ${e.message}`));
   lines.push(
     code === CA_EXIT.ok
       ? 'all certificates valid'
       : code === CA_EXIT.due
-        ? `certificates due for renewal within ${mesh.ca.plan.rotationWindowDays} days: run meshform synth (or meshform ca rotate --root for a root)`
-        : 'invalid CA material: fix the errors above',
+        ? `due within ${mesh.ca.plan.rotationWindowDays} days or missing: run meshform synth (a root: meshform ca rotate --root)`
+        : 'invalid or expired CA material: see above (meshform synth renews expired intermediates and server certificates)',
   );
   return { output: `${lines.join('\n')}\n`, code };
 }
 
-function missingMaterial(ca: CaMaterial, requests: readonly ServerCertificateRequest[]): boolean {
-  return requests.some((r) => !ca.server(r.datacenter));
-}
-
 /** `meshform ca init`: creates the mesh's first root with a passphrase (or unattended). */
 export function caInit(store: SecretStore, mesh: MeshManifest, options: { unattended: boolean; provider?: PassphraseProvider }): string {
+  store.ensure(mesh.mesh);
   const ca = store.ca(mesh.mesh);
   const plan = mesh.ca.plan;
-  if (ca.roots().length > 0) throw new CliError(`mesh ${mesh.mesh} already has roots (${ca.roots().join(', ')}); rotate with \`meshform ca rotate --root\``);
-  store.ensure(mesh.mesh);
+  if (ca.roots().length > 0) throw caErrors.rootExists(ca.rootSubject(ca.roots().join(', ')));
   let passphrase: string | undefined;
   if (!options.unattended) {
     passphrase = (options.provider ?? newPassphrase)(plan.root);
-    if (!passphrase) throw new CliError('a root needs a passphrase: set MESHFORM_CA_PASSPHRASE, run from a terminal, or pass --unattended');
+    if (!passphrase) throw new CliError('a root needs a passphrase: set MESHFORM_CA_PASSPHRASE, run from a terminal, or pass --unattended', 2);
   }
-  ca.createRoot(plan.root, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.rootValidityDays, mesh: mesh.mesh, ...(passphrase ? { passphrase } : {}) });
+  ca.createRoot(plan.root, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.rootValidityDays, ...(passphrase ? { passphrase } : {}) });
   return `created root ${plan.root} of mesh ${mesh.mesh}${passphrase ? ' (key encrypted with your passphrase)' : ' (unattended)'}\n`;
 }
-
-/** A new passphrase from MESHFORM_CA_PASSPHRASE, or asked twice on the terminal. */
-export const newPassphrase: PassphraseProvider = (rootId) => {
-  if (process.env.MESHFORM_CA_PASSPHRASE) return process.env.MESHFORM_CA_PASSPHRASE;
-  const first = promptHidden(`New passphrase for root ${rootId}: `);
-  if (first === undefined) return undefined;
-  const second = promptHidden('Again: ');
-  if (first !== second) throw new CliError('the passphrases differ');
-  if (first.length < 12) throw new CliError('use a passphrase of at least 12 characters');
-  return first;
-};
 
 /** `meshform ca rotate --root`: a new root, cross-signed by the active one; prints the topology change. */
 export function caRotateRoot(
   store: SecretStore,
   mesh: MeshManifest,
-  options: { id?: string; crossSign: boolean; force: boolean; provider?: PassphraseProvider },
+  options: { id?: string; crossSign: boolean; force: boolean; provider?: PassphraseProvider; newPassphrase?: PassphraseProvider },
 ): string {
   const ca = store.ca(mesh.mesh);
   const plan = mesh.ca.plan;
-  if (plan.previousRoot) throw new CliError(`a rotation from ${plan.previousRoot} to ${plan.root} is in progress: finish it (remove previousRoot) first`);
-  if (!ca.rootCertificate(plan.root)) throw new CliError(`the active root ${plan.root} is not in the store`);
-  if (!options.crossSign && !options.force) {
-    throw new CliError('a root rotation without cross-signing breaks trust between datacenters until all are updated. Fix: drop --no-cross-sign, or add --force to accept it');
-  }
+  if (plan.previousRoot) throw caErrors.rotationInProgress(ca.rootSubject(plan.root), plan.previousRoot, plan.root);
+  if (!ca.rootCertificate(plan.root)) throw caErrors.rootMissing(ca.rootSubject(plan.root), ca.roots(), plan.root);
+  if (!options.crossSign && !options.force) throw caErrors.rotationWithoutCrossSigningRefused(ca.rootSubject(plan.root));
   const number = Math.max(0, ...ca.roots().map((id) => Number(/-(\d+)$/.exec(id)?.[1] ?? 0))) + 1;
   const id = options.id ?? `root-${number}`;
-  if (ca.rootCertificate(id)) throw new CliError(`root ${id} already exists`);
+  if (ca.rootCertificate(id)) throw caErrors.rootExists(ca.rootSubject(id));
   const provider = options.provider ?? passphrases();
-  const passphrase = newPassphrase(id);
-  caAction(() => {
-    ca.createRoot(id, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.rootValidityDays, mesh: mesh.mesh, ...(passphrase ? { passphrase } : {}) });
+  // The active root's key is unlocked first: a wrong or missing passphrase leaves the store as it was.
+  if (options.crossSign) ca.rootKey(plan.root, provider);
+  const passphrase = (options.newPassphrase ?? newPassphrase)(id);
+  ca.createRoot(id, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.rootValidityDays, ...(passphrase ? { passphrase } : {}) });
+  try {
     if (options.crossSign) ca.crossSign(id, plan.root, provider);
-  });
-  const cross = options.crossSign ? ca.crossCertificate(id)! : undefined;
-  const verified = cross ? isSignedBy(cross, ca.rootCertificate(plan.root)!) : false;
+  } catch (e) {
+    ca.removeRoot(id);
+    throw e;
+  }
+  const cross = ca.crossCertificate(id);
+  const verified = cross !== undefined && isSignedBy(cross, ca.rootCertificate(plan.root)!);
+  const allow = options.crossSign ? '' : ', crossSign: false, allowRotationWithoutCrossSigning: true';
   return [
-    `created root ${id}${options.crossSign ? `, cross-signed by ${plan.root}${verified ? ' (verified)' : ''}` : ' (NOT cross-signed)'}`,
+    `created root ${id}${options.crossSign ? `, cross-signed by ${plan.root}${verified ? ' (verified)' : ''}` : ' (NOT cross-signed)'}${passphrase ? '' : ' (unattended)'}`,
     '',
-    'Now make the rotation a planned change, in a deploy of its own:',
-    `  1. set  certificateAuthority: CertificateAuthority.offline({ root: '${id}', previousRoot: '${plan.root}'${options.crossSign ? '' : ', crossSign: false, allowRotationWithoutCrossSigning: true'} })`,
+    'Now make the rotation a planned change, in deploys of its own:',
+    `  1. set  certificateAuthority: CertificateAuthority.offline({ root: '${id}', previousRoot: '${plan.root}'${allow} })`,
     `     then meshform synth (issues every datacenter's intermediate under ${id}) and deploy every datacenter:`,
-    `     they trust both roots, and servers present chains ${options.crossSign ? `that datacenters still on ${plan.root} accept` : 'the old root does not accept'}.`,
+    `     they trust both roots, and servers present chains ${options.crossSign ? `that datacenters still on ${plan.root} accept` : `that datacenters still on ${plan.root} REJECT until deployed`}.`,
     `  2. when every datacenter runs on ${id}: remove previousRoot, meshform synth, deploy again (${plan.root} is no longer trusted).`,
     '',
   ].join('\n');
@@ -228,23 +236,69 @@ export function caRotateRoot(
 /** `meshform ca rotate --intermediate <dc>`: a new intermediate (and server certificate) under the active root. */
 export function caRotateIntermediate(store: SecretStore, mesh: MeshManifest, dc: string, provider: PassphraseProvider = passphrases()): string {
   const request = mesh.ca.requests.find((r) => r.datacenter === dc);
-  if (!request) throw new CliError(`mesh ${mesh.mesh} has no datacenter ${dc}`);
+  if (!request) throw caErrors.unknownDatacenter(`${mesh.mesh} intermediate ${dc}`, dc, mesh.ca.requests.map((r) => r.datacenter));
   const ca = store.ca(mesh.mesh);
   const plan = mesh.ca.plan;
-  caAction(() => {
-    ca.issueIntermediate(dc, plan.root, { mesh: mesh.mesh, keyAlgorithm: plan.keyAlgorithm, validityDays: plan.intermediateValidityDays }, provider);
-    const cross = plan.previousRoot && plan.crossSign ? ca.crossCertificate(plan.root) : undefined;
-    ca.issueServer(request, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.serverCertificateValidityDays, ...(cross ? { crossChain: cross } : {}) });
-  });
+  ca.issueIntermediate(dc, plan.root, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.intermediateValidityDays }, provider);
+  const cross = plan.previousRoot && plan.crossSign ? ca.crossCertificate(plan.root) : undefined;
+  ca.issueServer(request, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.serverCertificateValidityDays, ...(cross ? { crossChain: cross } : {}) });
   return `issued a new intermediate and server certificate for ${dc} under ${plan.root}: export the secrets and deploy ${dc}'s stack\n`;
 }
 
-/** `meshform ca protect --root <id>`: re-encrypts a root key with a passphrase and removes the stored one. */
+/** `meshform ca protect --root --id <id>`: re-encrypts a root key with a passphrase and removes the stored one. */
 export function caProtect(store: SecretStore, mesh: MeshManifest, id: string, provider?: PassphraseProvider): string {
   const ca = store.ca(mesh.mesh);
-  if (!ca.rootCertificate(id)) throw new CliError(`mesh ${mesh.mesh} has no root ${id}`);
+  if (!ca.rootCertificate(id)) throw caErrors.rootMissing(ca.rootSubject(id), ca.roots(), id);
   const passphrase = (provider ?? newPassphrase)(id);
-  if (!passphrase) throw new CliError('protect needs a new passphrase: set MESHFORM_CA_PASSPHRASE or run from a terminal');
-  caAction(() => ca.protect(id, passphrase, () => undefined));
+  if (!passphrase) throw new CliError('protect needs a new passphrase: set MESHFORM_CA_PASSPHRASE or run from a terminal', 2);
+  ca.protect(id, passphrase, passphrases());
   return `root ${id}'s key is now encrypted with your passphrase only; keep the store (or at least ca/roots/${id}) offline\n`;
+}
+
+function readInput(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new CliError(`cannot read ${file}`, 2);
+  }
+}
+
+/** `meshform ca import --root`: an existing root and its key into the store, checked first. */
+export function caImport(
+  store: SecretStore,
+  mesh: MeshManifest,
+  options: { id: string; certificateFile: string; keyFile: string; provider?: PassphraseProvider; now?: Date },
+): string {
+  const certificate = readInput(options.certificateFile);
+  const key = readInput(options.keyFile);
+  store.ensure(mesh.mesh);
+  const ca = store.ca(mesh.mesh);
+  const passphrase = (options.provider ?? newPassphrase)(options.id);
+  if (!passphrase) throw new CliError('an imported root is stored encrypted: set MESHFORM_CA_PASSPHRASE or run from a terminal', 2);
+  ca.importRoot(options.id, certificate, key, {
+    passphrase,
+    ...(process.env.MESHFORM_IMPORT_KEY_PASSPHRASE ? { keyPassphrase: process.env.MESHFORM_IMPORT_KEY_PASSPHRASE } : {}),
+    rotationWindowDays: mesh.ca.plan.rotationWindowDays,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  const plan = mesh.ca.plan;
+  const next =
+    plan.root === options.id
+      ? "it is the topology's active root: meshform synth issues every datacenter's intermediate under it"
+      : ca.rootCertificate(plan.root)
+        ? `to rotate to it: set root: '${options.id}', previousRoot: '${plan.root}' and run meshform synth (cross-signing needs ${plan.root}'s passphrase)`
+        : `make it the active root: root: '${options.id}' in the topology`;
+  return `imported root ${options.id} into mesh ${mesh.mesh} (key encrypted with your passphrase)\n${next}\n`;
+}
+
+/** `meshform ca sign-csr`: a CA certificate for a request (e.g. Vault's mesh root mount) under the active root. */
+export function caSignRequest(
+  store: SecretStore,
+  mesh: MeshManifest,
+  options: { requestFile: string; validityDays?: number; provider?: PassphraseProvider },
+): string {
+  const plan: CaPlan = mesh.ca.plan;
+  return store
+    .ca(mesh.mesh)
+    .signRequest(readInput(options.requestFile), plan.root, { validityDays: options.validityDays ?? plan.intermediateValidityDays }, options.provider ?? passphrases());
 }

@@ -5,19 +5,33 @@
  *   meshform synth                synthesize the app of cdktf.json, create the secret store if absent, summarize
  *   meshform secrets env          print `export TF_VAR_...` lines for the mesh's secret variables (eval them)
  *   meshform secrets tfvars       print the secret variables as HCL (for a Terraform Cloud variable set)
- *   meshform secrets show         print where the secrets live and the server CA fingerprint (no secret)
+ *   meshform secrets show         print where the secrets live and the root fingerprints (no secret)
+ *   meshform ca ...               the mesh's CA: init, status, rotate, protect, import, sign-csr
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MeshformError } from '../constructs/errors';
+import { CaMaterialError, MeshformError } from '../constructs/errors';
 import { SecretStore } from '../constructs/secret-store';
 import { CliError, style } from './output';
-import { caInit, caProtect, caRotateIntermediate, caRotateRoot, caStatus, reconcileMeshCa } from './ca';
+import {
+  caImport,
+  caInit,
+  caProtect,
+  caRotateIntermediate,
+  caRotateRoot,
+  caSignRequest,
+  caStatus,
+  checkRootTransition,
+  lastSynthesized,
+  reconcileMeshCa,
+  recordSynthesized,
+} from './ca';
 import { ownHostSecrets, secretsAsShellExports, secretsAsTfvars } from './secrets';
 import { renderSynthSummary, StoreStatus } from './summary';
 import { readCdktfConfig, readSynthOutput, SynthResult, synthesize } from './synth';
 import { summarizeMeshChanges } from '../constructs/private/mesh-diff';
+import { CONNECT_CA_DIR, MESH_MANIFEST_DIR } from '../constructs/private/mesh-manifest';
 
 const USAGE = `Usage: meshform <command> [options]
 
@@ -39,6 +53,12 @@ Commands:
                         A new intermediate and server certificate for one datacenter.
   ca protect --root --id <id>
                         Encrypt an unattended root's key with your passphrase and remove the stored one.
+  ca import --root --id <id> --cert <file> --key <file>
+                        Bring an existing root (e.g. from \`consul tls ca create\`) into the store, after checking
+                        it is a valid self-signed CA whose key matches (key passphrase: MESHFORM_IMPORT_KEY_PASSPHRASE).
+  ca sign-csr --csr <file> [--days <n>]
+                        Sign a CA request (e.g. Vault's service mesh root mount) with the active root; prints the
+                        certificate and the root, to give back to Vault (intermediate/set-signed).
   help                  Show this help.
 
 Options:
@@ -50,21 +70,56 @@ Options:
 `;
 
 /**
- * A root rotation step (new root, retiring the previous one) is refused together with other changes of the
- * mesh: it must be reviewed, planned and deployed on its own.
+ * A CA rotation step (a new agent TLS root, retiring the previous one, or a new service mesh CA) is refused
+ * together with other changes of the mesh: it must be reviewed, planned and deployed on its own. A service
+ * mesh CA change Consul cannot cross-sign (AWS Private CA) is refused unless the topology accepts it.
  */
-function rotationAlone(previous: SynthResult | undefined, next: SynthResult): void {
+function rotationAlone(previous: SynthResult | undefined, next: SynthResult): Map<string, string[]> {
+  const notes = new Map<string, string[]>();
   for (const mesh of next.meshes) {
     const before = previous?.meshes.find((m) => m.mesh === mesh.mesh);
-    if (!before || before.format !== mesh.format || !before.ca) continue;
+    if (!before || before.format !== mesh.format) continue;
     const changes = summarizeMeshChanges(before, mesh);
-    if (changes.rootRotation && changes.other.length > 0) {
+    const rotation = changes.rootRotation || changes.meshCaRotation !== undefined;
+    if (changes.rootRotation && changes.meshCaRotation) {
       throw new CliError(
-        `mesh ${mesh.mesh}: a root rotation step is refused together with other changes (${changes.other.join('; ')}); nothing was written. ` +
+        `mesh ${mesh.mesh}: the agent TLS root and the service mesh CA change together; nothing was written. ` +
+          'Fix: rotate one, deploy every datacenter, then the other',
+      );
+    }
+    if (rotation && changes.other.length > 0) {
+      throw new CliError(
+        `mesh ${mesh.mesh}: a ${changes.rootRotation ? 'root rotation' : 'service mesh CA change'} step is refused together with other changes (${changes.other.join('; ')}); nothing was written. ` +
           'Fix: synthesize and deploy the rotation step on its own, then the other changes',
       );
     }
+    const meshCa = changes.meshCaRotation;
+    if (meshCa?.withoutCrossSigning && !mesh.ca.meshCa.allowRotationWithoutCrossSigning) {
+      throw new CliError(
+        `mesh ${mesh.mesh}: changing the service mesh CA from ${meshCa.from} to ${meshCa.to} cannot be cross-signed (AWS Private CA does not support it): ` +
+          'sidecars reject peers on the other root until every certificate is reissued; nothing was written. ' +
+          'Fix: set allowRotationWithoutCrossSigning: true on the certificate authority to accept the disruption',
+      );
+    }
+    const lines: string[] = [];
+    if (changes.rootRotation) {
+      const plan = mesh.ca.plan;
+      lines.push(
+        plan.previousRoot
+          ? `root rotation step: ${plan.previousRoot} → ${plan.root}${plan.crossSign ? ' (cross-signed)' : ' (NOT cross-signed)'}: deploy every datacenter, then remove previousRoot`
+          : `root rotation finished: only ${plan.root} is trusted once every datacenter is deployed`,
+      );
+    }
+    if (meshCa) {
+      const file = path.join(path.relative(process.cwd(), next.outdir.replace(/\.staging-\d+$/, '')) || '.', MESH_MANIFEST_DIR, CONNECT_CA_DIR, `${mesh.mesh}.json`);
+      lines.push(
+        `service mesh CA change: ${meshCa.from} → ${meshCa.to}. Consul reads its CA configuration file only at first start: ` +
+          `after deploying, apply it on the primary (${mesh.primary}) with \`consul connect ca set-config -config-file ${file}\` (management token)`,
+      );
+    }
+    notes.set(mesh.mesh, lines);
   }
+  return notes;
 }
 
 /** The command users type to call meshform, for hints. */
@@ -95,6 +150,10 @@ export function main(argv: readonly string[]): number {
       'no-cross-sign': { type: 'boolean' },
       force: { type: 'boolean' },
       unattended: { type: 'boolean' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      csr: { type: 'string' },
+      days: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -109,11 +168,27 @@ export function main(argv: readonly string[]): number {
   switch (command) {
     case 'synth': {
       const config = readCdktfConfig(projectDir);
-      const result = synthesize(projectDir, config, rotationAlone);
-      const stores: StoreStatus[] = result.meshes.map((m) => {
-        const { created } = store.ensure(m.mesh);
-        const certificates = reconcileMeshCa(store, m);
-        return { mesh: m.mesh, created, certificates, ...store.info(m.mesh) };
+      // The store is brought in line with the new topology before the output is replaced: when a CA check
+      // refuses, the previous output stays as it was.
+      const stores: StoreStatus[] = [];
+      const result = synthesize(projectDir, config, (previous, next) => {
+        // what certificates were last issued for (the store) counts over a cdktf.out that may be stale or absent
+        const before: SynthResult = {
+          outdir: previous?.outdir ?? path.resolve(projectDir, config.output),
+          annotations: [],
+          meshes: next.meshes.flatMap((m) => {
+            const known = (store.has(m.mesh) ? lastSynthesized(store, m.mesh) : undefined) ?? previous?.meshes.find((p) => p.mesh === m.mesh);
+            return known ? [known] : [];
+          }),
+        };
+        const notes = rotationAlone(before, next);
+        for (const m of next.meshes) {
+          checkRootTransition(before.meshes.find((b) => b.mesh === m.mesh), m);
+          const { created } = store.ensure(m.mesh);
+          const certificates = [...(notes.get(m.mesh) ?? []).map((n) => style.yellow(n)), ...reconcileMeshCa(store, m)];
+          recordSynthesized(store, m);
+          stores.push({ mesh: m.mesh, created, certificates, ...store.info(m.mesh) });
+        }
       });
       const manifest = JSON.parse(fs.readFileSync(path.join(result.outdir, 'manifest.json'), 'utf8')) as {
         stacks: { [name: string]: { dependencies: string[] } };
@@ -196,8 +271,19 @@ export function main(argv: readonly string[]): number {
           if (!values.root || typeof values.id !== 'string') throw new CliError('ca protect needs --root --id <root id>', 2);
           process.stdout.write(caProtect(store, mesh, values.id));
           return 0;
+        case 'import':
+          if (!values.root || !values.id || !values.cert || !values.key) throw new CliError('ca import needs --root --id <id> --cert <file> --key <file>', 2);
+          process.stdout.write(caImport(store, mesh, { id: values.id, certificateFile: values.cert, keyFile: values.key }));
+          return 0;
+        case 'sign-csr': {
+          if (!values.csr) throw new CliError('ca sign-csr needs --csr <file>', 2);
+          const days = values.days === undefined ? undefined : Number(values.days);
+          if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new CliError(`--days must be a positive whole number: ${values.days}`, 2);
+          process.stdout.write(caSignRequest(store, mesh, { requestFile: values.csr, ...(days ? { validityDays: days } : {}) }));
+          return 0;
+        }
         default:
-          throw new CliError(`unknown ca command "${sub ?? ''}": use init, status, rotate or protect`, 2);
+          throw new CliError(`unknown ca command "${sub ?? ''}": use init, status, rotate, protect, import or sign-csr`, 2);
       }
     }
     default:
@@ -209,7 +295,7 @@ if (require.main === module) {
   try {
     process.exitCode = main(process.argv.slice(2));
   } catch (e) {
-    if (e instanceof CliError || e instanceof MeshformError) {
+    if (e instanceof CliError || e instanceof MeshformError || e instanceof CaMaterialError) {
       process.stderr.write(`${style.red('meshform: error:')} ${e.message}\n`);
       process.exitCode = e instanceof CliError ? e.exitCode : 1;
     } else {

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { errors, MeshformWarning, warnings } from './errors';
 import type { HclObject } from './private/hcl';
 
@@ -88,20 +89,45 @@ export interface VaultAuthOptions {
   readonly mountPath?: string;
 }
 
+/** Options of a Kubernetes auth method mounted once per cluster. */
+export interface VaultPerDatacenterAuthOptions {
+  /** The Vault role the servers log in as (the same name in every mount). */
+  readonly role: string;
+  /**
+   * Prefix of each datacenter's mount: `<prefix><datacenter>`.
+   * @default "kubernetes-"
+   */
+  readonly mountPathPrefix?: string;
+}
+
 /** How Consul servers authenticate to Vault. */
 export abstract class VaultAuth {
-  /** Vault's Kubernetes auth method (Kubernetes datacenters): the server's service account token. */
+  /**
+   * Vault's Kubernetes auth method (Kubernetes datacenters): the server pod's service account token, read
+   * by Consul from its default path. One mount for every cluster: use it with one Kubernetes datacenter.
+   */
   public static kubernetes(options: VaultAuthOptions): VaultAuth {
-    return new VaultAuthMethod('kubernetes', options.mountPath ?? 'kubernetes', { role: options.role });
+    const mount = options.mountPath ?? 'kubernetes';
+    return new VaultAuthMethod('kubernetes', () => mount, { role: options.role });
+  }
+
+  /**
+   * Vault's Kubernetes auth method mounted once per cluster (each cluster has its own token issuer):
+   * datacenter `dc` logs in at `<mountPathPrefix><dc>`.
+   */
+  public static kubernetesPerDatacenter(options: VaultPerDatacenterAuthOptions): VaultAuth {
+    const prefix = options.mountPathPrefix ?? 'kubernetes-';
+    return new VaultAuthMethod('kubernetes', (dc) => `${prefix}${dc}`, { role: options.role });
   }
 
   /** Vault's AWS IAM auth method (EC2 datacenters): the instance role. */
   public static aws(options: VaultAuthOptions): VaultAuth {
-    return new VaultAuthMethod('aws', options.mountPath ?? 'aws', { type: 'iam', role: options.role });
+    const mount = options.mountPath ?? 'aws';
+    return new VaultAuthMethod('aws', () => mount, { type: 'iam', role: options.role });
   }
 
-  /** The `auth_method` block of Consul's Vault provider. */
-  public abstract toConfig(): HclObject;
+  /** The `auth_method` block of Consul's Vault provider for one datacenter. */
+  public abstract toConfig(datacenter: string): HclObject;
 
   /** The auth method type. */
   public abstract get type(): string;
@@ -110,7 +136,7 @@ export abstract class VaultAuth {
 class VaultAuthMethod extends VaultAuth {
   constructor(
     private readonly kind: string,
-    private readonly mountPath: string,
+    private readonly mountPath: (datacenter: string) => string,
     private readonly params: { [key: string]: string },
   ) {
     super();
@@ -120,8 +146,8 @@ class VaultAuthMethod extends VaultAuth {
     return this.kind;
   }
 
-  public toConfig(): HclObject {
-    return { type: this.kind, mount_path: this.mountPath, params: { ...this.params } };
+  public toConfig(datacenter: string): HclObject {
+    return { type: this.kind, mount_path: this.mountPath(datacenter), params: { ...this.params } };
   }
 }
 
@@ -151,6 +177,12 @@ export interface VaultCaOptions extends CertificateAuthorityOptions {
    * @default - none
    */
   readonly namespace?: string;
+  /**
+   * CA certificate(s) of Vault's TLS listener (PEM, public), when Vault's certificate is not publicly
+   * trusted: meshform puts it beside every server and points the provider's `ca_file` at it.
+   * @default - Vault's certificate is verified against the servers' system trust store
+   */
+  readonly tlsCaCertificatePem?: string;
 }
 
 /** Options of AWS Private CA as the service mesh CA. */
@@ -172,6 +204,14 @@ export interface CaDatacenter {
   readonly name: string;
   readonly hosting: CaHosting;
   readonly primary: boolean;
+  /** Where the datacenter's servers find the CA provider's files (providerFiles). */
+  readonly providerFileDirectory: string;
+}
+
+/** A file the service mesh CA provider reads on every server (public material only). */
+export interface CaProviderFile {
+  readonly name: string;
+  readonly content: string;
 }
 
 /** The certificate authority plan of a mesh, as data (manifest, CLI). */
@@ -185,6 +225,17 @@ export interface CaPlan {
   readonly intermediateValidityDays: number;
   readonly serverCertificateValidityDays: number;
   readonly rotationWindowDays: number;
+}
+
+/** The service mesh CA of a mesh as data: what a change of it means for trust. */
+export interface MeshCaSummary {
+  readonly provider: CaPlan['provider'];
+  /** The settings that identify the mesh root (Vault address and root mount, the PCA ARN); none for built-in. */
+  readonly root: { readonly [key: string]: string };
+  /** Whether Consul can cross-sign when it moves away from or to this provider (AWS Private CA cannot). */
+  readonly canCrossSign: boolean;
+  /** The user accepted a change without cross-signing. */
+  readonly allowRotationWithoutCrossSigning: boolean;
 }
 
 /**
@@ -274,6 +325,11 @@ export abstract class CertificateAuthority {
     this.validateProvider(path, datacenters);
   }
 
+  /** Files every server needs for the provider (e.g. Vault's TLS CA), placed in `providerFileDirectory`. */
+  public providerFiles(): CaProviderFile[] {
+    return [];
+  }
+
   /** Provider-specific checks. */
   protected abstract validateProvider(
     path: string,
@@ -299,6 +355,58 @@ export abstract class CertificateAuthority {
   /** Provider settings of a datacenter's `ca_config`. */
   protected abstract providerConfig(datacenter: CaDatacenter): HclObject;
 
+  /**
+   * The body of Consul's Update CA Configuration API (`consul connect ca set-config -config-file`) for a
+   * datacenter: Consul reads `connect.ca_config` from the agent configuration only when the CA is first
+   * initialized, so a later change is applied through the API, whose keys are CamelCase.
+   */
+  public connectCaApiBody(datacenter: CaDatacenter): object {
+    const camel: { [key: string]: string } = {
+      address: 'Address',
+      root_pki_path: 'RootPKIPath',
+      intermediate_pki_path: 'IntermediatePKIPath',
+      auth_method: 'AuthMethod',
+      type: 'Type',
+      mount_path: 'MountPath',
+      params: 'Params',
+      namespace: 'Namespace',
+      ca_file: 'CAFile',
+      existing_arn: 'ExistingARN',
+      leaf_cert_ttl: 'LeafCertTTL',
+      intermediate_cert_ttl: 'IntermediateCertTTL',
+      root_cert_ttl: 'RootCertTTL',
+      private_key_type: 'PrivateKeyType',
+      private_key_bits: 'PrivateKeyBits',
+    };
+    const convert = (value: unknown, depth: number): unknown => {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [depth < 2 && camel[k] ? camel[k] : k, k === 'params' ? v : convert(v, depth + 1)]),
+      );
+    };
+    const summary = this.meshCaSummary(datacenter);
+    return {
+      Provider: this.plan.provider,
+      Config: convert(this.connectConfig(datacenter).ca_config, 0),
+      ...(!summary.canCrossSign && summary.allowRotationWithoutCrossSigning ? { ForceWithoutCrossSigning: true } : {}),
+    };
+  }
+
+  /** The service mesh CA as data, from the primary's point of view. */
+  public meshCaSummary(primary: CaDatacenter): MeshCaSummary {
+    const config = this.providerConfig(primary);
+    const root: { [key: string]: string } = {};
+    for (const key of ['address', 'root_pki_path', 'existing_arn', 'namespace']) {
+      if (typeof config[key] === 'string') root[key] = config[key] as string;
+    }
+    return {
+      provider: this.plan.provider,
+      root,
+      canCrossSign: this.plan.provider !== 'aws-pca',
+      allowRotationWithoutCrossSigning: this.options.allowRotationWithoutCrossSigning ?? false,
+    };
+  }
+
   /** A one-line description. */
   public abstract describe(): string;
 }
@@ -319,6 +427,8 @@ class OfflineCa extends CertificateAuthority {
   }
 }
 
+const VAULT_CA_FILE = 'vault-ca.pem';
+
 class VaultCa extends CertificateAuthority {
   constructor(private readonly vault: VaultCaOptions) {
     super('vault', vault);
@@ -332,6 +442,22 @@ class VaultCa extends CertificateAuthority {
       if (dc.hosting === 'ec2' && !this.vault.awsAuth) throw errors.missingVaultAuth(path, dc.name, 'awsAuth');
       if (dc.hosting === 'own-hosts') throw errors.vaultOnOwnHosts(path, dc.name);
     }
+    const pem = this.vault.tlsCaCertificatePem;
+    if (pem !== undefined) {
+      const certificates = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+      const parses = certificates.every((c) => {
+        try {
+          return new X509Certificate(c).ca;
+        } catch {
+          return false;
+        }
+      });
+      if (certificates.length === 0 || !parses || /PRIVATE KEY/.test(pem)) throw errors.invalidVaultCa(path);
+    }
+  }
+
+  public override providerFiles(): CaProviderFile[] {
+    return this.vault.tlsCaCertificatePem ? [{ name: VAULT_CA_FILE, content: this.vault.tlsCaCertificatePem }] : [];
   }
 
   protected providerConfig(dc: CaDatacenter): HclObject {
@@ -340,8 +466,9 @@ class VaultCa extends CertificateAuthority {
       address: this.vault.address,
       root_pki_path: this.vault.rootPkiPath,
       intermediate_pki_path: `${this.vault.intermediatePkiPathPrefix ?? 'connect-intermediate-'}${dc.name}`,
-      auth_method: auth.toConfig(),
+      auth_method: auth.toConfig(dc.name),
       ...(this.vault.namespace ? { namespace: this.vault.namespace } : {}),
+      ...(this.vault.tlsCaCertificatePem ? { ca_file: `${dc.providerFileDirectory}/${VAULT_CA_FILE}` } : {}),
     };
   }
 

@@ -106,9 +106,12 @@ export abstract class Datacenter extends Construct {
   /** Where the servers run, for the CA providers (how they authenticate). */
   public abstract get hosting(): CaHosting;
 
+  /** Where this datacenter's servers find the service mesh CA provider's files. */
+  protected abstract get caProviderFileDirectory(): string;
+
   /** The datacenter as the CA sees it. */
   public get caView(): CaDatacenter {
-    return { name: this.name, hosting: this.hosting, primary: this.isPrimary };
+    return { name: this.name, hosting: this.hosting, primary: this.isPrimary, providerFileDirectory: this.caProviderFileDirectory };
   }
 
   private readonly raised: MeshformWarning[] = [];

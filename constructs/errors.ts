@@ -531,6 +531,16 @@ export const errors = {
     );
   },
 
+  invalidVaultCa(path: string): MeshformError {
+    return new MeshformError(
+      'invalid-vault-ca',
+      path,
+      'tlsCaCertificatePem must hold PEM CA certificates (CA:TRUE) and nothing else',
+      '(PEM, not shown)',
+      "give the CA certificate that issued Vault's TLS certificate (e.g. `vault read -field=certificate pki/cert/ca`)",
+    );
+  },
+
   invalidArn(path: string, what: string, arn: string): MeshformError {
     return new MeshformError('invalid-arn', path, `${what} is not an AWS Private CA ARN`, arn, 'give arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>');
   },
@@ -594,5 +604,192 @@ export const warnings = {
         `[${id}] datacenter "${datacenter}" runs a single Consul server: losing it loses the datacenter's ` +
         'state and there is no failover. Use 3 or 5 servers for anything but a throwaway environment.',
     };
+  },
+};
+
+/**
+ * An error about a mesh's CA material in the secret store (raised by `meshform synth` and `meshform ca`):
+ * names the material, what is wrong and how to fix it. Nothing is written when it is raised.
+ */
+export class CaMaterialError extends Error {
+  /** Stable machine-readable code, e.g. `root-in-rotation-window`. */
+  public readonly code: string;
+  /** The material the error is about, e.g. `shop root root-1`, `shop intermediate east`. */
+  public readonly subject: string;
+  /** How to fix it. */
+  public readonly fix: string;
+
+  constructor(code: string, subject: string, problem: string, fix: string) {
+    super(`[${subject}] ${problem}. Fix: ${fix}`);
+    this.name = 'CaMaterialError';
+    this.code = code;
+    this.subject = subject;
+    this.fix = fix;
+  }
+}
+
+/** Factories for every CA material error. `subject` names the mesh and the certificate. */
+export const caErrors = {
+  rootExists(subject: string): CaMaterialError {
+    return new CaMaterialError('root-exists', subject, 'this root already exists in the store', 'choose another id with --id');
+  },
+
+  rootMissing(subject: string, others: readonly string[], id: string): CaMaterialError {
+    return new CaMaterialError(
+      'root-missing',
+      subject,
+      `the topology names this root, but the store ${others.length ? `holds only ${others.join(', ')}` : 'holds no root'}`,
+      `create it with \`meshform ca rotate --root --id ${id}\` or import it with \`meshform ca import --root --id ${id}\``,
+    );
+  },
+
+  previousRootMissing(subject: string): CaMaterialError {
+    return new CaMaterialError(
+      'previous-root-missing',
+      subject,
+      'the topology trusts this previous root, but it is not in the store',
+      'restore it from your backup, or remove previousRoot if the rotation is over',
+    );
+  },
+
+  rootKeyMissing(subject: string, file: string): CaMaterialError {
+    return new CaMaterialError('root-key-missing', subject, `the root's key is not in the store (${file})`, 'restore it from your offline backup');
+  },
+
+  passphraseNeeded(subject: string, variable: string): CaMaterialError {
+    return new CaMaterialError(
+      'passphrase-needed',
+      subject,
+      'signing with this root needs its passphrase',
+      `set ${variable} (or MESHFORM_CA_PASSPHRASE), or run meshform from a terminal to be asked for it`,
+    );
+  },
+
+  wrongPassphrase(subject: string, variable: string): CaMaterialError {
+    return new CaMaterialError('wrong-passphrase', subject, 'the passphrase does not decrypt the root key', `give the passphrase the root was created with (${variable} or MESHFORM_CA_PASSPHRASE)`);
+  },
+
+  weakPassphrase(subject: string): CaMaterialError {
+    return new CaMaterialError('weak-passphrase', subject, 'the passphrase is shorter than 12 characters', 'use a passphrase of at least 12 characters');
+  },
+
+  passphrasesDiffer(subject: string): CaMaterialError {
+    return new CaMaterialError('passphrases-differ', subject, 'the two passphrases differ', 'type the same passphrase twice');
+  },
+
+  keyMismatch(subject: string, fix: string): CaMaterialError {
+    return new CaMaterialError('key-mismatch', subject, 'the private key does not match the certificate', fix);
+  },
+
+  notCa(subject: string, fix: string): CaMaterialError {
+    return new CaMaterialError('not-a-ca', subject, 'the certificate has no CA basic constraints (CA:TRUE)', fix);
+  },
+
+  notSelfSigned(subject: string): CaMaterialError {
+    return new CaMaterialError('root-not-self-signed', subject, 'a root must be self-signed, this certificate is issued by another CA', 'import the self-signed root of your hierarchy');
+  },
+
+  notYetValid(subject: string, notBefore: Date, fix: string): CaMaterialError {
+    return new CaMaterialError('not-yet-valid', subject, `the certificate is not valid before ${notBefore.toISOString()} (check this machine's clock)`, fix);
+  },
+
+  expiredRoot(subject: string, notAfter: Date): CaMaterialError {
+    return new CaMaterialError(
+      'root-expired',
+      subject,
+      `the root expired on ${notAfter.toISOString()}`,
+      'an expired root cannot cross-sign: `meshform ca rotate --root --no-cross-sign --force`, then deploy every datacenter',
+    );
+  },
+
+  rootInRotationWindow(subject: string, days: number, notAfter: Date, window: number): CaMaterialError {
+    return new CaMaterialError(
+      'root-in-rotation-window',
+      subject,
+      `the root expires in ${days} days (${notAfter.toISOString()}), inside the rotation window of ${window} days`,
+      'rotate it now: `meshform ca rotate --root`, then follow the printed steps',
+    );
+  },
+
+  foreignTrustDomain(subject: string, issuer: string, fix: string): CaMaterialError {
+    return new CaMaterialError(
+      'trust-domain-mismatch',
+      subject,
+      `the certificate does not chain to this mesh's roots (issuer ${issuer}): it belongs to another trust domain`,
+      fix,
+    );
+  },
+
+  crossSignedInvalid(subject: string, problem: string): CaMaterialError {
+    return new CaMaterialError('cross-signed-invalid', subject, problem, 'delete the cross-signed.pem of the new root and synthesize again');
+  },
+
+  leafIsCa(subject: string, fix: string): CaMaterialError {
+    return new CaMaterialError('server-certificate-is-ca', subject, 'a server certificate must not be a CA', fix);
+  },
+
+  noServerCertificate(subject: string): CaMaterialError {
+    return new CaMaterialError('no-server-certificate', subject, 'the datacenter has no server certificate yet', 'run `meshform synth` to issue it');
+  },
+
+  unreadable(subject: string, what: string, fix: string): CaMaterialError {
+    return new CaMaterialError('unreadable', subject, `${what} cannot be read`, fix);
+  },
+
+  badCertificateFile(subject: string, count: number): CaMaterialError {
+    return new CaMaterialError('bad-certificate-file', subject, `the certificate file holds ${count} certificates`, 'give a file holding the root certificate only');
+  },
+
+  badRequest(subject: string, problem: string): CaMaterialError {
+    return new CaMaterialError(
+      'bad-certificate-request',
+      subject,
+      `cannot sign the request: ${problem}`,
+      'give the PEM CSR your CA produced (e.g. `vault write -field=csr <mount>/intermediate/generate/internal common_name=...`)',
+    );
+  },
+
+  rotationInProgress(subject: string, from: string, to: string): CaMaterialError {
+    return new CaMaterialError('rotation-in-progress', subject, `a rotation from ${from} to ${to} is in progress`, 'finish it first: deploy every datacenter, then remove previousRoot');
+  },
+
+  rotationWithoutCrossSigningRefused(subject: string): CaMaterialError {
+    return new CaMaterialError(
+      'rotation-without-cross-signing',
+      subject,
+      'a root rotation without cross-signing breaks trust between datacenters until every one is updated',
+      'drop --no-cross-sign, or add --force to accept it',
+    );
+  },
+
+  directRootSwitch(subject: string, from: string, to: string): CaMaterialError {
+    return new CaMaterialError(
+      'direct-root-switch',
+      subject,
+      `the active root changes from ${from} to ${to} with no rotation step: datacenters still on ${from} would reject the new chains`,
+      `set \`root: '${to}', previousRoot: '${from}'\` and deploy every datacenter first (or allowRotationWithoutCrossSigning: true to accept the outage)`,
+    );
+  },
+
+  retirementTooEarly(subject: string, from: string, to: string, missing: readonly string[]): CaMaterialError {
+    return new CaMaterialError(
+      'retirement-too-early',
+      subject,
+      `retiring ${from} is refused: ${missing.join(', ')} never received certificates under ${to}`,
+      `keep \`previousRoot: '${from}'\`, synthesize and deploy every datacenter, then remove it`,
+    );
+  },
+
+  unknownDatacenter(subject: string, datacenter: string, known: readonly string[]): CaMaterialError {
+    return new CaMaterialError('unknown-datacenter', subject, `the mesh has no datacenter "${datacenter}"`, `use one of ${list(known)}`);
+  },
+
+  several(problems: readonly CaMaterialError[]): CaMaterialError {
+    return new CaMaterialError(
+      'ca-material-invalid',
+      problems.map((p) => p.subject).filter((s, i, all) => all.indexOf(s) === i).join(', '),
+      `the CA material has ${problems.length} problems:\n${problems.map((p) => `  - ${p.message}`).join('\n')}\n`,
+      'fix each as said above',
+    );
   },
 };

@@ -109,6 +109,16 @@ export class KubernetesDatacenter extends Datacenter {
     // Everything a Kubernetes datacenter needs from the mesh is checked by the mesh and its federation.
   }
 
+  /** The chart mounts `server.extraVolumes` secrets at /consul/userconfig/<secret name>. */
+  protected get caProviderFileDirectory(): string {
+    return `/consul/userconfig/${this.caProviderSecretName}`;
+  }
+
+  /** Name of the secret holding the service mesh CA provider's files (e.g. Vault's TLS CA), when it has any. */
+  public get caProviderSecretName(): string {
+    return `${this.releaseName}-meshform-ca-provider`;
+  }
+
   public get hosting(): CaHosting {
     return this.cluster instanceof EksCluster ? 'eks' : 'kubernetes';
   }

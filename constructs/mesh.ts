@@ -230,6 +230,7 @@ export class Mesh extends Construct {
         plan: this.certificateAuthority.plan,
         description: this.certificateAuthority.describe(),
         requests: this.dcs.map((dc) => dc.serverCertificateRequest()),
+        meshCa: this.certificateAuthority.meshCaSummary(this.primary.caView),
       },
       deployOrder: this.deployOrder,
       datacenters: this.dcs.map((dc) => dc.describe()),

@@ -98,7 +98,7 @@ export class SecretStore {
 
   /** The mesh's CA material. */
   public ca(mesh: string): CaMaterial {
-    return new CaMaterial(this.meshDirectory(mesh));
+    return new CaMaterial(this.meshDirectory(mesh), mesh);
   }
 
   /** Printable facts about a mesh's entry. */

@@ -19,7 +19,7 @@ import { Cidr, cidrsOverlap, parseCidr } from './private/cidr';
 import type { TerraformStack } from './private/engine';
 import type { HclObject } from './private/hcl';
 import { isDatacenterName, isIpAddress } from './private/validation';
-import { agentConfig, NodeRole, NodeService, NodeSpec, SecretsSource } from './private/vm-node';
+import { agentConfig, CA_PROVIDER_DIRECTORY, NodeRole, NodeService, NodeSpec, SecretsSource } from './private/vm-node';
 import type { Service } from './service';
 import {
   AwsVmHosts,
@@ -209,6 +209,10 @@ export class VmDatacenter extends Datacenter {
     ];
   }
 
+  protected get caProviderFileDirectory(): string {
+    return CA_PROVIDER_DIRECTORY;
+  }
+
   public get hosting(): CaHosting {
     return this.hosts instanceof AwsVmHosts ? 'ec2' : 'own-hosts';
   }
@@ -255,6 +259,7 @@ export class VmDatacenter extends Datacenter {
       artifacts,
       secrets,
       connectCa: mesh.certificateAuthority.connectConfig(this.caView),
+      caProviderFiles: role === 'server' ? mesh.certificateAuthority.providerFiles() : [],
       ...(address ? { address } : {}),
       ...(gatewayWanAddress ? { gatewayWanAddress } : {}),
     };

@@ -36,6 +36,8 @@ export class KubernetesDatacenterStack extends MeshStack {
       releaseName: dc.releaseName,
       chartVersion: dc.mesh.chartVersion,
       secrets,
+      caProviderFiles: dc.mesh.certificateAuthority.providerFiles(),
+      caProviderSecretName: dc.caProviderSecretName,
       renderValues: (refs) => dc.renderHelmValues(refs),
     });
   }

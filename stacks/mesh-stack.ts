@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Construct } from 'constructs';
 import type { Mesh } from '../constructs/mesh';
 import { DISABLE_STACK_TRACE_IN_METADATA, type ISynthesisSession, TerraformStack } from '../constructs/private/engine';
-import { MESH_MANIFEST_DIR } from '../constructs/private/mesh-manifest';
+import { CONNECT_CA_DIR, MESH_MANIFEST_DIR } from '../constructs/private/mesh-manifest';
 import type { StateBackend } from '../constructs/state-backend';
 
 /** Props of every meshform stack. */
@@ -53,4 +53,9 @@ function writeMeshManifest(mesh: Mesh, outdir: string): void {
   const dir = path.join(outdir, MESH_MANIFEST_DIR);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, `${mesh.name}.json`), `${JSON.stringify(mesh.manifest(), null, 2)}\n`);
+  // Consul applies a later service mesh CA change only through its API: the body, ready for set-config.
+  const connect = path.join(dir, CONNECT_CA_DIR);
+  fs.mkdirSync(connect, { recursive: true });
+  const body = mesh.certificateAuthority.connectCaApiBody(mesh.primary.caView);
+  fs.writeFileSync(path.join(connect, `${mesh.name}.json`), `${JSON.stringify(body, null, 2)}\n`);
 }

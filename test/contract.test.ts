@@ -55,8 +55,9 @@ const BASE: ConsulHelmValuesInput = {
     gossipKey: { secretName: 'c', secretKey: 'key' },
     aclToken: { secretName: 'd', secretKey: 'token' },
     aclBootstrapConfigSecret: 'e',
+    caProviderSecret: 'f',
   },
-  connect: CertificateAuthority.offline().connectConfig({ name: 'dc2', hosting: 'kubernetes', primary: false }),
+  connect: CertificateAuthority.offline().connectConfig({ name: 'dc2', hosting: 'kubernetes', primary: false, providerFileDirectory: '/consul/userconfig/x' }),
   meshGateway: {
     replicas: 2,
     serviceType: 'NodePort',

@@ -53,7 +53,7 @@ describe.skipIf(!available.ok)('every AWS-only stack of every example, with real
         const json = out.stack(stack);
         if (stackProviders(json).some((p) => p !== 'aws')) continue;
         const values: { [name: string]: string } = {};
-        for (const meshFile of fs.readdirSync(path.join(out.outdir, 'meshform'))) {
+        for (const meshFile of fs.readdirSync(path.join(out.outdir, 'meshform')).filter((f) => f.endsWith('.json'))) {
           const mesh = JSON.parse(fs.readFileSync(path.join(out.outdir, 'meshform', meshFile), 'utf8')) as MeshManifest;
           const secrets = store.ensure(mesh.mesh).secrets;
           if (mesh.mesh === 'shop') management = secrets.aclBootstrapToken;

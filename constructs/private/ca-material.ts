@@ -2,6 +2,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CaPlan } from '../certificate-authority';
+import { caErrors, CaMaterialError } from '../errors';
 import {
   certificateFacts,
   CertificateFacts,
@@ -10,6 +11,7 @@ import {
   issueCertificate,
   KeyAlgorithm,
   keyMatchesCertificate,
+  parseCertificateRequest,
   privateKeyPem,
   readPrivateKey,
   splitPem,
@@ -22,21 +24,21 @@ export interface ServerCertificateRequest {
   readonly ipAddresses: readonly string[];
 }
 
-/** Thrown when CA material is missing, invalid, or needs a secret meshform does not have. */
-export class CaError extends Error {
-  constructor(message: string, public readonly fix: string) {
-    super(`${message}. Fix: ${fix}`);
-    this.name = 'CaError';
-  }
-}
-
 /** Supplies a root key's passphrase when meshform needs it (environment, prompt). */
 export type PassphraseProvider = (rootId: string) => string | undefined;
 
-/** Reads the passphrase from MESHFORM_CA_PASSPHRASE. */
-export const passphraseFromEnvironment: PassphraseProvider = () => process.env.MESHFORM_CA_PASSPHRASE;
+/** The environment variable holding one root's passphrase: `MESHFORM_CA_PASSPHRASE_ROOT_2` for `root-2`. */
+export function passphraseVariable(rootId: string): string {
+  return `MESHFORM_CA_PASSPHRASE_${rootId.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/** A root's passphrase from its own variable, else MESHFORM_CA_PASSPHRASE. */
+export const passphraseFromEnvironment: PassphraseProvider = (rootId) =>
+  process.env[passphraseVariable(rootId)] || process.env.MESHFORM_CA_PASSPHRASE || undefined;
 
 const DAY = 86_400_000;
+/** Certificates start a minute in the past, so a peer whose clock is slightly behind accepts them. */
+const BACKDATE = 60_000;
 
 function write(file: string, content: string, mode = 0o600): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -59,11 +61,17 @@ function read(file: string): string | undefined {
  *     ca/datacenters/<dc>/intermediate.pem, intermediate-key.pem
  *     ca/datacenters/<dc>/server.pem     server certificate + intermediate (+ cross-signed root) chain
  *     ca/datacenters/<dc>/server-key.pem
+ *
+ * Every file is written to a temporary name and renamed, so each is complete or absent.
  */
 export class CaMaterial {
   private readonly root: string;
 
-  constructor(meshDirectory: string) {
+  /** @param mesh the mesh's name, used in certificate names and errors */
+  constructor(
+    meshDirectory: string,
+    public readonly mesh: string,
+  ) {
     this.root = path.join(meshDirectory, 'ca');
   }
 
@@ -75,16 +83,15 @@ export class CaMaterial {
     return path.join(this.root, 'datacenters', dc);
   }
 
+  /** How errors name a root. */
+  public rootSubject(id: string): string {
+    return `${this.mesh} root ${id}`;
+  }
+
   /** Ids of the roots in the store. */
   public roots(): string[] {
     const dir = path.join(this.root, 'roots');
     return fs.existsSync(dir) ? fs.readdirSync(dir).filter((id) => fs.existsSync(path.join(dir, id, 'certificate.pem'))).sort() : [];
-  }
-
-  /** Datacenters with material. */
-  public datacenters(): string[] {
-    const dir = path.join(this.root, 'datacenters');
-    return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
   }
 
   public rootCertificate(id: string): string | undefined {
@@ -96,6 +103,7 @@ export class CaMaterial {
     return fs.existsSync(path.join(this.rootDir(id), 'passphrase'));
   }
 
+  /** Root `id` cross-signed by the root it replaced, if any. */
   public crossCertificate(id: string): string | undefined {
     return read(path.join(this.rootDir(id), 'cross-signed.pem'));
   }
@@ -116,16 +124,16 @@ export class CaMaterial {
    * Creates a self-signed root. Its key is encrypted with `passphrase`; without one, a random passphrase is
    * generated and kept beside the key (unattended), to be moved offline with `protect`.
    */
-  public createRoot(id: string, options: { keyAlgorithm: KeyAlgorithm; validityDays: number; mesh: string; passphrase?: string; now?: Date }): void {
-    if (this.rootCertificate(id)) throw new CaError(`root ${id} already exists`, 'choose another id');
+  public createRoot(id: string, options: { keyAlgorithm: KeyAlgorithm; validityDays: number; passphrase?: string; now?: Date }): void {
+    if (this.rootCertificate(id)) throw caErrors.rootExists(this.rootSubject(id));
     const now = options.now ?? new Date();
     const key = generateKey(options.keyAlgorithm);
     const certificate = issueCertificate({
-      commonName: `${options.mesh} mesh root ${id}`,
+      commonName: `${this.mesh} mesh root ${id}`,
       organization: 'meshform',
       publicKey: key.publicKey,
       selfSigningKey: key.privateKey,
-      notBefore: new Date(now.getTime() - 60_000),
+      notBefore: new Date(now.getTime() - BACKDATE),
       notAfter: new Date(now.getTime() + options.validityDays * DAY),
       ca: {},
     });
@@ -136,20 +144,29 @@ export class CaMaterial {
     write(path.join(dir, 'certificate.pem'), certificate, 0o644);
   }
 
-  /** The root's private key, decrypted with the given, stored or provided passphrase. */
+  /** Removes a root that was never used (a rotation that failed half-way). */
+  public removeRoot(id: string): void {
+    fs.rmSync(this.rootDir(id), { recursive: true, force: true });
+  }
+
+  /** The root's private key, decrypted with the stored or provided passphrase, checked against its certificate. */
   public rootKey(id: string, passphrases: PassphraseProvider) {
-    const keyPem = read(path.join(this.rootDir(id), 'key.pem'));
-    if (!keyPem) throw new CaError(`root ${id} has no key in the store`, `restore ${path.join(this.rootDir(id), 'key.pem')} from your offline backup`);
-    const stored = read(path.join(this.rootDir(id), 'passphrase'))?.trim();
-    const passphrase = stored ?? passphrases(id);
-    if (passphrase === undefined) {
-      throw new CaError(`signing with root ${id} needs its passphrase`, 'set MESHFORM_CA_PASSPHRASE, or run meshform from a terminal to be asked for it');
-    }
+    const subject = this.rootSubject(id);
+    const keyFile = path.join(this.rootDir(id), 'key.pem');
+    const keyPem = read(keyFile);
+    if (!keyPem) throw caErrors.rootKeyMissing(subject, keyFile);
+    const passphrase = read(path.join(this.rootDir(id), 'passphrase'))?.trim() ?? passphrases(id);
+    if (passphrase === undefined) throw caErrors.passphraseNeeded(subject, passphraseVariable(id));
+    let key;
     try {
-      return readPrivateKey(keyPem, passphrase);
+      key = readPrivateKey(keyPem, passphrase);
     } catch {
-      throw new CaError(`the passphrase of root ${id} is wrong`, 'give the passphrase the root was created with (MESHFORM_CA_PASSPHRASE)');
+      throw caErrors.wrongPassphrase(subject, passphraseVariable(id));
     }
+    if (!keyMatchesCertificate(this.rootCertificate(id)!, key)) {
+      throw caErrors.keyMismatch(subject, `restore ${keyFile} and certificate.pem together from your offline backup`);
+    }
+    return key;
   }
 
   /** Re-encrypts a root key with a new passphrase and removes the stored one. */
@@ -159,42 +176,98 @@ export class CaMaterial {
     fs.rmSync(path.join(this.rootDir(id), 'passphrase'), { force: true });
   }
 
+  /**
+   * Brings an existing root (certificate and key, e.g. a CA made with `consul tls ca create` or your PKI)
+   * into the store, after checking it is a usable root: a self-signed CA certificate, valid now and beyond
+   * the rotation window, whose key matches. The key is stored encrypted with `passphrase`.
+   */
+  public importRoot(
+    id: string,
+    certificatePem: string,
+    keyPem: string,
+    options: { passphrase: string; keyPassphrase?: string; rotationWindowDays: number; now?: Date },
+  ): void {
+    const subject = this.rootSubject(id);
+    if (this.rootCertificate(id)) throw caErrors.rootExists(subject);
+    const certificates = splitPem(certificatePem);
+    if (certificates.length !== 1) throw caErrors.badCertificateFile(subject, certificates.length);
+    const certificate = certificates[0]!;
+    let key;
+    try {
+      key = readPrivateKey(keyPem, options.keyPassphrase);
+    } catch {
+      throw caErrors.unreadable(subject, 'the key', 'give an unencrypted PEM key, or its passphrase in MESHFORM_IMPORT_KEY_PASSPHRASE');
+    }
+    const problems = rootProblems(subject, certificate, options.now ?? new Date(), options.rotationWindowDays, 'import another root');
+    if (problems.length > 0) throw problems[0]!;
+    if (!keyMatchesCertificate(certificate, key)) throw caErrors.keyMismatch(subject, 'give the key that belongs to this certificate');
+    const dir = this.rootDir(id);
+    write(path.join(dir, 'key.pem'), privateKeyPem(key, options.passphrase));
+    write(path.join(dir, 'certificate.pem'), certificate, 0o644);
+  }
+
   /** Signs root `id`'s key and subject with root `previous` (valid until the earlier of the two expiries). */
   public crossSign(id: string, previous: string, passphrases: PassphraseProvider, now = new Date()): void {
     const newRoot = this.rootCertificate(id)!;
     const oldRoot = this.rootCertificate(previous)!;
-    const newFacts = certificateFacts(newRoot);
-    const oldFacts = certificateFacts(oldRoot);
     const cross = issueCertificate({
       commonName: '',
       subjectFromPem: newRoot,
       publicKey: new X509Certificate(newRoot).publicKey,
       issuer: { certificatePem: oldRoot, privateKey: this.rootKey(previous, passphrases) },
-      notBefore: new Date(now.getTime() - 60_000),
-      notAfter: new Date(Math.min(newFacts.notAfter.getTime(), oldFacts.notAfter.getTime())),
+      notBefore: new Date(now.getTime() - BACKDATE),
+      notAfter: new Date(Math.min(certificateFacts(newRoot).notAfter.getTime(), certificateFacts(oldRoot).notAfter.getTime())),
       ca: {},
     });
     write(path.join(this.rootDir(id), 'cross-signed.pem'), cross, 0o644);
   }
 
+  /**
+   * Signs a certificate signing request as a CA under root `rootId` (e.g. Vault's service mesh root mount, so
+   * that the service mesh CA chains to the offline root). Returns the certificate followed by the root.
+   */
+  public signRequest(requestPem: string, rootId: string, options: { validityDays: number; now?: Date }, passphrases: PassphraseProvider): string {
+    const subject = this.rootSubject(rootId);
+    let request;
+    try {
+      request = parseCertificateRequest(requestPem);
+    } catch (e) {
+      throw caErrors.badRequest(subject, (e as Error).message);
+    }
+    const rootPem = this.rootCertificate(rootId);
+    if (!rootPem) throw caErrors.rootMissing(subject, this.roots(), rootId);
+    const now = options.now ?? new Date();
+    const certificate = issueCertificate({
+      commonName: '',
+      subjectDer: request.subjectDer,
+      publicKey: request.publicKey,
+      issuer: { certificatePem: rootPem, privateKey: this.rootKey(rootId, passphrases) },
+      notBefore: new Date(now.getTime() - BACKDATE),
+      notAfter: new Date(Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(rootPem).notAfter.getTime())),
+      ca: {},
+    });
+    return `${certificate}${rootPem}`;
+  }
+
   /** Issues a datacenter's intermediate under root `rootId` (path length 0: it issues leaves only). */
-  public issueIntermediate(dc: string, rootId: string, options: { mesh: string; keyAlgorithm: KeyAlgorithm; validityDays: number; now?: Date }, passphrases: PassphraseProvider): void {
+  public issueIntermediate(dc: string, rootId: string, options: { keyAlgorithm: KeyAlgorithm; validityDays: number; now?: Date }, passphrases: PassphraseProvider): void {
     const now = options.now ?? new Date();
     const rootPem = this.rootCertificate(rootId)!;
+    const rootKey = this.rootKey(rootId, passphrases);
     const key = generateKey(options.keyAlgorithm);
-    const notAfter = Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(rootPem).notAfter.getTime());
     const certificate = issueCertificate({
-      commonName: `${options.mesh} ${dc} intermediate (${rootId})`,
+      commonName: `${this.mesh} ${dc} intermediate (${rootId})`,
       organization: 'meshform',
       publicKey: key.publicKey,
-      issuer: { certificatePem: rootPem, privateKey: this.rootKey(rootId, passphrases) },
-      notBefore: new Date(now.getTime() - 60_000),
-      notAfter: new Date(notAfter),
+      issuer: { certificatePem: rootPem, privateKey: rootKey },
+      notBefore: new Date(now.getTime() - BACKDATE),
+      notAfter: new Date(Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(rootPem).notAfter.getTime())),
       ca: { pathLength: 0 },
     });
+    // the old server certificate belongs to the old intermediate: removed first, so no mismatched pair remains
+    fs.rmSync(path.join(this.dcDir(dc), 'server.pem'), { force: true });
     write(path.join(this.dcDir(dc), 'intermediate-key.pem'), privateKeyPem(key.privateKey));
     write(path.join(this.dcDir(dc), 'intermediate.pem'), certificate, 0o644);
-    fs.rmSync(path.join(this.dcDir(dc), 'server.pem'), { force: true });
   }
 
   /** Issues a datacenter's server certificate from its intermediate; the chain carries the cross-signed root. */
@@ -202,18 +275,24 @@ export class CaMaterial {
     const now = options.now ?? new Date();
     const intermediate = this.intermediate(request.datacenter)!;
     const key = generateKey(options.keyAlgorithm);
-    const notAfter = Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(intermediate.certificatePem).notAfter.getTime());
     const leaf = issueCertificate({
       commonName: request.dnsNames[0]!,
       publicKey: key.publicKey,
       issuer: { certificatePem: intermediate.certificatePem, privateKey: readPrivateKey(intermediate.keyPem) },
-      notBefore: new Date(now.getTime() - 60_000),
-      notAfter: new Date(notAfter),
+      notBefore: new Date(now.getTime() - BACKDATE),
+      notAfter: new Date(Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(intermediate.certificatePem).notAfter.getTime())),
       dnsNames: request.dnsNames,
       ipAddresses: request.ipAddresses,
     });
+    fs.rmSync(path.join(this.dcDir(request.datacenter), 'server.pem'), { force: true });
     write(path.join(this.dcDir(request.datacenter), 'server-key.pem'), privateKeyPem(key.privateKey));
     write(path.join(this.dcDir(request.datacenter), 'server.pem'), `${leaf}${intermediate.certificatePem}${options.crossChain ?? ''}`, 0o644);
+  }
+
+  /** Rewrites a datacenter's server chain (same certificate and key): leaf, intermediate, cross-signed root if any. */
+  public rechainServer(dc: string, crossChain: string | undefined): void {
+    const [leaf] = splitPem(this.server(dc)!.chainPem);
+    write(path.join(this.dcDir(dc), 'server.pem'), `${leaf}${this.intermediate(dc)!.certificatePem}${crossChain ?? ''}`, 0o644);
   }
 }
 
@@ -227,104 +306,152 @@ function sanIp(ip: string): string {
   return groups.map((g) => parseInt(g, 16).toString(16)).join(':');
 }
 
+/**
+ * The state of one certificate: `ok`; `due` (renewed by the next synth, or for a root: rotate soon; inside
+ * the rotation window, missing a requested SAN, issued under a root being retired); `expired` (renewed by
+ * the next synth, except a root); `invalid` (corrupt or foreign material meshform refuses to use: no CA
+ * constraints, a key that does not match, not yet valid, another trust domain).
+ */
+export type CertificateState = 'ok' | 'due' | 'expired' | 'invalid';
+
 /** One certificate as `meshform ca status` shows it. */
 export interface CertificateStatus extends CertificateFacts {
-  /** What it is: `root root-1`, `cross-signed root-2`, `intermediate dc1`, `server dc1`. */
+  /** What it is: `root root-1`, `cross-signed root-2 by root-1`, `intermediate dc1`, `server dc1`. */
   readonly role: string;
   readonly daysLeft: number;
-  /** `ok`, `due` (renew/rotate soon) or `invalid`. */
-  readonly state: 'ok' | 'due' | 'invalid';
+  readonly state: CertificateState;
+  /** Why it is not `ok`. */
   readonly problems: readonly string[];
 }
 
 /** Everything wrong or due with a mesh's CA material, for the topology's plan and datacenters. */
 export interface CaInspection {
   readonly certificates: CertificateStatus[];
-  /** Problems meshform cannot fix by issuing (expired root, foreign intermediate, missing root...). */
-  readonly errors: string[];
+  /** Problems a synth refuses to proceed with (issuing cannot fix them), each saying what to do. */
+  readonly errors: CaMaterialError[];
 }
 
-function status(role: string, pem: string, now: Date, windowDays: number, problems: string[], extraDue = false): CertificateStatus {
+function daysLeft(pem: string, now: Date): number {
+  return Math.floor((certificateFacts(pem).notAfter.getTime() - now.getTime()) / DAY);
+}
+
+/** What makes a certificate unusable as a root (checked at import and at every synth). */
+function rootProblems(subject: string, pem: string, now: Date, windowDays: number, fix: string): CaMaterialError[] {
   const facts = certificateFacts(pem);
-  const daysLeft = Math.floor((facts.notAfter.getTime() - now.getTime()) / DAY);
-  if (facts.notAfter.getTime() <= now.getTime()) problems.push(`expired on ${facts.notAfter.toISOString()}`);
-  if (facts.notBefore.getTime() > now.getTime()) problems.push(`not valid before ${facts.notBefore.toISOString()}`);
-  const state = problems.length > 0 ? 'invalid' : daysLeft <= windowDays || extraDue ? 'due' : 'ok';
-  return { ...facts, role, daysLeft, state, problems };
+  const problems: CaMaterialError[] = [];
+  if (!facts.isCa) problems.push(caErrors.notCa(subject, fix));
+  else if (!isSignedBy(pem, pem)) problems.push(caErrors.notSelfSigned(subject));
+  if (facts.notBefore.getTime() > now.getTime()) problems.push(caErrors.notYetValid(subject, facts.notBefore, fix));
+  if (facts.notAfter.getTime() <= now.getTime()) problems.push(caErrors.expiredRoot(subject, facts.notAfter));
+  else if (daysLeft(pem, now) <= windowDays) problems.push(caErrors.rootInRotationWindow(subject, daysLeft(pem, now), facts.notAfter, windowDays));
+  return problems;
 }
 
-/** Checks a mesh's CA material against its plan: chains, CA constraints, keys, SANs, validity, trust. */
+function entry(role: string, pem: string, now: Date, invalid: readonly string[], due: readonly string[]): CertificateStatus {
+  const facts = certificateFacts(pem);
+  const expired = facts.notAfter.getTime() <= now.getTime();
+  const state: CertificateState = invalid.length > 0 ? 'invalid' : expired ? 'expired' : due.length > 0 ? 'due' : 'ok';
+  const problems = [...invalid, ...(expired ? [`expired on ${facts.notAfter.toISOString()}`] : []), ...due];
+  return { ...facts, role, daysLeft: daysLeft(pem, now), state, problems };
+}
+
+/** The problem text of an error (for the status table), without subject and fix. */
+function problemOf(error: CaMaterialError): string {
+  return error.message.replace(/^\[[^\]]*\] /, '').replace(/\. Fix: [\s\S]*$/, '');
+}
+
+/**
+ * Checks a mesh's CA material against its plan: every trusted root (self-signed CA, valid, outside the
+ * rotation window), the cross-signed root, and each datacenter's intermediate and server certificate (CA
+ * constraints, key match, chain to the mesh's roots, validity, requested SANs).
+ */
 export function inspectCa(material: CaMaterial, plan: CaPlan, requests: readonly ServerCertificateRequest[], now = new Date()): CaInspection {
-  const errors: string[] = [];
+  const errors: CaMaterialError[] = [];
   const certificates: CertificateStatus[] = [];
-  const trusted = [plan.root, ...(plan.previousRoot ? [plan.previousRoot] : [])];
-  for (const id of trusted) {
+  const mesh = material.mesh;
+  for (const id of [plan.root, ...(plan.previousRoot ? [plan.previousRoot] : [])]) {
+    const subject = material.rootSubject(id);
     const pem = material.rootCertificate(id);
+    const retiring = id === plan.previousRoot;
     if (!pem) {
-      errors.push(`root ${id} is not in the store`);
+      errors.push(retiring ? caErrors.previousRootMissing(subject) : caErrors.rootMissing(subject, material.roots(), id));
       continue;
     }
-    const problems: string[] = [];
-    const facts = certificateFacts(pem);
-    if (!facts.isCa) problems.push('has no CA basic constraints');
-    if (!isSignedBy(pem, pem)) problems.push('is not self-signed');
-    const entry = status(`root ${id}${id === plan.previousRoot ? ' (being retired)' : ''}`, pem, now, plan.rotationWindowDays, problems);
-    certificates.push(entry);
-    if (entry.state === 'invalid') errors.push(`root ${id} ${entry.problems.join('; ')}`);
-    else if (id === plan.root && entry.daysLeft <= plan.rotationWindowDays) {
-      errors.push(`root ${id} expires in ${entry.daysLeft} days, inside the rotation window (${plan.rotationWindowDays} days)`);
-    }
+    // a root being retired is trusted only until the rotation ends: its own window does not matter
+    const problems = rootProblems(subject, pem, now, retiring ? 0 : plan.rotationWindowDays, 'replace it: `meshform ca rotate --root`, or import a valid root');
+    const due = problems.filter((p) => p.code === 'root-in-rotation-window');
+    const invalid = problems.filter((p) => p.code !== 'root-in-rotation-window' && p.code !== 'root-expired');
+    certificates.push(entry(`root ${id}${retiring ? ' (being retired)' : ''}`, pem, now, invalid.map(problemOf), due.map(problemOf)));
+    errors.push(...(retiring ? invalid : problems));
   }
   if (plan.previousRoot && plan.crossSign) {
     const cross = material.crossCertificate(plan.root);
     const oldRoot = material.rootCertificate(plan.previousRoot);
     const newRoot = material.rootCertificate(plan.root);
     if (cross && oldRoot && newRoot) {
-      const problems: string[] = [];
-      if (!isSignedBy(cross, oldRoot)) problems.push(`is not signed by ${plan.previousRoot}`);
-      if (certificateFacts(cross).subject !== certificateFacts(newRoot).subject) problems.push(`does not carry ${plan.root}'s subject`);
-      certificates.push(status(`cross-signed ${plan.root} by ${plan.previousRoot}`, cross, now, 0, problems));
+      const subject = `${mesh} cross-signed ${plan.root}`;
+      const spki = (pem: string) => (new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }) as Buffer).toString('base64');
+      const invalid: CaMaterialError[] = [];
+      if (!isSignedBy(cross, oldRoot)) invalid.push(caErrors.crossSignedInvalid(subject, `it is not signed by ${plan.previousRoot}`));
+      if (certificateFacts(cross).subject !== certificateFacts(newRoot).subject || spki(cross) !== spki(newRoot)) {
+        invalid.push(caErrors.crossSignedInvalid(subject, `it does not carry ${plan.root}'s subject and key`));
+      }
+      certificates.push(entry(`cross-signed ${plan.root} by ${plan.previousRoot}`, cross, now, invalid.map(problemOf), []));
+      errors.push(...invalid);
     }
   }
-  const activeRoot = material.rootCertificate(plan.root);
+  const trusted = [plan.root, ...(plan.previousRoot ? [plan.previousRoot] : [])].flatMap((id) => {
+    const pem = material.rootCertificate(id);
+    return pem ? [[id, pem] as const] : [];
+  });
   for (const request of requests) {
     const dc = request.datacenter;
+    const renew = `issue a new one with \`meshform ca rotate --intermediate ${dc}\``;
     const intermediate = material.intermediate(dc);
     if (intermediate) {
-      const problems: string[] = [];
+      const subject = `${mesh} intermediate ${dc}`;
+      const invalid: CaMaterialError[] = [];
+      const due: string[] = [];
       const facts = certificateFacts(intermediate.certificatePem);
-      if (!facts.isCa) problems.push('has no CA basic constraints');
-      if (!keyMatchesCertificate(intermediate.certificatePem, readPrivateKey(intermediate.keyPem))) problems.push('does not match its key');
-      const byActive = activeRoot !== undefined && isSignedBy(intermediate.certificatePem, activeRoot);
-      const previousRoot = plan.previousRoot ? material.rootCertificate(plan.previousRoot) : undefined;
-      const byPrevious = previousRoot !== undefined && isSignedBy(intermediate.certificatePem, previousRoot);
-      const knownRoot = material.roots().some((id) => isSignedBy(intermediate.certificatePem, material.rootCertificate(id)!));
-      if (!byActive && !byPrevious) {
-        if (knownRoot) problems.push(`was issued by a root the mesh no longer trusts`);
-        else {
-          problems.push('does not chain to the mesh root');
-          errors.push(`intermediate of ${dc} does not chain to the mesh root: it belongs to another trust domain`);
-        }
-      }
-      certificates.push(status(`intermediate ${dc}`, intermediate.certificatePem, now, plan.rotationWindowDays, problems, !byActive && byPrevious));
+      if (!facts.isCa) invalid.push(caErrors.notCa(subject, renew));
+      if (!keyMatchesCertificate(intermediate.certificatePem, readPrivateKey(intermediate.keyPem))) invalid.push(caErrors.keyMismatch(subject, renew));
+      if (facts.notBefore.getTime() > now.getTime()) invalid.push(caErrors.notYetValid(subject, facts.notBefore, renew));
+      const issuer = trusted.find(([, pem]) => isSignedBy(intermediate.certificatePem, pem))?.[0];
+      const storeRoot = material.roots().find((id) => isSignedBy(intermediate.certificatePem, material.rootCertificate(id)!));
+      if (issuer === undefined && storeRoot === undefined) invalid.push(caErrors.foreignTrustDomain(subject, facts.issuer, renew));
+      else if (issuer === undefined) due.push(`issued by root ${storeRoot}, which the mesh no longer trusts`);
+      else if (issuer !== plan.root) due.push(`issued by ${issuer}, being retired`);
+      if (daysLeft(intermediate.certificatePem, now) <= plan.rotationWindowDays) due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
+      certificates.push(entry(`intermediate ${dc}`, intermediate.certificatePem, now, invalid.map(problemOf), due));
+      errors.push(...invalid);
     }
     const server = material.server(dc);
     if (server && intermediate) {
-      const [leaf] = splitPem(server.chainPem);
-      const problems: string[] = [];
-      const facts = certificateFacts(leaf!);
-      if (facts.isCa) problems.push('is a CA certificate');
-      if (!keyMatchesCertificate(leaf!, readPrivateKey(server.keyPem))) problems.push('does not match its key');
-      if (!isSignedBy(leaf!, intermediate.certificatePem)) problems.push(`is not issued by ${dc}'s intermediate`);
+      const subject = `${mesh} server ${dc}`;
+      const [leaf] = splitPem(server.chainPem) as [string];
+      const invalid: CaMaterialError[] = [];
+      const due: string[] = [];
+      const facts = certificateFacts(leaf);
+      if (facts.isCa) invalid.push(caErrors.leafIsCa(subject, renew));
+      if (!keyMatchesCertificate(leaf, readPrivateKey(server.keyPem))) invalid.push(caErrors.keyMismatch(subject, renew));
+      if (facts.notBefore.getTime() > now.getTime()) invalid.push(caErrors.notYetValid(subject, facts.notBefore, renew));
+      if (!isSignedBy(leaf, intermediate.certificatePem)) due.push(`is not issued by ${dc}'s current intermediate`);
       const present = new Set((facts.subjectAltName ?? '').toLowerCase().split(', '));
       const missing = [...request.dnsNames.map((d) => `DNS:${d}`), ...request.ipAddresses.map((ip) => `IP Address:${sanIp(ip)}`)].filter(
         (san) => !present.has(san.toLowerCase()),
       );
-      const sanChange = missing.length > 0;
-      certificates.push(status(`server ${dc}`, leaf!, now, plan.rotationWindowDays, problems, sanChange));
+      if (missing.length > 0) due.push(`lacks ${missing.join(', ')}`);
+      if (daysLeft(leaf, now) <= plan.rotationWindowDays) due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
+      certificates.push(entry(`server ${dc}`, leaf, now, invalid.map(problemOf), due));
+      errors.push(...invalid);
     }
   }
   return { certificates, errors };
+}
+
+function throwAll(problems: readonly CaMaterialError[]): void {
+  if (problems.length === 1) throw problems[0]!;
+  if (problems.length > 1) throw caErrors.several(problems);
 }
 
 /** What reconciling did, for the CLI to report. */
@@ -335,37 +462,29 @@ export interface CaActions {
 /**
  * Brings the store in line with the plan: creates the first root (unattended when no passphrase is given),
  * cross-signs a new root, and issues or renews every datacenter's intermediate and server certificate that
- * is missing, invalid, due, issued under the previous root, or lacking a requested SAN.
+ * is missing, expired, due, issued under the previous root, or lacking a requested SAN. Refuses (changing
+ * nothing) when material is invalid in a way issuing cannot fix.
  */
 export function reconcileCa(
   material: CaMaterial,
   plan: CaPlan,
   requests: readonly ServerCertificateRequest[],
-  mesh: string,
   passphrases: PassphraseProvider,
   now = new Date(),
 ): CaActions {
   const created: string[] = [];
-  const roots = material.roots();
-  if (!material.rootCertificate(plan.root)) {
-    if (roots.length > 0) {
-      throw new CaError(`root ${plan.root} is not in the store (it has ${roots.join(', ')})`, `create it with \`meshform ca rotate --root --id ${plan.root}\``);
-    }
+  if (!material.rootCertificate(plan.root) && material.roots().length === 0 && !plan.previousRoot) {
     const passphrase = passphrases(plan.root);
-    material.createRoot(plan.root, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.rootValidityDays, mesh, ...(passphrase ? { passphrase } : {}), now });
-    created.push(`root ${plan.root}${passphrase ? '' : ' (unattended: its passphrase is stored beside it; run `meshform ca protect`)'}`);
+    material.createRoot(plan.root, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.rootValidityDays, ...(passphrase ? { passphrase } : {}), now });
+    created.push(`root ${plan.root}${passphrase ? '' : ' (unattended: its passphrase is stored beside it)'}`);
   }
-  if (plan.previousRoot) {
-    if (!material.rootCertificate(plan.previousRoot)) {
-      throw new CaError(`previous root ${plan.previousRoot} is not in the store`, 'restore it, or remove previousRoot if the rotation is over');
-    }
-    if (plan.crossSign && !material.crossCertificate(plan.root)) {
-      material.crossSign(plan.root, plan.previousRoot, passphrases, now);
-      created.push(`cross-signed ${plan.root} by ${plan.previousRoot}`);
-    }
+  throwAll(inspectCa(material, plan, requests, now).errors);
+  if (plan.previousRoot && plan.crossSign && !material.crossCertificate(plan.root)) {
+    material.crossSign(plan.root, plan.previousRoot, passphrases, now);
+    created.push(`cross-signed ${plan.root} by ${plan.previousRoot}`);
   }
   const inspection = inspectCa(material, plan, requests, now);
-  if (inspection.errors.length > 0) throw new CaError(inspection.errors.join('; '), 'see `meshform ca status`; rotate or restore the root');
+  throwAll(inspection.errors);
   const byRole = new Map(inspection.certificates.map((c) => [c.role, c]));
   const crossChain = plan.previousRoot && plan.crossSign ? material.crossCertificate(plan.root) : undefined;
   for (const request of requests) {
@@ -373,15 +492,18 @@ export function reconcileCa(
     const intermediate = byRole.get(`intermediate ${dc}`);
     let reissued = false;
     if (!intermediate || intermediate.state !== 'ok') {
-      material.issueIntermediate(dc, plan.root, { mesh, keyAlgorithm: plan.keyAlgorithm, validityDays: plan.intermediateValidityDays, now }, passphrases);
-      created.push(`intermediate ${dc} (${plan.root})`);
+      material.issueIntermediate(dc, plan.root, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.intermediateValidityDays, now }, passphrases);
+      created.push(`intermediate ${dc} (${plan.root})${intermediate ? `: ${intermediate.problems.join('; ')}` : ''}`);
       reissued = true;
     }
     const server = byRole.get(`server ${dc}`);
     const chainCurrent = material.server(dc)?.chainPem.endsWith(`${material.intermediate(dc)!.certificatePem}${crossChain ?? ''}`) ?? false;
-    if (reissued || !server || server.state !== 'ok' || !chainCurrent) {
+    if (reissued || !server || server.state !== 'ok') {
       material.issueServer(request, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.serverCertificateValidityDays, ...(crossChain ? { crossChain } : {}), now });
-      created.push(`server certificate ${dc}`);
+      created.push(`server certificate ${dc}${server && server.state !== 'ok' && !reissued ? `: ${server.problems.join('; ')}` : ''}`);
+    } else if (!chainCurrent) {
+      material.rechainServer(dc, crossChain);
+      created.push(`server chain ${dc}: ${crossChain ? `now carries ${plan.root} cross-signed by ${plan.previousRoot}` : 'cross-signed root removed'}`);
     }
   }
   return { created };
@@ -391,6 +513,6 @@ export function reconcileCa(
 export function datacenterTls(material: CaMaterial, plan: CaPlan, dc: string): { caBundle: string; serverChain: string; serverKey: string } {
   const roots = [plan.root, ...(plan.previousRoot ? [plan.previousRoot] : [])].map((id) => material.rootCertificate(id)!);
   const server = material.server(dc);
-  if (!server) throw new CaError(`datacenter ${dc} has no server certificate yet`, 'run `meshform synth` to issue it');
+  if (!server) throw caErrors.noServerCertificate(`${material.mesh} server ${dc}`);
   return { caBundle: roots.join(''), serverChain: server.chainPem, serverKey: server.keyPem };
 }

@@ -16,6 +16,8 @@ export interface ConsulSecretRefs {
   readonly aclToken: SecretKeyRef;
   /** Primary only: a secret holding an agent config file that sets the ACL initial management token. */
   readonly aclBootstrapConfigSecret?: string;
+  /** A secret with the service mesh CA provider's files (public, e.g. Vault's TLS CA), mounted, not loaded. */
+  readonly caProviderSecret?: string;
 }
 
 /** Everything the consul-k8s values depend on. */
@@ -133,9 +135,10 @@ export function consulHelmValues(input: ConsulHelmValuesInput) {
       disruptionBudget: { enabled: input.servers > 1, maxUnavailable: 1 },
       serverCert: { secretName: secrets.serverCertSecret },
       extraConfig: JSON.stringify(serverExtraConfig(input.connect)),
-      extraVolumes: secrets.aclBootstrapConfigSecret
-        ? [{ type: 'secret', name: secrets.aclBootstrapConfigSecret, load: true }]
-        : [],
+      extraVolumes: [
+        ...(secrets.aclBootstrapConfigSecret ? [{ type: 'secret', name: secrets.aclBootstrapConfigSecret, load: true }] : []),
+        ...(secrets.caProviderSecret ? [{ type: 'secret', name: secrets.caProviderSecret, load: false }] : []),
+      ],
     },
     connectInject: {
       enabled: true,

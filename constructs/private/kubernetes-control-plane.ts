@@ -16,6 +16,10 @@ export interface KubernetesControlPlaneProps {
   readonly releaseName: string;
   readonly chartVersion: string;
   readonly secrets: SecretVariables;
+  /** Files of the service mesh CA provider (public), put in their own secret when there are any. */
+  readonly caProviderFiles: readonly { readonly name: string; readonly content: string }[];
+  /** Name of that secret. */
+  readonly caProviderSecretName: string;
   /** Renders the chart values (YAML); called at synth, after the whole mesh is known. */
   readonly renderValues: (refs: ConsulSecretRefs) => string;
 }
@@ -57,6 +61,7 @@ export class KubernetesControlPlane extends Construct {
       gossipKey: { secretName: `${prefix}-gossip-key`, secretKey: 'key' },
       aclToken: { secretName: `${prefix}-acl-token`, secretKey: 'token' },
       ...(props.primary ? { aclBootstrapConfigSecret: `${prefix}-acl-bootstrap-config` } : {}),
+      ...(props.caProviderFiles.length > 0 ? { caProviderSecret: props.caProviderSecretName } : {}),
     };
     const refs = this.secretRefs;
     const secrets = [
@@ -82,6 +87,10 @@ export class KubernetesControlPlane extends Construct {
           }),
         }),
       );
+    }
+
+    if (refs.caProviderSecret) {
+      secrets.push(secret('CaProviderFiles', refs.caProviderSecret, Object.fromEntries(props.caProviderFiles.map((f) => [f.name, f.content]))));
     }
 
     this.release = new Release(this, 'Consul', {

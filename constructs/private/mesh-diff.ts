@@ -4,7 +4,17 @@ import type { MeshManifest } from './mesh-manifest';
 export interface MeshChangeSummary {
   /** True when the agent TLS root changed (root, previous root or cross-signing): a rotation step. */
   readonly rootRotation: boolean;
-  /** Everything else that changed, in words (`datacenter aws-vms changed`, `consul version 2.0.2 -> 2.0.3`...). */
+  /**
+   * The service mesh CA's root changed (provider, Vault root mount, PCA ARN): Consul rotates its mesh root.
+   * Undefined when it did not change.
+   */
+  readonly meshCaRotation?: {
+    readonly from: string;
+    readonly to: string;
+    /** Consul cannot cross-sign this change (AWS Private CA on either side). */
+    readonly withoutCrossSigning: boolean;
+  };
+  /** Everything else that changed, in words (`datacenter aws-vms changed`, `consulVersion 2.0.2 -> 2.0.3`...). */
   readonly other: string[];
 }
 
@@ -12,7 +22,12 @@ function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** Compares two manifests of one mesh, separating a root rotation from every other change. */
+function describeMeshCa(m: MeshManifest): string {
+  const root = Object.entries(m.ca.meshCa.root).map(([k, v]) => `${k}=${v}`);
+  return `${m.ca.meshCa.provider}${root.length ? ` (${root.join(', ')})` : ''}`;
+}
+
+/** Compares two manifests of one mesh, separating CA rotations from every other change. */
 export function summarizeMeshChanges(before: MeshManifest, after: MeshManifest): MeshChangeSummary {
   const root = (m: MeshManifest) => ({ root: m.ca.plan.root, previousRoot: m.ca.plan.previousRoot, crossSign: m.ca.plan.crossSign });
   const other: string[] = [];
@@ -28,8 +43,21 @@ export function summarizeMeshChanges(before: MeshManifest, after: MeshManifest):
     else if (!same({ ...b, installs: undefined }, { ...a, installs: undefined })) other.push(`datacenter ${name} changed`);
   }
   if (!same(before.federation, after.federation)) other.push('federation changed');
-  const { root: _r, previousRoot: _p, crossSign: _c, ...restBefore } = before.ca.plan;
-  const { root: _r2, previousRoot: _p2, crossSign: _c2, ...restAfter } = after.ca.plan;
+  const { root: _r, previousRoot: _p, crossSign: _c, provider: _v, ...restBefore } = before.ca.plan;
+  const { root: _r2, previousRoot: _p2, crossSign: _c2, provider: _v2, ...restAfter } = after.ca.plan;
   if (!same(restBefore, restAfter) || !same(before.ca.requests, after.ca.requests)) other.push('certificate settings changed');
-  return { rootRotation: !same(root(before), root(after)), other };
+  const meshCaChanged = before.ca.meshCa.provider !== after.ca.meshCa.provider || !same(before.ca.meshCa.root, after.ca.meshCa.root);
+  return {
+    rootRotation: !same(root(before), root(after)),
+    ...(meshCaChanged
+      ? {
+          meshCaRotation: {
+            from: describeMeshCa(before),
+            to: describeMeshCa(after),
+            withoutCrossSigning: !before.ca.meshCa.canCrossSign || !after.ca.meshCa.canCrossSign,
+          },
+        }
+      : {}),
+    other,
+  };
 }

@@ -42,6 +42,8 @@ export interface NodeSpec {
   readonly gatewayWanAddress?: string;
   /** The servers' `connect` block: the service mesh CA provider and lifetimes. */
   readonly connectCa: HclObject;
+  /** Files the CA provider reads (servers only; public material, e.g. Vault's TLS CA). */
+  readonly caProviderFiles: readonly { readonly name: string; readonly content: string }[];
   /** Extra agent configuration merged by the caller (already checked). */
   readonly agentConfig: HclObject;
 }
@@ -55,6 +57,9 @@ export const PATHS = {
   nodeEnv: '/etc/meshform/node.env',
   units: '/etc/systemd/system',
 } as const;
+
+/** Where servers find the service mesh CA provider's files. */
+export const CA_PROVIDER_DIRECTORY = '/etc/consul.d/ca-provider';
 
 /** Port the mesh gateway listens on, on its host (a load balancer or Elastic IP maps the public port to it). */
 export const GATEWAY_LISTEN_PORT = 8443;
@@ -352,6 +357,7 @@ export function nodeFiles(spec: NodeSpec): NodeFile[] {
     { path: PATHS.nodeScript, content: nodeScript(), mode: '0755' },
     { path: PATHS.nodeConfig, content: `${JSON.stringify(nodeJson(spec), null, 2)}\n`, mode: '0644' },
     { path: PATHS.agentConfig, content: renderHcl(spec.agentConfig), mode: '0644' },
+    ...spec.caProviderFiles.map((f) => ({ path: `${CA_PROVIDER_DIRECTORY}/${f.name}`, content: f.content, mode: '0644' })),
     ...units(spec).map((u) => ({ path: `${PATHS.units}/${u.name}`, content: u.content, mode: '0644' })),
   ];
 }

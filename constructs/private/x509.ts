@@ -4,7 +4,7 @@
  * X509Certificate. Covers what Consul's TLS needs: CA certificates (basic constraints, key usage, key ids),
  * cross-signed roots, and leaf certificates with DNS/IP SANs and server+client auth.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomBytes, sign, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomBytes, sign, verify, X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
 
 const { asn1 } = forge;
@@ -67,6 +67,8 @@ export interface CertificateSpec {
   readonly ipAddresses?: readonly string[];
   /** Use the subject name of this certificate instead of commonName/organization (cross-signing). */
   readonly subjectFromPem?: string;
+  /** Use this DER subject name (from a certificate signing request) instead of commonName/organization. */
+  readonly subjectDer?: Buffer;
 }
 
 const OID = {
@@ -83,6 +85,9 @@ const OID = {
   ecdsaWithSha256: '1.2.840.10045.4.3.2',
   ecdsaWithSha384: '1.2.840.10045.4.3.3',
   sha256WithRsa: '1.2.840.113549.1.1.11',
+  sha384WithRsa: '1.2.840.113549.1.1.12',
+  sha512WithRsa: '1.2.840.113549.1.1.13',
+  ecdsaWithSha512: '1.2.840.10045.4.3.4',
 } as const;
 
 type Asn1 = forge.asn1.Asn1;
@@ -102,7 +107,25 @@ function derBytes(node: Asn1): string {
   return asn1.toDer(node).getBytes();
 }
 function fromDer(buffer: Buffer): Asn1 {
-  return asn1.fromDer(forge.util.createBuffer(buffer.toString('binary')));
+  // BIT STRINGs stay opaque: a public key or signature is not re-parsed as nested ASN.1 (so re-encoding is exact)
+  // (node-forge accepts an options object here; its type declarations only know the older boolean)
+  const parse = asn1.fromDer as unknown as (bytes: forge.util.ByteStringBuffer, options: { decodeBitStrings: boolean }) => Asn1;
+  return parse(forge.util.createBuffer(buffer.toString('binary')), { decodeBitStrings: false });
+}
+
+/** The raw DER bytes of the first element inside the SEQUENCE that starts at `der[0]`. */
+function firstElementDer(der: Buffer): Buffer {
+  const header = (at: number): { content: number; length: number } => {
+    const first = der[at + 1]!;
+    if (first < 0x80) return { content: at + 2, length: first };
+    const count = first & 0x7f;
+    let length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + der[at + 2 + i]!;
+    return { content: at + 2 + count, length };
+  };
+  const outer = header(0);
+  const inner = header(outer.content);
+  return der.subarray(outer.content, inner.content + inner.length);
 }
 function positiveInteger(bytes: Buffer): Asn1 {
   const b = bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
@@ -176,7 +199,11 @@ export function issueCertificate(spec: CertificateSpec): string {
   const signingKey = spec.issuer?.privateKey ?? spec.selfSigningKey;
   if (!signingKey) throw new Error('a certificate needs an issuer or a self-signing key');
   const issuerName = spec.issuer ? subjectOf(spec.issuer.certificatePem) : undefined;
-  const subject = spec.subjectFromPem ? subjectOf(spec.subjectFromPem) : name(spec.commonName, spec.organization);
+  const subject = spec.subjectDer
+    ? fromDer(spec.subjectDer)
+    : spec.subjectFromPem
+      ? subjectOf(spec.subjectFromPem)
+      : name(spec.commonName, spec.organization);
   const algorithm = signatureAlgorithm(signingKey);
   const algorithmId = seq([oid(algorithm.id), ...(algorithm.params ? [asn1.create(U, T.NULL, false, '')] : [])]);
   const extensions: Asn1[] = [];
@@ -265,4 +292,62 @@ export function isSignedBy(certificatePem: string, issuerPem: string): boolean {
 /** True when the private key belongs to the certificate. */
 export function keyMatchesCertificate(certificatePem: string, privateKey: KeyObject): boolean {
   return new X509Certificate(certificatePem).checkPrivateKey(privateKey);
+}
+
+/** A parsed PKCS#10 certificate signing request. */
+export interface CertificateRequest {
+  /** The requested subject, DER. */
+  readonly subjectDer: Buffer;
+  /** The subject as text (`CN=..., O=...`). */
+  readonly subject: string;
+  readonly publicKey: KeyObject;
+}
+
+const CSR_HASHES: { readonly [oid: string]: string } = {
+  [OID.sha256WithRsa]: 'sha256',
+  [OID.sha384WithRsa]: 'sha384',
+  [OID.sha512WithRsa]: 'sha512',
+  [OID.ecdsaWithSha256]: 'sha256',
+  [OID.ecdsaWithSha384]: 'sha384',
+  [OID.ecdsaWithSha512]: 'sha512',
+};
+
+/**
+ * Parses a PEM certificate signing request (PKCS#10) and checks its self-signature, so that only the holder
+ * of the key can obtain a certificate for it. Throws an Error naming what is wrong.
+ */
+export function parseCertificateRequest(pem: string): CertificateRequest {
+  const match = /-----BEGIN (NEW )?CERTIFICATE REQUEST-----([\s\S]*?)-----END (NEW )?CERTIFICATE REQUEST-----/.exec(pem);
+  if (!match) throw new Error('not a PEM certificate request (no BEGIN CERTIFICATE REQUEST block)');
+  const der = Buffer.from(match[2]!.replace(/\s+/g, ''), 'base64');
+  let request: Asn1;
+  try {
+    request = fromDer(der);
+  } catch {
+    throw new Error('the certificate request is not valid DER');
+  }
+  const [info, algorithm, signatureBits] = request.value as Asn1[];
+  if (!info || !algorithm || !signatureBits) throw new Error('the certificate request is incomplete');
+  const fields = info.value as Asn1[];
+  const subjectNode = fields[1]!;
+  const spkiNode = fields[2]!;
+  const publicKey = createPublicKey({ key: Buffer.from(derBytes(spkiNode), 'binary'), format: 'der', type: 'spki' });
+  const algorithmOid = asn1.derToOid(forge.util.createBuffer((algorithm.value as Asn1[])[0]!.value as string));
+  const hash = CSR_HASHES[algorithmOid];
+  if (!hash) throw new Error(`the certificate request is signed with an unsupported algorithm (${algorithmOid})`);
+  const signature = Buffer.from((signatureBits.value as string).slice(1), 'binary');
+  if (!verify(hash, firstElementDer(der), publicKey, signature)) {
+    throw new Error('the certificate request signature does not verify: it was not signed by the key it carries');
+  }
+  const subjectDer = Buffer.from(derBytes(subjectNode), 'binary');
+  // node's X509 parser prints names; a throwaway self-signed certificate is not needed for that: read the RDNs
+  const subject = ((subjectNode.value as Asn1[]) ?? [])
+    .map((rdn) => {
+      const [type, value] = ((rdn.value as Asn1[])[0]!.value as Asn1[]) as [Asn1, Asn1];
+      const id = asn1.derToOid(forge.util.createBuffer(type.value as string));
+      const label = id === OID.commonName ? 'CN' : id === OID.organization ? 'O' : id;
+      return `${label}=${forge.util.decodeUtf8(value.value as string)}`;
+    })
+    .join(', ');
+  return { subjectDer, subject, publicKey };
 }

@@ -11,6 +11,8 @@
  */
 import {
   App,
+  CertificateAuthority,
+  CertificateKeyAlgorithm,
   Cloud,
   GatewayExposure,
   KubernetesCluster,
@@ -28,6 +30,13 @@ export function defineDefaultMesh(app: App): Mesh {
   const mesh = new Mesh(app, 'shop', {
     consulVersion: '2.0.3',
     domain: 'consul',
+    // The agent TLS root stays in meshform's local store (never in Terraform state or a cluster); each
+    // datacenter gets its own intermediate and server certificate. Consul's built-in CA runs the mesh's mTLS.
+    certificateAuthority: CertificateAuthority.offline({
+      root: 'root-1',
+      keyAlgorithm: CertificateKeyAlgorithm.EC_P256,
+      rotationWindowDays: 90,
+    }),
   });
 
   new KubernetesDatacenter(mesh, 'aws-us-east', {

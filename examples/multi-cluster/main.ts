@@ -5,13 +5,22 @@
  *
  * Run: CDKTF_OUTDIR=cdktf.out npx tsx examples/multi-cluster/main.ts
  */
-import { App, Cloud, MultiClusterMesh, StateBackend } from '../../index';
+import { App, CertificateAuthority, Cloud, MultiClusterMesh, StateBackend, VaultAuth } from '../../index';
 
 /** Declares the three-cloud mesh in `app`. */
 export function defineMultiClusterMesh(app: App): MultiClusterMesh {
   return new MultiClusterMesh(app, 'payments', {
     primary: 'aws-eu-west',
     backend: StateBackend.terraformCloud({ organization: 'acme', workspacePrefix: 'mesh-' }),
+    // Vault runs the service mesh CA: its root mount holds an intermediate of the offline root
+    // (`meshform ca sign-csr`), each datacenter gets its own intermediate mount, and each cluster's Consul
+    // servers log in with their service account at their own Kubernetes auth mount (kubernetes-<datacenter>).
+    certificateAuthority: CertificateAuthority.vault({
+      address: 'https://vault.payments.example.com:8200',
+      rootPkiPath: 'payments-connect-root',
+      intermediatePkiPathPrefix: 'payments-connect-',
+      kubernetesAuth: VaultAuth.kubernetesPerDatacenter({ role: 'consul-server' }),
+    }),
     clusters: [
       {
         name: 'aws-eu-west',
