@@ -110,7 +110,13 @@ function journalFile(store: SecretStore, mesh: string): string {
  * and server certificates), records the progress of a root rotation and refuses to retire the previous
  * root before every datacenter received material under the new one. Returns lines for the summary.
  */
-export function reconcileMeshCa(store: SecretStore, mesh: MeshManifest, provider: PassphraseProvider = passphrases(), now?: Date): string[] {
+export function reconcileMeshCa(
+  store: SecretStore,
+  mesh: MeshManifest,
+  provider: PassphraseProvider = passphrases(),
+  now?: Date,
+  creation: PassphraseProvider = newPassphrase,
+): string[] {
   const ca = store.ca(mesh.mesh);
   const plan = mesh.ca.plan;
   const journal = journalFile(store, mesh.mesh);
@@ -119,7 +125,7 @@ export function reconcileMeshCa(store: SecretStore, mesh: MeshManifest, provider
     const missing = mesh.ca.requests.map((r) => r.datacenter).filter((dc) => !open.issued.includes(dc));
     if (missing.length > 0) throw caErrors.retirementTooEarly(`${mesh.mesh} root ${open.from}`, open.from, open.to, missing);
   }
-  const actions = reconcileCa(ca, plan, mesh.ca.requests, provider, now);
+  const actions = reconcileCa(ca, plan, mesh.ca.requests, provider, now, creation);
   if (plan.previousRoot) {
     const record: RotationJournal = { from: plan.previousRoot, to: plan.root, issued: mesh.ca.requests.map((r) => r.datacenter).sort() };
     fs.writeFileSync(journal, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });

@@ -335,6 +335,12 @@ function daysLeft(pem: string, now: Date): number {
   return Math.floor((certificateFacts(pem).notAfter.getTime() - now.getTime()) / DAY);
 }
 
+/** Valid now, but expiring within the window. */
+function withinWindow(pem: string, now: Date, windowDays: number): boolean {
+  const left = daysLeft(pem, now);
+  return left >= 0 && left <= windowDays;
+}
+
 /** What makes a certificate unusable as a root (checked at import and at every synth). */
 function rootProblems(subject: string, pem: string, now: Date, windowDays: number, fix: string): CaMaterialError[] {
   const facts = certificateFacts(pem);
@@ -421,7 +427,7 @@ export function inspectCa(material: CaMaterial, plan: CaPlan, requests: readonly
       if (issuer === undefined && storeRoot === undefined) invalid.push(caErrors.foreignTrustDomain(subject, facts.issuer, renew));
       else if (issuer === undefined) due.push(`issued by root ${storeRoot}, which the mesh no longer trusts`);
       else if (issuer !== plan.root) due.push(`issued by ${issuer}, being retired`);
-      if (daysLeft(intermediate.certificatePem, now) <= plan.rotationWindowDays) due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
+      if (withinWindow(intermediate.certificatePem, now, plan.rotationWindowDays)) due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
       certificates.push(entry(`intermediate ${dc}`, intermediate.certificatePem, now, invalid.map(problemOf), due));
       errors.push(...invalid);
     }
@@ -441,7 +447,7 @@ export function inspectCa(material: CaMaterial, plan: CaPlan, requests: readonly
         (san) => !present.has(san.toLowerCase()),
       );
       if (missing.length > 0) due.push(`lacks ${missing.join(', ')}`);
-      if (daysLeft(leaf, now) <= plan.rotationWindowDays) due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
+      if (withinWindow(leaf, now, plan.rotationWindowDays)) due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
       certificates.push(entry(`server ${dc}`, leaf, now, invalid.map(problemOf), due));
       errors.push(...invalid);
     }
@@ -471,10 +477,11 @@ export function reconcileCa(
   requests: readonly ServerCertificateRequest[],
   passphrases: PassphraseProvider,
   now = new Date(),
+  newRootPassphrase: PassphraseProvider = passphrases,
 ): CaActions {
   const created: string[] = [];
   if (!material.rootCertificate(plan.root) && material.roots().length === 0 && !plan.previousRoot) {
-    const passphrase = passphrases(plan.root);
+    const passphrase = newRootPassphrase(plan.root);
     material.createRoot(plan.root, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.rootValidityDays, ...(passphrase ? { passphrase } : {}), now });
     created.push(`root ${plan.root}${passphrase ? '' : ' (unattended: its passphrase is stored beside it)'}`);
   }
