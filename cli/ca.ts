@@ -123,11 +123,16 @@ export function reconcileMeshCa(
   const open = fs.existsSync(journal) ? (JSON.parse(fs.readFileSync(journal, 'utf8')) as RotationJournal) : undefined;
   if (open && !plan.previousRoot && open.to === plan.root) {
     const missing = mesh.ca.requests.map((r) => r.datacenter).filter((dc) => !open.issued.includes(dc));
-    if (missing.length > 0) throw caErrors.retirementTooEarly(`${mesh.mesh} root ${open.from}`, open.from, open.to, missing);
+    if (missing.length > 0)
+      throw caErrors.retirementTooEarly(`${mesh.mesh} root ${open.from}`, open.from, open.to, missing);
   }
   const actions = reconcileCa(ca, plan, mesh.ca.requests, provider, now, creation);
   if (plan.previousRoot) {
-    const record: RotationJournal = { from: plan.previousRoot, to: plan.root, issued: mesh.ca.requests.map((r) => r.datacenter).sort() };
+    const record: RotationJournal = {
+      from: plan.previousRoot,
+      to: plan.root,
+      issued: mesh.ca.requests.map((r) => r.datacenter).sort(),
+    };
     fs.writeFileSync(journal, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
   } else if (open) {
     fs.rmSync(journal);
@@ -135,14 +140,23 @@ export function reconcileMeshCa(
   const lines = actions.created.map((a) => `issued ${a}`);
   for (const id of ca.roots()) {
     if (ca.isUnattended(id)) {
-      lines.push(style.yellow(`[meshform/unattended-root] root ${id}'s passphrase is stored beside its key: protect it with \`meshform ca protect --root --id ${id}\``));
+      lines.push(
+        style.yellow(
+          `[meshform/unattended-root] root ${id}'s passphrase is stored beside its key: protect it with \`meshform ca protect --root --id ${id}\``,
+        ),
+      );
     }
   }
   return lines;
 }
 
 /** The `meshform ca status` table (or JSON) and its exit code: 0 all valid, 10 something due, 20 invalid or expired. */
-export function caStatus(store: SecretStore, mesh: MeshManifest, json: boolean, now = new Date()): { output: string; code: number } {
+export function caStatus(
+  store: SecretStore,
+  mesh: MeshManifest,
+  json: boolean,
+  now = new Date(),
+): { output: string; code: number } {
   const ca = store.ca(mesh.mesh);
   const inspection = inspectCa(ca, mesh.ca.plan, mesh.ca.requests, now);
   const missing = mesh.ca.requests.filter((r) => !ca.server(r.datacenter)).map((r) => r.datacenter);
@@ -156,7 +170,11 @@ export function caStatus(store: SecretStore, mesh: MeshManifest, json: boolean, 
     const document = {
       mesh: mesh.mesh,
       plan: mesh.ca.plan,
-      certificates: inspection.certificates.map((c) => ({ ...c, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() })),
+      certificates: inspection.certificates.map((c) => ({
+        ...c,
+        notBefore: c.notBefore.toISOString(),
+        notAfter: c.notAfter.toISOString(),
+      })),
       missing,
       errors: inspection.errors.map((e) => ({ code: e.code, subject: e.subject, message: e.message })),
       exitCode: code,
@@ -165,12 +183,15 @@ export function caStatus(store: SecretStore, mesh: MeshManifest, json: boolean, 
   }
   const lines = [style.bold(`mesh ${mesh.mesh}: ${mesh.ca.description}`)];
   for (const c of inspection.certificates) {
-    const state = c.state === 'ok' ? style.green('ok') : c.state === 'due' ? style.yellow('DUE') : style.red(c.state.toUpperCase());
+    const state =
+      c.state === 'ok' ? style.green('ok') : c.state === 'due' ? style.yellow('DUE') : style.red(c.state.toUpperCase());
     lines.push(`  ${state.padEnd(8)} ${c.role}`);
     lines.push(`           subject ${c.subject}`);
     lines.push(`           issuer  ${c.issuer}`);
     lines.push(`           sha256  ${c.fingerprint}`);
-    lines.push(`           expires ${c.notAfter.toISOString()} (${c.daysLeft} days)${c.problems.length ? `: ${c.problems.join('; ')}` : ''}`);
+    lines.push(
+      `           expires ${c.notAfter.toISOString()} (${c.daysLeft} days)${c.problems.length ? `: ${c.problems.join('; ')}` : ''}`,
+    );
   }
   for (const dc of missing) lines.push(`  ${style.yellow('MISSING')}  server ${dc}: run meshform synth to issue it`);
   for (const e of inspection.errors) lines.push(style.red(`  error: ${e.message}`));
@@ -185,7 +206,11 @@ export function caStatus(store: SecretStore, mesh: MeshManifest, json: boolean, 
 }
 
 /** `meshform ca init`: creates the mesh's first root with a passphrase (or unattended). */
-export function caInit(store: SecretStore, mesh: MeshManifest, options: { unattended: boolean; provider?: PassphraseProvider }): string {
+export function caInit(
+  store: SecretStore,
+  mesh: MeshManifest,
+  options: { unattended: boolean; provider?: PassphraseProvider },
+): string {
   store.ensure(mesh.mesh);
   const ca = store.ca(mesh.mesh);
   const plan = mesh.ca.plan;
@@ -193,9 +218,17 @@ export function caInit(store: SecretStore, mesh: MeshManifest, options: { unatte
   let passphrase: string | undefined;
   if (!options.unattended) {
     passphrase = (options.provider ?? newPassphrase)(plan.root);
-    if (!passphrase) throw new CliError('a root needs a passphrase: set MESHFORM_CA_PASSPHRASE, run from a terminal, or pass --unattended', 2);
+    if (!passphrase)
+      throw new CliError(
+        'a root needs a passphrase: set MESHFORM_CA_PASSPHRASE, run from a terminal, or pass --unattended',
+        2,
+      );
   }
-  ca.createRoot(plan.root, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.rootValidityDays, ...(passphrase ? { passphrase } : {}) });
+  ca.createRoot(plan.root, {
+    keyAlgorithm: plan.keyAlgorithm,
+    validityDays: plan.rootValidityDays,
+    ...(passphrase ? { passphrase } : {}),
+  });
   return `created root ${plan.root} of mesh ${mesh.mesh}${passphrase ? ' (key encrypted with your passphrase)' : ' (unattended)'}\n`;
 }
 
@@ -203,13 +236,20 @@ export function caInit(store: SecretStore, mesh: MeshManifest, options: { unatte
 export function caRotateRoot(
   store: SecretStore,
   mesh: MeshManifest,
-  options: { id?: string; crossSign: boolean; force: boolean; provider?: PassphraseProvider; newPassphrase?: PassphraseProvider },
+  options: {
+    id?: string;
+    crossSign: boolean;
+    force: boolean;
+    provider?: PassphraseProvider;
+    newPassphrase?: PassphraseProvider;
+  },
 ): string {
   const ca = store.ca(mesh.mesh);
   const plan = mesh.ca.plan;
   if (plan.previousRoot) throw caErrors.rotationInProgress(ca.rootSubject(plan.root), plan.previousRoot, plan.root);
   if (!ca.rootCertificate(plan.root)) throw caErrors.rootMissing(ca.rootSubject(plan.root), ca.roots(), plan.root);
-  if (!options.crossSign && !options.force) throw caErrors.rotationWithoutCrossSigningRefused(ca.rootSubject(plan.root));
+  if (!options.crossSign && !options.force)
+    throw caErrors.rotationWithoutCrossSigningRefused(ca.rootSubject(plan.root));
   const number = Math.max(0, ...ca.roots().map((id) => Number(/-(\d+)$/.exec(id)?.[1] ?? 0))) + 1;
   const id = options.id ?? `root-${number}`;
   if (ca.rootCertificate(id)) throw caErrors.rootExists(ca.rootSubject(id));
@@ -217,7 +257,11 @@ export function caRotateRoot(
   // The active root's key is unlocked first: a wrong or missing passphrase leaves the store as it was.
   if (options.crossSign) ca.rootKey(plan.root, provider);
   const passphrase = (options.newPassphrase ?? newPassphrase)(id);
-  ca.createRoot(id, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.rootValidityDays, ...(passphrase ? { passphrase } : {}) });
+  ca.createRoot(id, {
+    keyAlgorithm: plan.keyAlgorithm,
+    validityDays: plan.rootValidityDays,
+    ...(passphrase ? { passphrase } : {}),
+  });
   try {
     if (options.crossSign) ca.crossSign(id, plan.root, provider);
   } catch (e) {
@@ -240,14 +284,33 @@ export function caRotateRoot(
 }
 
 /** `meshform ca rotate --intermediate <dc>`: a new intermediate (and server certificate) under the active root. */
-export function caRotateIntermediate(store: SecretStore, mesh: MeshManifest, dc: string, provider: PassphraseProvider = passphrases()): string {
+export function caRotateIntermediate(
+  store: SecretStore,
+  mesh: MeshManifest,
+  dc: string,
+  provider: PassphraseProvider = passphrases(),
+): string {
   const request = mesh.ca.requests.find((r) => r.datacenter === dc);
-  if (!request) throw caErrors.unknownDatacenter(`${mesh.mesh} intermediate ${dc}`, dc, mesh.ca.requests.map((r) => r.datacenter));
+  if (!request)
+    throw caErrors.unknownDatacenter(
+      `${mesh.mesh} intermediate ${dc}`,
+      dc,
+      mesh.ca.requests.map((r) => r.datacenter),
+    );
   const ca = store.ca(mesh.mesh);
   const plan = mesh.ca.plan;
-  ca.issueIntermediate(dc, plan.root, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.intermediateValidityDays }, provider);
+  ca.issueIntermediate(
+    dc,
+    plan.root,
+    { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.intermediateValidityDays },
+    provider,
+  );
   const cross = plan.previousRoot && plan.crossSign ? ca.crossCertificate(plan.root) : undefined;
-  ca.issueServer(request, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.serverCertificateValidityDays, ...(cross ? { crossChain: cross } : {}) });
+  ca.issueServer(request, {
+    keyAlgorithm: plan.keyAlgorithm,
+    validityDays: plan.serverCertificateValidityDays,
+    ...(cross ? { crossChain: cross } : {}),
+  });
   return `issued a new intermediate and server certificate for ${dc} under ${plan.root}: export the secrets and deploy ${dc}'s stack\n`;
 }
 
@@ -256,7 +319,8 @@ export function caProtect(store: SecretStore, mesh: MeshManifest, id: string, pr
   const ca = store.ca(mesh.mesh);
   if (!ca.rootCertificate(id)) throw caErrors.rootMissing(ca.rootSubject(id), ca.roots(), id);
   const passphrase = (provider ?? newPassphrase)(id);
-  if (!passphrase) throw new CliError('protect needs a new passphrase: set MESHFORM_CA_PASSPHRASE or run from a terminal', 2);
+  if (!passphrase)
+    throw new CliError('protect needs a new passphrase: set MESHFORM_CA_PASSPHRASE or run from a terminal', 2);
   ca.protect(id, passphrase, passphrases());
   return `root ${id}'s key is now encrypted with your passphrase only; keep the store (or at least ca/roots/${id}) offline\n`;
 }
@@ -280,10 +344,13 @@ export function caImport(
   store.ensure(mesh.mesh);
   const ca = store.ca(mesh.mesh);
   const passphrase = (options.provider ?? newPassphrase)(options.id);
-  if (!passphrase) throw new CliError('an imported root is stored encrypted: set MESHFORM_CA_PASSPHRASE or run from a terminal', 2);
+  if (!passphrase)
+    throw new CliError('an imported root is stored encrypted: set MESHFORM_CA_PASSPHRASE or run from a terminal', 2);
   ca.importRoot(options.id, certificate, key, {
     passphrase,
-    ...(process.env.MESHFORM_IMPORT_KEY_PASSPHRASE ? { keyPassphrase: process.env.MESHFORM_IMPORT_KEY_PASSPHRASE } : {}),
+    ...(process.env.MESHFORM_IMPORT_KEY_PASSPHRASE
+      ? { keyPassphrase: process.env.MESHFORM_IMPORT_KEY_PASSPHRASE }
+      : {}),
     rotationWindowDays: mesh.ca.plan.rotationWindowDays,
     ...(options.now ? { now: options.now } : {}),
   });
@@ -306,5 +373,10 @@ export function caSignRequest(
   const plan: CaPlan = mesh.ca.plan;
   return store
     .ca(mesh.mesh)
-    .signRequest(readInput(options.requestFile), plan.root, { validityDays: options.validityDays ?? plan.intermediateValidityDays }, options.provider ?? passphrases());
+    .signRequest(
+      readInput(options.requestFile),
+      plan.root,
+      { validityDays: options.validityDays ?? plan.intermediateValidityDays },
+      options.provider ?? passphrases(),
+    );
 }

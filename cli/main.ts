@@ -111,7 +111,12 @@ function rotationAlone(previous: SynthResult | undefined, next: SynthResult): Ma
       );
     }
     if (meshCa) {
-      const file = path.join(path.relative(process.cwd(), next.outdir.replace(/\.staging-\d+$/, '')) || '.', MESH_MANIFEST_DIR, CONNECT_CA_DIR, `${mesh.mesh}.json`);
+      const file = path.join(
+        path.relative(process.cwd(), next.outdir.replace(/\.staging-\d+$/, '')) || '.',
+        MESH_MANIFEST_DIR,
+        CONNECT_CA_DIR,
+        `${mesh.mesh}.json`,
+      );
       lines.push(
         `service mesh CA change: ${meshCa.from} → ${meshCa.to}. Consul reads its CA configuration file only at first start: ` +
           `after deploying, apply it on the primary (${mesh.primary}) with \`consul connect ca set-config -config-file ${file}\` (management token)`,
@@ -177,13 +182,18 @@ export function main(argv: readonly string[]): number {
           outdir: previous?.outdir ?? path.resolve(projectDir, config.output),
           annotations: [],
           meshes: next.meshes.flatMap((m) => {
-            const known = (store.has(m.mesh) ? lastSynthesized(store, m.mesh) : undefined) ?? previous?.meshes.find((p) => p.mesh === m.mesh);
+            const known =
+              (store.has(m.mesh) ? lastSynthesized(store, m.mesh) : undefined) ??
+              previous?.meshes.find((p) => p.mesh === m.mesh);
             return known ? [known] : [];
           }),
         };
         const notes = rotationAlone(before, next);
         for (const m of next.meshes) {
-          checkRootTransition(before.meshes.find((b) => b.mesh === m.mesh), m);
+          checkRootTransition(
+            before.meshes.find((b) => b.mesh === m.mesh),
+            m,
+          );
           const { created } = store.ensure(m.mesh);
           const certificates = [...(notes.get(m.mesh) ?? []).map((n) => style.yellow(n)), ...reconcileMeshCa(store, m)];
           recordSynthesized(store, m);
@@ -219,8 +229,10 @@ export function main(argv: readonly string[]): number {
         return 0;
       }
       if (sub === 'host') {
-        if (!values.datacenter || !values.host) throw new CliError('secrets host needs --datacenter <name> and --host <name>', 2);
-        if (meshes.length !== 1) throw new CliError(`secrets host needs --mesh <name> (meshes: ${meshes.map((m) => m.mesh).join(', ')})`, 2);
+        if (!values.datacenter || !values.host)
+          throw new CliError('secrets host needs --datacenter <name> and --host <name>', 2);
+        if (meshes.length !== 1)
+          throw new CliError(`secrets host needs --mesh <name> (meshes: ${meshes.map((m) => m.mesh).join(', ')})`, 2);
         process.stdout.write(ownHostSecrets(store, meshes[0]!, values.datacenter, values.host));
         return 0;
       }
@@ -230,7 +242,9 @@ export function main(argv: readonly string[]): number {
           const info = store.info(m.mesh);
           process.stdout.write(
             `${m.mesh}: ${info.directory}${created ? ' (created now)' : ''}\n` +
-              info.roots.map((r) => `  root ${r.id} SHA-256 ${r.fingerprint}${r.unattended ? ' (unattended)' : ''}\n`).join('') +
+              info.roots
+                .map((r) => `  root ${r.id} SHA-256 ${r.fingerprint}${r.unattended ? ' (unattended)' : ''}\n`)
+                .join('') +
               `  variables: ${m.secretVariables.join(', ')}\n`,
           );
         }
@@ -243,7 +257,9 @@ export function main(argv: readonly string[]): number {
       const meshes = readSynthOutput(outdir).meshes.filter((m) => values.mesh === undefined || m.mesh === values.mesh);
       if (meshes.length !== 1) {
         throw new CliError(
-          meshes.length === 0 ? `no mesh in ${outdir}: run meshform synth first` : `ca needs --mesh <name> (meshes: ${meshes.map((m) => m.mesh).join(', ')})`,
+          meshes.length === 0
+            ? `no mesh in ${outdir}: run meshform synth first`
+            : `ca needs --mesh <name> (meshes: ${meshes.map((m) => m.mesh).join(', ')})`,
           2,
         );
       }
@@ -259,7 +275,13 @@ export function main(argv: readonly string[]): number {
         }
         case 'rotate':
           if (values.root) {
-            process.stdout.write(caRotateRoot(store, mesh, { id: values.id, crossSign: values['no-cross-sign'] !== true, force: values.force === true }));
+            process.stdout.write(
+              caRotateRoot(store, mesh, {
+                id: values.id,
+                crossSign: values['no-cross-sign'] !== true,
+                force: values.force === true,
+              }),
+            );
             return 0;
           }
           if (values.intermediate) {
@@ -268,22 +290,32 @@ export function main(argv: readonly string[]): number {
           }
           throw new CliError('ca rotate needs --root or --intermediate <datacenter>', 2);
         case 'protect':
-          if (!values.root || typeof values.id !== 'string') throw new CliError('ca protect needs --root --id <root id>', 2);
+          if (!values.root || typeof values.id !== 'string')
+            throw new CliError('ca protect needs --root --id <root id>', 2);
           process.stdout.write(caProtect(store, mesh, values.id));
           return 0;
         case 'import':
-          if (!values.root || !values.id || !values.cert || !values.key) throw new CliError('ca import needs --root --id <id> --cert <file> --key <file>', 2);
-          process.stdout.write(caImport(store, mesh, { id: values.id, certificateFile: values.cert, keyFile: values.key }));
+          if (!values.root || !values.id || !values.cert || !values.key)
+            throw new CliError('ca import needs --root --id <id> --cert <file> --key <file>', 2);
+          process.stdout.write(
+            caImport(store, mesh, { id: values.id, certificateFile: values.cert, keyFile: values.key }),
+          );
           return 0;
         case 'sign-csr': {
           if (!values.csr) throw new CliError('ca sign-csr needs --csr <file>', 2);
           const days = values.days === undefined ? undefined : Number(values.days);
-          if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new CliError(`--days must be a positive whole number: ${values.days}`, 2);
-          process.stdout.write(caSignRequest(store, mesh, { requestFile: values.csr, ...(days ? { validityDays: days } : {}) }));
+          if (days !== undefined && (!Number.isInteger(days) || days < 1))
+            throw new CliError(`--days must be a positive whole number: ${values.days}`, 2);
+          process.stdout.write(
+            caSignRequest(store, mesh, { requestFile: values.csr, ...(days ? { validityDays: days } : {}) }),
+          );
           return 0;
         }
         default:
-          throw new CliError(`unknown ca command "${sub ?? ''}": use init, status, rotate, protect, import or sign-csr`, 2);
+          throw new CliError(
+            `unknown ca command "${sub ?? ''}": use init, status, rotate, protect, import or sign-csr`,
+            2,
+          );
       }
     }
     default:

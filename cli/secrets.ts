@@ -39,7 +39,9 @@ export function secretValues(store: SecretStore, mesh: MeshManifest): { variable
 
 /** `export TF_VAR_<name>='<value>'` lines for every secret variable of the meshes. */
 export function secretsAsShellExports(store: SecretStore, meshes: readonly MeshManifest[]): string {
-  const lines = meshes.flatMap((mesh) => secretValues(store, mesh).map(({ variable, value }) => `export TF_VAR_${variable}=${shellQuote(value)}`));
+  const lines = meshes.flatMap((mesh) =>
+    secretValues(store, mesh).map(({ variable, value }) => `export TF_VAR_${variable}=${shellQuote(value)}`),
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -63,12 +65,20 @@ export function secretsAsTfvars(store: SecretStore, meshes: readonly MeshManifes
 export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacenter: string, host: string): string {
   const dc = mesh.datacenters.find((d) => d.name === datacenter);
   if (!dc) throw new CliError(`mesh "${mesh.mesh}" has no datacenter "${datacenter}"`);
-  if (!dc.ownHosts) throw new CliError(`datacenter "${datacenter}" does not run on your own hosts: its hosts fetch their secrets themselves`);
+  if (!dc.ownHosts)
+    throw new CliError(
+      `datacenter "${datacenter}" does not run on your own hosts: its hosts fetch their secrets themselves`,
+    );
   const entry = dc.ownHosts.find((h) => h.name === host);
-  if (!entry) throw new CliError(`datacenter "${datacenter}" has no host "${host}" (hosts: ${dc.ownHosts.map((h) => h.name).join(', ')})`);
+  if (!entry)
+    throw new CliError(
+      `datacenter "${datacenter}" has no host "${host}" (hosts: ${dc.ownHosts.map((h) => h.name).join(', ')})`,
+    );
   const secrets = store.ensure(mesh.mesh).secrets;
   const tls = datacenterTls(store.ca(mesh.mesh), mesh.ca.plan, datacenter);
-  const plan = aclPlan(mesh.mesh, datacenter, dc.services ?? [], (label) => deriveTokenUuid(secrets.aclBootstrapToken, label));
+  const plan = aclPlan(mesh.mesh, datacenter, dc.services ?? [], (label) =>
+    deriveTokenUuid(secrets.aclBootstrapToken, label),
+  );
   const role =
     entry.role === 'server'
       ? ({ kind: 'server' } as const)

@@ -57,7 +57,8 @@ export function renderSynthSummary(
       out.push(style.bold('Secrets'));
       out.push(`  ${store.created ? style.green('created') : 'using'} secret store ${store.directory}`);
       out.push(`  certificates: ${mesh.ca.description}`);
-      for (const root of store.roots) out.push(style.dim(`    root ${root.id} SHA-256 ${root.fingerprint.slice(0, 23)}…`));
+      for (const root of store.roots)
+        out.push(style.dim(`    root ${root.id} SHA-256 ${root.fingerprint.slice(0, 23)}…`));
       for (const line of store.certificates) out.push(`    ${line}`);
       out.push(`  Terraform variables: ${mesh.secretVariables.join(', ')}`);
       out.push(

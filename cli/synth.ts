@@ -40,7 +40,11 @@ export interface SynthResult {
  * output directory with it (keeping each surviving stack's `.terraform` directory and lock file), so a failed
  * synthesis leaves the previous output untouched and nothing half-written.
  */
-export function synthesize(projectDir: string, config: CdktfConfig, check?: (previous: SynthResult | undefined, next: SynthResult) => void): SynthResult {
+export function synthesize(
+  projectDir: string,
+  config: CdktfConfig,
+  check?: (previous: SynthResult | undefined, next: SynthResult) => void,
+): SynthResult {
   const outdir = path.resolve(projectDir, config.output);
   const staging = `${outdir}.staging-${process.pid}`;
   fs.rmSync(staging, { recursive: true, force: true });

@@ -14,14 +14,23 @@ export interface TerraformEnvironment {
 }
 
 /** Why Terraform checks cannot run here, or the environment to run them in. */
-export type TerraformAvailability = { readonly ok: true; readonly env: TerraformEnvironment } | { readonly ok: false; readonly reason: string };
+export type TerraformAvailability =
+  | { readonly ok: true; readonly env: TerraformEnvironment }
+  | { readonly ok: false; readonly reason: string };
 
-const MIRROR_CANDIDATES = ['/opt', '/usr/share', '/usr/local/share', '/var/lib', path.join(os.homedir(), '.terraform.d')];
+const MIRROR_CANDIDATES = [
+  '/opt',
+  '/usr/share',
+  '/usr/local/share',
+  '/var/lib',
+  path.join(os.homedir(), '.terraform.d'),
+];
 
 /** Finds a filesystem mirror holding hashicorp/aws (`<root>/registry.terraform.io/hashicorp/aws/<version>/...`). */
 export function findProviderMirror(provider = 'aws'): string | undefined {
   const fromEnv = process.env.MESHFORM_TF_PROVIDER_MIRROR;
-  if (fromEnv) return fs.existsSync(path.join(fromEnv, 'registry.terraform.io', 'hashicorp', provider)) ? fromEnv : undefined;
+  if (fromEnv)
+    return fs.existsSync(path.join(fromEnv, 'registry.terraform.io', 'hashicorp', provider)) ? fromEnv : undefined;
   const visit = (dir: string, depth: number): string | undefined => {
     if (fs.existsSync(path.join(dir, 'registry.terraform.io', 'hashicorp', provider))) return dir;
     if (depth === 0) return undefined;
@@ -48,12 +57,16 @@ export function findProviderMirror(provider = 'aws'): string | undefined {
 /** Whether terraform (and, offline, a provider mirror) is available. */
 export function terraformAvailability(options: { readonly offline: boolean }): TerraformAvailability {
   const binary = process.env.MESHFORM_TERRAFORM ?? 'terraform';
-  const probe = spawnSync(binary, ['version', '-json'], { encoding: 'utf8', env: { ...process.env, TF_CLI_CONFIG_FILE: '/dev/null' } });
+  const probe = spawnSync(binary, ['version', '-json'], {
+    encoding: 'utf8',
+    env: { ...process.env, TF_CLI_CONFIG_FILE: '/dev/null' },
+  });
   if (probe.error || probe.status !== 0) return { ok: false, reason: `terraform is not on PATH (${binary})` };
   const version = (JSON.parse(probe.stdout) as { terraform_version: string }).terraform_version;
   if (!options.offline) return { ok: true, env: { binary, version } };
   const mirror = findProviderMirror();
-  if (!mirror) return { ok: false, reason: 'no filesystem provider mirror with hashicorp/aws (set MESHFORM_TF_PROVIDER_MIRROR)' };
+  if (!mirror)
+    return { ok: false, reason: 'no filesystem provider mirror with hashicorp/aws (set MESHFORM_TF_PROVIDER_MIRROR)' };
   return { ok: true, env: { binary, version, mirror } };
 }
 
@@ -75,7 +88,19 @@ export interface WorkspaceOptions {
 }
 
 /** AWS services meshform's stacks call, for endpoint overrides. */
-export const AWS_SERVICES = ['ec2', 'elbv2', 'iam', 'kms', 'logs', 'route53', 'secretsmanager', 'sts', 'eks', 'ssm', 's3'] as const;
+export const AWS_SERVICES = [
+  'ec2',
+  'elbv2',
+  'iam',
+  'kms',
+  'logs',
+  'route53',
+  'secretsmanager',
+  'sts',
+  'eks',
+  'ssm',
+  's3',
+] as const;
 
 /** A copy of a synthesized stack where Terraform runs without touching the stack's own directory or state. */
 export class StackWorkspace {
@@ -97,7 +122,9 @@ export class StackWorkspace {
       provider?: { [name: string]: unknown };
     };
     if (options.offline) {
-      const override: { terraform: object; provider?: object } = { terraform: { backend: { local: { path: path.join(this.dir, 'terraform.tfstate') } } } };
+      const override: { terraform: object; provider?: object } = {
+        terraform: { backend: { local: { path: path.join(this.dir, 'terraform.tfstate') } } },
+      };
       if (stack.provider?.aws) {
         override.provider = {
           aws: [
@@ -109,7 +136,10 @@ export class StackWorkspace {
               skip_metadata_api_check: 'true',
               skip_region_validation: true,
               ...(options.awsEndpoint
-                ? { endpoints: [Object.fromEntries(AWS_SERVICES.map((s) => [s, options.awsEndpoint]))], s3_use_path_style: true }
+                ? {
+                    endpoints: [Object.fromEntries(AWS_SERVICES.map((s) => [s, options.awsEndpoint]))],
+                    s3_use_path_style: true,
+                  }
                 : {}),
             },
           ],
@@ -161,7 +191,10 @@ export class StackWorkspace {
       const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
       child.on('close', (code) => {
         clearTimeout(timer);
-        fs.appendFileSync(path.join(this.dir, 'meshform-terraform.log'), `$ terraform ${args.join(' ')}\n${stdout}${stderr}\n`);
+        fs.appendFileSync(
+          path.join(this.dir, 'meshform-terraform.log'),
+          `$ terraform ${args.join(' ')}\n${stdout}${stderr}\n`,
+        );
         resolve({ code: code ?? 1, stdout, stderr });
       });
     });
@@ -169,7 +202,10 @@ export class StackWorkspace {
 }
 
 /** Values for every variable of a stack that has no default, so an offline plan has all inputs. */
-export function offlineVariableValues(stackJson: { variable?: { [name: string]: { default?: unknown } } }, values: { [name: string]: string }): {
+export function offlineVariableValues(
+  stackJson: { variable?: { [name: string]: { default?: unknown } } },
+  values: { [name: string]: string },
+): {
   [env: string]: string;
 } {
   const env: { [env: string]: string } = {};

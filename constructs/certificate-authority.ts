@@ -292,7 +292,10 @@ export abstract class CertificateAuthority {
   public validate(path: string, datacenters: readonly CaDatacenter[]): void {
     const p = this.plan;
     const id = /^[a-z0-9][a-z0-9-]{0,62}$/;
-    for (const [what, value] of [['root', p.root], ['previousRoot', p.previousRoot]] as const) {
+    for (const [what, value] of [
+      ['root', p.root],
+      ['previousRoot', p.previousRoot],
+    ] as const) {
       if (value !== undefined && !id.test(value)) throw errors.invalidRootId(path, what, value);
     }
     if (p.previousRoot !== undefined && p.previousRoot === p.root) throw errors.rotationToSameRoot(path, p.root);
@@ -308,11 +311,23 @@ export abstract class CertificateAuthority {
       ['meshIntermediateTtlHours', this.meshTtlHours.intermediate],
       ['meshRootTtlHours', this.meshTtlHours.root],
     ];
-    for (const [what, value] of positive) if (!Number.isInteger(value) || value < 1) throw errors.invalidCount(path, what, value, 1);
-    if (!(p.serverCertificateValidityDays < p.intermediateValidityDays && p.intermediateValidityDays < p.rootValidityDays)) {
-      throw errors.ttlOrder(path, 'agent TLS', `server ${p.serverCertificateValidityDays}d, intermediate ${p.intermediateValidityDays}d, root ${p.rootValidityDays}d`);
+    for (const [what, value] of positive)
+      if (!Number.isInteger(value) || value < 1) throw errors.invalidCount(path, what, value, 1);
+    if (
+      !(p.serverCertificateValidityDays < p.intermediateValidityDays && p.intermediateValidityDays < p.rootValidityDays)
+    ) {
+      throw errors.ttlOrder(
+        path,
+        'agent TLS',
+        `server ${p.serverCertificateValidityDays}d, intermediate ${p.intermediateValidityDays}d, root ${p.rootValidityDays}d`,
+      );
     }
-    if (!(this.meshTtlHours.leaf < this.meshTtlHours.intermediate && this.meshTtlHours.intermediate < this.meshTtlHours.root)) {
+    if (
+      !(
+        this.meshTtlHours.leaf < this.meshTtlHours.intermediate &&
+        this.meshTtlHours.intermediate < this.meshTtlHours.root
+      )
+    ) {
       throw errors.ttlOrder(
         path,
         'service mesh',
@@ -331,10 +346,7 @@ export abstract class CertificateAuthority {
   }
 
   /** Provider-specific checks. */
-  protected abstract validateProvider(
-    path: string,
-    datacenters: readonly CaDatacenter[],
-  ): void;
+  protected abstract validateProvider(path: string, datacenters: readonly CaDatacenter[]): void;
 
   /** The `connect` block (provider and ca_config) of a datacenter's servers. */
   public connectConfig(datacenter: CaDatacenter): HclObject {
@@ -381,7 +393,10 @@ export abstract class CertificateAuthority {
     const convert = (value: unknown, depth: number): unknown => {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
       return Object.fromEntries(
-        Object.entries(value).map(([k, v]) => [depth < 2 && camel[k] ? camel[k] : k, k === 'params' ? v : convert(v, depth + 1)]),
+        Object.entries(value).map(([k, v]) => [
+          depth < 2 && camel[k] ? camel[k] : k,
+          k === 'params' ? v : convert(v, depth + 1),
+        ]),
       );
     };
     const summary = this.meshCaSummary(datacenter);
@@ -438,7 +453,8 @@ class VaultCa extends CertificateAuthority {
     if (!/^https:\/\//.test(this.vault.address)) throw errors.invalidUrl(path, 'Vault address', this.vault.address);
     if (this.vault.rootPkiPath.trim() === '') throw errors.emptyValue(path, 'rootPkiPath');
     for (const dc of datacenters) {
-      if ((dc.hosting === 'kubernetes' || dc.hosting === 'eks') && !this.vault.kubernetesAuth) throw errors.missingVaultAuth(path, dc.name, 'kubernetesAuth');
+      if ((dc.hosting === 'kubernetes' || dc.hosting === 'eks') && !this.vault.kubernetesAuth)
+        throw errors.missingVaultAuth(path, dc.name, 'kubernetesAuth');
       if (dc.hosting === 'ec2' && !this.vault.awsAuth) throw errors.missingVaultAuth(path, dc.name, 'awsAuth');
       if (dc.hosting === 'own-hosts') throw errors.vaultOnOwnHosts(path, dc.name);
     }
@@ -487,9 +503,15 @@ class AwsPrivateCa extends CertificateAuthority {
     if (!arn.test(this.pca.primaryCaArn)) throw errors.invalidArn(path, 'primaryCaArn', this.pca.primaryCaArn);
     for (const [dc, value] of Object.entries(this.pca.secondaryCaArns ?? {})) {
       if (!arn.test(value)) throw errors.invalidArn(path, `secondaryCaArns.${dc}`, value);
-      if (value === this.pca.primaryCaArn) throw errors.trustDomainMismatch(path, dc, 'uses the primary\'s root CA as its subordinate');
+      if (value === this.pca.primaryCaArn)
+        throw errors.trustDomainMismatch(path, dc, "uses the primary's root CA as its subordinate");
       const known = datacenters.find((d) => d.name === dc);
-      if (!known) throw errors.unknownDatacenterReference(path, dc, datacenters.map((d) => d.name));
+      if (!known)
+        throw errors.unknownDatacenterReference(
+          path,
+          dc,
+          datacenters.map((d) => d.name),
+        );
       if (known.primary) throw errors.trustDomainMismatch(path, dc, 'is the primary: set its CA with primaryCaArn');
     }
   }
@@ -514,16 +536,29 @@ class AwsPrivateCa extends CertificateAuthority {
  * issue on the datacenter's own CA, and, for a secondary without an ARN (Consul creates its subordinate CA),
  * the creation calls, which IAM cannot scope to a resource.
  */
-export function awsPrivateCaPermissions(ca: CertificateAuthority, dc: CaDatacenter): { Sid: string; Effect: 'Allow'; Action: string[]; Resource: string }[] {
+export function awsPrivateCaPermissions(
+  ca: CertificateAuthority,
+  dc: CaDatacenter,
+): { Sid: string; Effect: 'Allow'; Action: string[]; Resource: string }[] {
   if (!(ca instanceof AwsPrivateCa)) return [];
   const arn = ca.caArnOf(dc);
-  const use = ['acm-pca:DescribeCertificateAuthority', 'acm-pca:GetCertificate', 'acm-pca:GetCertificateAuthorityCertificate', 'acm-pca:IssueCertificate'];
+  const use = [
+    'acm-pca:DescribeCertificateAuthority',
+    'acm-pca:GetCertificate',
+    'acm-pca:GetCertificateAuthorityCertificate',
+    'acm-pca:IssueCertificate',
+  ];
   if (arn) return [{ Sid: 'ServiceMeshCa', Effect: 'Allow', Action: use, Resource: arn }];
   return [
     {
       Sid: 'ServiceMeshCaSubordinate',
       Effect: 'Allow',
-      Action: [...use, 'acm-pca:CreateCertificateAuthority', 'acm-pca:GetCertificateAuthorityCsr', 'acm-pca:ImportCertificateAuthorityCertificate'],
+      Action: [
+        ...use,
+        'acm-pca:CreateCertificateAuthority',
+        'acm-pca:GetCertificateAuthorityCsr',
+        'acm-pca:ImportCertificateAuthorityCertificate',
+      ],
       Resource: '*',
     },
   ];
@@ -531,7 +566,8 @@ export function awsPrivateCaPermissions(ca: CertificateAuthority, dc: CaDatacent
 
 /** Warnings the CA raises about datacenters (stable ids). */
 export function caWarnings(ca: CertificateAuthority, dc: CaDatacenter): MeshformWarning[] {
-  if (ca instanceof AwsPrivateCa && (dc.hosting === 'kubernetes' || dc.hosting === 'own-hosts')) return [warnings.awsPrivateCaCredentials(dc.name)];
+  if (ca instanceof AwsPrivateCa && (dc.hosting === 'kubernetes' || dc.hosting === 'own-hosts'))
+    return [warnings.awsPrivateCaCredentials(dc.name)];
   if (ca instanceof AwsPrivateCa && !ca.caArnOf(dc)) return [warnings.awsPrivateCaCreatedByConsul(dc.name)];
   return [];
 }

@@ -78,7 +78,12 @@ export interface DatacenterDescription {
   /** Services running here. */
   readonly services?: readonly string[];
   /** Your own hosts (VM datacenters on hosts you bring): what the CLI needs to hand each its secrets. */
-  readonly ownHosts?: readonly { readonly name: string; readonly address: string; readonly role: string; readonly services: readonly string[] }[];
+  readonly ownHosts?: readonly {
+    readonly name: string;
+    readonly address: string;
+    readonly role: string;
+    readonly services: readonly string[];
+  }[];
 }
 
 /**
@@ -111,7 +116,12 @@ export abstract class Datacenter extends Construct {
 
   /** The datacenter as the CA sees it. */
   public get caView(): CaDatacenter {
-    return { name: this.name, hosting: this.hosting, primary: this.isPrimary, providerFileDirectory: this.caProviderFileDirectory };
+    return {
+      name: this.name,
+      hosting: this.hosting,
+      primary: this.isPrimary,
+      providerFileDirectory: this.caProviderFileDirectory,
+    };
   }
 
   private readonly raised: MeshformWarning[] = [];
@@ -178,7 +188,11 @@ export abstract class Datacenter extends Construct {
   public abstract describe(): DatacenterDescription;
 
   /** The description fields every kind shares; `installs` ends with the federation line. */
-  protected describeWith(installs: readonly string[], exposure: string, extra: Partial<DatacenterDescription> = {}): DatacenterDescription {
+  protected describeWith(
+    installs: readonly string[],
+    exposure: string,
+    extra: Partial<DatacenterDescription> = {},
+  ): DatacenterDescription {
     const gw = this.meshGateway;
     const mesh = this.mesh;
     return {

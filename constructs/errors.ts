@@ -272,19 +272,43 @@ export const errors = {
   },
 
   invalidRegion(path: string, region: string): MeshformError {
-    return new MeshformError('invalid-region', path, 'AWS region is not valid', region, 'give an AWS region such as "us-east-1"');
+    return new MeshformError(
+      'invalid-region',
+      path,
+      'AWS region is not valid',
+      region,
+      'give an AWS region such as "us-east-1"',
+    );
   },
 
   invalidKubernetesVersion(path: string, version: string): MeshformError {
-    return new MeshformError('invalid-kubernetes-version', path, 'Kubernetes version is not a minor version', version, 'give a version such as "1.33"');
+    return new MeshformError(
+      'invalid-kubernetes-version',
+      path,
+      'Kubernetes version is not a minor version',
+      version,
+      'give a version such as "1.33"',
+    );
   },
 
   malformedCidr(path: string, what: string, cidr: string): MeshformError {
-    return new MeshformError('malformed-cidr', path, `${what} is not an IPv4 CIDR block`, cidr, 'write it as a.b.c.d/prefix, e.g. "10.20.0.0/16"');
+    return new MeshformError(
+      'malformed-cidr',
+      path,
+      `${what} is not an IPv4 CIDR block`,
+      cidr,
+      'write it as a.b.c.d/prefix, e.g. "10.20.0.0/16"',
+    );
   },
 
   cidrHostBits(path: string, what: string, cidr: string, canonical: string): MeshformError {
-    return new MeshformError('cidr-host-bits', path, `${what} has host bits set`, cidr, `use the network address "${canonical}"`);
+    return new MeshformError(
+      'cidr-host-bits',
+      path,
+      `${what} has host bits set`,
+      cidr,
+      `use the network address "${canonical}"`,
+    );
   },
 
   cidrSize(path: string, what: string, cidr: string, min: number, max: number): MeshformError {
@@ -318,7 +342,13 @@ export const errors = {
   },
 
   invalidServiceName(path: string, name: string): MeshformError {
-    return new MeshformError('invalid-service-name', path, 'service name is not an RFC 1123 label', name, `${NAME_RULE} (e.g. "api")`);
+    return new MeshformError(
+      'invalid-service-name',
+      path,
+      'service name is not an RFC 1123 label',
+      name,
+      `${NAME_RULE} (e.g. "api")`,
+    );
   },
 
   invalidServicePort(path: string, service: string, port: unknown): MeshformError {
@@ -332,7 +362,13 @@ export const errors = {
   },
 
   duplicateService(path: string, name: string, existingPath: string): MeshformError {
-    return new MeshformError('duplicate-service', path, `service name is already used by ${existingPath}`, name, 'give every service of a mesh its own name');
+    return new MeshformError(
+      'duplicate-service',
+      path,
+      `service name is already used by ${existingPath}`,
+      name,
+      'give every service of a mesh its own name',
+    );
   },
 
   missingMachineImage(path: string): MeshformError {
@@ -346,19 +382,43 @@ export const errors = {
   },
 
   invalidInstanceType(path: string, what: string, value: unknown): MeshformError {
-    return new MeshformError('invalid-instance-type', path, `${what} is not an EC2 instance type`, value, 'give a type such as "m6i.large"');
+    return new MeshformError(
+      'invalid-instance-type',
+      path,
+      `${what} is not an EC2 instance type`,
+      value,
+      'give a type such as "m6i.large"',
+    );
   },
 
   invalidAmi(path: string, ami: string): MeshformError {
-    return new MeshformError('invalid-ami', path, 'machine image id is not an AMI id', ami, 'give an id such as "ami-0123456789abcdef0"');
+    return new MeshformError(
+      'invalid-ami',
+      path,
+      'machine image id is not an AMI id',
+      ami,
+      'give an id such as "ami-0123456789abcdef0"',
+    );
   },
 
   duplicateHost(path: string, what: string, value: string): MeshformError {
-    return new MeshformError('duplicate-host', path, `two hosts have the same ${what}`, value, `list every host once, each with its own ${what}`);
+    return new MeshformError(
+      'duplicate-host',
+      path,
+      `two hosts have the same ${what}`,
+      value,
+      `list every host once, each with its own ${what}`,
+    );
   },
 
   invalidHostAddress(path: string, host: string, address: string): MeshformError {
-    return new MeshformError('invalid-host-address', path, `host "${host}" has no valid IP address`, address, "give the host's private IPv4 or IPv6 address");
+    return new MeshformError(
+      'invalid-host-address',
+      path,
+      `host "${host}" has no valid IP address`,
+      address,
+      "give the host's private IPv4 or IPv6 address",
+    );
   },
 
   missingRole(path: string, role: string, fix: string): MeshformError {
@@ -386,11 +446,23 @@ export const errors = {
   },
 
   servicesOnNonClient(path: string, host: string, role: string): MeshformError {
-    return new MeshformError('services-on-non-client', path, `host "${host}" has the ${role} role and lists services`, host, 'put services on client hosts only');
+    return new MeshformError(
+      'services-on-non-client',
+      path,
+      `host "${host}" has the ${role} role and lists services`,
+      host,
+      'put services on client hosts only',
+    );
   },
 
   invalidCount(path: string, what: string, value: number, min: number): MeshformError {
-    return new MeshformError('invalid-count', path, `${what} must be a whole number of at least ${min}`, value, `use ${min} or more`);
+    return new MeshformError(
+      'invalid-count',
+      path,
+      `${what} must be a whole number of at least ${min}`,
+      value,
+      `use ${min} or more`,
+    );
   },
 
   unknownEnvoyVersion(path: string, version: string, arch: string, known: readonly string[]): MeshformError {
@@ -399,7 +471,9 @@ export const errors = {
       path,
       `meshform has no verified checksum of Envoy for linux/${arch} at this version`,
       version,
-      known.length > 0 ? `use one of ${list(known)}` : 'use x86_64 (amd64) instance types, or a binary mirror with your own verified build',
+      known.length > 0
+        ? `use one of ${list(known)}`
+        : 'use x86_64 (amd64) instance types, or a binary mirror with your own verified build',
     );
   },
 
@@ -434,11 +508,23 @@ export const errors = {
   },
 
   extraConfigUnreadable(path: string, file: string, detail: string): MeshformError {
-    return new MeshformError('extra-config-unreadable', path, `extra agent config cannot be read (${detail})`, file, 'give the path of a readable HCL file, relative to the project root');
+    return new MeshformError(
+      'extra-config-unreadable',
+      path,
+      `extra agent config cannot be read (${detail})`,
+      file,
+      'give the path of a readable HCL file, relative to the project root',
+    );
   },
 
   extraConfigInvalid(path: string, file: string, detail: string): MeshformError {
-    return new MeshformError('extra-config-invalid', path, `extra agent config is not valid HCL (${detail})`, file, 'fix the HCL syntax (check it with `consul validate`)');
+    return new MeshformError(
+      'extra-config-invalid',
+      path,
+      `extra agent config is not valid HCL (${detail})`,
+      file,
+      'fix the HCL syntax (check it with `consul validate`)',
+    );
   },
 
   extraConfigUnknownKeys(path: string, file: string, keys: readonly string[]): MeshformError {
@@ -462,23 +548,53 @@ export const errors = {
   },
 
   peeringRegion(path: string, other: string): MeshformError {
-    return new MeshformError('peering-region', path, `peering with ${other} needs both VPCs in one AWS region`, other, 'peer datacenters of the same region (connect others with transit or mesh gateways)');
+    return new MeshformError(
+      'peering-region',
+      path,
+      `peering with ${other} needs both VPCs in one AWS region`,
+      other,
+      'peer datacenters of the same region (connect others with transit or mesh gateways)',
+    );
   },
 
   peeringNotAws(path: string, other: string): MeshformError {
-    return new MeshformError('peering-not-aws', path, `only VM datacenters on AWS can be VPC-peered; ${other} is not one`, other, 'peer two VmDatacenter with VmHosts.onAws(...)');
+    return new MeshformError(
+      'peering-not-aws',
+      path,
+      `only VM datacenters on AWS can be VPC-peered; ${other} is not one`,
+      other,
+      'peer two VmDatacenter with VmHosts.onAws(...)',
+    );
   },
 
   undeclaredHostService(path: string, name: string): MeshformError {
-    return new MeshformError('undeclared-host-service', path, 'a host lists a service that is not declared', name, 'declare it in `onPremisesServices` (or fix the name)');
+    return new MeshformError(
+      'undeclared-host-service',
+      path,
+      'a host lists a service that is not declared',
+      name,
+      'declare it in `onPremisesServices` (or fix the name)',
+    );
   },
 
   invalidRootId(path: string, what: string, id: string): MeshformError {
-    return new MeshformError('invalid-root-id', path, `${what} is not a root id`, id, 'use lowercase letters, digits and hyphens (e.g. "root-2")');
+    return new MeshformError(
+      'invalid-root-id',
+      path,
+      `${what} is not a root id`,
+      id,
+      'use lowercase letters, digits and hyphens (e.g. "root-2")',
+    );
   },
 
   rotationToSameRoot(path: string, root: string): MeshformError {
-    return new MeshformError('rotation-to-same-root', path, 'previousRoot is the active root', root, 'set `root` to the new root\'s id and `previousRoot` to the one being retired');
+    return new MeshformError(
+      'rotation-to-same-root',
+      path,
+      'previousRoot is the active root',
+      root,
+      "set `root` to the new root's id and `previousRoot` to the one being retired",
+    );
   },
 
   rotationWithoutCrossSigning(path: string, from: string, to: string): MeshformError {
@@ -542,7 +658,13 @@ export const errors = {
   },
 
   invalidArn(path: string, what: string, arn: string): MeshformError {
-    return new MeshformError('invalid-arn', path, `${what} is not an AWS Private CA ARN`, arn, 'give arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>');
+    return new MeshformError(
+      'invalid-arn',
+      path,
+      `${what} is not an AWS Private CA ARN`,
+      arn,
+      'give arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>',
+    );
   },
 
   trustDomainMismatch(path: string, datacenter: string, detail: string): MeshformError {
@@ -556,7 +678,13 @@ export const errors = {
   },
 
   unknownDatacenterReference(path: string, name: string, known: readonly string[]): MeshformError {
-    return new MeshformError('unknown-datacenter', path, 'no datacenter of the mesh has this name', name, `use one of ${list(known)}`);
+    return new MeshformError(
+      'unknown-datacenter',
+      path,
+      'no datacenter of the mesh has this name',
+      name,
+      `use one of ${list(known)}`,
+    );
   },
 
   invalidBackendOption(path: string, what: string, value: string, fix: string): MeshformError {
@@ -631,7 +759,12 @@ export class CaMaterialError extends Error {
 /** Factories for every CA material error. `subject` names the mesh and the certificate. */
 export const caErrors = {
   rootExists(subject: string): CaMaterialError {
-    return new CaMaterialError('root-exists', subject, 'this root already exists in the store', 'choose another id with --id');
+    return new CaMaterialError(
+      'root-exists',
+      subject,
+      'this root already exists in the store',
+      'choose another id with --id',
+    );
   },
 
   rootMissing(subject: string, others: readonly string[], id: string): CaMaterialError {
@@ -653,7 +786,12 @@ export const caErrors = {
   },
 
   rootKeyMissing(subject: string, file: string): CaMaterialError {
-    return new CaMaterialError('root-key-missing', subject, `the root's key is not in the store (${file})`, 'restore it from your offline backup');
+    return new CaMaterialError(
+      'root-key-missing',
+      subject,
+      `the root's key is not in the store (${file})`,
+      'restore it from your offline backup',
+    );
   },
 
   passphraseNeeded(subject: string, variable: string): CaMaterialError {
@@ -666,15 +804,30 @@ export const caErrors = {
   },
 
   wrongPassphrase(subject: string, variable: string): CaMaterialError {
-    return new CaMaterialError('wrong-passphrase', subject, 'the passphrase does not decrypt the root key', `give the passphrase the root was created with (${variable} or MESHFORM_CA_PASSPHRASE)`);
+    return new CaMaterialError(
+      'wrong-passphrase',
+      subject,
+      'the passphrase does not decrypt the root key',
+      `give the passphrase the root was created with (${variable} or MESHFORM_CA_PASSPHRASE)`,
+    );
   },
 
   weakPassphrase(subject: string): CaMaterialError {
-    return new CaMaterialError('weak-passphrase', subject, 'the passphrase is shorter than 12 characters', 'use a passphrase of at least 12 characters');
+    return new CaMaterialError(
+      'weak-passphrase',
+      subject,
+      'the passphrase is shorter than 12 characters',
+      'use a passphrase of at least 12 characters',
+    );
   },
 
   passphrasesDiffer(subject: string): CaMaterialError {
-    return new CaMaterialError('passphrases-differ', subject, 'the two passphrases differ', 'type the same passphrase twice');
+    return new CaMaterialError(
+      'passphrases-differ',
+      subject,
+      'the two passphrases differ',
+      'type the same passphrase twice',
+    );
   },
 
   keyMismatch(subject: string, fix: string): CaMaterialError {
@@ -686,11 +839,21 @@ export const caErrors = {
   },
 
   notSelfSigned(subject: string): CaMaterialError {
-    return new CaMaterialError('root-not-self-signed', subject, 'a root must be self-signed, this certificate is issued by another CA', 'import the self-signed root of your hierarchy');
+    return new CaMaterialError(
+      'root-not-self-signed',
+      subject,
+      'a root must be self-signed, this certificate is issued by another CA',
+      'import the self-signed root of your hierarchy',
+    );
   },
 
   notYetValid(subject: string, notBefore: Date, fix: string): CaMaterialError {
-    return new CaMaterialError('not-yet-valid', subject, `the certificate is not valid before ${notBefore.toISOString()} (check this machine's clock)`, fix);
+    return new CaMaterialError(
+      'not-yet-valid',
+      subject,
+      `the certificate is not valid before ${notBefore.toISOString()} (check this machine's clock)`,
+      fix,
+    );
   },
 
   expiredRoot(subject: string, notAfter: Date): CaMaterialError {
@@ -721,7 +884,12 @@ export const caErrors = {
   },
 
   crossSignedInvalid(subject: string, problem: string): CaMaterialError {
-    return new CaMaterialError('cross-signed-invalid', subject, problem, 'delete the cross-signed.pem of the new root and synthesize again');
+    return new CaMaterialError(
+      'cross-signed-invalid',
+      subject,
+      problem,
+      'delete the cross-signed.pem of the new root and synthesize again',
+    );
   },
 
   leafIsCa(subject: string, fix: string): CaMaterialError {
@@ -729,7 +897,12 @@ export const caErrors = {
   },
 
   noServerCertificate(subject: string): CaMaterialError {
-    return new CaMaterialError('no-server-certificate', subject, 'the datacenter has no server certificate yet', 'run `meshform synth` to issue it');
+    return new CaMaterialError(
+      'no-server-certificate',
+      subject,
+      'the datacenter has no server certificate yet',
+      'run `meshform synth` to issue it',
+    );
   },
 
   unreadable(subject: string, what: string, fix: string): CaMaterialError {
@@ -737,7 +910,12 @@ export const caErrors = {
   },
 
   badCertificateFile(subject: string, count: number): CaMaterialError {
-    return new CaMaterialError('bad-certificate-file', subject, `the certificate file holds ${count} certificates`, 'give a file holding the root certificate only');
+    return new CaMaterialError(
+      'bad-certificate-file',
+      subject,
+      `the certificate file holds ${count} certificates`,
+      'give a file holding the root certificate only',
+    );
   },
 
   badRequest(subject: string, problem: string): CaMaterialError {
@@ -750,7 +928,12 @@ export const caErrors = {
   },
 
   rotationInProgress(subject: string, from: string, to: string): CaMaterialError {
-    return new CaMaterialError('rotation-in-progress', subject, `a rotation from ${from} to ${to} is in progress`, 'finish it first: deploy every datacenter, then remove previousRoot');
+    return new CaMaterialError(
+      'rotation-in-progress',
+      subject,
+      `a rotation from ${from} to ${to} is in progress`,
+      'finish it first: deploy every datacenter, then remove previousRoot',
+    );
   },
 
   rotationWithoutCrossSigningRefused(subject: string): CaMaterialError {
@@ -781,13 +964,21 @@ export const caErrors = {
   },
 
   unknownDatacenter(subject: string, datacenter: string, known: readonly string[]): CaMaterialError {
-    return new CaMaterialError('unknown-datacenter', subject, `the mesh has no datacenter "${datacenter}"`, `use one of ${list(known)}`);
+    return new CaMaterialError(
+      'unknown-datacenter',
+      subject,
+      `the mesh has no datacenter "${datacenter}"`,
+      `use one of ${list(known)}`,
+    );
   },
 
   several(problems: readonly CaMaterialError[]): CaMaterialError {
     return new CaMaterialError(
       'ca-material-invalid',
-      problems.map((p) => p.subject).filter((s, i, all) => all.indexOf(s) === i).join(', '),
+      problems
+        .map((p) => p.subject)
+        .filter((s, i, all) => all.indexOf(s) === i)
+        .join(', '),
       `the CA material has ${problems.length} problems:\n${problems.map((p) => `  - ${p.message}`).join('\n')}\n`,
       'fix each as said above',
     );

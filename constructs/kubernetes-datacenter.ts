@@ -201,7 +201,11 @@ export class KubernetesDatacenter extends Datacenter {
 }
 
 function sortKeys(o: { readonly [key: string]: string }): { [key: string]: string } {
-  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]!]));
+  return Object.fromEntries(
+    Object.keys(o)
+      .sort()
+      .map((k) => [k, o[k]!]),
+  );
 }
 
 /** Parses and checks a VPC block: well-formed, no host bits, /16 up to /maxPrefix. */
@@ -211,6 +215,7 @@ export function checkVpcCidr(path: string, cidr: string, maxPrefix: number): Cid
     if (parsed.reason === 'host-bits') throw errors.cidrHostBits(path, 'VPC CIDR', cidr, parsed.canonical!);
     throw errors.malformedCidr(path, 'VPC CIDR', cidr);
   }
-  if (parsed.cidr.prefix < 16 || parsed.cidr.prefix > maxPrefix) throw errors.cidrSize(path, 'VPC CIDR', cidr, 16, maxPrefix);
+  if (parsed.cidr.prefix < 16 || parsed.cidr.prefix > maxPrefix)
+    throw errors.cidrSize(path, 'VPC CIDR', cidr, 16, maxPrefix);
   return parsed.cidr;
 }

@@ -106,7 +106,13 @@ export class SecretStore {
     const ca = this.ca(mesh);
     return {
       directory: this.meshDirectory(mesh),
-      roots: ca.roots().map((id) => ({ id, fingerprint: certificateFacts(ca.rootCertificate(id)!).fingerprint, unattended: ca.isUnattended(id) })),
+      roots: ca
+        .roots()
+        .map((id) => ({
+          id,
+          fingerprint: certificateFacts(ca.rootCertificate(id)!).fingerprint,
+          unattended: ca.isUnattended(id),
+        })),
     };
   }
 
@@ -128,7 +134,8 @@ export class SecretStore {
     }
     if (index.mesh !== mesh) throw errors.secretStoreCorrupt(dir, `${FILES.index} is for mesh "${index.mesh}"`);
     if (index.format === 1) return this.upgradeFromFormat1(mesh, index.serverCaFingerprint);
-    if (index.format !== FORMAT) throw errors.secretStoreCorrupt(dir, `${FILES.index} has unknown format ${index.format}`);
+    if (index.format !== FORMAT)
+      throw errors.secretStoreCorrupt(dir, `${FILES.index} has unknown format ${index.format}`);
     return index;
   }
 
@@ -148,7 +155,8 @@ export class SecretStore {
       if (certificateFacts(certificate).fingerprint !== recordedFingerprint) {
         throw errors.secretStoreCorrupt(dir, `server-ca.pem does not match the fingerprint in ${FILES.index}`);
       }
-      if (!keyMatchesCertificate(certificate, key)) throw errors.secretStoreCorrupt(dir, 'server-ca-key.pem does not match server-ca.pem');
+      if (!keyMatchesCertificate(certificate, key))
+        throw errors.secretStoreCorrupt(dir, 'server-ca-key.pem does not match server-ca.pem');
       const staging = path.join(dir, 'ca', `.root-1.staging-${process.pid}`);
       fs.rmSync(staging, { recursive: true, force: true });
       fs.mkdirSync(staging, { recursive: true, mode: 0o700 });
@@ -178,7 +186,8 @@ export class SecretStore {
     const staging = fs.mkdtempSync(path.join(this.directory, `.${mesh}.staging-`));
     try {
       fs.chmodSync(staging, 0o700);
-      const write = (file: string, content: string) => fs.writeFileSync(path.join(staging, file), content, { mode: 0o600 });
+      const write = (file: string, content: string) =>
+        fs.writeFileSync(path.join(staging, file), content, { mode: 0o600 });
       write(FILES.gossipKey, `${createGossipKey()}\n`);
       write(FILES.aclBootstrapToken, `${randomUUID()}\n`);
       write(FILES.index, `${JSON.stringify({ format: FORMAT, mesh } satisfies StoreIndex, null, 2)}\n`);

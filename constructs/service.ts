@@ -54,7 +54,8 @@ export class Service extends Construct {
     const path = this.node.path;
     this.name = props.name ?? id;
     if (!isDatacenterName(this.name)) throw errors.invalidServiceName(path, this.name);
-    if (props.port === undefined || props.port === null || !isPort(props.port)) throw errors.invalidServicePort(path, this.name, props.port);
+    if (props.port === undefined || props.port === null || !isPort(props.port))
+      throw errors.invalidServicePort(path, this.name, props.port);
     this.port = props.port;
     this.protocol = props.protocol ?? ServiceProtocol.TCP;
     this.mesh._addService(this);

@@ -158,7 +158,9 @@ export class VmDatacenter extends Datacenter {
 
   /** Datacenters this one peers with (in either direction). */
   public get peeredWith(): readonly VmDatacenter[] {
-    const inbound = this.mesh.datacenters.filter((d): d is VmDatacenter => d instanceof VmDatacenter && d.peers.includes(this));
+    const inbound = this.mesh.datacenters.filter(
+      (d): d is VmDatacenter => d instanceof VmDatacenter && d.peers.includes(this),
+    );
     return [...new Set([...this.peers, ...inbound])];
   }
 
@@ -193,9 +195,22 @@ export class VmDatacenter extends Datacenter {
 
   /** The host groups (AWS) or hosts (own), each with its node spec. */
   public hostGroups(secrets: (role: HostGroup['name']) => SecretsSource, gatewayWanAddress?: string): HostGroup[] {
-    const make = (name: string, role: NodeRole, services: readonly Service[], count: number, host?: OwnHost): HostGroup => {
+    const make = (
+      name: string,
+      role: NodeRole,
+      services: readonly Service[],
+      count: number,
+      host?: OwnHost,
+    ): HostGroup => {
       const arch = this.hosts instanceof AwsVmHosts ? instanceArchitecture(this.instanceTypeOf(role)) : 'amd64';
-      const spec = this.nodeSpec(role, services, arch, secrets(name), host?.address, role === 'mesh-gateway' ? gatewayWanAddress : undefined);
+      const spec = this.nodeSpec(
+        role,
+        services,
+        arch,
+        secrets(name),
+        host?.address,
+        role === 'mesh-gateway' ? gatewayWanAddress : undefined,
+      );
       return { name, role, spec, count, ...(host ? { host } : {}) };
     };
     if (this.hosts instanceof OwnVmHosts) {
@@ -220,7 +235,10 @@ export class VmDatacenter extends Datacenter {
   /** The server certificate: Consul's names, and the server hosts' addresses when they are known. */
   public serverCertificateRequest(): ServerCertificateRequest {
     const base = this.baseServerNames();
-    const ownServers = this.hosts instanceof OwnVmHosts ? this.hosts.hosts.filter((h) => h.role === HostRole.SERVER).map((h) => h.address) : [];
+    const ownServers =
+      this.hosts instanceof OwnVmHosts
+        ? this.hosts.hosts.filter((h) => h.role === HostRole.SERVER).map((h) => h.address)
+        : [];
     return { datacenter: this.name, dnsNames: base.dnsNames, ipAddresses: [...base.ipAddresses, ...ownServers] };
   }
 
@@ -269,7 +287,11 @@ export class VmDatacenter extends Datacenter {
 
   private instanceTypeOf(role: NodeRole): string {
     const aws = this.hosts as AwsVmHosts;
-    return role === 'server' ? aws.serverInstanceType : role === 'mesh-gateway' ? aws.gatewayInstanceType : aws.clientInstanceType;
+    return role === 'server'
+      ? aws.serverInstanceType
+      : role === 'mesh-gateway'
+        ? aws.gatewayInstanceType
+        : aws.clientInstanceType;
   }
 
   private architectures(): CpuArchitecture[] {
@@ -283,18 +305,21 @@ export class VmDatacenter extends Datacenter {
     if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(o.region ?? '')) throw errors.invalidRegion(path, o.region);
     const image: MachineImage | undefined = o.machineImage;
     if (!image) throw errors.missingMachineImage(path);
-    if (image instanceof FixedImage && !/^ami-[0-9a-f]{8,17}$/.test(image.amiId)) throw errors.invalidAmi(path, image.amiId);
+    if (image instanceof FixedImage && !/^ami-[0-9a-f]{8,17}$/.test(image.amiId))
+      throw errors.invalidAmi(path, image.amiId);
     for (const [what, value] of [
       ['serverInstanceType', hosts.serverInstanceType],
       ['clientInstanceType', hosts.clientInstanceType],
       ['gatewayInstanceType', hosts.gatewayInstanceType],
     ] as const) {
-      if (typeof value !== 'string' || !/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(value)) throw errors.invalidInstanceType(path, what, value);
+      if (typeof value !== 'string' || !/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(value))
+        throw errors.invalidInstanceType(path, what, value);
     }
     if (!Number.isInteger(hosts.instancesPerService) || hosts.instancesPerService < 1) {
       throw errors.invalidCount(path, 'instancesPerService', hosts.instancesPerService, 1);
     }
-    if (!Number.isInteger(hosts.rootVolumeGiB) || hosts.rootVolumeGiB < 8) throw errors.invalidCount(path, 'rootVolumeGiB', hosts.rootVolumeGiB, 8);
+    if (!Number.isInteger(hosts.rootVolumeGiB) || hosts.rootVolumeGiB < 8)
+      throw errors.invalidCount(path, 'rootVolumeGiB', hosts.rootVolumeGiB, 8);
     const network = o.network;
     let cidr: Cidr;
     if (network instanceof NewVpc) {
@@ -303,22 +328,29 @@ export class VmDatacenter extends Datacenter {
       const existing = network as ExistingVpc;
       const parsed = parseCidr(existing.options.vpcCidr);
       if (!parsed.ok) {
-        if (parsed.reason === 'host-bits') throw errors.cidrHostBits(path, 'VPC CIDR', existing.options.vpcCidr, parsed.canonical!);
+        if (parsed.reason === 'host-bits')
+          throw errors.cidrHostBits(path, 'VPC CIDR', existing.options.vpcCidr, parsed.canonical!);
         throw errors.malformedCidr(path, 'VPC CIDR', existing.options.vpcCidr);
       }
       cidr = parsed.cidr;
       if (existing.options.privateSubnetIds.length === 0) throw errors.emptyValue(path, 'privateSubnetIds');
     }
     const exposure = hosts.gatewayExposure;
-    if (exposure instanceof LoadBalancedGateway && exposure.options.internetFacing && !(exposure.options.allowedCidrs?.length)) {
+    if (
+      exposure instanceof LoadBalancedGateway &&
+      exposure.options.internetFacing &&
+      !exposure.options.allowedCidrs?.length
+    ) {
       throw errors.internetFacingWithoutCidrs(path);
     }
     if (exposure instanceof ElasticIpGateway && this.meshGateway.replicas !== 1) {
       throw errors.elasticIpReplicas(path, this.meshGateway.replicas);
     }
     const needsPublic =
-      exposure instanceof ElasticIpGateway || (exposure instanceof LoadBalancedGateway && exposure.options.internetFacing === true);
-    if (needsPublic && network instanceof ExistingVpc && !(network.options.publicSubnetIds?.length)) throw errors.noPublicSubnets(path);
+      exposure instanceof ElasticIpGateway ||
+      (exposure instanceof LoadBalancedGateway && exposure.options.internetFacing === true);
+    if (needsPublic && network instanceof ExistingVpc && !network.options.publicSubnetIds?.length)
+      throw errors.noPublicSubnets(path);
     for (const allowed of exposureCidrs(exposure)) {
       const parsed = parseCidr(allowed);
       if (!parsed.ok) {
@@ -333,25 +365,34 @@ export class VmDatacenter extends Datacenter {
     const names = new Set<string>();
     const addresses = new Set<string>();
     for (const host of hosts.hosts) {
-      if (!isDatacenterName(host.name)) throw errors.invalidName(path, 'host name', host.name, host.name.toLowerCase().replace(/[^a-z0-9-]/g, '-'));
+      if (!isDatacenterName(host.name))
+        throw errors.invalidName(path, 'host name', host.name, host.name.toLowerCase().replace(/[^a-z0-9-]/g, '-'));
       if (names.has(host.name)) throw errors.duplicateHost(path, 'name', host.name);
       names.add(host.name);
       if (!isIpAddress(host.address)) throw errors.invalidHostAddress(path, host.name, host.address);
       if (addresses.has(host.address)) throw errors.duplicateHost(path, 'address', host.address);
       addresses.add(host.address);
-      if (host.role !== HostRole.CLIENT && (host.services ?? []).length > 0) throw errors.servicesOnNonClient(path, host.name, host.role);
+      if (host.role !== HostRole.CLIENT && (host.services ?? []).length > 0)
+        throw errors.servicesOnNonClient(path, host.name, host.role);
     }
     const serverHosts = hosts.hosts.filter((h) => h.role === HostRole.SERVER).length;
-    if (props.servers !== undefined && props.servers !== serverHosts) throw errors.serverCountMismatch(path, props.servers, serverHosts);
+    if (props.servers !== undefined && props.servers !== serverHosts)
+      throw errors.serverCountMismatch(path, props.servers, serverHosts);
     if (!hosts.hosts.some((h) => h.role === HostRole.MESH_GATEWAY)) {
-      throw errors.missingRole(path, 'mesh-gateway', 'add a host with `role: HostRole.MESH_GATEWAY`: every datacenter federates through its mesh gateway');
+      throw errors.missingRole(
+        path,
+        'mesh-gateway',
+        'add a host with `role: HostRole.MESH_GATEWAY`: every datacenter federates through its mesh gateway',
+      );
     }
   }
 
   /** Keys of the merged agent configuration Consul does not accept (should be none; checked in tests). */
   public agentConfigProblems(): string[] {
     const groups = this.hostGroups(() => ({ source: 'file', path: '/etc/meshform/secrets.json' }));
-    return groups.flatMap((g) => checkAgentConfigKeys(g.spec.agentConfig).map((p) => `${g.name}: ${p.path} (${p.problem})`));
+    return groups.flatMap((g) =>
+      checkAgentConfigKeys(g.spec.agentConfig).map((p) => `${g.name}: ${p.path} (${p.problem})`),
+    );
   }
 
   public describe(): DatacenterDescription {
@@ -392,7 +433,8 @@ export class VmDatacenter extends Datacenter {
       `Consul ${mesh.consulVersion} and Envoy ${this.envoyVersion}, checksum-verified; cloud auto-join/retry_join; ` +
         `TLS verify + auto-encrypt, ACLs default deny, gossip encryption with verify`,
     );
-    if (this.services.length > 0) lines.push(`services with Envoy sidecars: ${this.services.map((s) => `${s.name}:${s.port}`).join(', ')}`);
+    if (this.services.length > 0)
+      lines.push(`services with Envoy sidecars: ${this.services.map((s) => `${s.name}:${s.port}`).join(', ')}`);
     if (this.extraConfigFile) lines.push(`extra agent config merged from ${this.extraConfigFile}`);
     return this.describeWith(lines, hosts instanceof AwsVmHosts ? 'aws' : 'own hosts', {
       services: this.services.map((s) => s.name),
@@ -418,7 +460,8 @@ function withServerCount(props: VmDatacenterProps): DatacenterProps {
 }
 
 function exposureCidrs(exposure: unknown): readonly string[] {
-  if (exposure instanceof LoadBalancedGateway || exposure instanceof ElasticIpGateway) return exposure.options.allowedCidrs ?? [];
+  if (exposure instanceof LoadBalancedGateway || exposure instanceof ElasticIpGateway)
+    return exposure.options.allowedCidrs ?? [];
   return [];
 }
 

@@ -80,8 +80,17 @@ export class HybridMesh extends Construct {
 
   constructor(scope: Construct, id: string, props: HybridMeshProps) {
     super(scope, id);
-    const { kubernetes, primaryGatewayAddress, vmRegion, vmCidr, vmImage, vmServices, onPremisesHosts, onPremisesServices, ...meshProps } =
-      props;
+    const {
+      kubernetes,
+      primaryGatewayAddress,
+      vmRegion,
+      vmCidr,
+      vmImage,
+      vmServices,
+      onPremisesHosts,
+      onPremisesServices,
+      ...meshProps
+    } = props;
     this.mesh = new Mesh(this, 'Mesh', { name: id, ...meshProps });
     this.kubernetes = new KubernetesDatacenter(this.mesh, 'kubernetes', {
       primary: true,
@@ -97,8 +106,12 @@ export class HybridMesh extends Construct {
         gatewayExposure: GatewayExposure.networkLoadBalancer({ internetFacing: true, allowedCidrs: ['0.0.0.0/0'] }),
       }),
     });
-    const vmServiceList = vmServices.map((s) => new Service(this.mesh, s.name, { port: s.port, protocol: s.protocol, datacenters: [this.vms] }));
-    const local = (onPremisesServices ?? []).map((s) => new Service(this.mesh, s.name, { port: s.port, protocol: s.protocol }));
+    const vmServiceList = vmServices.map(
+      (s) => new Service(this.mesh, s.name, { port: s.port, protocol: s.protocol, datacenters: [this.vms] }),
+    );
+    const local = (onPremisesServices ?? []).map(
+      (s) => new Service(this.mesh, s.name, { port: s.port, protocol: s.protocol }),
+    );
     this.services = [...vmServiceList, ...local];
     if (onPremisesHosts) {
       this.onPremises = new VmDatacenter(this.mesh, 'on-premises', {

@@ -76,7 +76,10 @@ export class EksClusterStack extends MeshStack {
       role: clusterRole.name,
       policyArn: managedPolicyArn('AmazonEKSClusterPolicy'),
     });
-    const logs = new CloudwatchLogGroup(this, 'ControlPlaneLogs', { name: `/aws/eks/${name}/cluster`, retentionInDays: 90 });
+    const logs = new CloudwatchLogGroup(this, 'ControlPlaneLogs', {
+      name: `/aws/eks/${name}/cluster`,
+      retentionInDays: 90,
+    });
 
     const publicCidrs = [...(cluster.options.apiPublicAccessCidrs ?? [])];
     const eks = new EksClusterResource(this, 'Cluster', {
@@ -99,8 +102,16 @@ export class EksClusterStack extends MeshStack {
       name: `${name}-eks-node`,
       assumeRolePolicy: serviceTrustPolicy('ec2.amazonaws.com'),
     });
-    const nodePolicies = ['AmazonEKSWorkerNodePolicy', 'AmazonEKS_CNI_Policy', 'AmazonEC2ContainerRegistryReadOnly'].map(
-      (policy) => new IamRolePolicyAttachment(this, `Node${policy}`, { role: nodeRole.name, policyArn: managedPolicyArn(policy) }),
+    const nodePolicies = [
+      'AmazonEKSWorkerNodePolicy',
+      'AmazonEKS_CNI_Policy',
+      'AmazonEC2ContainerRegistryReadOnly',
+    ].map(
+      (policy) =>
+        new IamRolePolicyAttachment(this, `Node${policy}`, {
+          role: nodeRole.name,
+          policyArn: managedPolicyArn(policy),
+        }),
     );
     const template = new LaunchTemplate(this, 'NodeTemplate', {
       name: `${name}-nodes`,
@@ -108,7 +119,10 @@ export class EksClusterStack extends MeshStack {
       // Hop limit 2: pods are one network hop further than the node; IMDSv2 tokens are still required.
       metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 2 },
       blockDeviceMappings: [
-        { deviceName: '/dev/xvda', ebs: { volumeSize: 50, volumeType: 'gp3', encrypted: 'true', deleteOnTermination: 'true' } },
+        {
+          deviceName: '/dev/xvda',
+          ebs: { volumeSize: 50, volumeType: 'gp3', encrypted: 'true', deleteOnTermination: 'true' },
+        },
       ],
       tagSpecifications: [{ resourceType: 'instance', tags: { Name: `${name}-node` } }],
     });
@@ -154,7 +168,11 @@ export class EksClusterStack extends MeshStack {
         name: `${name}-consul-server`,
         assumeRolePolicy: serviceTrustPolicy('pods.eks.amazonaws.com', ['sts:AssumeRole', 'sts:TagSession']),
       });
-      new IamRolePolicy(this, 'ConsulServerPolicy', { name: 'meshform-consul-server', role: serverRole.id, policy: policyDocument(pcaPermissions) });
+      new IamRolePolicy(this, 'ConsulServerPolicy', {
+        name: 'meshform-consul-server',
+        role: serverRole.id,
+        policy: policyDocument(pcaPermissions),
+      });
       new EksPodIdentityAssociation(this, 'ConsulServerIdentity', {
         clusterName: eks.name,
         namespace: dc.namespace,

@@ -26,7 +26,11 @@ export class KubernetesDatacenterStack extends MeshStack {
   constructor(scope: Construct, id: string, props: KubernetesDatacenterStackProps) {
     const dc = props.datacenter;
     super(scope, id, { mesh: dc.mesh, backend: dc.backend });
-    this.access = bindClusterAccess(this, dc.cluster, { mesh: dc.mesh.name, datacenter: dc.name, clusterName: dc.stackName });
+    this.access = bindClusterAccess(this, dc.cluster, {
+      mesh: dc.mesh.name,
+      datacenter: dc.name,
+      clusterName: dc.stackName,
+    });
     const secrets = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name);
     this.controlPlane = new KubernetesControlPlane(this, 'ControlPlane', {
       mesh: dc.mesh.name,

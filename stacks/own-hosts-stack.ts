@@ -25,7 +25,8 @@ export class OwnHostsStack extends MeshStack {
   constructor(scope: Construct, id: string, props: OwnHostsStackProps) {
     const dc = props.datacenter;
     super(scope, id, { mesh: dc.mesh, backend: dc.backend });
-    this.renderHosts = () => dc.hostGroups(() => ({ source: 'file', path: OWN_HOST_SECRETS }), dc.meshGateway.wanEndpoint);
+    this.renderHosts = () =>
+      dc.hostGroups(() => ({ source: 'file', path: OWN_HOST_SECRETS }), dc.meshGateway.wanEndpoint);
     new TerraformOutput(this, 'bundles', {
       value: `bundles/${id}`,
       description: 'Install bundles of the datacenter hosts, under the synth output directory',
@@ -81,7 +82,7 @@ function writeBundle(dir: string, group: HostGroup, stack: string): void {
     '',
     '## 1. Deliver the secrets (never part of this bundle)',
     '',
-    'From the machine that holds the mesh\'s secret store, pipe the host\'s secrets straight to it:',
+    "From the machine that holds the mesh's secret store, pipe the host's secrets straight to it:",
     '',
     '```sh',
     `npx meshform secrets host --mesh ${spec.mesh} --datacenter ${spec.datacenter} --host ${group.name} \\`,

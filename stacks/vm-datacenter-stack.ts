@@ -27,7 +27,14 @@ import { awsPrivateCaPermissions } from '../constructs/certificate-authority';
 import { aclPlan, deriveTokenExpression, roleSecrets } from '../constructs/private/acl';
 import { awsProvider, policyDocument, serviceTrustPolicy } from '../constructs/private/aws';
 import { AwsNetwork, NetworkRef } from '../constructs/private/aws-network';
-import { escapeTerraformTemplate, Fn, type ISynthesisSession, resolveTokens, TerraformLocal, TerraformOutput } from '../constructs/private/engine';
+import {
+  escapeTerraformTemplate,
+  Fn,
+  type ISynthesisSession,
+  resolveTokens,
+  TerraformLocal,
+  TerraformOutput,
+} from '../constructs/private/engine';
 import { SecretVariables } from '../constructs/private/secret-variables';
 import { cloudInit, GATEWAY_LISTEN_PORT, SIDECAR_PORT_RANGE, units } from '../constructs/private/vm-node';
 import type { HostGroup, VmDatacenter } from '../constructs/vm-datacenter';
@@ -60,9 +67,18 @@ interface PortRule {
 const SERVER_RPC: PortRule = { port: 8300, protocol: 'tcp', what: 'Consul server RPC' };
 const LAN_TCP: PortRule = { port: 8301, protocol: 'tcp', what: 'Consul LAN gossip (TCP)' };
 const LAN_UDP: PortRule = { port: 8301, protocol: 'udp', what: 'Consul LAN gossip (UDP)' };
-const WAN_THROUGH_GATEWAY: PortRule = { port: 8302, protocol: 'tcp', what: 'Consul WAN gossip forwarded by the mesh gateway' };
+const WAN_THROUGH_GATEWAY: PortRule = {
+  port: 8302,
+  protocol: 'tcp',
+  what: 'Consul WAN gossip forwarded by the mesh gateway',
+};
 const GATEWAY: PortRule = { port: GATEWAY_LISTEN_PORT, protocol: 'tcp', what: 'mesh gateway' };
-const SIDECARS: PortRule = { port: SIDECAR_PORT_RANGE.from, toPort: SIDECAR_PORT_RANGE.to, protocol: 'tcp', what: 'Envoy sidecar mTLS' };
+const SIDECARS: PortRule = {
+  port: SIDECAR_PORT_RANGE.from,
+  toPort: SIDECAR_PORT_RANGE.to,
+  protocol: 'tcp',
+  what: 'Envoy sidecar mTLS',
+};
 
 /** Who may talk to whom inside a datacenter: [from, to, ports]. */
 const MESH_FLOWS: readonly (readonly [Role, Role, readonly PortRule[]])[] = [
@@ -135,9 +151,7 @@ export class VmDatacenterStack extends MeshStack {
       };
       this.privateRouteTableIds = [...(existing.privateRouteTableIds ?? [])];
     }
-
   }
-
 
   /**
    * Creates what depends on the whole mesh (services, peers, other datacenters' gateway ports): security
@@ -191,7 +205,13 @@ export class VmDatacenterStack extends MeshStack {
         targetType: 'instance',
         vpcId: this.network.vpcId,
         preserveClientIp: 'true',
-        healthCheck: { protocol: 'TCP', port: 'traffic-port', healthyThreshold: 3, unhealthyThreshold: 3, interval: 10 },
+        healthCheck: {
+          protocol: 'TCP',
+          port: 'traffic-port',
+          healthyThreshold: 3,
+          unhealthyThreshold: 3,
+          interval: 10,
+        },
       });
       new LbListener(this, 'GatewayListener', {
         loadBalancerArn: lb.arn,
@@ -230,7 +250,12 @@ export class VmDatacenterStack extends MeshStack {
       }
       return ref;
     };
-    const fullPlan = aclPlan(dc.mesh.name, dc.name, dc.services.map((s) => s.name), derive);
+    const fullPlan = aclPlan(
+      dc.mesh.name,
+      dc.name,
+      dc.services.map((s) => s.name),
+      derive,
+    );
     const policies = new TerraformLocal(this, 'meshform_acl_policies', fullPlan.policies);
     const plan = { ...fullPlan, policies: policies.expression as unknown as typeof fullPlan.policies };
     const shared = {
@@ -253,13 +278,10 @@ export class VmDatacenterStack extends MeshStack {
       }
       return secret;
     };
-    this.hostGroups = dc.hostGroups(
-      (group) => {
-        secretFor(group);
-        return { source: 'aws-secretsmanager', secret_id: secretName(dc, group), region };
-      },
-      this.gatewayWanAddress,
-    );
+    this.hostGroups = dc.hostGroups((group) => {
+      secretFor(group);
+      return { source: 'aws-secretsmanager', secret_id: secretName(dc, group), region };
+    }, this.gatewayWanAddress);
     for (const group of this.hostGroups) {
       const secret = secretFor(group.name);
       const role =
@@ -283,10 +305,18 @@ export class VmDatacenterStack extends MeshStack {
       const onElasticIp = role === 'gateway' && exposure instanceof ElasticIpGateway;
       const subnets = onElasticIp ? this.network.publicSubnetIds : this.network.privateSubnetIds;
       const instanceType =
-        role === 'server' ? hosts.serverInstanceType : role === 'gateway' ? hosts.gatewayInstanceType : hosts.clientInstanceType;
+        role === 'server'
+          ? hosts.serverInstanceType
+          : role === 'gateway'
+            ? hosts.gatewayInstanceType
+            : hosts.clientInstanceType;
       // The document is a local (a literal string, templates escaped) and gzipped by Terraform: user data
       // is limited to 16 KiB.
-      const document = new TerraformLocal(this, `cloud_init_${group.name.replace(/-/g, '_')}`, escapeTerraformTemplate(cloudInit(group.spec)));
+      const document = new TerraformLocal(
+        this,
+        `cloud_init_${group.name.replace(/-/g, '_')}`,
+        escapeTerraformTemplate(cloudInit(group.spec)),
+      );
       const userData = Fn.base64gzip(document.asString);
       for (let i = 0; i < group.count; i++) {
         const instance = new Instance(this, `${group.name}-${i}`, {
@@ -324,7 +354,10 @@ export class VmDatacenterStack extends MeshStack {
           });
         }
         if (gatewayIp && role === 'gateway') {
-          new EipAssociation(this, 'GatewayAddressAssociation', { allocationId: gatewayIp.allocationId, instanceId: instance.id });
+          new EipAssociation(this, 'GatewayAddressAssociation', {
+            allocationId: gatewayIp.allocationId,
+            instanceId: instance.id,
+          });
         }
       }
     }
@@ -359,7 +392,10 @@ export class VmDatacenterStack extends MeshStack {
           vpcPeeringConnectionId: connection.id,
         }),
     );
-    const peerTables = new DataAwsRouteTables(this, `PeerRouteTables-${peerName}`, { vpcId: peerVpc.id, tags: { ...tags, 'meshform:tier': 'private' } });
+    const peerTables = new DataAwsRouteTables(this, `PeerRouteTables-${peerName}`, {
+      vpcId: peerVpc.id,
+      tags: { ...tags, 'meshform:tier': 'private' },
+    });
     new Route(this, `PeeringReturnRoute-${peerName}`, {
       routeTableId: Fn.element(peerTables.ids, 0),
       destinationCidrBlock: this.network.vpcCidr,
@@ -396,7 +432,10 @@ export class VmDatacenterStack extends MeshStack {
     const allowed = (exposure as LoadBalancedGateway | ElasticIpGateway).options.allowedCidrs ?? [];
     const sources = [
       { cidr: this.network.vpcCidr, why: 'the VPC (load balancer health checks and in-VPC clients)' },
-      ...this.dc.peeredWith.map((p) => ({ cidr: (p.hosts as AwsVmHosts).options.network.cidr, why: `peered datacenter ${p.name}` })),
+      ...this.dc.peeredWith.map((p) => ({
+        cidr: (p.hosts as AwsVmHosts).options.network.cidr,
+        why: `peered datacenter ${p.name}`,
+      })),
       ...allowed.map((cidr) => ({ cidr, why: 'a source the datacenter allows (other datacenters)' })),
     ];
     const seen = new Set<string>();
@@ -422,7 +461,8 @@ export class VmDatacenterStack extends MeshStack {
         ipProtocol: 'tcp',
         fromPort: 443,
         toPort: 443,
-        description: 'HTTPS to AWS APIs (Secrets Manager, EC2 auto-join), pinned Consul/Envoy downloads and port-443 mesh gateways',
+        description:
+          'HTTPS to AWS APIs (Secrets Manager, EC2 auto-join), pinned Consul/Envoy downloads and port-443 mesh gateways',
       });
     }
     // Servers dial the primary's gateways directly until federation is up; gateways dial every other gateway.
@@ -485,7 +525,8 @@ export class VmDatacenterStack extends MeshStack {
       const dir = path.join(session.outdir, 'stacks', this.node.id, 'hosts', group.name);
       fs.mkdirSync(path.join(dir, 'systemd'), { recursive: true });
       fs.writeFileSync(path.join(dir, 'cloud-init.yaml'), resolveTokens(this, cloudInit(group.spec)));
-      for (const u of units(group.spec)) fs.writeFileSync(path.join(dir, 'systemd', u.name), resolveTokens(this, u.content));
+      for (const u of units(group.spec))
+        fs.writeFileSync(path.join(dir, 'systemd', u.name), resolveTokens(this, u.content));
     }
   }
 }

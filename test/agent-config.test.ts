@@ -22,9 +22,17 @@ const AMI = 'ami-0123456789abcdef0';
 function withExtra(extraFile: string | undefined) {
   return (app: App) => {
     const mesh = new Mesh(app, 'm');
-    new KubernetesDatacenter(mesh, 'k', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'k' }), meshGateway: { address: 'mgw.example.com' } });
+    new KubernetesDatacenter(mesh, 'k', {
+      primary: true,
+      cluster: KubernetesCluster.fromKubeconfig({ context: 'k' }),
+      meshGateway: { address: 'mgw.example.com' },
+    });
     const vms = new VmDatacenter(mesh, 'vms', {
-      hosts: VmHosts.onAws({ region: 'eu-west-1', network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }), machineImage: MachineImage.fromId(AMI) }),
+      hosts: VmHosts.onAws({
+        region: 'eu-west-1',
+        network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),
+        machineImage: MachineImage.fromId(AMI),
+      }),
       extraAgentConfigFile: extraFile,
     });
     new Service(mesh, 'api', { port: 8080, datacenters: [vms] });
@@ -39,7 +47,9 @@ function writeHcl(text: string): string {
 
 /** The agent config of a host group, read back from its cloud-init document. */
 function agentConfigOf(files: Map<string, string>, group: string): any {
-  const doc = parse(files.get(`stacks/m-vms/hosts/${group}/cloud-init.yaml`)!) as { write_files: { path: string; content: string }[] };
+  const doc = parse(files.get(`stacks/m-vms/hosts/${group}/cloud-init.yaml`)!) as {
+    write_files: { path: string; content: string }[];
+  };
   return parseHcl(doc.write_files.find((f) => f.path === '/etc/consul.d/consul.hcl')!.content);
 }
 
@@ -56,7 +66,9 @@ describe('HCL rendering', () => {
   });
 
   it('refuses strings that HCL 1 and 2 would read differently', () => {
-    expect(() => renderHcl({ x: 'a ${b}' })).toThrow('a string with a template sequence cannot be written for both HCL 1 and 2: "a ${b}"');
+    expect(() => renderHcl({ x: 'a ${b}' })).toThrow(
+      'a string with a template sequence cannot be written for both HCL 1 and 2: "a ${b}"',
+    );
   });
 
   it('wraps hcl2-parser: bad input is an error, not an empty result', () => {
@@ -68,7 +80,9 @@ describe('HCL rendering', () => {
 describe('extra agent configuration', () => {
   it('is parsed, checked and merged into every agent', () => {
     // GIVEN
-    const file = writeHcl('log_level = "DEBUG"\nnode_meta {\n  team = "payments"\n}\ntelemetry {\n  statsd_address = "127.0.0.1:8125"\n}\n');
+    const file = writeHcl(
+      'log_level = "DEBUG"\nnode_meta {\n  team = "payments"\n}\ntelemetry {\n  statsd_address = "127.0.0.1:8125"\n}\n',
+    );
     // WHEN
     const files = synth(withExtra(file)).files();
     // THEN
@@ -76,7 +90,11 @@ describe('extra agent configuration', () => {
       const config = agentConfigOf(files, group);
       expect(config.log_level).toBe('DEBUG');
       expect(config.node_meta).toEqual({ team: 'payments' });
-      expect(config.telemetry).toEqual({ prometheus_retention_time: '60s', disable_hostname: true, statsd_address: '127.0.0.1:8125' });
+      expect(config.telemetry).toEqual({
+        prometheus_retention_time: '60s',
+        disable_hostname: true,
+        statsd_address: '127.0.0.1:8125',
+      });
       expect(config.acl.default_policy).toBe('deny');
     }
   });

@@ -18,8 +18,14 @@ describe('chains meshform issues, checked by openssl', () => {
       const bundle = ca.rootCertificate(plan.root)!;
       // THEN the chain is leaf + intermediate, and it verifies for both purposes Consul uses it for
       expect(splitPem(server.chainPem)).toHaveLength(2);
-      expect(opensslVerify(bundle, server.chainPem, 'sslserver')).toEqual({ ok: true, output: expect.stringMatching(/: OK$/) });
-      expect(opensslVerify(bundle, server.chainPem, 'sslclient')).toEqual({ ok: true, output: expect.stringMatching(/: OK$/) });
+      expect(opensslVerify(bundle, server.chainPem, 'sslserver')).toEqual({
+        ok: true,
+        output: expect.stringMatching(/: OK$/),
+      });
+      expect(opensslVerify(bundle, server.chainPem, 'sslclient')).toEqual({
+        ok: true,
+        output: expect.stringMatching(/: OK$/),
+      });
       // and the intermediate against the root
       expect(opensslVerify(bundle, ca.intermediate(dc)!.certificatePem, 'any').ok).toBe(true);
     }
@@ -61,7 +67,11 @@ describe('chains meshform issues, checked by openssl', () => {
   it('gives each server certificate the names Consul checks: server.<dc>.<domain>, its wildcard, localhost, loopback and host IPs', () => {
     const { ca, plan } = issuedMesh('shop', []);
     reconcileCa(ca, plan, [request('east', ['10.0.1.10', 'fd00::10'])], () => undefined);
-    const sans = execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName', '-in', file('s.pem', ca.server('east')!.chainPem)], { encoding: 'utf8' });
+    const sans = execFileSync(
+      'openssl',
+      ['x509', '-noout', '-ext', 'subjectAltName', '-in', file('s.pem', ca.server('east')!.chainPem)],
+      { encoding: 'utf8' },
+    );
     expect(sans).toContain(
       'DNS:server.east.consul, DNS:*.server.east.consul, DNS:localhost, DNS:consul-server, DNS:*.consul-server.consul.svc, ' +
         'IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:10.0.1.10, IP Address:FD00:0:0:0:0:0:0:10',
@@ -73,7 +83,12 @@ describe('chains meshform issues, checked by openssl', () => {
     const { ca } = issuedMesh(
       'shop',
       ['east'],
-      { rootValidityDays: 1000, intermediateValidityDays: 500, serverCertificateValidityDays: 100, rotationWindowDays: 30 },
+      {
+        rootValidityDays: 1000,
+        intermediateValidityDays: 500,
+        serverCertificateValidityDays: 100,
+        rotationWindowDays: 30,
+      },
       now,
     );
     const root = certificateFacts(ca.rootCertificate('root-1')!);
@@ -82,7 +97,8 @@ describe('chains meshform issues, checked by openssl', () => {
     expect(root.notAfter.toISOString()).toBe(new Date(now.getTime() + 1000 * DAY).toISOString());
     expect(intermediate.notAfter.toISOString()).toBe(new Date(now.getTime() + 500 * DAY).toISOString());
     expect(leaf.notAfter.toISOString()).toBe(new Date(now.getTime() + 100 * DAY).toISOString());
-    for (const facts of [root, intermediate, leaf]) expect(facts.notBefore.toISOString()).toBe('2026-11-22T11:59:00.000Z');
+    for (const facts of [root, intermediate, leaf])
+      expect(facts.notBefore.toISOString()).toBe('2026-11-22T11:59:00.000Z');
   });
 
   it.each([
@@ -91,7 +107,11 @@ describe('chains meshform issues, checked by openssl', () => {
     [CertificateKeyAlgorithm.RSA_2048, /Public-Key: \(2048 bit\)/, /sha256WithRSAEncryption/],
   ])('issues %s keys everywhere, and openssl verifies the chain', (algorithm, key, signature) => {
     const { ca } = issuedMesh('shop', ['east'], { keyAlgorithm: algorithm });
-    for (const pem of [ca.rootCertificate('root-1')!, ca.intermediate('east')!.certificatePem, splitPem(ca.server('east')!.chainPem)[0]!]) {
+    for (const pem of [
+      ca.rootCertificate('root-1')!,
+      ca.intermediate('east')!.certificatePem,
+      splitPem(ca.server('east')!.chainPem)[0]!,
+    ]) {
       const text = opensslText(pem);
       expect(text).toMatch(key);
       expect(text).toMatch(signature);
@@ -110,14 +130,15 @@ describe('chains meshform issues, checked by openssl', () => {
       return { ...mesh, before, plan };
     }
 
-    it('issues a cross-signed root that carries the new root\'s subject and key, signed by the old root', () => {
+    it("issues a cross-signed root that carries the new root's subject and key, signed by the old root", () => {
       const { ca } = rotated();
       const cross = ca.crossCertificate('root-2')!;
       const text = opensslText(cross);
       expect(text).toContain('Issuer: O = meshform, CN = shop mesh root root-1');
       expect(text).toContain('Subject: O = meshform, CN = shop mesh root root-2');
       expect(text).toMatch(/Basic Constraints: critical\s+CA:TRUE/);
-      const pubkey = (pem: string) => execFileSync('openssl', ['x509', '-noout', '-pubkey', '-in', file('c.pem', pem)], { encoding: 'utf8' });
+      const pubkey = (pem: string) =>
+        execFileSync('openssl', ['x509', '-noout', '-pubkey', '-in', file('c.pem', pem)], { encoding: 'utf8' });
       expect(pubkey(cross)).toBe(pubkey(ca.rootCertificate('root-2')!));
       expect(opensslVerify(ca.rootCertificate('root-1')!, cross, 'any').ok).toBe(true);
     });
@@ -139,7 +160,12 @@ describe('chains meshform issues, checked by openssl', () => {
     it('without cross-signing, new chains do not verify against the old root', () => {
       const mesh = issuedMesh('shop', ['east']);
       mesh.ca.createRoot('root-2', { keyAlgorithm: CertificateKeyAlgorithm.EC_P256, validityDays: 3650 });
-      const plan = CertificateAuthority.offline({ root: 'root-2', previousRoot: 'root-1', crossSign: false, allowRotationWithoutCrossSigning: true }).plan;
+      const plan = CertificateAuthority.offline({
+        root: 'root-2',
+        previousRoot: 'root-1',
+        crossSign: false,
+        allowRotationWithoutCrossSigning: true,
+      }).plan;
       reconcileCa(mesh.ca, plan, mesh.requests, () => undefined);
       const chain = mesh.ca.server('east')!.chainPem;
       expect(splitPem(chain)).toHaveLength(2);
@@ -153,12 +179,32 @@ describe('chains meshform issues, checked by openssl', () => {
     // GIVEN a CSR as `vault write pki/intermediate/generate/internal` would produce it
     const { ca } = issuedMesh('shop', []);
     const csr = file('vault.csr', '');
-    execFileSync('openssl', [
-      'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', file('vault-key.pem', ''),
-      '-subj', '/O=Acme/CN=payments connect root', '-out', csr,
-    ], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        file('vault-key.pem', ''),
+        '-subj',
+        '/O=Acme/CN=payments connect root',
+        '-out',
+        csr,
+      ],
+      { stdio: 'pipe' },
+    );
     // WHEN
-    const signed = ca.signRequest(execFileSync('cat', [csr], { encoding: 'utf8' }), 'root-1', { validityDays: 400 }, () => undefined);
+    const signed = ca.signRequest(
+      execFileSync('cat', [csr], { encoding: 'utf8' }),
+      'root-1',
+      { validityDays: 400 },
+      () => undefined,
+    );
     // THEN the output is the certificate and the root, and the certificate is a CA that may issue intermediates
     const [certificate, root] = splitPem(signed);
     expect(root).toBe(ca.rootCertificate('root-1'));
@@ -166,8 +212,8 @@ describe('chains meshform issues, checked by openssl', () => {
     expect(text).toContain('Subject: O = Acme, CN = payments connect root');
     expect(text).toMatch(/Basic Constraints: critical\s+CA:TRUE\n/);
     expect(opensslVerify(root!, certificate!, 'any').ok).toBe(true);
-    expect(execFileSync('openssl', ['x509', '-noout', '-pubkey', '-in', file('c.pem', certificate!)], { encoding: 'utf8' })).toBe(
-      execFileSync('openssl', ['req', '-noout', '-pubkey', '-in', csr], { encoding: 'utf8' }),
-    );
+    expect(
+      execFileSync('openssl', ['x509', '-noout', '-pubkey', '-in', file('c.pem', certificate!)], { encoding: 'utf8' }),
+    ).toBe(execFileSync('openssl', ['req', '-noout', '-pubkey', '-in', csr], { encoding: 'utf8' }));
   });
 });

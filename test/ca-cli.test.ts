@@ -23,7 +23,12 @@ interface Topology {
 }
 
 /** GIVEN helper: a project whose program declares a two-datacenter mesh from topology.json. */
-function caProject(topology: Topology = {}): { dir: string; store: string; set(t: Topology): void; synth(): { code: number; stdout: string } } {
+function caProject(topology: Topology = {}): {
+  dir: string;
+  store: string;
+  set(t: Topology): void;
+  synth(): { code: number; stdout: string };
+} {
   const dir = tempDir('meshform-ca-project-');
   const program = path.join(dir, 'app.ts');
   fs.writeFileSync(
@@ -80,7 +85,8 @@ describe('meshform ca status', () => {
     const { code, stdout } = ca(p.dir, 'status');
     // THEN
     expect(code).toBe(CA_EXIT.ok);
-    for (const role of ['root root-1', 'intermediate east', 'server east', 'intermediate west', 'server west']) expect(stdout).toMatch(new RegExp(`ok +${role}\\n`));
+    for (const role of ['root root-1', 'intermediate east', 'server east', 'intermediate west', 'server west'])
+      expect(stdout).toMatch(new RegExp(`ok +${role}\\n`));
     expect(stdout).toContain('subject O=meshform, CN=shop east intermediate (root-1)');
     expect(stdout).toContain('issuer  O=meshform, CN=shop mesh root root-1');
     expect(stdout).toMatch(/sha256  ([0-9A-F]{2}:){31}[0-9A-F]{2}\n/);
@@ -108,7 +114,9 @@ describe('meshform ca status', () => {
     expect(due.output).toContain('due within 90 days or missing: run meshform synth');
     const expired = caStatus(store, mesh, true, new Date(Date.now() + 400 * DAY));
     expect(expired.code).toBe(CA_EXIT.invalid);
-    expect(JSON.parse(expired.output).certificates.find((c: { role: string }) => c.role === 'server west').state).toBe('expired');
+    expect(JSON.parse(expired.output).certificates.find((c: { role: string }) => c.role === 'server west').state).toBe(
+      'expired',
+    );
   });
 
   it('exits 20 with the reason when the material is invalid', () => {
@@ -136,15 +144,21 @@ describe('meshform ca init, protect, rotate', () => {
     // THEN
     const store = SecretStore.open({ directory: p.store }).ca('shop');
     expect(store.isUnattended('root-1')).toBe(false);
-    expect(fs.readFileSync(path.join(p.store, 'shop', 'ca', 'roots', 'root-1', 'key.pem'), 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
-    expect(thrownMessage(() => ca(p.dir, 'init'))).toBe('[shop root root-1] this root already exists in the store. Fix: choose another id with --id');
+    expect(fs.readFileSync(path.join(p.store, 'shop', 'ca', 'roots', 'root-1', 'key.pem'), 'utf8')).toContain(
+      'BEGIN ENCRYPTED PRIVATE KEY',
+    );
+    expect(thrownMessage(() => ca(p.dir, 'init'))).toBe(
+      '[shop root root-1] this root already exists in the store. Fix: choose another id with --id',
+    );
   });
 
   it('protect moves an unattended root offline: afterwards signing needs the passphrase', () => {
     const p = caProject();
     p.synth();
     process.env.MESHFORM_CA_PASSPHRASE = PASSPHRASE;
-    expect(ca(p.dir, 'protect', '--root', '--id', 'root-1').stdout).toContain("root root-1's key is now encrypted with your passphrase only");
+    expect(ca(p.dir, 'protect', '--root', '--id', 'root-1').stdout).toContain(
+      "root root-1's key is now encrypted with your passphrase only",
+    );
     expect(fs.existsSync(path.join(p.store, 'shop', 'ca', 'roots', 'root-1', 'passphrase'))).toBe(false);
     delete process.env.MESHFORM_CA_PASSPHRASE;
     expect(thrownMessage(() => ca(p.dir, 'rotate', '--intermediate', 'east'))).toBe(
@@ -161,14 +175,20 @@ describe('meshform ca init, protect, rotate', () => {
     process.env.MESHFORM_CA_PASSPHRASE = PASSPHRASE;
     p.synth();
     process.env.MESHFORM_CA_PASSPHRASE = 'not the passphrase';
-    expect(thrownMessage(() => ca(p.dir, 'rotate', '--root'))).toContain('[shop root root-1] the passphrase does not decrypt the root key');
+    expect(thrownMessage(() => ca(p.dir, 'rotate', '--root'))).toContain(
+      '[shop root root-1] the passphrase does not decrypt the root key',
+    );
     expect(roots(p.store)).toEqual(['root-1']);
     process.env.MESHFORM_CA_PASSPHRASE = PASSPHRASE;
     const { code, stdout } = ca(p.dir, 'rotate', '--root');
     expect(code).toBe(0);
     expect(stdout).toContain('created root root-2, cross-signed by root-1 (verified)');
-    expect(stdout).toContain("1. set  certificateAuthority: CertificateAuthority.offline({ root: 'root-2', previousRoot: 'root-1' })");
-    expect(stdout).toContain('2. when every datacenter runs on root-2: remove previousRoot, meshform synth, deploy again');
+    expect(stdout).toContain(
+      "1. set  certificateAuthority: CertificateAuthority.offline({ root: 'root-2', previousRoot: 'root-1' })",
+    );
+    expect(stdout).toContain(
+      '2. when every datacenter runs on root-2: remove previousRoot, meshform synth, deploy again',
+    );
     expect(roots(p.store)).toEqual(['root-1', 'root-2']);
   });
 
@@ -204,21 +224,69 @@ describe('meshform ca import and sign-csr', () => {
     const p = caProject({ root: 'corp-1' });
     synth(twoDatacenters('corp-1'), path.join(p.dir, 'cdktf.out'));
     const dir = tempDir();
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650', '-subj', '/CN=Corp Consul CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-    ], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '3650',
+        '-subj',
+        '/CN=Corp Consul CA',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ],
+      { stdio: 'pipe' },
+    );
     process.env.MESHFORM_CA_PASSPHRASE = PASSPHRASE;
-    const out = ca(p.dir, 'import', '--root', '--id', 'corp-1', '--cert', path.join(dir, 'cert.pem'), '--key', path.join(dir, 'key.pem'));
-    expect(out.stdout).toBe('imported root corp-1 into mesh shop (key encrypted with your passphrase)\n' + "it is the topology's active root: meshform synth issues every datacenter's intermediate under it\n");
+    const out = ca(
+      p.dir,
+      'import',
+      '--root',
+      '--id',
+      'corp-1',
+      '--cert',
+      path.join(dir, 'cert.pem'),
+      '--key',
+      path.join(dir, 'key.pem'),
+    );
+    expect(out.stdout).toBe(
+      'imported root corp-1 into mesh shop (key encrypted with your passphrase)\n' +
+        "it is the topology's active root: meshform synth issues every datacenter's intermediate under it\n",
+    );
     expect(roots(p.store)).toEqual(['corp-1']);
   });
 
-  it('signs a CSR (e.g. Vault\'s mesh root mount) with the active root; the output verifies with openssl', () => {
+  it("signs a CSR (e.g. Vault's mesh root mount) with the active root; the output verifies with openssl", () => {
     const p = caProject();
     p.synth();
     const csr = file('vault.csr', '');
-    execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('k.pem', ''), '-subj', '/CN=shop connect root', '-out', csr], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        file('k.pem', ''),
+        '-subj',
+        '/CN=shop connect root',
+        '-out',
+        csr,
+      ],
+      { stdio: 'pipe' },
+    );
     const { stdout } = ca(p.dir, 'sign-csr', '--csr', csr, '--days', '200');
     const [certificate, root] = splitPem(stdout);
     expect(opensslVerify(root!, certificate!, 'any').ok).toBe(true);
@@ -254,21 +322,33 @@ describe('root rotation as a planned change (meshform synth)', () => {
     p.set({ root: 'root-2', previousRoot: 'root-1' });
     const step = p.synth().stdout;
     // THEN every datacenter trusts both roots and presents a chain the old root accepts
-    expect(step).toContain('root rotation step: root-1 → root-2 (cross-signed): deploy every datacenter, then remove previousRoot');
+    expect(step).toContain(
+      'root rotation step: root-1 → root-2 (cross-signed): deploy every datacenter, then remove previousRoot',
+    );
     const env = run(['secrets', 'env', '--project', p.dir, '--secrets-dir', p.store]).stdout;
     const value = (name: string) =>
-      execFileSync('bash', ['-c', `eval "$E"; printf '%s' "$TF_VAR_${name}"`], { env: { PATH: process.env.PATH, E: env }, encoding: 'utf8' });
+      execFileSync('bash', ['-c', `eval "$E"; printf '%s' "$TF_VAR_${name}"`], {
+        env: { PATH: process.env.PATH, E: env },
+        encoding: 'utf8',
+      });
     const material = SecretStore.open({ directory: p.store }).ca('shop');
-    expect(value('meshform_shop_west_ca_bundle')).toBe(`${material.rootCertificate('root-2')}${material.rootCertificate('root-1')}`);
+    expect(value('meshform_shop_west_ca_bundle')).toBe(
+      `${material.rootCertificate('root-2')}${material.rootCertificate('root-1')}`,
+    );
     expect(splitPem(value('meshform_shop_west_server_cert'))).toHaveLength(3);
     expect(opensslVerify(material.rootCertificate('root-1')!, value('meshform_shop_west_server_cert')).ok).toBe(true);
 
     // WHEN the previous root is retired, THEN only root-2 is trusted and chains lose the cross-signed root
     p.set({ root: 'root-2' });
-    expect(p.synth().stdout).toContain('root rotation finished: only root-2 is trusted once every datacenter is deployed');
+    expect(p.synth().stdout).toContain(
+      'root rotation finished: only root-2 is trusted once every datacenter is deployed',
+    );
     const after = run(['secrets', 'env', '--project', p.dir, '--secrets-dir', p.store]).stdout;
     const finalValue = (name: string) =>
-      execFileSync('bash', ['-c', `eval "$E"; printf '%s' "$TF_VAR_${name}"`], { env: { PATH: process.env.PATH, E: after }, encoding: 'utf8' });
+      execFileSync('bash', ['-c', `eval "$E"; printf '%s' "$TF_VAR_${name}"`], {
+        env: { PATH: process.env.PATH, E: after },
+        encoding: 'utf8',
+      });
     expect(finalValue('meshform_shop_east_ca_bundle')).toBe(material.rootCertificate('root-2'));
     expect(splitPem(finalValue('meshform_shop_east_server_cert'))).toHaveLength(2);
     expect(ca(p.dir, 'status').code).toBe(CA_EXIT.ok);
@@ -280,7 +360,9 @@ describe('root rotation as a planned change (meshform synth)', () => {
     ca(p.dir, 'rotate', '--root');
     fs.rmSync(path.join(p.dir, 'cdktf.out'), { recursive: true });
     p.set({ root: 'root-2' });
-    expect(thrownMessage(() => p.synth())).toContain('the active root changes from root-1 to root-2 with no rotation step');
+    expect(thrownMessage(() => p.synth())).toContain(
+      'the active root changes from root-1 to root-2 with no rotation step',
+    );
   });
 
   it('refuses to retire the previous root before every datacenter received material under the new one', () => {
@@ -314,17 +396,33 @@ describe('root rotation as a planned change (meshform synth)', () => {
     const caDir = path.join(material.meshDirectory('shop'), 'ca');
     const rootIds = material.ca('shop').roots();
     expect(rootIds).toEqual(['root-1', 'root-2']);
-    const passphrases = rootIds.map((id) => fs.readFileSync(path.join(caDir, 'roots', id, 'passphrase'), 'utf8').trim());
+    const passphrases = rootIds.map((id) =>
+      fs.readFileSync(path.join(caDir, 'roots', id, 'passphrase'), 'utf8').trim(),
+    );
     const keys = [
-      ...rootIds.map((id, i) => ({ name: `root ${id}`, pem: fs.readFileSync(path.join(caDir, 'roots', id, 'key.pem'), 'utf8'), passphrase: passphrases[i] })),
-      ...['aws-us-east', 'gcp-europe-west', 'aws-vms'].map((dc) => ({ name: `intermediate ${dc}`, pem: material.ca('shop').intermediate(dc)!.keyPem, passphrase: undefined })),
+      ...rootIds.map((id, i) => ({
+        name: `root ${id}`,
+        pem: fs.readFileSync(path.join(caDir, 'roots', id, 'key.pem'), 'utf8'),
+        passphrase: passphrases[i],
+      })),
+      ...['aws-us-east', 'gcp-europe-west', 'aws-vms'].map((dc) => ({
+        name: `intermediate ${dc}`,
+        pem: material.ca('shop').intermediate(dc)!.keyPem,
+        passphrase: undefined,
+      })),
     ];
-    const places = [['secrets env', env], ['secrets tfvars', tfvars], ['secrets show', shown], ...out.files()] as [string, string][];
+    const places = [['secrets env', env], ['secrets tfvars', tfvars], ['secrets show', shown], ...out.files()] as [
+      string,
+      string,
+    ][];
     for (const [where, text] of places) {
-      for (const key of keys) expect(holdsPrivateKey(text, key.pem, key.passphrase), `${where} holds the key of ${key.name}`).toBe(false);
-      for (const passphrase of passphrases) expect(text.includes(passphrase), `${where} holds a root passphrase`).toBe(false);
+      for (const key of keys)
+        expect(holdsPrivateKey(text, key.pem, key.passphrase), `${where} holds the key of ${key.name}`).toBe(false);
+      for (const passphrase of passphrases)
+        expect(text.includes(passphrase), `${where} holds a root passphrase`).toBe(false);
       // a PEM private key block (not the shape check of the key variable, which names the header)
-      if (!where.startsWith('secrets')) expect(text, where).not.toMatch(/-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----(\\n|\n)[A-Za-z0-9+/]/);
+      if (!where.startsWith('secrets'))
+        expect(text, where).not.toMatch(/-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----(\\n|\n)[A-Za-z0-9+/]/);
     }
     // the check itself finds a key where there is one: each datacenter's server key is in `secrets env`
     expect(holdsPrivateKey(env, material.ca('shop').server('aws-vms')!.keyPem)).toBe(true);
@@ -332,9 +430,12 @@ describe('root rotation as a planned change (meshform synth)', () => {
     for (const stack of out.stackNames()) {
       const json = out.stack(stack);
       for (const name of Object.keys(json.variable ?? {})) {
-        expect(name, `${stack}: ${name}`).toMatch(/^meshform_shop_(gossip_key|acl_bootstrap_token|[a-z0-9_]+_(ca_bundle|server_cert|server_key))$/);
+        expect(name, `${stack}: ${name}`).toMatch(
+          /^meshform_shop_(gossip_key|acl_bootstrap_token|[a-z0-9_]+_(ca_bundle|server_cert|server_key))$/,
+        );
       }
-      for (const [name, output] of Object.entries(json.output ?? {})) expect(JSON.stringify(output), `${stack} output ${name}`).not.toContain('var.meshform_');
+      for (const [name, output] of Object.entries(json.output ?? {}))
+        expect(JSON.stringify(output), `${stack} output ${name}`).not.toContain('var.meshform_');
     }
   });
 });
@@ -351,7 +452,9 @@ describe('service mesh CA changes', () => {
     const { stdout } = p.synth();
     expect(stdout).toContain('service mesh CA change: consul → aws-pca');
     expect(stdout).toContain('`consul connect ca set-config -config-file');
-    const body = JSON.parse(fs.readFileSync(path.join(p.dir, 'cdktf.out', 'meshform', 'connect-ca', 'shop.json'), 'utf8'));
+    const body = JSON.parse(
+      fs.readFileSync(path.join(p.dir, 'cdktf.out', 'meshform', 'connect-ca', 'shop.json'), 'utf8'),
+    );
     expect(body).toMatchObject({ Provider: 'aws-pca', ForceWithoutCrossSigning: true });
   });
 
@@ -369,7 +472,13 @@ describe('service mesh CA changes', () => {
 function twoDatacenters(root?: string): (app: App) => void {
   return (app) => {
     const mesh = new Mesh(app, 'shop', { certificateAuthority: CertificateAuthority.offline(root ? { root } : {}) });
-    new KubernetesDatacenter(mesh, 'east', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }), meshGateway: { address: 'mgw.east.example.com' } });
-    new KubernetesDatacenter(mesh, 'west', { cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.7' }) });
+    new KubernetesDatacenter(mesh, 'east', {
+      primary: true,
+      cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
+      meshGateway: { address: 'mgw.east.example.com' },
+    });
+    new KubernetesDatacenter(mesh, 'west', {
+      cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.7' }),
+    });
   };
 }

@@ -31,7 +31,9 @@ function twoClusters(ca: CertificateAuthority, outdir = path.join(tempDir(), 'cd
       cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
       meshGateway: { address: 'mgw.east.example.com' },
     });
-    new KubernetesDatacenter(mesh, 'west', { cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.7' }) });
+    new KubernetesDatacenter(mesh, 'west', {
+      cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.7' }),
+    });
   }, outdir);
 }
 
@@ -81,7 +83,11 @@ describe('certificate authority settings, checked at synth', () => {
       '[shop] the rotation window (365 days) is not shorter than the server certificate lifetime (365 days): every certificate would always be due: 365. ' +
         'Fix: shorten rotationWindowDays or lengthen serverCertificateValidityDays',
     ],
-    ['a zero lifetime', { rootValidityDays: 0 }, '[shop] rootValidityDays must be a whole number of at least 1: 0. Fix: use 1 or more'],
+    [
+      'a zero lifetime',
+      { rootValidityDays: 0 },
+      '[shop] rootValidityDays must be a whole number of at least 1: 0. Fix: use 1 or more',
+    ],
     [
       'a root id that is not one',
       { root: 'Root_2' },
@@ -104,7 +110,14 @@ describe('certificate authority settings, checked at synth', () => {
   });
 
   it('accepts a rotation without cross-signing when it is explicitly forced', () => {
-    const out = twoClusters(CertificateAuthority.offline({ root: 'root-2', previousRoot: 'root-1', crossSign: false, allowRotationWithoutCrossSigning: true }));
+    const out = twoClusters(
+      CertificateAuthority.offline({
+        root: 'root-2',
+        previousRoot: 'root-1',
+        crossSign: false,
+        allowRotationWithoutCrossSigning: true,
+      }),
+    );
     expect(out.mesh('shop').ca.plan).toMatchObject({ root: 'root-2', previousRoot: 'root-1', crossSign: false });
   });
 
@@ -117,7 +130,7 @@ describe('certificate authority settings, checked at synth', () => {
         ...extra,
       });
 
-    it('configures each datacenter\'s servers with its own intermediate mount and auth mount', () => {
+    it("configures each datacenter's servers with its own intermediate mount and auth mount", () => {
       const out = twoClusters(vault({ tlsCaCertificatePem: VAULT_TLS_CA, namespace: 'payments' }));
       for (const dc of ['east', 'west']) {
         const connect = JSON.parse(helmValues(out.stack(`shop-${dc}`)).server.extraConfig).connect;
@@ -140,37 +153,48 @@ describe('certificate authority settings, checked at synth', () => {
       }
     });
 
-    it('puts Vault\'s TLS CA in its own secret, mounted (not loaded) by the servers', () => {
+    it("puts Vault's TLS CA in its own secret, mounted (not loaded) by the servers", () => {
       const out = twoClusters(vault({ tlsCaCertificatePem: VAULT_TLS_CA }));
       const stack = out.stack('shop-west');
-      const secret = resources(stack, 'kubernetes_secret_v1').find((s) => (s.metadata as { name: string }).name === 'consul-meshform-ca-provider');
+      const secret = resources(stack, 'kubernetes_secret_v1').find(
+        (s) => (s.metadata as { name: string }).name === 'consul-meshform-ca-provider',
+      );
       expect(secret).toMatchObject({ type: 'Opaque', data: { 'vault-ca.pem': VAULT_TLS_CA } });
-      expect(helmValues(stack).server.extraVolumes).toEqual([{ type: 'secret', name: 'consul-meshform-ca-provider', load: false }]);
-      expect(resources(stack, 'helm_release')[0]!.depends_on).toContain('kubernetes_secret_v1.ControlPlane_CaProviderFiles_8D07A3F9');
+      expect(helmValues(stack).server.extraVolumes).toEqual([
+        { type: 'secret', name: 'consul-meshform-ca-provider', load: false },
+      ]);
+      expect(resources(stack, 'helm_release')[0]!.depends_on).toContain(
+        'kubernetes_secret_v1.ControlPlane_CaProviderFiles_8D07A3F9',
+      );
     });
 
-    it('writes the CA configuration as Consul\'s API takes it, for a change after the first deploy', () => {
+    it("writes the CA configuration as Consul's API takes it, for a change after the first deploy", () => {
       const out = twoClusters(vault({ tlsCaCertificatePem: VAULT_TLS_CA }));
-      expect(JSON.parse(fs.readFileSync(path.join(out.outdir, 'meshform', 'connect-ca', 'shop.json'), 'utf8'))).toEqual({
-        Provider: 'vault',
-        Config: {
-          Address: 'https://vault.example.com:8200',
-          RootPKIPath: 'connect-root',
-          IntermediatePKIPath: 'connect-intermediate-east',
-          AuthMethod: { Type: 'kubernetes', MountPath: 'kubernetes-east', Params: { role: 'consul-server' } },
-          CAFile: '/consul/userconfig/consul-meshform-ca-provider/vault-ca.pem',
-          LeafCertTTL: '72h',
-          IntermediateCertTTL: '8760h',
-          PrivateKeyType: 'ec',
-          PrivateKeyBits: 256,
+      expect(JSON.parse(fs.readFileSync(path.join(out.outdir, 'meshform', 'connect-ca', 'shop.json'), 'utf8'))).toEqual(
+        {
+          Provider: 'vault',
+          Config: {
+            Address: 'https://vault.example.com:8200',
+            RootPKIPath: 'connect-root',
+            IntermediatePKIPath: 'connect-intermediate-east',
+            AuthMethod: { Type: 'kubernetes', MountPath: 'kubernetes-east', Params: { role: 'consul-server' } },
+            CAFile: '/consul/userconfig/consul-meshform-ca-provider/vault-ca.pem',
+            LeafCertTTL: '72h',
+            IntermediateCertTTL: '8760h',
+            PrivateKeyType: 'ec',
+            PrivateKeyBits: 256,
+          },
         },
-      });
+      );
     });
 
-    it('gives EC2 servers Vault\'s TLS CA as a file and logs in with their instance role', () => {
+    it("gives EC2 servers Vault's TLS CA as a file and logs in with their instance role", () => {
       const out = synth((app) => {
         const mesh = new Mesh(app, 'shop', {
-          certificateAuthority: vault({ tlsCaCertificatePem: VAULT_TLS_CA, awsAuth: VaultAuth.aws({ role: 'consul-server' }) }),
+          certificateAuthority: vault({
+            tlsCaCertificatePem: VAULT_TLS_CA,
+            awsAuth: VaultAuth.aws({ role: 'consul-server' }),
+          }),
         });
         new KubernetesDatacenter(mesh, 'east', {
           primary: true,
@@ -178,7 +202,11 @@ describe('certificate authority settings, checked at synth', () => {
           meshGateway: { address: 'mgw.east.example.com' },
         });
         new VmDatacenter(mesh, 'vms', {
-          hosts: VmHosts.onAws({ region: 'eu-west-1', network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }), machineImage: MachineImage.fromId('ami-0123456789abcdef0') }),
+          hosts: VmHosts.onAws({
+            region: 'eu-west-1',
+            network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),
+            machineImage: MachineImage.fromId('ami-0123456789abcdef0'),
+          }),
         });
       });
       const files = out.files();
@@ -186,20 +214,33 @@ describe('certificate authority settings, checked at synth', () => {
       expect(server).toContain('path: /etc/consul.d/ca-provider/vault-ca.pem');
       expect(files.get('stacks/shop-vms/hosts/mesh-gateway/cloud-init.yaml')).not.toContain('vault-ca.pem');
       expect(server).toContain('ca_file = "/etc/consul.d/ca-provider/vault-ca.pem"');
-      expect(server).toMatch(/auth_method \{\s+type = "aws"\s+mount_path = "aws"\s+params \{\s+type = "iam"\s+role = "consul-server"/);
+      expect(server).toMatch(
+        /auth_method \{\s+type = "aws"\s+mount_path = "aws"\s+params \{\s+type = "iam"\s+role = "consul-server"/,
+      );
     });
 
     it.each([
-      ['an http address', () => vault({ address: 'http://vault.example.com:8200' }), '[shop] Vault address is not an https:// URL: "http://vault.example.com:8200". Fix: give an absolute https:// URL, e.g. "https://203.0.113.10:6443"'],
-      ['an empty root mount', () => vault({ rootPkiPath: ' ' }), '[shop] rootPkiPath must not be empty: "". Fix: set rootPkiPath'],
+      [
+        'an http address',
+        () => vault({ address: 'http://vault.example.com:8200' }),
+        '[shop] Vault address is not an https:// URL: "http://vault.example.com:8200". Fix: give an absolute https:// URL, e.g. "https://203.0.113.10:6443"',
+      ],
+      [
+        'an empty root mount',
+        () => vault({ rootPkiPath: ' ' }),
+        '[shop] rootPkiPath must not be empty: "". Fix: set rootPkiPath',
+      ],
       [
         'no way for Kubernetes servers to log in',
         () => vault({ kubernetesAuth: undefined }),
         '[shop] datacenter "east" has no way to authenticate to Vault: "kubernetesAuth". Fix: set `kubernetesAuth` of CertificateAuthority.vault({...}) (VaultAuth.kubernetes({ role }))',
       ],
       [
-        'a private key pasted as Vault\'s TLS CA',
-        () => vault({ tlsCaCertificatePem: `${VAULT_TLS_CA}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n` }),
+        "a private key pasted as Vault's TLS CA",
+        () =>
+          vault({
+            tlsCaCertificatePem: `${VAULT_TLS_CA}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n`,
+          }),
         '[shop] tlsCaCertificatePem must hold PEM CA certificates (CA:TRUE) and nothing else: "(PEM, not shown)". ' +
           "Fix: give the CA certificate that issued Vault's TLS certificate (e.g. `vault read -field=certificate pki/cert/ca`)",
       ],
@@ -230,7 +271,9 @@ describe('certificate authority settings, checked at synth', () => {
 
   describe('AWS Private CA', () => {
     it('points each datacenter at its own private CA, and warns where meshform cannot grant credentials', () => {
-      const out = twoClusters(CertificateAuthority.awsPrivateCa({ primaryCaArn: PCA, secondaryCaArns: { west: PCA_WEST } }));
+      const out = twoClusters(
+        CertificateAuthority.awsPrivateCa({ primaryCaArn: PCA, secondaryCaArns: { west: PCA_WEST } }),
+      );
       expect(JSON.parse(helmValues(out.stack('shop-east')).server.extraConfig).connect.ca_config).toEqual({
         existing_arn: PCA,
         leaf_cert_ttl: '72h',
@@ -238,28 +281,53 @@ describe('certificate authority settings, checked at synth', () => {
         private_key_type: 'ec',
         private_key_bits: 256,
       });
-      expect(JSON.parse(helmValues(out.stack('shop-west')).server.extraConfig).connect.ca_config.existing_arn).toBe(PCA_WEST);
-      expect(out.mesh('shop').warnings.map((w) => `${w.id} ${w.path}`)).toEqual(['meshform/aws-pca-credentials shop/east', 'meshform/aws-pca-credentials shop/west']);
-      expect(out.mesh('shop').ca.meshCa).toEqual({ provider: 'aws-pca', root: { existing_arn: PCA }, canCrossSign: false, allowRotationWithoutCrossSigning: false });
+      expect(JSON.parse(helmValues(out.stack('shop-west')).server.extraConfig).connect.ca_config.existing_arn).toBe(
+        PCA_WEST,
+      );
+      expect(out.mesh('shop').warnings.map((w) => `${w.id} ${w.path}`)).toEqual([
+        'meshform/aws-pca-credentials shop/east',
+        'meshform/aws-pca-credentials shop/west',
+      ]);
+      expect(out.mesh('shop').ca.meshCa).toEqual({
+        provider: 'aws-pca',
+        root: { existing_arn: PCA },
+        canCrossSign: false,
+        allowRotationWithoutCrossSigning: false,
+      });
     });
 
     it('lets the servers use their private CA: EKS pod identity for consul-server, EC2 server instance role; creation rights only without an ARN', () => {
       const out = synth((app) => {
-        const mesh = new Mesh(app, 'shop', { certificateAuthority: CertificateAuthority.awsPrivateCa({ primaryCaArn: PCA }) });
+        const mesh = new Mesh(app, 'shop', {
+          certificateAuthority: CertificateAuthority.awsPrivateCa({ primaryCaArn: PCA }),
+        });
         new KubernetesDatacenter(mesh, 'east', {
           primary: true,
-          cluster: KubernetesCluster.eks({ region: 'us-east-1', vpcCidr: '10.10.0.0/16', apiPublicAccessCidrs: ['203.0.113.0/24'] }),
+          cluster: KubernetesCluster.eks({
+            region: 'us-east-1',
+            vpcCidr: '10.10.0.0/16',
+            apiPublicAccessCidrs: ['203.0.113.0/24'],
+          }),
           meshGateway: { address: 'mgw.east.example.com' },
         });
         new VmDatacenter(mesh, 'vms', {
-          hosts: VmHosts.onAws({ region: 'us-east-1', network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }), machineImage: MachineImage.fromId('ami-0123456789abcdef0') }),
+          hosts: VmHosts.onAws({
+            region: 'us-east-1',
+            network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),
+            machineImage: MachineImage.fromId('ami-0123456789abcdef0'),
+          }),
         });
       });
       const infra = out.stack('shop-east-infra');
       expect(resources(infra, 'aws_eks_pod_identity_association')).toContainEqual(
-        expect.objectContaining({ namespace: 'consul', service_account: 'consul-server', role_arn: '${aws_iam_role.ConsulServerRole.arn}' }),
+        expect.objectContaining({
+          namespace: 'consul',
+          service_account: 'consul-server',
+          role_arn: '${aws_iam_role.ConsulServerRole.arn}',
+        }),
       );
-      const serverPolicy = resources(infra, 'aws_iam_role_policy').find((p) => p.name === 'meshform-consul-server')!.policy as string;
+      const serverPolicy = resources(infra, 'aws_iam_role_policy').find((p) => p.name === 'meshform-consul-server')!
+        .policy as string;
       expect(serverPolicy).toContain(
         '"Action" = ["acm-pca:DescribeCertificateAuthority", "acm-pca:GetCertificate", "acm-pca:GetCertificateAuthorityCertificate", "acm-pca:IssueCertificate"]',
       );
@@ -275,9 +343,13 @@ describe('certificate authority settings, checked at synth', () => {
     });
 
     it.each([
-      ['a primary ARN that is not one', { primaryCaArn: 'arn:aws:s3:::bucket' }, '[shop] primaryCaArn is not an AWS Private CA ARN: "arn:aws:s3:::bucket". Fix: give arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>'],
       [
-        'a secondary that reuses the primary\'s root CA (another trust root)',
+        'a primary ARN that is not one',
+        { primaryCaArn: 'arn:aws:s3:::bucket' },
+        '[shop] primaryCaArn is not an AWS Private CA ARN: "arn:aws:s3:::bucket". Fix: give arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>',
+      ],
+      [
+        "a secondary that reuses the primary's root CA (another trust root)",
         { primaryCaArn: PCA, secondaryCaArns: { west: PCA } },
         '[shop] datacenter "west" uses the primary\'s root CA as its subordinate: every datacenter must share the primary\'s trust root: "west". ' +
           'Fix: chain every datacenter to the one mesh root (one root CA in the primary, subordinates elsewhere)',
@@ -292,15 +364,18 @@ describe('certificate authority settings, checked at synth', () => {
       expect(
         caError(
           () => CertificateAuthority.awsPrivateCa(options),
-          (_app, mesh) => new KubernetesDatacenter(mesh, 'west', { cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.7' }) }),
+          (_app, mesh) =>
+            new KubernetesDatacenter(mesh, 'west', {
+              cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.7' }),
+            }),
         ),
       ).toBe(expected);
     });
 
     it('rejects an ARN for a datacenter the mesh does not have', () => {
-      expect(caError(() => CertificateAuthority.awsPrivateCa({ primaryCaArn: PCA, secondaryCaArns: { north: PCA_WEST } }))).toBe(
-        '[shop] no datacenter of the mesh has this name: "north". Fix: use one of "east"',
-      );
+      expect(
+        caError(() => CertificateAuthority.awsPrivateCa({ primaryCaArn: PCA, secondaryCaArns: { north: PCA_WEST } })),
+      ).toBe('[shop] no datacenter of the mesh has this name: "north". Fix: use one of "east"');
     });
   });
 });

@@ -22,17 +22,42 @@ function snapshot(storeDir: string): Map<string, string> {
 /** A self-signed certificate and key made by openssl, with or without CA basic constraints. */
 function opensslRoot(options: { ca: boolean; days?: number }): { certificate: string; key: string } {
   const dir = tempDir('meshform-openssl-');
-  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', String(options.days ?? 3650)];
-  args.push('-subj', '/O=Example/CN=Example Consul Agent CA', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'));
+  const args = [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    String(options.days ?? 3650),
+  ];
+  args.push(
+    '-subj',
+    '/O=Example/CN=Example Consul Agent CA',
+    '-keyout',
+    path.join(dir, 'key.pem'),
+    '-out',
+    path.join(dir, 'cert.pem'),
+  );
   args.push('-addext', options.ca ? 'basicConstraints=critical,CA:TRUE' : 'basicConstraints=critical,CA:FALSE');
   execFileSync('openssl', args, { stdio: 'pipe' });
-  return { certificate: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8'), key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8') };
+  return {
+    certificate: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8'),
+    key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8'),
+  };
 }
 
 describe('CA material checks (synth and CLI)', () => {
   describe('roots', () => {
     // a root of 100 days, certificates shorter, rotation window 30 days
-    const SHORT = { rootValidityDays: 100, intermediateValidityDays: 60, serverCertificateValidityDays: 40, rotationWindowDays: 30 };
+    const SHORT = {
+      rootValidityDays: 100,
+      intermediateValidityDays: 60,
+      serverCertificateValidityDays: 40,
+      rotationWindowDays: 30,
+    };
 
     it('refuses a root that expires inside the rotation window, naming when and what to do', () => {
       const { ca, plan, requests } = issuedMesh('shop', ['east'], SHORT, NOW);
@@ -43,7 +68,10 @@ describe('CA material checks (synth and CLI)', () => {
         `[shop root root-1] the root expires in 25 days (${notAfter}), inside the rotation window of 30 days. ` +
           'Fix: rotate it now: `meshform ca rotate --root`, then follow the printed steps',
       ]);
-      expect(inspection.certificates.find((c) => c.role === 'root root-1')).toMatchObject({ state: 'due', daysLeft: 25 });
+      expect(inspection.certificates.find((c) => c.role === 'root root-1')).toMatchObject({
+        state: 'due',
+        daysLeft: 25,
+      });
       expect(() => reconcileCa(ca, plan, requests, () => undefined, days(75))).toThrow(CaMaterialError);
     });
 
@@ -70,7 +98,10 @@ describe('CA material checks (synth and CLI)', () => {
     it('refuses a root whose certificate was replaced by one with another key', () => {
       const { store, ca, plan, requests } = issuedMesh('shop', ['east']);
       const other = issuedMesh('other', []);
-      fs.copyFileSync(path.join(other.store.meshDirectory('other'), 'ca', 'roots', 'root-1', 'certificate.pem'), path.join(store.meshDirectory('shop'), 'ca', 'roots', 'root-1', 'certificate.pem'));
+      fs.copyFileSync(
+        path.join(other.store.meshDirectory('other'), 'ca', 'roots', 'root-1', 'certificate.pem'),
+        path.join(store.meshDirectory('shop'), 'ca', 'roots', 'root-1', 'certificate.pem'),
+      );
       // the intermediates no longer chain to the (new) root certificate: another trust domain
       expect(inspectCa(ca, plan, requests).errors.map((e) => e.code)).toEqual(['trust-domain-mismatch']);
       // and signing with the root refuses the key that does not match
@@ -88,7 +119,9 @@ describe('CA material checks (synth and CLI)', () => {
         ca.importRoot('corp-1', root.certificate, root.key, options);
         const plan = CertificateAuthority.offline({ root: 'corp-1' }).plan;
         reconcileCa(ca, plan, [request('east')], (id) => (id === 'corp-1' ? options.passphrase : undefined));
-        expect(certificateFacts(ca.intermediate('east')!.certificatePem).issuer).toBe('O=Example, CN=Example Consul Agent CA');
+        expect(certificateFacts(ca.intermediate('east')!.certificatePem).issuer).toBe(
+          'O=Example, CN=Example Consul Agent CA',
+        );
         // the key is kept encrypted with the given passphrase, none stored beside it
         expect(ca.isUnattended('corp-1')).toBe(false);
         expect(thrownMessage(() => ca.rootKey('corp-1', () => 'wrong passphrase!'))).toBe(
@@ -97,7 +130,11 @@ describe('CA material checks (synth and CLI)', () => {
       });
 
       it.each([
-        ['a certificate without CA basic constraints', () => opensslRoot({ ca: false }), '[shop root corp-1] the certificate has no CA basic constraints (CA:TRUE). Fix: import another root'],
+        [
+          'a certificate without CA basic constraints',
+          () => opensslRoot({ ca: false }),
+          '[shop root corp-1] the certificate has no CA basic constraints (CA:TRUE). Fix: import another root',
+        ],
         [
           'a root expiring inside the rotation window',
           () => opensslRoot({ ca: true, days: 30 }),
@@ -129,7 +166,7 @@ describe('CA material checks (synth and CLI)', () => {
   });
 
   describe('datacenter material', () => {
-    it('refuses an intermediate whose key was swapped with another datacenter\'s, changing nothing', () => {
+    it("refuses an intermediate whose key was swapped with another datacenter's, changing nothing", () => {
       const { store, ca, plan, requests } = issuedMesh('shop', ['east', 'west']);
       const dcs = path.join(store.meshDirectory('shop'), 'ca', 'datacenters');
       fs.copyFileSync(path.join(dcs, 'west', 'intermediate-key.pem'), path.join(dcs, 'east', 'intermediate-key.pem'));
@@ -144,7 +181,10 @@ describe('CA material checks (synth and CLI)', () => {
       const { store, ca, plan, requests } = issuedMesh('shop', ['east']);
       const bank = issuedMesh('bank', ['east']);
       for (const f of ['intermediate.pem', 'intermediate-key.pem']) {
-        fs.copyFileSync(path.join(bank.store.meshDirectory('bank'), 'ca', 'datacenters', 'east', f), path.join(store.meshDirectory('shop'), 'ca', 'datacenters', 'east', f));
+        fs.copyFileSync(
+          path.join(bank.store.meshDirectory('bank'), 'ca', 'datacenters', 'east', f),
+          path.join(store.meshDirectory('shop'), 'ca', 'datacenters', 'east', f),
+        );
       }
       expect(thrownMessage(() => reconcileCa(ca, plan, requests, () => undefined))).toBe(
         "[shop intermediate east] the certificate does not chain to this mesh's roots (issuer O=meshform, CN=bank mesh root root-1): it belongs to another trust domain. " +
@@ -155,7 +195,10 @@ describe('CA material checks (synth and CLI)', () => {
     it('refuses a leaf certificate in the place of an intermediate (no CA basic constraints)', () => {
       const { store, ca, plan, requests } = issuedMesh('shop', ['east']);
       const dir = path.join(store.meshDirectory('shop'), 'ca', 'datacenters', 'east');
-      fs.writeFileSync(path.join(dir, 'intermediate.pem'), splitPem(fs.readFileSync(path.join(dir, 'server.pem'), 'utf8'))[0]!);
+      fs.writeFileSync(
+        path.join(dir, 'intermediate.pem'),
+        splitPem(fs.readFileSync(path.join(dir, 'server.pem'), 'utf8'))[0]!,
+      );
       fs.copyFileSync(path.join(dir, 'server-key.pem'), path.join(dir, 'intermediate-key.pem'));
       const codes = inspectCa(ca, plan, requests).errors.map((e) => e.code);
       expect(codes[0]).toBe('not-a-ca');
@@ -184,7 +227,13 @@ describe('CA material checks (synth and CLI)', () => {
       const west = fingerprint('west');
       const intermediates = ['east', 'west'].map((dc) => ca.intermediate(dc)!.certificatePem);
       // WHEN west gains a host address, 300 days later (servers due: 365-day lifetime, 90-day window)
-      const actions = reconcileCa(ca, plan, [request('east'), request('west', ['10.0.2.20'])], () => undefined, days(300));
+      const actions = reconcileCa(
+        ca,
+        plan,
+        [request('east'), request('west', ['10.0.2.20'])],
+        () => undefined,
+        days(300),
+      );
       // THEN both server certificates are renewed (due), the intermediates are kept
       expect(actions.created).toEqual([
         'server certificate east: expires within the rotation window (90 days)',
@@ -194,14 +243,29 @@ describe('CA material checks (synth and CLI)', () => {
       expect(fingerprint('west')).not.toBe(west);
       expect(['east', 'west'].map((dc) => ca.intermediate(dc)!.certificatePem)).toEqual(intermediates);
       // and 400 days after that, an expired server certificate is renewed too
-      const later = reconcileCa(ca, plan, [request('east'), request('west', ['10.0.2.20'])], () => undefined, days(700));
+      const later = reconcileCa(
+        ca,
+        plan,
+        [request('east'), request('west', ['10.0.2.20'])],
+        () => undefined,
+        days(700),
+      );
       expect(later.created).toContain('server certificate east: expired on 2028-09-17T12:00:00.000Z');
     });
   });
 
   it('creates the first root with the configured key and lifetime, unattended when no passphrase is given', () => {
-    const { ca } = issuedMesh('shop', ['east'], { keyAlgorithm: CertificateKeyAlgorithm.EC_P384, rootValidityDays: 4000 }, NOW);
-    expect(certificateFacts(ca.rootCertificate('root-1')!)).toMatchObject({ keyAlgorithm: 'ec-secp384r1', isCa: true, notAfter: days(4000) });
+    const { ca } = issuedMesh(
+      'shop',
+      ['east'],
+      { keyAlgorithm: CertificateKeyAlgorithm.EC_P384, rootValidityDays: 4000 },
+      NOW,
+    );
+    expect(certificateFacts(ca.rootCertificate('root-1')!)).toMatchObject({
+      keyAlgorithm: 'ec-secp384r1',
+      isCa: true,
+      notAfter: days(4000),
+    });
     expect(ca.isUnattended('root-1')).toBe(true);
   });
 });

@@ -26,13 +26,16 @@ describe('mutual TLS between datacenters', () => {
     const east = tlsOf(shop.ca, shop.plan, 'east');
     const foreign = tlsOf(bank.ca, bank.plan, 'west');
     // the client refuses a server outside its trust domain
-    expect(await mtls(east, foreign, 'server.west.consul')).toMatchObject({ ok: false, clientError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
+    expect(await mtls(east, foreign, 'server.west.consul')).toMatchObject({
+      ok: false,
+      clientError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    });
     // the server refuses a client outside its trust domain, even one that trusts the server
     const refused = await mtls({ ...foreign, caBundle: east.caBundle }, east, 'server.east.consul');
     expect(refused).toMatchObject({ ok: false, serverError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
   });
 
-  it('fails when the server presents another datacenter\'s name (verify_server_hostname)', async () => {
+  it("fails when the server presents another datacenter's name (verify_server_hostname)", async () => {
     const { ca, plan } = issuedMesh('shop', ['east', 'west']);
     expect(await mtls(tlsOf(ca, plan, 'east'), tlsOf(ca, plan, 'west'), 'server.east.consul')).toMatchObject({
       ok: false,
@@ -77,7 +80,10 @@ describe('mutual TLS between datacenters', () => {
     it('without cross-signing, the datacenter still on the old root rejects the new chains', async () => {
       const { eastOld, westNew } = halfDeployed(false);
       // east (old bundle) as client refuses west's new chain
-      expect(await mtls(eastOld, westNew, 'server.west.consul')).toMatchObject({ ok: false, clientError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
+      expect(await mtls(eastOld, westNew, 'server.west.consul')).toMatchObject({
+        ok: false,
+        clientError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+      });
       // east (old bundle) as server refuses west's new chain as a client certificate
       const refused = await mtls(westNew, eastOld, 'server.east.consul');
       expect(refused).toMatchObject({ ok: false, serverError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
@@ -89,7 +95,10 @@ describe('mutual TLS between datacenters', () => {
       reconcileCa(mesh.ca, finished, mesh.requests, () => undefined);
       const westFinal = tlsOf(mesh.ca, finished, 'west');
       expect(westFinal.caBundle.match(/BEGIN CERTIFICATE/g)).toHaveLength(1);
-      expect(await mtls(eastOld, westFinal, 'server.west.consul')).toMatchObject({ ok: false, clientError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
+      expect(await mtls(eastOld, westFinal, 'server.west.consul')).toMatchObject({
+        ok: false,
+        clientError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+      });
       expect(await mtls({ ...eastOld, caBundle: westFinal.caBundle }, westFinal, 'server.west.consul')).toMatchObject({
         ok: false,
         serverError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',

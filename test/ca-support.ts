@@ -14,7 +14,13 @@ import { tempDir } from './support';
 export function request(dc: string, extraIps: string[] = []): ServerCertificateRequest {
   return {
     datacenter: dc,
-    dnsNames: [`server.${dc}.consul`, `*.server.${dc}.consul`, 'localhost', 'consul-server', '*.consul-server.consul.svc'],
+    dnsNames: [
+      `server.${dc}.consul`,
+      `*.server.${dc}.consul`,
+      'localhost',
+      'consul-server',
+      '*.consul-server.consul.svc',
+    ],
     ipAddresses: ['127.0.0.1', '::1', ...extraIps],
   };
 }
@@ -57,7 +63,11 @@ export function file(name: string, content: string): string {
  * `openssl verify` of a chain as a peer would check it: the first certificate of `chainPem` against only
  * the roots in `bundlePem`, the rest of the chain given as untrusted intermediates. Returns openssl's output.
  */
-export function opensslVerify(bundlePem: string, chainPem: string, purpose = 'sslserver'): { ok: boolean; output: string } {
+export function opensslVerify(
+  bundlePem: string,
+  chainPem: string,
+  purpose = 'sslserver',
+): { ok: boolean; output: string } {
   const [leaf, ...rest] = splitPem(chainPem);
   const args = ['verify', '-x509_strict', '-purpose', purpose, '-CAfile', file('bundle.pem', bundlePem)];
   if (rest.length > 0) args.push('-untrusted', file('untrusted.pem', rest.join('')));
@@ -92,7 +102,14 @@ export function mtls(client: DatacenterTls, server: DatacenterTls, servername: s
     // The server checks the client certificate itself and refuses the connection when it does not verify:
     // node's own rejectUnauthorized would drop it without saying why.
     const listener = tls.createServer(
-      { key: server.serverKey, cert: server.serverChain, ca: server.caBundle, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+      {
+        key: server.serverKey,
+        cert: server.serverChain,
+        ca: server.caBundle,
+        requestCert: true,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+      },
       (socket) => {
         if (!socket.authorized) {
           serverError = String(socket.authorizationError);
@@ -130,7 +147,9 @@ export function mtls(client: DatacenterTls, server: DatacenterTls, servername: s
       socket.on('data', (d: string) => {
         received += d;
       });
-      socket.on('end', () => finish(received === 'ok' ? { ok: true } : { ok: false, clientError: 'closed by the server' }));
+      socket.on('end', () =>
+        finish(received === 'ok' ? { ok: true } : { ok: false, clientError: 'closed by the server' }),
+      );
       socket.on('error', (e: Error & { code?: string }) => finish({ ok: false, clientError: e.code ?? e.message }));
       socket.on('close', () => finish(received === 'ok' ? { ok: true } : { ok: false, clientError: 'closed' }));
     });
@@ -143,10 +162,19 @@ export function mtls(client: DatacenterTls, server: DatacenterTls, servername: s
  * parts a certificate legitimately shares with its key do not count.
  */
 export function holdsPrivateKey(text: string, keyPem: string, passphrase?: string): boolean {
-  const jwk = createPrivateKey({ key: keyPem, format: 'pem', ...(passphrase ? { passphrase } : {}) }).export({ format: 'jwk' });
+  const jwk = createPrivateKey({ key: keyPem, format: 'pem', ...(passphrase ? { passphrase } : {}) }).export({
+    format: 'jwk',
+  });
   const secret = Buffer.from(jwk.d!, 'base64url');
   const plain = text.replace(/\\n/g, '\n');
-  if (plain.includes(jwk.d!) || plain.includes(secret.toString('base64')) || plain.toLowerCase().includes(secret.toString('hex'))) return true;
+  if (
+    plain.includes(jwk.d!) ||
+    plain.includes(secret.toString('base64')) ||
+    plain.toLowerCase().includes(secret.toString('hex'))
+  )
+    return true;
   const blocks = plain.match(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g) ?? [];
-  return blocks.some((block) => Buffer.from(block.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64').includes(secret));
+  return blocks.some((block) =>
+    Buffer.from(block.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64').includes(secret),
+  );
 }

@@ -104,7 +104,9 @@ describe('meshform secrets', () => {
     expect(evaluated('meshform_shop_acl_bootstrap_token')).toBe(secrets.aclBootstrapToken);
     expect(env).toContain(`export TF_VAR_meshform_shop_gossip_key='${secrets.gossipKey}'`);
     expect(tfvars).toContain(`meshform_shop_acl_bootstrap_token = "${secrets.aclBootstrapToken}"`);
-    expect(tfvars).toContain(`meshform_shop_gcp_europe_west_ca_bundle = <<-EOT\n${ca.rootCertificate('root-1')!.trimEnd()}\nEOT`);
+    expect(tfvars).toContain(
+      `meshform_shop_gcp_europe_west_ca_bundle = <<-EOT\n${ca.rootCertificate('root-1')!.trimEnd()}\nEOT`,
+    );
     // AND no root or intermediate key is exported
     const rootKey = fs.readFileSync(path.join(store.meshDirectory('shop'), 'ca', 'roots', 'root-1', 'key.pem'), 'utf8');
     for (const key of [rootKey, ca.intermediate('aws-us-east')!.keyPem]) {

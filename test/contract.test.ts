@@ -57,7 +57,12 @@ const BASE: ConsulHelmValuesInput = {
     aclBootstrapConfigSecret: 'e',
     caProviderSecret: 'f',
   },
-  connect: CertificateAuthority.offline().connectConfig({ name: 'dc2', hosting: 'kubernetes', primary: false, providerFileDirectory: '/consul/userconfig/x' }),
+  connect: CertificateAuthority.offline().connectConfig({
+    name: 'dc2',
+    hosting: 'kubernetes',
+    primary: false,
+    providerFileDirectory: '/consul/userconfig/x',
+  }),
   meshGateway: {
     replicas: 2,
     serviceType: 'NodePort',

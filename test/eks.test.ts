@@ -13,7 +13,11 @@ function eksMesh(primary: Partial<EksClusterOptions> = {}) {
       meshGateway: { address: 'mgw.east.example.com' },
     });
     new KubernetesDatacenter(mesh, 'west', {
-      cluster: KubernetesCluster.eks({ region: 'us-west-2', vpcCidr: '10.11.0.0/16', apiPublicAccessCidrs: ['198.51.100.0/24'] }),
+      cluster: KubernetesCluster.eks({
+        region: 'us-west-2',
+        vpcCidr: '10.11.0.0/16',
+        apiPublicAccessCidrs: ['198.51.100.0/24'],
+      }),
     });
   };
 }
@@ -60,13 +64,11 @@ describe('EKS clusters created by meshform', () => {
 
   it('installs the EBS CSI driver with a pod identity, for the Consul servers volumes', () => {
     const infra = synth(eksMesh()).stack('shop-east-infra');
-    expect(resources(infra, 'aws_eks_addon').map((a) => a.addon_name).sort()).toEqual([
-      'aws-ebs-csi-driver',
-      'coredns',
-      'eks-pod-identity-agent',
-      'kube-proxy',
-      'vpc-cni',
-    ]);
+    expect(
+      resources(infra, 'aws_eks_addon')
+        .map((a) => a.addon_name)
+        .sort(),
+    ).toEqual(['aws-ebs-csi-driver', 'coredns', 'eks-pod-identity-agent', 'kube-proxy', 'vpc-cni']);
     expect(onlyResource(infra, 'aws_eks_pod_identity_association')).toMatchObject({
       namespace: 'kube-system',
       service_account: 'ebs-csi-controller-sa',
@@ -75,9 +77,16 @@ describe('EKS clusters created by meshform', () => {
 
   it('allocates an Elastic IP per zone for the mesh gateway and publishes the declared address when given a zone', () => {
     const infra = synth(eksMesh({ hostedZoneId: 'Z1EXAMPLE' })).stack('shop-east-infra');
-    const gatewayIps = resources(infra, 'aws_eip').filter((e) => (e.tags as { [k: string]: string })['meshform:mesh-gateway']);
+    const gatewayIps = resources(infra, 'aws_eip').filter(
+      (e) => (e.tags as { [k: string]: string })['meshform:mesh-gateway'],
+    );
     expect(gatewayIps).toHaveLength(3);
-    expect(onlyResource(infra, 'aws_route53_record')).toMatchObject({ zone_id: 'Z1EXAMPLE', name: 'mgw.east.example.com', type: 'A', ttl: 60 });
+    expect(onlyResource(infra, 'aws_route53_record')).toMatchObject({
+      zone_id: 'Z1EXAMPLE',
+      name: 'mgw.east.example.com',
+      type: 'A',
+      ttl: 60,
+    });
   });
 
   it('reaches the cluster from the Consul stack by name, with aws eks get-token, reading no state', () => {
@@ -123,6 +132,8 @@ describe('EKS clusters created by meshform', () => {
     expect(error({ nodes: 3 }, 5)).toBe(
       '[shop/east] the cluster has fewer worker nodes than Consul servers (5), which run on distinct nodes: 3. Fix: give the cluster at least 5 nodes',
     );
-    expect(error({ region: 'useast' })).toBe('[shop/east] AWS region is not valid: "useast". Fix: give an AWS region such as "us-east-1"');
+    expect(error({ region: 'useast' })).toBe(
+      '[shop/east] AWS region is not valid: "useast". Fix: give an AWS region such as "us-east-1"',
+    );
   });
 });

@@ -57,9 +57,13 @@ describe('examples/default', () => {
     const store = SecretStore.open({ directory: storeDir });
     const secrets = store.load('shop');
     // every key in the store (roots, intermediates, server keys) and the unattended root's passphrase
-    const storeFiles = [...readTree(path.join(store.meshDirectory('shop'), 'ca'))].filter(([file]) => /key\.pem$|passphrase$/.test(file));
+    const storeFiles = [...readTree(path.join(store.meshDirectory('shop'), 'ca'))].filter(([file]) =>
+      /key\.pem$|passphrase$/.test(file),
+    );
     expect(storeFiles.map(([file]) => file).filter((f) => f.endsWith('key.pem')).length).toBe(1 + 3 + 3);
-    const keyBody = storeFiles.flatMap(([, content]) => content.split('\n').filter((l) => l.length > 0 && !l.startsWith('-----')));
+    const keyBody = storeFiles.flatMap(([, content]) =>
+      content.split('\n').filter((l) => l.length > 0 && !l.startsWith('-----')),
+    );
     // WHEN
     const files = readTree(path.join(dir, 'cdktf.out'));
     // THEN
@@ -68,7 +72,8 @@ describe('examples/default', () => {
       expect(content, file).not.toMatch(/-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/);
       expect(content, file).not.toContain(secrets.gossipKey);
       expect(content, file).not.toContain(secrets.aclBootstrapToken);
-      for (const line of keyBody) expect(content.includes(line), `${file} holds a line of a key in the store`).toBe(false);
+      for (const line of keyBody)
+        expect(content.includes(line), `${file} holds a line of a key in the store`).toBe(false);
     }
     // the store itself lives outside the output
     expect(fs.existsSync(path.join(dir, 'cdktf.out', 'secrets'))).toBe(false);

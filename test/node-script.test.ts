@@ -16,7 +16,10 @@ if (NO_PYTHON) console.warn(`skipping meshform-node tests: ${NO_PYTHON}`);
 
 /** Runs meshform-node in a directory standing in for the host's root. */
 function node(root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync('python3', [SCRIPT, ...args], { encoding: 'utf8', env: { ...process.env, MESHFORM_ROOT: root, ...env } });
+  return spawnSync('python3', [SCRIPT, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, MESHFORM_ROOT: root, ...env },
+  });
 }
 
 /** The same, without blocking the event loop (for tests that serve downloads from this process). */
@@ -50,7 +53,9 @@ h = m.sigv4_headers("GET", "https://examplebucket.s3.amazonaws.com/test.txt",
     b"", "us-east-1", "s3", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     datetime.datetime(2013, 5, 24, 0, 0, 0, tzinfo=datetime.timezone.utc))
 print(json.dumps(h))`;
-    const headers = JSON.parse(execFileSync('python3', ['-c', code], { encoding: 'utf8' })) as { Authorization: string };
+    const headers = JSON.parse(execFileSync('python3', ['-c', code], { encoding: 'utf8' })) as {
+      Authorization: string;
+    };
     expect(headers.Authorization).toBe(
       'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, ' +
         'SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, ' +
@@ -66,7 +71,10 @@ print(json.dumps(h))`;
     beforeAll(async () => {
       const dir = tempDir('meshform-release-');
       fs.writeFileSync(path.join(dir, 'consul'), '#!/bin/sh\necho consul\n');
-      execFileSync('python3', ['-c', `import zipfile; z = zipfile.ZipFile(${JSON.stringify(path.join(dir, 'consul.zip'))}, "w"); z.write(${JSON.stringify(path.join(dir, 'consul'))}, "consul"); z.close()`]);
+      execFileSync('python3', [
+        '-c',
+        `import zipfile; z = zipfile.ZipFile(${JSON.stringify(path.join(dir, 'consul.zip'))}, "w"); z.write(${JSON.stringify(path.join(dir, 'consul'))}, "consul"); z.close()`,
+      ]);
       files.set('/consul.zip', fs.readFileSync(path.join(dir, 'consul.zip')));
       files.set('/envoy', Buffer.from('#!/bin/sh\necho envoy\n'));
       server = http.createServer((req, res) => {
@@ -102,7 +110,9 @@ print(json.dumps(h))`;
       const root = tempDir('meshform-root-');
       writeJson(path.join(root, 'etc/meshform/node.json'), {
         format: 1,
-        artifacts: [{ name: 'envoy', version: '1.38.4', url: `${base}/envoy`, sha256: '0'.repeat(64), format: 'binary' }],
+        artifacts: [
+          { name: 'envoy', version: '1.38.4', url: `${base}/envoy`, sha256: '0'.repeat(64), format: 'binary' },
+        ],
       });
       const result = await nodeAsync(root, ['install']);
       expect(result.status).toBe(1);
@@ -133,7 +143,20 @@ print(json.dumps(h))`;
     function hostRoot(host: string): string {
       const root = tempDir(`meshform-${host}-`);
       fs.cpSync(path.join(out.outdir, 'bundles', 'bank-on-premises', host, 'files'), root, { recursive: true });
-      const secrets = run(['secrets', 'host', '--project', project, '--secrets-dir', storeDir, '--mesh', 'bank', '--datacenter', 'on-premises', '--host', host]).stdout;
+      const secrets = run([
+        'secrets',
+        'host',
+        '--project',
+        project,
+        '--secrets-dir',
+        storeDir,
+        '--mesh',
+        'bank',
+        '--datacenter',
+        'on-premises',
+        '--host',
+        host,
+      ]).stdout;
       fs.mkdirSync(path.join(root, 'etc/meshform'), { recursive: true });
       fs.writeFileSync(path.join(root, 'etc/meshform/secrets.json'), secrets, { mode: 0o600 });
       return root;
@@ -150,7 +173,9 @@ print(json.dumps(h))`;
       const agent = JSON.parse(fs.readFileSync(path.join(root, 'etc/consul.d/secrets.json'), 'utf8'));
       expect(agent).toEqual({ encrypt: delivered.gossip_key, acl: { tokens: { agent: delivered.tokens.agent } } });
       expect(mode(path.join(root, 'etc/consul.d/secrets.json'))).toBe(0o640);
-      expect(fs.readFileSync(path.join(root, 'etc/meshform/tokens/service-mainframe-bridge'), 'utf8')).toBe(delivered.tokens['service-mainframe-bridge']);
+      expect(fs.readFileSync(path.join(root, 'etc/meshform/tokens/service-mainframe-bridge'), 'utf8')).toBe(
+        delivered.tokens['service-mainframe-bridge'],
+      );
       expect(fs.readFileSync(path.join(root, 'etc/meshform/node.env'), 'utf8')).toBe('PRIVATE_IP=192.168.50.31\n');
       expect(fs.readFileSync(path.join(root, 'etc/consul.d/tls/ca.pem'), 'utf8')).toBe(delivered.ca_bundle);
       expect(fs.existsSync(path.join(root, 'etc/consul.d/tls/server-key.pem'))).toBe(false);
@@ -159,7 +184,15 @@ print(json.dumps(h))`;
     it('installs the server certificate meshform issued, chained to the mesh root, and no CA key', () => {
       const root = hostRoot('consul-1');
       const delivered = JSON.parse(fs.readFileSync(path.join(root, 'etc/meshform/secrets.json'), 'utf8'));
-      expect(Object.keys(delivered).sort()).toEqual(['acl', 'ca_bundle', 'format', 'gossip_key', 'server_cert', 'server_key', 'tokens']);
+      expect(Object.keys(delivered).sort()).toEqual([
+        'acl',
+        'ca_bundle',
+        'format',
+        'gossip_key',
+        'server_cert',
+        'server_key',
+        'tokens',
+      ]);
       expect(delivered.acl.tokens.map((t: { Description: string }) => t.Description)).toEqual([
         'meshform bank/on-premises agent token',
         'meshform bank/on-premises mesh gateway token',
@@ -171,8 +204,12 @@ print(json.dumps(h))`;
       const cert = path.join(root, 'etc/consul.d/tls/server.pem');
       const ca = path.join(root, 'etc/consul.d/tls/ca.pem');
       // the chain file holds leaf + intermediate: openssl verifies the leaf through it against the bundle alone
-      expect(execFileSync('openssl', ['verify', '-CAfile', ca, '-untrusted', cert, cert], { encoding: 'utf8' }).trim()).toBe(`${cert}: OK`);
-      const text = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' });
+      expect(
+        execFileSync('openssl', ['verify', '-CAfile', ca, '-untrusted', cert, cert], { encoding: 'utf8' }).trim(),
+      ).toBe(`${cert}: OK`);
+      const text = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-ext', 'subjectAltName'], {
+        encoding: 'utf8',
+      });
       expect(text).toContain('DNS:server.on-premises.consul');
       expect(text).toContain('IP Address:192.168.50.11');
       expect(mode(path.join(root, 'etc/consul.d/tls/server-key.pem'))).toBe(0o640);

@@ -3,7 +3,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineHybridMesh } from '../examples/hybrid/main';
-import { HostRole, KubernetesCluster, KubernetesDatacenter, Mesh, SecretStore, Service, VmDatacenter, VmHosts } from '../index';
+import {
+  HostRole,
+  KubernetesCluster,
+  KubernetesDatacenter,
+  Mesh,
+  SecretStore,
+  Service,
+  VmDatacenter,
+  VmHosts,
+} from '../index';
 import type { App } from '../constructs/private/engine';
 import { reconcileMeshCa } from '../cli/ca';
 import { project as makeProject, run, synth, thrownMessage } from './support';
@@ -14,7 +23,13 @@ describe('VM datacenter on your own hosts', () => {
     const files = synth(defineHybridMesh).files();
     // THEN
     const bundles = [...files.keys()].filter((f) => f.startsWith('bundles/')).map((f) => f.split('/')[2]);
-    expect([...new Set(bundles)].sort()).toEqual(['consul-1', 'consul-2', 'consul-3', 'gateway-1', 'mainframe-bridge-1']);
+    expect([...new Set(bundles)].sort()).toEqual([
+      'consul-1',
+      'consul-2',
+      'consul-3',
+      'gateway-1',
+      'mainframe-bridge-1',
+    ]);
     const bridge = [...files.keys()].filter((f) => f.startsWith('bundles/bank-on-premises/mainframe-bridge-1/')).sort();
     expect(bridge).toEqual([
       'bundles/bank-on-premises/mainframe-bridge-1/README.md',
@@ -35,7 +50,9 @@ describe('VM datacenter on your own hosts', () => {
     expect(fs.statSync(script).mode & 0o777).toBe(0o755);
     expect(spawnSync('bash', ['-n', script]).status).toBe(0);
     const content = fs.readFileSync(script, 'utf8');
-    expect(content).toContain('[ -s /etc/meshform/secrets.json ] || { echo "/etc/meshform/secrets.json is missing: deliver it first (README.md)" >&2; exit 1; }');
+    expect(content).toContain(
+      '[ -s /etc/meshform/secrets.json ] || { echo "/etc/meshform/secrets.json is missing: deliver it first (README.md)" >&2; exit 1; }',
+    );
     expect(content).toContain('systemctl enable --now consul.service meshform-acl-bootstrap.service');
   });
 
@@ -80,7 +97,20 @@ describe('VM datacenter on your own hosts', () => {
     const store = SecretStore.open({ directory: storeDir });
     const secrets = store.ensure('bank').secrets;
     reconcileMeshCa(store, out.mesh('bank'), () => undefined);
-    const delivered = run(['secrets', 'host', '--project', dir, '--secrets-dir', storeDir, '--mesh', 'bank', '--datacenter', 'on-premises', '--host', 'consul-1']).stdout;
+    const delivered = run([
+      'secrets',
+      'host',
+      '--project',
+      dir,
+      '--secrets-dir',
+      storeDir,
+      '--mesh',
+      'bank',
+      '--datacenter',
+      'on-premises',
+      '--host',
+      'consul-1',
+    ]).stdout;
     const tokens = Object.values((JSON.parse(delivered) as { tokens: { [k: string]: string } }).tokens);
     for (const [file, content] of out.files()) {
       if (!file.startsWith('bundles/')) continue;
@@ -98,23 +128,72 @@ describe('VM datacenter on your own hosts', () => {
     store.ensure('bank');
     reconcileMeshCa(store, out.mesh('bank'), () => undefined);
     const gateway = JSON.parse(
-      run(['secrets', 'host', '--project', dir, '--secrets-dir', storeDir, '--mesh', 'bank', '--datacenter', 'on-premises', '--host', 'gateway-1']).stdout,
+      run([
+        'secrets',
+        'host',
+        '--project',
+        dir,
+        '--secrets-dir',
+        storeDir,
+        '--mesh',
+        'bank',
+        '--datacenter',
+        'on-premises',
+        '--host',
+        'gateway-1',
+      ]).stdout,
     );
     expect(Object.keys(gateway.tokens).sort()).toEqual(['agent', 'mesh-gateway']);
     expect(Object.keys(gateway).sort()).toEqual(['ca_bundle', 'format', 'gossip_key', 'tokens']);
     expect(
-      thrownMessage(() => run(['secrets', 'host', '--project', dir, '--secrets-dir', storeDir, '--mesh', 'bank', '--datacenter', 'vms', '--host', 'x'])),
+      thrownMessage(() =>
+        run([
+          'secrets',
+          'host',
+          '--project',
+          dir,
+          '--secrets-dir',
+          storeDir,
+          '--mesh',
+          'bank',
+          '--datacenter',
+          'vms',
+          '--host',
+          'x',
+        ]),
+      ),
     ).toBe('datacenter "vms" does not run on your own hosts: its hosts fetch their secrets themselves');
     expect(
-      thrownMessage(() => run(['secrets', 'host', '--project', dir, '--secrets-dir', storeDir, '--mesh', 'bank', '--datacenter', 'on-premises', '--host', 'nope'])),
-    ).toBe('datacenter "on-premises" has no host "nope" (hosts: consul-1, consul-2, consul-3, gateway-1, mainframe-bridge-1)');
+      thrownMessage(() =>
+        run([
+          'secrets',
+          'host',
+          '--project',
+          dir,
+          '--secrets-dir',
+          storeDir,
+          '--mesh',
+          'bank',
+          '--datacenter',
+          'on-premises',
+          '--host',
+          'nope',
+        ]),
+      ),
+    ).toBe(
+      'datacenter "on-premises" has no host "nope" (hosts: consul-1, consul-2, consul-3, gateway-1, mainframe-bridge-1)',
+    );
   });
 });
 
 describe('validation of your own hosts', () => {
   const k8s = (app: App) => {
     const mesh = new Mesh(app, 'm');
-    new KubernetesDatacenter(mesh, 'k', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'k' }), meshGateway: { address: 'mgw.example.com' } });
+    new KubernetesDatacenter(mesh, 'k', {
+      primary: true,
+      cluster: KubernetesCluster.fromKubeconfig({ context: 'k' }),
+      meshGateway: { address: 'mgw.example.com' },
+    });
     return mesh;
   };
   const three = [
@@ -125,25 +204,49 @@ describe('validation of your own hosts', () => {
   ];
 
   it('rejects a host listed twice, by name or by address', () => {
-    expect(thrownMessage(() => synth((app) => new VmDatacenter(k8s(app), 'own', { hosts: VmHosts.existing([...three, { name: 's1', address: '10.0.0.4', role: HostRole.CLIENT }]) })))).toBe(
-      '[m/own] two hosts have the same name: "s1". Fix: list every host once, each with its own name',
-    );
-    expect(thrownMessage(() => synth((app) => new VmDatacenter(k8s(app), 'own', { hosts: VmHosts.existing([...three, { name: 'c1', address: '10.0.0.1', role: HostRole.CLIENT }]) })))).toBe(
-      '[m/own] two hosts have the same address: "10.0.0.1". Fix: list every host once, each with its own address',
-    );
+    expect(
+      thrownMessage(() =>
+        synth(
+          (app) =>
+            new VmDatacenter(k8s(app), 'own', {
+              hosts: VmHosts.existing([...three, { name: 's1', address: '10.0.0.4', role: HostRole.CLIENT }]),
+            }),
+        ),
+      ),
+    ).toBe('[m/own] two hosts have the same name: "s1". Fix: list every host once, each with its own name');
+    expect(
+      thrownMessage(() =>
+        synth(
+          (app) =>
+            new VmDatacenter(k8s(app), 'own', {
+              hosts: VmHosts.existing([...three, { name: 'c1', address: '10.0.0.1', role: HostRole.CLIENT }]),
+            }),
+        ),
+      ),
+    ).toBe('[m/own] two hosts have the same address: "10.0.0.1". Fix: list every host once, each with its own address');
   });
 
   it('rejects a server count other than 3 or 5', () => {
-    expect(thrownMessage(() => synth((app) => new VmDatacenter(k8s(app), 'own', { hosts: VmHosts.existing(three.slice(1)) })))).toBe(
-      '[m/own] Consul server count must be one of 3, 5: 2. Fix: use 3 or 5 servers',
-    );
-    expect(thrownMessage(() => synth((app) => new VmDatacenter(k8s(app), 'own', { servers: 5, hosts: VmHosts.existing(three) })))).toBe(
+    expect(
+      thrownMessage(() =>
+        synth((app) => new VmDatacenter(k8s(app), 'own', { hosts: VmHosts.existing(three.slice(1)) })),
+      ),
+    ).toBe('[m/own] Consul server count must be one of 3, 5: 2. Fix: use 3 or 5 servers');
+    expect(
+      thrownMessage(() =>
+        synth((app) => new VmDatacenter(k8s(app), 'own', { servers: 5, hosts: VmHosts.existing(three) })),
+      ),
+    ).toBe(
       '[m/own] `servers` says 5 but 3 hosts have the server role: 5. Fix: list as many server hosts as `servers` says, or leave `servers` out',
     );
   });
 
   it('rejects a datacenter without a gateway host, and a service no host carries', () => {
-    expect(thrownMessage(() => synth((app) => new VmDatacenter(k8s(app), 'own', { hosts: VmHosts.existing(three.slice(0, 3)) })))).toBe(
+    expect(
+      thrownMessage(() =>
+        synth((app) => new VmDatacenter(k8s(app), 'own', { hosts: VmHosts.existing(three.slice(0, 3)) })),
+      ),
+    ).toBe(
       '[m/own] the datacenter has no mesh-gateway host: "mesh-gateway". Fix: add a host with `role: HostRole.MESH_GATEWAY`: every datacenter federates through its mesh gateway',
     );
     expect(
@@ -154,19 +257,30 @@ describe('validation of your own hosts', () => {
           new Service(mesh, 'api', { port: 8080, datacenters: [own] });
         }),
       ),
-    ).toBe('[m/api] service "api" runs in datacenter "own" but no host of it carries the service: "api". Fix: add the service to the `services` of a client host');
+    ).toBe(
+      '[m/api] service "api" runs in datacenter "own" but no host of it carries the service: "api". Fix: add the service to the `services` of a client host',
+    );
   });
 
   it('rejects a host address that is not an IP, and services on a server', () => {
-    expect(thrownMessage(() => synth((app) => new VmDatacenter(k8s(app), 'own', { hosts: VmHosts.existing([...three, { name: 'c', address: 'db.local', role: HostRole.CLIENT }]) })))).toBe(
-      '[m/own] host "c" has no valid IP address: "db.local". Fix: give the host\'s private IPv4 or IPv6 address',
-    );
+    expect(
+      thrownMessage(() =>
+        synth(
+          (app) =>
+            new VmDatacenter(k8s(app), 'own', {
+              hosts: VmHosts.existing([...three, { name: 'c', address: 'db.local', role: HostRole.CLIENT }]),
+            }),
+        ),
+      ),
+    ).toBe('[m/own] host "c" has no valid IP address: "db.local". Fix: give the host\'s private IPv4 or IPv6 address');
     expect(
       thrownMessage(() =>
         synth((app) => {
           const mesh = k8s(app);
           const svc = new Service(mesh, 'api', { port: 1 });
-          new VmDatacenter(mesh, 'own', { hosts: VmHosts.existing([{ ...three[0]!, services: [svc] }, ...three.slice(1)]) });
+          new VmDatacenter(mesh, 'own', {
+            hosts: VmHosts.existing([{ ...three[0]!, services: [svc] }, ...three.slice(1)]),
+          });
         }),
       ),
     ).toBe('[m/own] host "s1" has the server role and lists services: "s1". Fix: put services on client hosts only');

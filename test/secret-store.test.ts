@@ -21,7 +21,9 @@ describe('SecretStore', () => {
     expect(second.secrets).toEqual(first.secrets);
     expect(first.secrets.gossipKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
     expect(Buffer.from(first.secrets.gossipKey, 'base64')).toHaveLength(32);
-    expect(first.secrets.aclBootstrapToken).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(first.secrets.aclBootstrapToken).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
     expect(fs.statSync(path.join(dir, 'shop')).mode & 0o777).toBe(0o700);
     for (const f of fs.readdirSync(path.join(dir, 'shop'))) {
       expect(fs.statSync(path.join(dir, 'shop', f)).mode & 0o777).toBe(0o600);
@@ -59,18 +61,43 @@ describe('SecretStore', () => {
       const dir = path.join(tempDir(), 'store');
       const mesh = path.join(dir, 'shop');
       fs.mkdirSync(mesh, { recursive: true, mode: 0o700 });
-      execFileSync('openssl', [
-        'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1825', '-subj', '/CN=shop Consul Agent CA/O=meshform',
-        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,digitalSignature,keyCertSign,cRLSign',
-        '-keyout', path.join(mesh, 'server-ca-key.pem'), '-out', path.join(mesh, 'server-ca.pem'),
-      ], { stdio: 'pipe' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1825',
+          '-subj',
+          '/CN=shop Consul Agent CA/O=meshform',
+          '-addext',
+          'basicConstraints=critical,CA:TRUE',
+          '-addext',
+          'keyUsage=critical,digitalSignature,keyCertSign,cRLSign',
+          '-keyout',
+          path.join(mesh, 'server-ca-key.pem'),
+          '-out',
+          path.join(mesh, 'server-ca.pem'),
+        ],
+        { stdio: 'pipe' },
+      );
       const certificate = fs.readFileSync(path.join(mesh, 'server-ca.pem'), 'utf8');
-      const fingerprint = execFileSync('openssl', ['x509', '-in', path.join(mesh, 'server-ca.pem'), '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' })
+      const fingerprint = execFileSync(
+        'openssl',
+        ['x509', '-in', path.join(mesh, 'server-ca.pem'), '-noout', '-fingerprint', '-sha256'],
+        { encoding: 'utf8' },
+      )
         .trim()
         .replace(/^sha256 Fingerprint=/i, '');
       fs.writeFileSync(path.join(mesh, 'gossip.key'), `${Buffer.alloc(32, 7).toString('base64')}\n`);
       fs.writeFileSync(path.join(mesh, 'acl-bootstrap.token'), '6f1c33c5-4b59-4e43-9a1f-2b0b4e1f8a10\n');
-      fs.writeFileSync(path.join(mesh, 'store.json'), JSON.stringify({ format: 1, mesh: 'shop', serverCaFingerprint: fingerprint }));
+      fs.writeFileSync(
+        path.join(mesh, 'store.json'),
+        JSON.stringify({ format: 1, mesh: 'shop', serverCaFingerprint: fingerprint }),
+      );
       return { dir, certificate, keyPem: fs.readFileSync(path.join(mesh, 'server-ca-key.pem'), 'utf8') };
     }
 
@@ -80,7 +107,10 @@ describe('SecretStore', () => {
       const store = SecretStore.open({ directory: dir });
       const secrets = store.load('shop');
       // THEN
-      expect(secrets).toEqual({ gossipKey: Buffer.alloc(32, 7).toString('base64'), aclBootstrapToken: '6f1c33c5-4b59-4e43-9a1f-2b0b4e1f8a10' });
+      expect(secrets).toEqual({
+        gossipKey: Buffer.alloc(32, 7).toString('base64'),
+        aclBootstrapToken: '6f1c33c5-4b59-4e43-9a1f-2b0b4e1f8a10',
+      });
       const ca = store.ca('shop');
       expect(ca.roots()).toEqual(['root-1']);
       expect(ca.rootCertificate('root-1')).toBe(certificate);
@@ -88,9 +118,14 @@ describe('SecretStore', () => {
       const stored = fs.readFileSync(path.join(dir, 'shop', 'ca', 'roots', 'root-1', 'key.pem'), 'utf8');
       expect(stored).toContain('-----BEGIN ENCRYPTED PRIVATE KEY-----');
       const passphrase = fs.readFileSync(path.join(dir, 'shop', 'ca', 'roots', 'root-1', 'passphrase'), 'utf8').trim();
-      expect(readPrivateKey(stored, passphrase).export({ format: 'jwk' })).toEqual(readPrivateKey(keyPem).export({ format: 'jwk' }));
+      expect(readPrivateKey(stored, passphrase).export({ format: 'jwk' })).toEqual(
+        readPrivateKey(keyPem).export({ format: 'jwk' }),
+      );
       expect(fs.existsSync(path.join(dir, 'shop', 'server-ca-key.pem'))).toBe(false);
-      expect(JSON.parse(fs.readFileSync(path.join(dir, 'shop', 'store.json'), 'utf8'))).toEqual({ format: 2, mesh: 'shop' });
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'shop', 'store.json'), 'utf8'))).toEqual({
+        format: 2,
+        mesh: 'shop',
+      });
     });
 
     it('refuses a CA that does not match the recorded fingerprint, changing nothing', () => {

@@ -40,117 +40,144 @@ const planned: PlannedStack[] = [];
 let management = '';
 const outdirs = new Map<string, string>();
 
-describe.skipIf(!available.ok)('every AWS-only stack of every example, with real Terraform (offline, local provider mirror)', () => {
-  beforeAll(async () => {
-    if (!available.ok) return;
-    const root = tempDir('meshform-terraform-');
-    const store = SecretStore.open({ directory: path.join(root, 'store') });
-    const jobs: (() => Promise<PlannedStack>)[] = [];
-    for (const example of EXAMPLES) {
-      const out = synth(example.define, path.join(root, example.name, 'cdktf.out'));
-      outdirs.set(example.name, out.outdir);
-      for (const stack of out.stackNames()) {
-        const json = out.stack(stack);
-        if (stackProviders(json).some((p) => p !== 'aws')) continue;
-        const values: { [name: string]: string } = {};
-        for (const meshFile of fs.readdirSync(path.join(out.outdir, 'meshform')).filter((f) => f.endsWith('.json'))) {
-          const mesh = JSON.parse(fs.readFileSync(path.join(out.outdir, 'meshform', meshFile), 'utf8')) as MeshManifest;
-          const secrets = store.ensure(mesh.mesh).secrets;
-          if (mesh.mesh === 'shop') management = secrets.aclBootstrapToken;
-          reconcileMeshCa(store, mesh, () => undefined);
-          for (const { variable, value } of secretValues(store, mesh)) values[variable] = value;
-        }
-        jobs.push(async () => {
-          const ws = new StackWorkspace(path.join(out.outdir, 'stacks', stack), available.env, {
-            offline: true,
-            pluginCache: path.join(root, 'plugin-cache'),
-            environment: offlineVariableValues(json, values),
-          }, path.join(root, 'work', example.name));
-          const steps: PlannedStack['steps'][number][] = [];
-          for (const [step, args] of [
-            ['init', ['init', '-no-color', '-input=false']],
-            ['validate', ['validate', '-no-color']],
-            ['plan', ['plan', '-no-color', '-input=false', '-refresh=false', '-out=plan.tfplan']],
-            ['show', ['show', '-json', 'plan.tfplan']],
-          ] as const) {
-            const r = await ws.run(args);
-            steps.push({ step, code: r.code, output: step === 'show' ? '' : `${r.stdout}${r.stderr}` });
-            if (r.code !== 0) return { example: example.name, stack, steps };
-            if (step === 'show') return { example: example.name, stack, steps, plan: JSON.parse(r.stdout) };
+describe.skipIf(!available.ok)(
+  'every AWS-only stack of every example, with real Terraform (offline, local provider mirror)',
+  () => {
+    beforeAll(async () => {
+      if (!available.ok) return;
+      const root = tempDir('meshform-terraform-');
+      const store = SecretStore.open({ directory: path.join(root, 'store') });
+      const jobs: (() => Promise<PlannedStack>)[] = [];
+      for (const example of EXAMPLES) {
+        const out = synth(example.define, path.join(root, example.name, 'cdktf.out'));
+        outdirs.set(example.name, out.outdir);
+        for (const stack of out.stackNames()) {
+          const json = out.stack(stack);
+          if (stackProviders(json).some((p) => p !== 'aws')) continue;
+          const values: { [name: string]: string } = {};
+          for (const meshFile of fs.readdirSync(path.join(out.outdir, 'meshform')).filter((f) => f.endsWith('.json'))) {
+            const mesh = JSON.parse(
+              fs.readFileSync(path.join(out.outdir, 'meshform', meshFile), 'utf8'),
+            ) as MeshManifest;
+            const secrets = store.ensure(mesh.mesh).secrets;
+            if (mesh.mesh === 'shop') management = secrets.aclBootstrapToken;
+            reconcileMeshCa(store, mesh, () => undefined);
+            for (const { variable, value } of secretValues(store, mesh)) values[variable] = value;
           }
-          return { example: example.name, stack, steps };
-        });
+          jobs.push(async () => {
+            const ws = new StackWorkspace(
+              path.join(out.outdir, 'stacks', stack),
+              available.env,
+              {
+                offline: true,
+                pluginCache: path.join(root, 'plugin-cache'),
+                environment: offlineVariableValues(json, values),
+              },
+              path.join(root, 'work', example.name),
+            );
+            const steps: PlannedStack['steps'][number][] = [];
+            for (const [step, args] of [
+              ['init', ['init', '-no-color', '-input=false']],
+              ['validate', ['validate', '-no-color']],
+              ['plan', ['plan', '-no-color', '-input=false', '-refresh=false', '-out=plan.tfplan']],
+              ['show', ['show', '-json', 'plan.tfplan']],
+            ] as const) {
+              const r = await ws.run(args);
+              steps.push({ step, code: r.code, output: step === 'show' ? '' : `${r.stdout}${r.stderr}` });
+              if (r.code !== 0) return { example: example.name, stack, steps };
+              if (step === 'show') return { example: example.name, stack, steps, plan: JSON.parse(r.stdout) };
+            }
+            return { example: example.name, stack, steps };
+          });
+        }
       }
-    }
-    // init serially into the shared plugin cache first would be slower; the cache tolerates parallel reads.
-    planned.push(...(await pool(jobs, 3)));
-  }, 900_000);
+      // init serially into the shared plugin cache first would be slower; the cache tolerates parallel reads.
+      planned.push(...(await pool(jobs, 3)));
+    }, 900_000);
 
-  it('finds the AWS-only stacks: the EKS infra and VM stacks, and the own-hosts stack', () => {
-    expect(planned.map((p) => `${p.example}/${p.stack}`).sort()).toEqual([
-      'default/shop-aws-us-east-infra',
-      'default/shop-aws-vms',
-      'hybrid/bank-on-premises',
-      'hybrid/bank-vms',
-    ]);
-  });
+    it('finds the AWS-only stacks: the EKS infra and VM stacks, and the own-hosts stack', () => {
+      expect(planned.map((p) => `${p.example}/${p.stack}`).sort()).toEqual([
+        'default/shop-aws-us-east-infra',
+        'default/shop-aws-vms',
+        'hybrid/bank-on-premises',
+        'hybrid/bank-vms',
+      ]);
+    });
 
-  it('passes terraform init, validate and an offline plan', () => {
-    for (const p of planned) {
-      for (const s of p.steps) expect(s.code, `${p.example}/${p.stack} terraform ${s.step}:\n${s.output}`).toBe(0);
-      expect(p.plan, `${p.example}/${p.stack}`).toBeDefined();
-    }
-  });
+    it('passes terraform init, validate and an offline plan', () => {
+      for (const p of planned) {
+        for (const s of p.steps) expect(s.code, `${p.example}/${p.stack} terraform ${s.step}:\n${s.output}`).toBe(0);
+        expect(p.plan, `${p.example}/${p.stack}`).toBeDefined();
+      }
+    });
 
-  it('plans only creations, with the resources each stack should have', () => {
-    const count = (stack: string, type: string) =>
-      (planned.find((p) => p.stack === stack)!.plan!.resource_changes ?? []).filter((r) => r.type === type).length;
-    for (const p of planned) {
-      for (const rc of p.plan!.resource_changes ?? []) expect(rc.change.actions, rc.address).toEqual(['create']);
-    }
-    expect(count('shop-aws-us-east-infra', 'aws_eks_cluster')).toBe(1);
-    expect(count('shop-aws-us-east-infra', 'aws_eks_node_group')).toBe(1);
-    expect(count('shop-aws-us-east-infra', 'aws_eip')).toBe(4); // 3 for the gateway NLB, 1 for NAT
-    expect(count('shop-aws-vms', 'aws_instance')).toBe(7);
-    expect(count('shop-aws-vms', 'aws_secretsmanager_secret')).toBe(3);
-    expect(count('shop-aws-vms', 'aws_lb')).toBe(1);
-    expect(count('bank-on-premises', 'aws_instance')).toBe(0);
-  });
+    it('plans only creations, with the resources each stack should have', () => {
+      const count = (stack: string, type: string) =>
+        (planned.find((p) => p.stack === stack)!.plan!.resource_changes ?? []).filter((r) => r.type === type).length;
+      for (const p of planned) {
+        for (const rc of p.plan!.resource_changes ?? []) expect(rc.change.actions, rc.address).toEqual(['create']);
+      }
+      expect(count('shop-aws-us-east-infra', 'aws_eks_cluster')).toBe(1);
+      expect(count('shop-aws-us-east-infra', 'aws_eks_node_group')).toBe(1);
+      expect(count('shop-aws-us-east-infra', 'aws_eip')).toBe(4); // 3 for the gateway NLB, 1 for NAT
+      expect(count('shop-aws-vms', 'aws_instance')).toBe(7);
+      expect(count('shop-aws-vms', 'aws_secretsmanager_secret')).toBe(3);
+      expect(count('shop-aws-vms', 'aws_lb')).toBe(1);
+      expect(count('bank-on-premises', 'aws_instance')).toBe(0);
+    });
 
-  it('derives in Terraform the same ACL tokens as the CLI does for own hosts', () => {
-    const vms = planned.find((p) => p.stack === 'shop-aws-vms')!.plan!;
-    const server = vms.resource_changes.find((r) => r.address === 'aws_secretsmanager_secret_version.SecretValue-server')!;
-    const doc = JSON.parse(server.change.after.secret_string) as { tokens: { agent: string }; acl: { tokens: { AccessorID: string; SecretID: string; Description: string }[] } };
-    expect(doc.tokens.agent).toBe(deriveTokenUuid(management, 'secret:agent:aws-vms'));
-    expect(doc.acl.tokens.map((t) => [t.Description, t.AccessorID, t.SecretID])).toEqual([
-      ['meshform shop/aws-vms agent token', deriveTokenUuid(management, 'accessor:agent:aws-vms'), deriveTokenUuid(management, 'secret:agent:aws-vms')],
-      [
-        'meshform shop/aws-vms mesh gateway token',
-        deriveTokenUuid(management, 'accessor:mesh-gateway:aws-vms'),
-        deriveTokenUuid(management, 'secret:mesh-gateway:aws-vms'),
-      ],
-      [
-        'meshform shop/aws-vms service token of db',
-        deriveTokenUuid(management, 'accessor:service:aws-vms:db'),
-        deriveTokenUuid(management, 'secret:service:aws-vms:db'),
-      ],
-    ]);
-  });
+    it('derives in Terraform the same ACL tokens as the CLI does for own hosts', () => {
+      const vms = planned.find((p) => p.stack === 'shop-aws-vms')!.plan!;
+      const server = vms.resource_changes.find(
+        (r) => r.address === 'aws_secretsmanager_secret_version.SecretValue-server',
+      )!;
+      const doc = JSON.parse(server.change.after.secret_string) as {
+        tokens: { agent: string };
+        acl: { tokens: { AccessorID: string; SecretID: string; Description: string }[] };
+      };
+      expect(doc.tokens.agent).toBe(deriveTokenUuid(management, 'secret:agent:aws-vms'));
+      expect(doc.acl.tokens.map((t) => [t.Description, t.AccessorID, t.SecretID])).toEqual([
+        [
+          'meshform shop/aws-vms agent token',
+          deriveTokenUuid(management, 'accessor:agent:aws-vms'),
+          deriveTokenUuid(management, 'secret:agent:aws-vms'),
+        ],
+        [
+          'meshform shop/aws-vms mesh gateway token',
+          deriveTokenUuid(management, 'accessor:mesh-gateway:aws-vms'),
+          deriveTokenUuid(management, 'secret:mesh-gateway:aws-vms'),
+        ],
+        [
+          'meshform shop/aws-vms service token of db',
+          deriveTokenUuid(management, 'accessor:service:aws-vms:db'),
+          deriveTokenUuid(management, 'secret:service:aws-vms:db'),
+        ],
+      ]);
+    });
 
-  it('sends hosts exactly the cloud-init meshform rendered (template escaping round-trips)', () => {
-    const vms = planned.find((p) => p.stack === 'shop-aws-vms')!.plan!;
-    for (const [instance, group] of [
-      ['aws_instance.server-0', 'server'],
-      ['aws_instance.mesh-gateway-0', 'mesh-gateway'],
-      ['aws_instance.service-db-1', 'service-db'],
-    ]) {
-      const planned = vms.resource_changes.find((r) => r.address === instance)!;
-      const decoded = gunzipSync(Buffer.from(planned.change.after.user_data_base64 as string, 'base64')).toString('utf8');
-      const written = fs.readFileSync(path.join(outdirs.get('default')!, 'stacks', 'shop-aws-vms', 'hosts', group, 'cloud-init.yaml'), 'utf8');
-      expect(decoded, instance).toBe(written);
-    }
-    const gateway = fs.readFileSync(path.join(outdirs.get('default')!, 'stacks', 'shop-aws-vms', 'hosts', 'mesh-gateway', 'cloud-init.yaml'), 'utf8');
-    // systemd's own ${...} survives Terraform, and the gateway registers the declared address
-    expect(gateway).toContain('-address ${PRIVATE_IP}:8443 -wan-address mgw.aws-vms.shop.example.com:443');
-  });
-});
+    it('sends hosts exactly the cloud-init meshform rendered (template escaping round-trips)', () => {
+      const vms = planned.find((p) => p.stack === 'shop-aws-vms')!.plan!;
+      for (const [instance, group] of [
+        ['aws_instance.server-0', 'server'],
+        ['aws_instance.mesh-gateway-0', 'mesh-gateway'],
+        ['aws_instance.service-db-1', 'service-db'],
+      ]) {
+        const planned = vms.resource_changes.find((r) => r.address === instance)!;
+        const decoded = gunzipSync(Buffer.from(planned.change.after.user_data_base64 as string, 'base64')).toString(
+          'utf8',
+        );
+        const written = fs.readFileSync(
+          path.join(outdirs.get('default')!, 'stacks', 'shop-aws-vms', 'hosts', group, 'cloud-init.yaml'),
+          'utf8',
+        );
+        expect(decoded, instance).toBe(written);
+      }
+      const gateway = fs.readFileSync(
+        path.join(outdirs.get('default')!, 'stacks', 'shop-aws-vms', 'hosts', 'mesh-gateway', 'cloud-init.yaml'),
+        'utf8',
+      );
+      // systemd's own ${...} survives Terraform, and the gateway registers the declared address
+      expect(gateway).toContain('-address ${PRIVATE_IP}:8443 -wan-address mgw.aws-vms.shop.example.com:443');
+    });
+  },
+);

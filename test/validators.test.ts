@@ -34,8 +34,14 @@ function filesMatching(pattern: RegExp): { example: string; file: string; conten
  */
 function cloudInitTopLevelKeys(): Set<string> {
   const which = spawnSync('sh', ['-c', 'command -v cloud-init'], { encoding: 'utf8' }).stdout.trim();
-  const interpreter = fs.readFileSync(which, 'utf8').split('\n')[0]!.replace(/^#!\s*/, '').split(' ')[0]!;
-  const found = spawnSync(interpreter, [
+  const interpreter = fs
+    .readFileSync(which, 'utf8')
+    .split('\n')[0]!
+    .replace(/^#!\s*/, '')
+    .split(' ')[0]!;
+  const found = spawnSync(
+    interpreter,
+    [
       '-c',
       'import cloudinit.config.schema as s, json\n' +
         'sc = s.get_schema()\n' +
@@ -43,9 +49,11 @@ function cloudInitTopLevelKeys(): Set<string> {
         'for part in sc.get("allOf", []):\n' +
         '    keys |= set(sc["$defs"][part["$ref"].split("/")[-1]].get("properties", {}))\n' +
         'print(json.dumps(sorted(keys)))',
-    ], {
-    encoding: 'utf8',
-  });
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (found.status !== 0) throw new Error(`cannot read cloud-init's schema with ${interpreter}: ${found.stderr}`);
   return new Set(JSON.parse(found.stdout) as string[]);
 }
@@ -74,7 +82,10 @@ describe('cloud-init documents', () => {
       expect(`${result.stdout}${result.stderr}`.trim(), doc.file).toBe(`Valid cloud-config: ${file}`);
       expect(result.status, doc.file).toBe(0);
       const keys = Object.keys(parse(doc.content) as object);
-      expect(keys.filter((k) => !known.has(k)), doc.file).toEqual([]);
+      expect(
+        keys.filter((k) => !known.has(k)),
+        doc.file,
+      ).toEqual([]);
       expect(known.has('write_files') && known.has('runcmd') && known.has('users')).toBe(true);
     }
   });
@@ -88,31 +99,38 @@ describe('systemd units', () => {
     expect(units.some((u) => u.file.startsWith('bundles/'))).toBe(true);
   });
 
-  it.skipIf(NO_SYSTEMD_ANALYZE)('pass `systemd-analyze verify` (ignoring only binaries absent from this machine)', () => {
-    const dir = tempDir('meshform-units-');
-    // A host's units are verified together, as systemd loads them (they require one another).
-    const hosts = new Map<string, typeof units>();
-    for (const u of units) {
-      const host = `${u.example}/${path.dirname(u.file)}`;
-      hosts.set(host, [...(hosts.get(host) ?? []), u]);
-    }
-    let n = 0;
-    for (const [host, hostUnits] of hosts) {
-      const unitDir = path.join(dir, String(n++));
-      fs.mkdirSync(unitDir, { recursive: true });
-      for (const u of hostUnits) fs.writeFileSync(path.join(unitDir, path.basename(u.file)), u.content);
-      const result = spawnSync('systemd-analyze', ['verify', ...hostUnits.map((u) => path.join(unitDir, path.basename(u.file)))], {
-        encoding: 'utf8',
-        env: { ...process.env, SYSTEMD_UNIT_PATH: `${unitDir}:` },
-      });
-      const problems = `${result.stdout}${result.stderr}`
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .filter((l) => !/Command \/usr\/local\/(s?bin)\/\S+ is not executable: No such file or directory/.test(l));
-      expect(problems, host).toEqual([]);
-    }
-    expect(n).toBeGreaterThanOrEqual(11);
-  });
+  it.skipIf(NO_SYSTEMD_ANALYZE)(
+    'pass `systemd-analyze verify` (ignoring only binaries absent from this machine)',
+    () => {
+      const dir = tempDir('meshform-units-');
+      // A host's units are verified together, as systemd loads them (they require one another).
+      const hosts = new Map<string, typeof units>();
+      for (const u of units) {
+        const host = `${u.example}/${path.dirname(u.file)}`;
+        hosts.set(host, [...(hosts.get(host) ?? []), u]);
+      }
+      let n = 0;
+      for (const [host, hostUnits] of hosts) {
+        const unitDir = path.join(dir, String(n++));
+        fs.mkdirSync(unitDir, { recursive: true });
+        for (const u of hostUnits) fs.writeFileSync(path.join(unitDir, path.basename(u.file)), u.content);
+        const result = spawnSync(
+          'systemd-analyze',
+          ['verify', ...hostUnits.map((u) => path.join(unitDir, path.basename(u.file)))],
+          {
+            encoding: 'utf8',
+            env: { ...process.env, SYSTEMD_UNIT_PATH: `${unitDir}:` },
+          },
+        );
+        const problems = `${result.stdout}${result.stderr}`
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .filter((l) => !/Command \/usr\/local\/(s?bin)\/\S+ is not executable: No such file or directory/.test(l));
+        expect(problems, host).toEqual([]);
+      }
+      expect(n).toBeGreaterThanOrEqual(11);
+    },
+  );
 });
 
 describe('agent configuration (HCL)', () => {

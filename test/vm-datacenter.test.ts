@@ -52,7 +52,9 @@ describe('VM datacenter on EC2: hosts', () => {
   it('creates 3 servers over 3 zones, 2 hosts per service and 2 gateways', () => {
     const stack = vmStack();
     const instances = stack.resource!.aws_instance!;
-    const names = Object.values(instances).map((i) => (i.tags as { Name: string }).Name).sort();
+    const names = Object.values(instances)
+      .map((i) => (i.tags as { Name: string }).Name)
+      .sort();
     expect(names).toEqual([
       'shop-vms-mesh-gateway-0',
       'shop-vms-mesh-gateway-1',
@@ -62,7 +64,9 @@ describe('VM datacenter on EC2: hosts', () => {
       'shop-vms-service-api-0',
       'shop-vms-service-api-1',
     ]);
-    const servers = Object.values(instances).filter((i) => (i.tags as { [k: string]: string })['meshform:role'] === 'server');
+    const servers = Object.values(instances).filter(
+      (i) => (i.tags as { [k: string]: string })['meshform:role'] === 'server',
+    );
     expect(new Set(servers.map((s) => s.subnet_id)).size).toBe(3);
     for (const s of servers) expect(s.tags).toMatchObject({ 'meshform-join': 'shop-vms' });
   });
@@ -80,7 +84,12 @@ describe('VM datacenter on EC2: hosts', () => {
 
   it('encrypts every root volume', () => {
     for (const instance of resources(vmStack(), 'aws_instance')) {
-      expect(instance.root_block_device).toEqual({ encrypted: true, volume_type: 'gp3', volume_size: 30, delete_on_termination: true });
+      expect(instance.root_block_device).toEqual({
+        encrypted: true,
+        volume_type: 'gp3',
+        volume_size: 30,
+        delete_on_termination: true,
+      });
     }
   });
 
@@ -102,7 +111,11 @@ describe('VM datacenter on EC2: hosts', () => {
     }
     const locals = (stack as unknown as { locals: { [name: string]: unknown } }).locals;
     const documents = Object.entries(locals).filter(([name]) => name.startsWith('cloud_init_'));
-    expect(documents.map(([name]) => name).sort()).toEqual(['cloud_init_mesh_gateway', 'cloud_init_server', 'cloud_init_service_api']);
+    expect(documents.map(([name]) => name).sort()).toEqual([
+      'cloud_init_mesh_gateway',
+      'cloud_init_server',
+      'cloud_init_service_api',
+    ]);
     for (const [, doc] of documents) {
       expect(doc).toMatch(/^#cloud-config\n/);
       expect(doc).not.toContain('var.');
@@ -114,7 +127,10 @@ describe('VM datacenter on EC2: hosts', () => {
 describe('VM datacenter on EC2: network security', () => {
   it('describes every security group rule', () => {
     const stack = vmStack();
-    const rules = [...ruleResources(stack, 'aws_vpc_security_group_ingress_rule'), ...ruleResources(stack, 'aws_vpc_security_group_egress_rule')];
+    const rules = [
+      ...ruleResources(stack, 'aws_vpc_security_group_ingress_rule'),
+      ...ruleResources(stack, 'aws_vpc_security_group_egress_rule'),
+    ];
     expect(rules.length).toBeGreaterThan(40);
     for (const rule of rules) expect(String(rule.description ?? '')).not.toBe('');
     for (const sg of resources(stack, 'aws_security_group')) {
@@ -129,7 +145,9 @@ describe('VM datacenter on EC2: network security', () => {
       if (rule.cidr_ipv4 !== undefined) {
         expect(rule).toMatchObject({ cidr_ipv4: '10.20.0.0/16', from_port: 8443, to_port: 8443, ip_protocol: 'tcp' });
       } else {
-        expect(String(rule.referenced_security_group_id)).toMatch(/^\$\{aws_security_group\.(server|client|gateway)SecurityGroup\.id\}$/);
+        expect(String(rule.referenced_security_group_id)).toMatch(
+          /^\$\{aws_security_group\.(server|client|gateway)SecurityGroup\.id\}$/,
+        );
       }
     }
     expect(resources(stack, 'aws_lb')[0]).toMatchObject({ internal: true, load_balancer_type: 'network' });
@@ -137,11 +155,19 @@ describe('VM datacenter on EC2: network security', () => {
 
   it('opens only the gateway port to the internet, and only when asked to', () => {
     const stack = vmStack(
-      vmMesh({}, { gatewayExposure: GatewayExposure.networkLoadBalancer({ internetFacing: true, allowedCidrs: ['0.0.0.0/0'] }) }),
+      vmMesh(
+        {},
+        { gatewayExposure: GatewayExposure.networkLoadBalancer({ internetFacing: true, allowedCidrs: ['0.0.0.0/0'] }) },
+      ),
     );
     const open = ruleResources(stack, 'aws_vpc_security_group_ingress_rule').filter((r) => r.cidr_ipv4 === '0.0.0.0/0');
     expect(open).toEqual([
-      expect.objectContaining({ from_port: 8443, to_port: 8443, ip_protocol: 'tcp', description: 'mesh gateway port from a source the datacenter allows (other datacenters)' }),
+      expect.objectContaining({
+        from_port: 8443,
+        to_port: 8443,
+        ip_protocol: 'tcp',
+        description: 'mesh gateway port from a source the datacenter allows (other datacenters)',
+      }),
     ]);
     expect(String(open[0]!.security_group_id)).toContain('gatewaySecurityGroup');
     expect(resources(stack, 'aws_lb')[0]).toMatchObject({ internal: false });
@@ -166,11 +192,19 @@ describe('VM datacenter on EC2: network security', () => {
         meshGateway: { address: '198.51.100.1', port: 8443 },
       });
       new VmDatacenter(mesh, 'vms', {
-        hosts: VmHosts.onAws({ region: 'eu-west-1', network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }), machineImage: MachineImage.fromId(AMI) }),
+        hosts: VmHosts.onAws({
+          region: 'eu-west-1',
+          network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),
+          machineImage: MachineImage.fromId(AMI),
+        }),
       });
     }).stack('shop-vms');
-    const extra = ruleResources(stack, 'aws_vpc_security_group_egress_rule').filter((r) => r.cidr_ipv4 === '0.0.0.0/0' && r.from_port === 8443);
-    expect(extra.map((r) => String(r.security_group_id).match(/(server|gateway|client)SecurityGroup/)![1]).sort()).toEqual(['gateway', 'server']);
+    const extra = ruleResources(stack, 'aws_vpc_security_group_egress_rule').filter(
+      (r) => r.cidr_ipv4 === '0.0.0.0/0' && r.from_port === 8443,
+    );
+    expect(
+      extra.map((r) => String(r.security_group_id).match(/(server|gateway|client)SecurityGroup/)![1]).sort(),
+    ).toEqual(['gateway', 'server']);
   });
 });
 
@@ -196,11 +230,11 @@ describe('VM datacenter on EC2: identity and secrets', () => {
 
   it('keeps one Secrets Manager entry per host group, filled from the sensitive variables', () => {
     const stack = vmStack();
-    expect(resources(stack, 'aws_secretsmanager_secret').map((s) => s.name).sort()).toEqual([
-      'meshform/shop/vms/mesh-gateway',
-      'meshform/shop/vms/server',
-      'meshform/shop/vms/service-api',
-    ]);
+    expect(
+      resources(stack, 'aws_secretsmanager_secret')
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(['meshform/shop/vms/mesh-gateway', 'meshform/shop/vms/server', 'meshform/shop/vms/service-api']);
     const versions = stack.resource!.aws_secretsmanager_secret_version!;
     const server = Object.entries(versions).find(([k]) => k.startsWith('SecretValue-server'))![1];
     expect(server.secret_string).toContain('"ca_bundle" = var.meshform_shop_vms_ca_bundle');
@@ -223,19 +257,28 @@ describe('VM datacenter on EC2: mesh gateway', () => {
       expect.objectContaining({ port: 8443, protocol: 'TCP', target_type: 'instance', preserve_client_ip: 'true' }),
     ]);
     expect(resources(stack, 'aws_lb_target_group_attachment')).toHaveLength(2);
-    expect(stack.output!.mesh_gateway_wan_address).toMatchObject({ value: '${aws_lb.GatewayLoadBalancer.dns_name}:443' });
+    expect(stack.output!.mesh_gateway_wan_address).toMatchObject({
+      value: '${aws_lb.GatewayLoadBalancer.dns_name}:443',
+    });
   });
 
   it('publishes a declared address as an alias of the load balancer', () => {
     const stack = vmStack(
-      vmMesh({ meshGateway: { address: 'mgw.vms.example.com' } }, { gatewayExposure: GatewayExposure.networkLoadBalancer({ hostedZoneId: 'Z1EXAMPLE' }) }),
+      vmMesh(
+        { meshGateway: { address: 'mgw.vms.example.com' } },
+        { gatewayExposure: GatewayExposure.networkLoadBalancer({ hostedZoneId: 'Z1EXAMPLE' }) },
+      ),
     );
     expect(resources(stack, 'aws_route53_record')).toEqual([
       expect.objectContaining({
         zone_id: 'Z1EXAMPLE',
         name: 'mgw.vms.example.com',
         type: 'A',
-        alias: { name: '${aws_lb.GatewayLoadBalancer.dns_name}', zone_id: '${aws_lb.GatewayLoadBalancer.zone_id}', evaluate_target_health: true },
+        alias: {
+          name: '${aws_lb.GatewayLoadBalancer.dns_name}',
+          zone_id: '${aws_lb.GatewayLoadBalancer.zone_id}',
+          evaluate_target_health: true,
+        },
       }),
     ]);
   });
@@ -244,7 +287,9 @@ describe('VM datacenter on EC2: mesh gateway', () => {
     const stack = vmStack(vmMesh({ meshGateway: { replicas: 1 } }, { gatewayExposure: GatewayExposure.elasticIp() }));
     expect(resources(stack, 'aws_lb')).toEqual([]);
     expect(resources(stack, 'aws_eip_association')).toHaveLength(1);
-    const gateway = Object.values(stack.resource!.aws_instance!).find((i) => (i.tags as { [k: string]: string })['meshform:role'] === 'mesh-gateway')!;
+    const gateway = Object.values(stack.resource!.aws_instance!).find(
+      (i) => (i.tags as { [k: string]: string })['meshform:role'] === 'mesh-gateway',
+    )!;
     expect(gateway.associate_public_ip_address).toBe(false);
     expect(String(gateway.subnet_id)).toContain('Network_Public0');
   });
@@ -256,13 +301,19 @@ describe('VM datacenter on EC2: networks', () => {
       vmMesh(
         {},
         {
-          network: VmNetwork.existingVpc({ vpcId: 'vpc-0abc', vpcCidr: '172.16.0.0/16', privateSubnetIds: ['subnet-a', 'subnet-b'] }),
+          network: VmNetwork.existingVpc({
+            vpcId: 'vpc-0abc',
+            vpcCidr: '172.16.0.0/16',
+            privateSubnetIds: ['subnet-a', 'subnet-b'],
+          }),
         },
       ),
     );
     expect(resources(stack, 'aws_vpc')).toEqual([]);
     expect(resources(stack, 'aws_security_group').map((s) => s.vpc_id)).toEqual(['vpc-0abc', 'vpc-0abc', 'vpc-0abc']);
-    expect(new Set(resources(stack, 'aws_instance').map((i) => i.subnet_id))).toEqual(new Set(['subnet-a', 'subnet-b']));
+    expect(new Set(resources(stack, 'aws_instance').map((i) => i.subnet_id))).toEqual(
+      new Set(['subnet-a', 'subnet-b']),
+    );
   });
 
   it('peers two VM datacenters of a region, the peering in the later stack, looked up by tags', () => {
@@ -271,10 +322,18 @@ describe('VM datacenter on EC2: networks', () => {
       const a = new VmDatacenter(mesh, 'a', {
         primary: true,
         meshGateway: { address: 'mgw.a.example.com' },
-        hosts: VmHosts.onAws({ region: 'eu-west-1', network: VmNetwork.newVpc({ cidr: '10.1.0.0/16' }), machineImage: MachineImage.fromId(AMI) }),
+        hosts: VmHosts.onAws({
+          region: 'eu-west-1',
+          network: VmNetwork.newVpc({ cidr: '10.1.0.0/16' }),
+          machineImage: MachineImage.fromId(AMI),
+        }),
       });
       const b = new VmDatacenter(mesh, 'b', {
-        hosts: VmHosts.onAws({ region: 'eu-west-1', network: VmNetwork.newVpc({ cidr: '10.2.0.0/16' }), machineImage: MachineImage.fromId(AMI) }),
+        hosts: VmHosts.onAws({
+          region: 'eu-west-1',
+          network: VmNetwork.newVpc({ cidr: '10.2.0.0/16' }),
+          machineImage: MachineImage.fromId(AMI),
+        }),
       });
       a.peerWith(b);
     });
@@ -282,10 +341,14 @@ describe('VM datacenter on EC2: networks', () => {
     expect(resources(out.stack('shop-b'), 'aws_vpc_peering_connection')).toEqual([
       expect.objectContaining({ auto_accept: true, peer_vpc_id: '${data.aws_vpc.PeerVpc-shop-a.id}' }),
     ]);
-    expect(out.stack('shop-b').data!.aws_vpc!['PeerVpc-shop-a']).toMatchObject({ tags: { 'meshform:mesh': 'shop', 'meshform:datacenter': 'a' } });
+    expect(out.stack('shop-b').data!.aws_vpc!['PeerVpc-shop-a']).toMatchObject({
+      tags: { 'meshform:mesh': 'shop', 'meshform:datacenter': 'a' },
+    });
     expect(resources(out.stack('shop-b'), 'aws_route').filter((r) => r.vpc_peering_connection_id)).toHaveLength(2);
     expect(out.manifest.stacks['shop-b']!.dependencies).toEqual(['shop-a']);
     // the primary's gateway accepts the peer's block
-    expect(ruleResources(out.stack('shop-a'), 'aws_vpc_security_group_ingress_rule').map((r) => r.cidr_ipv4)).toContain('10.2.0.0/16');
+    expect(ruleResources(out.stack('shop-a'), 'aws_vpc_security_group_ingress_rule').map((r) => r.cidr_ipv4)).toContain(
+      '10.2.0.0/16',
+    );
   });
 });

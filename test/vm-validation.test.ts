@@ -19,12 +19,21 @@ const AMI = 'ami-0123456789abcdef0';
 
 function primary(app: App): Mesh {
   const mesh = new Mesh(app, 'm');
-  new KubernetesDatacenter(mesh, 'k', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'k' }), meshGateway: { address: 'mgw.example.com' } });
+  new KubernetesDatacenter(mesh, 'k', {
+    primary: true,
+    cluster: KubernetesCluster.fromKubeconfig({ context: 'k' }),
+    meshGateway: { address: 'mgw.example.com' },
+  });
   return mesh;
 }
 
 function aws(options: Partial<AwsVmHostsOptions> = {}): VmHosts {
-  return VmHosts.onAws({ region: 'eu-west-1', network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }), machineImage: MachineImage.fromId(AMI), ...options });
+  return VmHosts.onAws({
+    region: 'eu-west-1',
+    network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),
+    machineImage: MachineImage.fromId(AMI),
+    ...options,
+  });
 }
 
 function vmError(props: Partial<VmDatacenterProps>): string {
@@ -33,10 +42,19 @@ function vmError(props: Partial<VmDatacenterProps>): string {
 
 describe('VM datacenter validation', () => {
   it.each([
-    ['10.20.0.0', '[m/vms] VPC CIDR is not an IPv4 CIDR block: "10.20.0.0". Fix: write it as a.b.c.d/prefix, e.g. "10.20.0.0/16"'],
-    ['10.300.0.0/16', '[m/vms] VPC CIDR is not an IPv4 CIDR block: "10.300.0.0/16". Fix: write it as a.b.c.d/prefix, e.g. "10.20.0.0/16"'],
+    [
+      '10.20.0.0',
+      '[m/vms] VPC CIDR is not an IPv4 CIDR block: "10.20.0.0". Fix: write it as a.b.c.d/prefix, e.g. "10.20.0.0/16"',
+    ],
+    [
+      '10.300.0.0/16',
+      '[m/vms] VPC CIDR is not an IPv4 CIDR block: "10.300.0.0/16". Fix: write it as a.b.c.d/prefix, e.g. "10.20.0.0/16"',
+    ],
     ['10.20.1.0/16', '[m/vms] VPC CIDR has host bits set: "10.20.1.0/16". Fix: use the network address "10.20.0.0/16"'],
-    ['10.0.0.0/8', '[m/vms] VPC CIDR has a prefix outside /16-/24: "10.0.0.0/8". Fix: use a block from /16 to /24, so that every zone gets a public and a private subnet'],
+    [
+      '10.0.0.0/8',
+      '[m/vms] VPC CIDR has a prefix outside /16-/24: "10.0.0.0/8". Fix: use a block from /16 to /24, so that every zone gets a public and a private subnet',
+    ],
   ])('rejects the VPC CIDR %s', (cidr, message) => {
     expect(vmError({ hosts: aws({ network: VmNetwork.newVpc({ cidr }) }) })).toBe(message);
   });
@@ -46,8 +64,12 @@ describe('VM datacenter validation', () => {
       thrownMessage(() =>
         synth((app) => {
           const mesh = primary(app);
-          const a = new VmDatacenter(mesh, 'a', { hosts: aws({ network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }) }) });
-          const b = new VmDatacenter(mesh, 'b', { hosts: aws({ network: VmNetwork.newVpc({ cidr: '10.20.128.0/17' }) }) });
+          const a = new VmDatacenter(mesh, 'a', {
+            hosts: aws({ network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }) }),
+          });
+          const b = new VmDatacenter(mesh, 'b', {
+            hosts: aws({ network: VmNetwork.newVpc({ cidr: '10.20.128.0/17' }) }),
+          });
           a.peerWith(b);
         }),
       ),
@@ -72,15 +94,21 @@ describe('VM datacenter validation', () => {
         synth((app) => {
           const mesh = primary(app);
           const a = new VmDatacenter(mesh, 'a', { hosts: aws() });
-          const b = new VmDatacenter(mesh, 'b', { hosts: aws({ region: 'us-east-1', network: VmNetwork.newVpc({ cidr: '10.30.0.0/16' }) }) });
+          const b = new VmDatacenter(mesh, 'b', {
+            hosts: aws({ region: 'us-east-1', network: VmNetwork.newVpc({ cidr: '10.30.0.0/16' }) }),
+          });
           a.peerWith(b);
         }),
       ),
-    ).toBe('[m/a] peering with m/b needs both VPCs in one AWS region: "m/b". Fix: peer datacenters of the same region (connect others with transit or mesh gateways)');
+    ).toBe(
+      '[m/a] peering with m/b needs both VPCs in one AWS region: "m/b". Fix: peer datacenters of the same region (connect others with transit or mesh gateways)',
+    );
   });
 
   it.each([1, 4])('rejects %s servers', (servers) => {
-    expect(vmError({ servers })).toBe(`[m/vms] Consul server count must be one of 3, 5: ${servers}. Fix: use 3 or 5 servers`);
+    expect(vmError({ servers })).toBe(
+      `[m/vms] Consul server count must be one of 3, 5: ${servers}. Fix: use 3 or 5 servers`,
+    );
   });
 
   it('rejects a missing machine image (no default applies) and a malformed one', () => {
@@ -105,7 +133,9 @@ describe('VM datacenter validation', () => {
   it('rejects a service without a port', () => {
     expect(
       thrownMessage(() => synth((app) => new Service(primary(app), 'api', { port: undefined as unknown as number }))),
-    ).toBe('[m/api] service "api" has no valid port: (not set). Fix: set `port` to the port the service listens on (1 to 65535)');
+    ).toBe(
+      '[m/api] service "api" has no valid port: (not set). Fix: set `port` to the port the service listens on (1 to 65535)',
+    );
     expect(thrownMessage(() => synth((app) => new Service(primary(app), 'api', { port: 0 })))).toBe(
       '[m/api] service "api" has no valid port: 0. Fix: set `port` to the port the service listens on (1 to 65535)',
     );
@@ -122,7 +152,9 @@ describe('VM datacenter validation', () => {
   });
 
   it('exposes the gateway to the internet only with explicit sources', () => {
-    expect(vmError({ hosts: aws({ gatewayExposure: GatewayExposure.networkLoadBalancer({ internetFacing: true }) }) })).toBe(
+    expect(
+      vmError({ hosts: aws({ gatewayExposure: GatewayExposure.networkLoadBalancer({ internetFacing: true }) }) }),
+    ).toBe(
       '[m/vms] an internet-facing gateway load balancer needs the sources it admits: []. ' +
         'Fix: set `allowedCidrs` (e.g. the other datacenters\' egress addresses, or ["0.0.0.0/0"] if you decide so)',
     );

@@ -22,7 +22,14 @@ export function deriveTokenExpression(management: string, label: string): string
   const h = Fn.sha256(Token.asString(Fn.format('%s/meshform/%s', [management, label])));
   const variant = Fn.element(['8', '9', 'a', 'b'], Op.mod(Fn.parseint(Fn.substr(h, 16, 1), 16), 4));
   return Token.asString(
-    Fn.format('%s-%s-4%s-%s%s-%s', [Fn.substr(h, 0, 8), Fn.substr(h, 8, 4), Fn.substr(h, 13, 3), variant, Fn.substr(h, 17, 3), Fn.substr(h, 20, 12)]),
+    Fn.format('%s-%s-4%s-%s%s-%s', [
+      Fn.substr(h, 0, 8),
+      Fn.substr(h, 8, 4),
+      Fn.substr(h, 13, 3),
+      variant,
+      Fn.substr(h, 17, 3),
+      Fn.substr(h, 20, 12),
+    ]),
   );
 }
 
@@ -111,7 +118,10 @@ export interface SharedSecretValues {
  * a gateway its gateway token.
  */
 export function roleSecrets(
-  role: { readonly kind: 'server' } | { readonly kind: 'mesh-gateway' } | { readonly kind: 'client'; readonly services: readonly string[] },
+  role:
+    | { readonly kind: 'server' }
+    | { readonly kind: 'mesh-gateway' }
+    | { readonly kind: 'client'; readonly services: readonly string[] },
   plan: AclPlan,
   values: SharedSecretValues,
 ): object {

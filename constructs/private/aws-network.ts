@@ -54,8 +54,15 @@ export class AwsNetwork extends Construct implements NetworkRef {
     this.vpcCidr = formatCidr(props.cidr);
     const igw = new InternetGateway(this, 'InternetGateway', { vpcId: vpc.id, tags: { Name: props.name } });
 
-    const publicRoutes = new RouteTable(this, 'PublicRoutes', { vpcId: vpc.id, tags: { Name: `${props.name}-public` } });
-    new Route(this, 'PublicDefaultRoute', { routeTableId: publicRoutes.id, destinationCidrBlock: '0.0.0.0/0', gatewayId: igw.id });
+    const publicRoutes = new RouteTable(this, 'PublicRoutes', {
+      vpcId: vpc.id,
+      tags: { Name: `${props.name}-public` },
+    });
+    new Route(this, 'PublicDefaultRoute', {
+      routeTableId: publicRoutes.id,
+      destinationCidrBlock: '0.0.0.0/0',
+      gatewayId: igw.id,
+    });
 
     const publicSubnets = props.availabilityZones.map(
       (zone, i) =>
@@ -67,7 +74,13 @@ export class AwsNetwork extends Construct implements NetworkRef {
           tags: { Name: `${props.name}-public-${zone}`, 'meshform:tier': 'public', ...props.publicSubnetTags },
         }),
     );
-    publicSubnets.forEach((subnet, i) => new RouteTableAssociation(this, `PublicAssociation${i}`, { subnetId: subnet.id, routeTableId: publicRoutes.id }));
+    publicSubnets.forEach(
+      (subnet, i) =>
+        new RouteTableAssociation(this, `PublicAssociation${i}`, {
+          subnetId: subnet.id,
+          routeTableId: publicRoutes.id,
+        }),
+    );
 
     const natAddress = new Eip(this, 'NatAddress', { domain: 'vpc', tags: { Name: `${props.name}-nat` } });
     const nat = new NatGateway(this, 'NatGateway', {
@@ -76,8 +89,15 @@ export class AwsNetwork extends Construct implements NetworkRef {
       tags: { Name: props.name },
       dependsOn: [igw],
     });
-    const privateRoutes = new RouteTable(this, 'PrivateRoutes', { vpcId: vpc.id, tags: { Name: `${props.name}-private` } });
-    new Route(this, 'PrivateDefaultRoute', { routeTableId: privateRoutes.id, destinationCidrBlock: '0.0.0.0/0', natGatewayId: nat.id });
+    const privateRoutes = new RouteTable(this, 'PrivateRoutes', {
+      vpcId: vpc.id,
+      tags: { Name: `${props.name}-private` },
+    });
+    new Route(this, 'PrivateDefaultRoute', {
+      routeTableId: privateRoutes.id,
+      destinationCidrBlock: '0.0.0.0/0',
+      natGatewayId: nat.id,
+    });
     const privateSubnets = props.availabilityZones.map(
       (zone, i) =>
         new Subnet(this, `Private${i}`, {
@@ -88,7 +108,13 @@ export class AwsNetwork extends Construct implements NetworkRef {
           tags: { Name: `${props.name}-private-${zone}`, 'meshform:tier': 'private', ...props.privateSubnetTags },
         }),
     );
-    privateSubnets.forEach((subnet, i) => new RouteTableAssociation(this, `PrivateAssociation${i}`, { subnetId: subnet.id, routeTableId: privateRoutes.id }));
+    privateSubnets.forEach(
+      (subnet, i) =>
+        new RouteTableAssociation(this, `PrivateAssociation${i}`, {
+          subnetId: subnet.id,
+          routeTableId: privateRoutes.id,
+        }),
+    );
 
     this.publicSubnetIds = publicSubnets.map((s) => s.id);
     this.privateSubnetIds = privateSubnets.map((s) => s.id);

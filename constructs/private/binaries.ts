@@ -57,7 +57,13 @@ export function consulArtifact(version: string, arch: CpuArchitecture, mirror?: 
   const sha256 = CONSUL[version]?.[arch];
   if (!sha256) return undefined;
   const base = mirror ? `${mirror.replace(/\/$/, '')}/consul` : RELEASE_BASES.consul;
-  return { name: 'consul', version, url: `${base}/${version}/consul_${version}_linux_${arch}.zip`, sha256, format: 'zip' };
+  return {
+    name: 'consul',
+    version,
+    url: `${base}/${version}/consul_${version}_linux_${arch}.zip`,
+    sha256,
+    format: 'zip',
+  };
 }
 
 /** The pinned Envoy build, or undefined when the version/architecture has no verified checksum. */

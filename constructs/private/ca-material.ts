@@ -91,7 +91,12 @@ export class CaMaterial {
   /** Ids of the roots in the store. */
   public roots(): string[] {
     const dir = path.join(this.root, 'roots');
-    return fs.existsSync(dir) ? fs.readdirSync(dir).filter((id) => fs.existsSync(path.join(dir, id, 'certificate.pem'))).sort() : [];
+    return fs.existsSync(dir)
+      ? fs
+          .readdirSync(dir)
+          .filter((id) => fs.existsSync(path.join(dir, id, 'certificate.pem')))
+          .sort()
+      : [];
   }
 
   public rootCertificate(id: string): string | undefined {
@@ -124,7 +129,10 @@ export class CaMaterial {
    * Creates a self-signed root. Its key is encrypted with `passphrase`; without one, a random passphrase is
    * generated and kept beside the key (unattended), to be moved offline with `protect`.
    */
-  public createRoot(id: string, options: { keyAlgorithm: KeyAlgorithm; validityDays: number; passphrase?: string; now?: Date }): void {
+  public createRoot(
+    id: string,
+    options: { keyAlgorithm: KeyAlgorithm; validityDays: number; passphrase?: string; now?: Date },
+  ): void {
     if (this.rootCertificate(id)) throw caErrors.rootExists(this.rootSubject(id));
     const now = options.now ?? new Date();
     const key = generateKey(options.keyAlgorithm);
@@ -196,11 +204,22 @@ export class CaMaterial {
     try {
       key = readPrivateKey(keyPem, options.keyPassphrase);
     } catch {
-      throw caErrors.unreadable(subject, 'the key', 'give an unencrypted PEM key, or its passphrase in MESHFORM_IMPORT_KEY_PASSPHRASE');
+      throw caErrors.unreadable(
+        subject,
+        'the key',
+        'give an unencrypted PEM key, or its passphrase in MESHFORM_IMPORT_KEY_PASSPHRASE',
+      );
     }
-    const problems = rootProblems(subject, certificate, options.now ?? new Date(), options.rotationWindowDays, 'import another root');
+    const problems = rootProblems(
+      subject,
+      certificate,
+      options.now ?? new Date(),
+      options.rotationWindowDays,
+      'import another root',
+    );
     if (problems.length > 0) throw problems[0]!;
-    if (!keyMatchesCertificate(certificate, key)) throw caErrors.keyMismatch(subject, 'give the key that belongs to this certificate');
+    if (!keyMatchesCertificate(certificate, key))
+      throw caErrors.keyMismatch(subject, 'give the key that belongs to this certificate');
     const dir = this.rootDir(id);
     write(path.join(dir, 'key.pem'), privateKeyPem(key, options.passphrase));
     write(path.join(dir, 'certificate.pem'), certificate, 0o644);
@@ -216,7 +235,9 @@ export class CaMaterial {
       publicKey: new X509Certificate(newRoot).publicKey,
       issuer: { certificatePem: oldRoot, privateKey: this.rootKey(previous, passphrases) },
       notBefore: new Date(now.getTime() - BACKDATE),
-      notAfter: new Date(Math.min(certificateFacts(newRoot).notAfter.getTime(), certificateFacts(oldRoot).notAfter.getTime())),
+      notAfter: new Date(
+        Math.min(certificateFacts(newRoot).notAfter.getTime(), certificateFacts(oldRoot).notAfter.getTime()),
+      ),
       ca: {},
     });
     write(path.join(this.rootDir(id), 'cross-signed.pem'), cross, 0o644);
@@ -226,7 +247,12 @@ export class CaMaterial {
    * Signs a certificate signing request as a CA under root `rootId` (e.g. Vault's service mesh root mount, so
    * that the service mesh CA chains to the offline root). Returns the certificate followed by the root.
    */
-  public signRequest(requestPem: string, rootId: string, options: { validityDays: number; now?: Date }, passphrases: PassphraseProvider): string {
+  public signRequest(
+    requestPem: string,
+    rootId: string,
+    options: { validityDays: number; now?: Date },
+    passphrases: PassphraseProvider,
+  ): string {
     const subject = this.rootSubject(rootId);
     let request;
     try {
@@ -243,14 +269,21 @@ export class CaMaterial {
       publicKey: request.publicKey,
       issuer: { certificatePem: rootPem, privateKey: this.rootKey(rootId, passphrases) },
       notBefore: new Date(now.getTime() - BACKDATE),
-      notAfter: new Date(Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(rootPem).notAfter.getTime())),
+      notAfter: new Date(
+        Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(rootPem).notAfter.getTime()),
+      ),
       ca: {},
     });
     return `${certificate}${rootPem}`;
   }
 
   /** Issues a datacenter's intermediate under root `rootId` (path length 0: it issues leaves only). */
-  public issueIntermediate(dc: string, rootId: string, options: { keyAlgorithm: KeyAlgorithm; validityDays: number; now?: Date }, passphrases: PassphraseProvider): void {
+  public issueIntermediate(
+    dc: string,
+    rootId: string,
+    options: { keyAlgorithm: KeyAlgorithm; validityDays: number; now?: Date },
+    passphrases: PassphraseProvider,
+  ): void {
     const now = options.now ?? new Date();
     const rootPem = this.rootCertificate(rootId)!;
     const rootKey = this.rootKey(rootId, passphrases);
@@ -261,7 +294,9 @@ export class CaMaterial {
       publicKey: key.publicKey,
       issuer: { certificatePem: rootPem, privateKey: rootKey },
       notBefore: new Date(now.getTime() - BACKDATE),
-      notAfter: new Date(Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(rootPem).notAfter.getTime())),
+      notAfter: new Date(
+        Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(rootPem).notAfter.getTime()),
+      ),
       ca: { pathLength: 0 },
     });
     // the old server certificate belongs to the old intermediate: removed first, so no mismatched pair remains
@@ -271,7 +306,10 @@ export class CaMaterial {
   }
 
   /** Issues a datacenter's server certificate from its intermediate; the chain carries the cross-signed root. */
-  public issueServer(request: ServerCertificateRequest, options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date }): void {
+  public issueServer(
+    request: ServerCertificateRequest,
+    options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date },
+  ): void {
     const now = options.now ?? new Date();
     const intermediate = this.intermediate(request.datacenter)!;
     const key = generateKey(options.keyAlgorithm);
@@ -280,19 +318,32 @@ export class CaMaterial {
       publicKey: key.publicKey,
       issuer: { certificatePem: intermediate.certificatePem, privateKey: readPrivateKey(intermediate.keyPem) },
       notBefore: new Date(now.getTime() - BACKDATE),
-      notAfter: new Date(Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(intermediate.certificatePem).notAfter.getTime())),
+      notAfter: new Date(
+        Math.min(
+          now.getTime() + options.validityDays * DAY,
+          certificateFacts(intermediate.certificatePem).notAfter.getTime(),
+        ),
+      ),
       dnsNames: request.dnsNames,
       ipAddresses: request.ipAddresses,
     });
     fs.rmSync(path.join(this.dcDir(request.datacenter), 'server.pem'), { force: true });
     write(path.join(this.dcDir(request.datacenter), 'server-key.pem'), privateKeyPem(key.privateKey));
-    write(path.join(this.dcDir(request.datacenter), 'server.pem'), `${leaf}${intermediate.certificatePem}${options.crossChain ?? ''}`, 0o644);
+    write(
+      path.join(this.dcDir(request.datacenter), 'server.pem'),
+      `${leaf}${intermediate.certificatePem}${options.crossChain ?? ''}`,
+      0o644,
+    );
   }
 
   /** Rewrites a datacenter's server chain (same certificate and key): leaf, intermediate, cross-signed root if any. */
   public rechainServer(dc: string, crossChain: string | undefined): void {
     const [leaf] = splitPem(this.server(dc)!.chainPem);
-    write(path.join(this.dcDir(dc), 'server.pem'), `${leaf}${this.intermediate(dc)!.certificatePem}${crossChain ?? ''}`, 0o644);
+    write(
+      path.join(this.dcDir(dc), 'server.pem'),
+      `${leaf}${this.intermediate(dc)!.certificatePem}${crossChain ?? ''}`,
+      0o644,
+    );
   }
 }
 
@@ -349,11 +400,18 @@ function rootProblems(subject: string, pem: string, now: Date, windowDays: numbe
   else if (!isSignedBy(pem, pem)) problems.push(caErrors.notSelfSigned(subject));
   if (facts.notBefore.getTime() > now.getTime()) problems.push(caErrors.notYetValid(subject, facts.notBefore, fix));
   if (facts.notAfter.getTime() <= now.getTime()) problems.push(caErrors.expiredRoot(subject, facts.notAfter));
-  else if (daysLeft(pem, now) <= windowDays) problems.push(caErrors.rootInRotationWindow(subject, daysLeft(pem, now), facts.notAfter, windowDays));
+  else if (daysLeft(pem, now) <= windowDays)
+    problems.push(caErrors.rootInRotationWindow(subject, daysLeft(pem, now), facts.notAfter, windowDays));
   return problems;
 }
 
-function entry(role: string, pem: string, now: Date, invalid: readonly string[], due: readonly string[]): CertificateStatus {
+function entry(
+  role: string,
+  pem: string,
+  now: Date,
+  invalid: readonly string[],
+  due: readonly string[],
+): CertificateStatus {
   const facts = certificateFacts(pem);
   const expired = facts.notAfter.getTime() <= now.getTime();
   const state: CertificateState = invalid.length > 0 ? 'invalid' : expired ? 'expired' : due.length > 0 ? 'due' : 'ok';
@@ -371,7 +429,12 @@ function problemOf(error: CaMaterialError): string {
  * rotation window), the cross-signed root, and each datacenter's intermediate and server certificate (CA
  * constraints, key match, chain to the mesh's roots, validity, requested SANs).
  */
-export function inspectCa(material: CaMaterial, plan: CaPlan, requests: readonly ServerCertificateRequest[], now = new Date()): CaInspection {
+export function inspectCa(
+  material: CaMaterial,
+  plan: CaPlan,
+  requests: readonly ServerCertificateRequest[],
+  now = new Date(),
+): CaInspection {
   const errors: CaMaterialError[] = [];
   const certificates: CertificateStatus[] = [];
   const mesh = material.mesh;
@@ -380,14 +443,24 @@ export function inspectCa(material: CaMaterial, plan: CaPlan, requests: readonly
     const pem = material.rootCertificate(id);
     const retiring = id === plan.previousRoot;
     if (!pem) {
-      errors.push(retiring ? caErrors.previousRootMissing(subject) : caErrors.rootMissing(subject, material.roots(), id));
+      errors.push(
+        retiring ? caErrors.previousRootMissing(subject) : caErrors.rootMissing(subject, material.roots(), id),
+      );
       continue;
     }
     // a root being retired is trusted only until the rotation ends: its own window does not matter
-    const problems = rootProblems(subject, pem, now, retiring ? 0 : plan.rotationWindowDays, 'replace it: `meshform ca rotate --root`, or import a valid root');
+    const problems = rootProblems(
+      subject,
+      pem,
+      now,
+      retiring ? 0 : plan.rotationWindowDays,
+      'replace it: `meshform ca rotate --root`, or import a valid root',
+    );
     const due = problems.filter((p) => p.code === 'root-in-rotation-window');
     const invalid = problems.filter((p) => p.code !== 'root-in-rotation-window' && p.code !== 'root-expired');
-    certificates.push(entry(`root ${id}${retiring ? ' (being retired)' : ''}`, pem, now, invalid.map(problemOf), due.map(problemOf)));
+    certificates.push(
+      entry(`root ${id}${retiring ? ' (being retired)' : ''}`, pem, now, invalid.map(problemOf), due.map(problemOf)),
+    );
     errors.push(...(retiring ? invalid : problems));
   }
   if (plan.previousRoot && plan.crossSign) {
@@ -396,13 +469,17 @@ export function inspectCa(material: CaMaterial, plan: CaPlan, requests: readonly
     const newRoot = material.rootCertificate(plan.root);
     if (cross && oldRoot && newRoot) {
       const subject = `${mesh} cross-signed ${plan.root}`;
-      const spki = (pem: string) => (new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }) as Buffer).toString('base64');
+      const spki = (pem: string) =>
+        (new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }) as Buffer).toString('base64');
       const invalid: CaMaterialError[] = [];
-      if (!isSignedBy(cross, oldRoot)) invalid.push(caErrors.crossSignedInvalid(subject, `it is not signed by ${plan.previousRoot}`));
+      if (!isSignedBy(cross, oldRoot))
+        invalid.push(caErrors.crossSignedInvalid(subject, `it is not signed by ${plan.previousRoot}`));
       if (certificateFacts(cross).subject !== certificateFacts(newRoot).subject || spki(cross) !== spki(newRoot)) {
         invalid.push(caErrors.crossSignedInvalid(subject, `it does not carry ${plan.root}'s subject and key`));
       }
-      certificates.push(entry(`cross-signed ${plan.root} by ${plan.previousRoot}`, cross, now, invalid.map(problemOf), []));
+      certificates.push(
+        entry(`cross-signed ${plan.root} by ${plan.previousRoot}`, cross, now, invalid.map(problemOf), []),
+      );
       errors.push(...invalid);
     }
   }
@@ -420,14 +497,20 @@ export function inspectCa(material: CaMaterial, plan: CaPlan, requests: readonly
       const due: string[] = [];
       const facts = certificateFacts(intermediate.certificatePem);
       if (!facts.isCa) invalid.push(caErrors.notCa(subject, renew));
-      if (!keyMatchesCertificate(intermediate.certificatePem, readPrivateKey(intermediate.keyPem))) invalid.push(caErrors.keyMismatch(subject, renew));
-      if (facts.notBefore.getTime() > now.getTime()) invalid.push(caErrors.notYetValid(subject, facts.notBefore, renew));
+      if (!keyMatchesCertificate(intermediate.certificatePem, readPrivateKey(intermediate.keyPem)))
+        invalid.push(caErrors.keyMismatch(subject, renew));
+      if (facts.notBefore.getTime() > now.getTime())
+        invalid.push(caErrors.notYetValid(subject, facts.notBefore, renew));
       const issuer = trusted.find(([, pem]) => isSignedBy(intermediate.certificatePem, pem))?.[0];
-      const storeRoot = material.roots().find((id) => isSignedBy(intermediate.certificatePem, material.rootCertificate(id)!));
-      if (issuer === undefined && storeRoot === undefined) invalid.push(caErrors.foreignTrustDomain(subject, facts.issuer, renew));
+      const storeRoot = material
+        .roots()
+        .find((id) => isSignedBy(intermediate.certificatePem, material.rootCertificate(id)!));
+      if (issuer === undefined && storeRoot === undefined)
+        invalid.push(caErrors.foreignTrustDomain(subject, facts.issuer, renew));
       else if (issuer === undefined) due.push(`issued by root ${storeRoot}, which the mesh no longer trusts`);
       else if (issuer !== plan.root) due.push(`issued by ${issuer}, being retired`);
-      if (withinWindow(intermediate.certificatePem, now, plan.rotationWindowDays)) due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
+      if (withinWindow(intermediate.certificatePem, now, plan.rotationWindowDays))
+        due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
       certificates.push(entry(`intermediate ${dc}`, intermediate.certificatePem, now, invalid.map(problemOf), due));
       errors.push(...invalid);
     }
@@ -439,15 +522,19 @@ export function inspectCa(material: CaMaterial, plan: CaPlan, requests: readonly
       const due: string[] = [];
       const facts = certificateFacts(leaf);
       if (facts.isCa) invalid.push(caErrors.leafIsCa(subject, renew));
-      if (!keyMatchesCertificate(leaf, readPrivateKey(server.keyPem))) invalid.push(caErrors.keyMismatch(subject, renew));
-      if (facts.notBefore.getTime() > now.getTime()) invalid.push(caErrors.notYetValid(subject, facts.notBefore, renew));
+      if (!keyMatchesCertificate(leaf, readPrivateKey(server.keyPem)))
+        invalid.push(caErrors.keyMismatch(subject, renew));
+      if (facts.notBefore.getTime() > now.getTime())
+        invalid.push(caErrors.notYetValid(subject, facts.notBefore, renew));
       if (!isSignedBy(leaf, intermediate.certificatePem)) due.push(`is not issued by ${dc}'s current intermediate`);
       const present = new Set((facts.subjectAltName ?? '').toLowerCase().split(', '));
-      const missing = [...request.dnsNames.map((d) => `DNS:${d}`), ...request.ipAddresses.map((ip) => `IP Address:${sanIp(ip)}`)].filter(
-        (san) => !present.has(san.toLowerCase()),
-      );
+      const missing = [
+        ...request.dnsNames.map((d) => `DNS:${d}`),
+        ...request.ipAddresses.map((ip) => `IP Address:${sanIp(ip)}`),
+      ].filter((san) => !present.has(san.toLowerCase()));
       if (missing.length > 0) due.push(`lacks ${missing.join(', ')}`);
-      if (withinWindow(leaf, now, plan.rotationWindowDays)) due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
+      if (withinWindow(leaf, now, plan.rotationWindowDays))
+        due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
       certificates.push(entry(`server ${dc}`, leaf, now, invalid.map(problemOf), due));
       errors.push(...invalid);
     }
@@ -482,7 +569,12 @@ export function reconcileCa(
   const created: string[] = [];
   if (!material.rootCertificate(plan.root) && material.roots().length === 0 && !plan.previousRoot) {
     const passphrase = newRootPassphrase(plan.root);
-    material.createRoot(plan.root, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.rootValidityDays, ...(passphrase ? { passphrase } : {}), now });
+    material.createRoot(plan.root, {
+      keyAlgorithm: plan.keyAlgorithm,
+      validityDays: plan.rootValidityDays,
+      ...(passphrase ? { passphrase } : {}),
+      now,
+    });
     created.push(`root ${plan.root}${passphrase ? '' : ' (unattended: its passphrase is stored beside it)'}`);
   }
   throwAll(inspectCa(material, plan, requests, now).errors);
@@ -499,26 +591,48 @@ export function reconcileCa(
     const intermediate = byRole.get(`intermediate ${dc}`);
     let reissued = false;
     if (!intermediate || intermediate.state !== 'ok') {
-      material.issueIntermediate(dc, plan.root, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.intermediateValidityDays, now }, passphrases);
+      material.issueIntermediate(
+        dc,
+        plan.root,
+        { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.intermediateValidityDays, now },
+        passphrases,
+      );
       created.push(`intermediate ${dc} (${plan.root})${intermediate ? `: ${intermediate.problems.join('; ')}` : ''}`);
       reissued = true;
     }
     const server = byRole.get(`server ${dc}`);
-    const chainCurrent = material.server(dc)?.chainPem.endsWith(`${material.intermediate(dc)!.certificatePem}${crossChain ?? ''}`) ?? false;
+    const chainCurrent =
+      material.server(dc)?.chainPem.endsWith(`${material.intermediate(dc)!.certificatePem}${crossChain ?? ''}`) ??
+      false;
     if (reissued || !server || server.state !== 'ok') {
-      material.issueServer(request, { keyAlgorithm: plan.keyAlgorithm, validityDays: plan.serverCertificateValidityDays, ...(crossChain ? { crossChain } : {}), now });
-      created.push(`server certificate ${dc}${server && server.state !== 'ok' && !reissued ? `: ${server.problems.join('; ')}` : ''}`);
+      material.issueServer(request, {
+        keyAlgorithm: plan.keyAlgorithm,
+        validityDays: plan.serverCertificateValidityDays,
+        ...(crossChain ? { crossChain } : {}),
+        now,
+      });
+      created.push(
+        `server certificate ${dc}${server && server.state !== 'ok' && !reissued ? `: ${server.problems.join('; ')}` : ''}`,
+      );
     } else if (!chainCurrent) {
       material.rechainServer(dc, crossChain);
-      created.push(`server chain ${dc}: ${crossChain ? `now carries ${plan.root} cross-signed by ${plan.previousRoot}` : 'cross-signed root removed'}`);
+      created.push(
+        `server chain ${dc}: ${crossChain ? `now carries ${plan.root} cross-signed by ${plan.previousRoot}` : 'cross-signed root removed'}`,
+      );
     }
   }
   return { created };
 }
 
 /** The TLS material one datacenter's servers get: the trust bundle (roots), their chain and key. */
-export function datacenterTls(material: CaMaterial, plan: CaPlan, dc: string): { caBundle: string; serverChain: string; serverKey: string } {
-  const roots = [plan.root, ...(plan.previousRoot ? [plan.previousRoot] : [])].map((id) => material.rootCertificate(id)!);
+export function datacenterTls(
+  material: CaMaterial,
+  plan: CaPlan,
+  dc: string,
+): { caBundle: string; serverChain: string; serverKey: string } {
+  const roots = [plan.root, ...(plan.previousRoot ? [plan.previousRoot] : [])].map(
+    (id) => material.rootCertificate(id)!,
+  );
   const server = material.server(dc);
   if (!server) throw caErrors.noServerCertificate(`${material.mesh} server ${dc}`);
   return { caBundle: roots.join(''), serverChain: server.chainPem, serverKey: server.keyPem };

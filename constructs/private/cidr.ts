@@ -41,17 +41,18 @@ export function parseCidr(text: string): CidrParse {
 /** True when two blocks share any address. */
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const prefix = Math.min(a.prefix, b.prefix);
-  return ((a.network & mask(prefix)) >>> 0) === ((b.network & mask(prefix)) >>> 0);
+  return (a.network & mask(prefix)) >>> 0 === (b.network & mask(prefix)) >>> 0;
 }
 
 /** True when `inner` lies entirely inside `outer`. */
 export function cidrContains(outer: Cidr, inner: Cidr): boolean {
-  return inner.prefix >= outer.prefix && ((inner.network & mask(outer.prefix)) >>> 0) === outer.network;
+  return inner.prefix >= outer.prefix && (inner.network & mask(outer.prefix)) >>> 0 === outer.network;
 }
 
 /** The `index`-th subnet of `cidr` with `newBits` more prefix bits (Terraform's cidrsubnet). */
 export function cidrSubnet(cidr: Cidr, newBits: number, index: number): Cidr {
   const prefix = cidr.prefix + newBits;
-  if (prefix > 32 || index < 0 || index >= 2 ** newBits) throw new RangeError(`no subnet ${index} of /${prefix} in ${formatCidr(cidr)}`);
+  if (prefix > 32 || index < 0 || index >= 2 ** newBits)
+    throw new RangeError(`no subnet ${index} of /${prefix} in ${formatCidr(cidr)}`);
   return { network: (cidr.network + index * 2 ** (32 - prefix)) >>> 0, prefix };
 }

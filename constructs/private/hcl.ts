@@ -22,7 +22,10 @@ function key(k: string): string {
  * reads them as templates; no escaping means the same in both, so such strings are refused.
  */
 function quote(s: string): string {
-  if (/[$%]\{/.test(s)) throw new HclSyntaxError(`a string with a template sequence cannot be written for both HCL 1 and 2: ${JSON.stringify(s)}`);
+  if (/[$%]\{/.test(s))
+    throw new HclSyntaxError(
+      `a string with a template sequence cannot be written for both HCL 1 and 2: ${JSON.stringify(s)}`,
+    );
   return JSON.stringify(s);
 }
 
@@ -30,7 +33,8 @@ function expression(value: HclValue, indent: string): string {
   if (typeof value === 'string') return quote(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) {
-    if (value.every((v) => !isObject(v) && !Array.isArray(v))) return `[${value.map((v) => expression(v, indent)).join(', ')}]`;
+    if (value.every((v) => !isObject(v) && !Array.isArray(v)))
+      return `[${value.map((v) => expression(v, indent)).join(', ')}]`;
     const inner = `${indent}  `;
     return `[\n${value.map((v) => `${inner}${expression(v, inner)}`).join(',\n')}\n${indent}]`;
   }
@@ -74,7 +78,8 @@ export function parseHcl(text: string): HclObject {
     throw new HclSyntaxError(`not valid HCL: ${(e as Error).message}`);
   }
   if (result === null || result === undefined || !isObject(result)) {
-    const detail = failure && typeof failure === 'object' && Object.keys(failure).length > 0 ? `: ${JSON.stringify(failure)}` : '';
+    const detail =
+      failure && typeof failure === 'object' && Object.keys(failure).length > 0 ? `: ${JSON.stringify(failure)}` : '';
     throw new HclSyntaxError(`not valid HCL${detail}`);
   }
   return normalize(result) as HclObject;

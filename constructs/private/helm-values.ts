@@ -136,7 +136,9 @@ export function consulHelmValues(input: ConsulHelmValuesInput) {
       serverCert: { secretName: secrets.serverCertSecret },
       extraConfig: JSON.stringify(serverExtraConfig(input.connect)),
       extraVolumes: [
-        ...(secrets.aclBootstrapConfigSecret ? [{ type: 'secret', name: secrets.aclBootstrapConfigSecret, load: true }] : []),
+        ...(secrets.aclBootstrapConfigSecret
+          ? [{ type: 'secret', name: secrets.aclBootstrapConfigSecret, load: true }]
+          : []),
         ...(secrets.caProviderSecret ? [{ type: 'secret', name: secrets.caProviderSecret, load: false }] : []),
       ],
     },

@@ -41,7 +41,10 @@ export function bindClusterAccess(
     const gatewayIps = new DataAwsEips(scope, 'GatewayAddresses', {
       filter: [{ name: `tag:${GATEWAY_EIP_TAG}`, values: [names.clusterName] }],
     });
-    const connection = { host: eks.endpoint, clusterCaCertificate: Fn.base64decode(eks.certificateAuthority.get(0).data) };
+    const connection = {
+      host: eks.endpoint,
+      clusterCaCertificate: Fn.base64decode(eks.certificateAuthority.get(0).data),
+    };
     const exec = {
       apiVersion: 'client.authentication.k8s.io/v1beta1',
       command: 'aws',

@@ -90,7 +90,13 @@ export class KubernetesControlPlane extends Construct {
     }
 
     if (refs.caProviderSecret) {
-      secrets.push(secret('CaProviderFiles', refs.caProviderSecret, Object.fromEntries(props.caProviderFiles.map((f) => [f.name, f.content]))));
+      secrets.push(
+        secret(
+          'CaProviderFiles',
+          refs.caProviderSecret,
+          Object.fromEntries(props.caProviderFiles.map((f) => [f.name, f.content])),
+        ),
+      );
     }
 
     this.release = new Release(this, 'Consul', {

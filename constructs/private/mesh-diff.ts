@@ -29,7 +29,11 @@ function describeMeshCa(m: MeshManifest): string {
 
 /** Compares two manifests of one mesh, separating CA rotations from every other change. */
 export function summarizeMeshChanges(before: MeshManifest, after: MeshManifest): MeshChangeSummary {
-  const root = (m: MeshManifest) => ({ root: m.ca.plan.root, previousRoot: m.ca.plan.previousRoot, crossSign: m.ca.plan.crossSign });
+  const root = (m: MeshManifest) => ({
+    root: m.ca.plan.root,
+    previousRoot: m.ca.plan.previousRoot,
+    crossSign: m.ca.plan.crossSign,
+  });
   const other: string[] = [];
   for (const key of ['consulVersion', 'chartVersion', 'domain', 'primary'] as const) {
     if (before[key] !== after[key]) other.push(`${key} ${before[key]} -> ${after[key]}`);
@@ -40,13 +44,16 @@ export function summarizeMeshChanges(before: MeshManifest, after: MeshManifest):
     const a = after.datacenters.find((d) => d.name === name);
     if (!b) other.push(`datacenter ${name} added`);
     else if (!a) other.push(`datacenter ${name} removed`);
-    else if (!same({ ...b, installs: undefined }, { ...a, installs: undefined })) other.push(`datacenter ${name} changed`);
+    else if (!same({ ...b, installs: undefined }, { ...a, installs: undefined }))
+      other.push(`datacenter ${name} changed`);
   }
   if (!same(before.federation, after.federation)) other.push('federation changed');
   const { root: _r, previousRoot: _p, crossSign: _c, provider: _v, ...restBefore } = before.ca.plan;
   const { root: _r2, previousRoot: _p2, crossSign: _c2, provider: _v2, ...restAfter } = after.ca.plan;
-  if (!same(restBefore, restAfter) || !same(before.ca.requests, after.ca.requests)) other.push('certificate settings changed');
-  const meshCaChanged = before.ca.meshCa.provider !== after.ca.meshCa.provider || !same(before.ca.meshCa.root, after.ca.meshCa.root);
+  if (!same(restBefore, restAfter) || !same(before.ca.requests, after.ca.requests))
+    other.push('certificate settings changed');
+  const meshCaChanged =
+    before.ca.meshCa.provider !== after.ca.meshCa.provider || !same(before.ca.meshCa.root, after.ca.meshCa.root);
   return {
     rootRotation: !same(root(before), root(after)),
     ...(meshCaChanged

@@ -21,7 +21,11 @@ function snake(name: string): string {
 export function sharedSecretInputs(mesh: string): SecretInput[] {
   const stem = `meshform_${snake(mesh)}`;
   return [
-    { kind: 'gossipKey', variable: `${stem}_gossip_key`, description: 'Consul gossip encryption key (base64, 32 bytes)' },
+    {
+      kind: 'gossipKey',
+      variable: `${stem}_gossip_key`,
+      description: 'Consul gossip encryption key (base64, 32 bytes)',
+    },
     {
       kind: 'aclBootstrapToken',
       variable: `${stem}_acl_bootstrap_token`,
@@ -34,14 +38,24 @@ export function sharedSecretInputs(mesh: string): SecretInput[] {
 export function datacenterSecretInputs(mesh: string, datacenter: string): SecretInput[] {
   const stem = `meshform_${snake(mesh)}_${snake(datacenter)}`;
   return [
-    { kind: 'caBundle', datacenter, variable: `${stem}_ca_bundle`, description: `Trusted roots of ${datacenter}'s agent TLS (PEM)` },
+    {
+      kind: 'caBundle',
+      datacenter,
+      variable: `${stem}_ca_bundle`,
+      description: `Trusted roots of ${datacenter}'s agent TLS (PEM)`,
+    },
     {
       kind: 'serverChain',
       datacenter,
       variable: `${stem}_server_cert`,
       description: `Server certificate of ${datacenter} with its intermediate (PEM chain)`,
     },
-    { kind: 'serverKey', datacenter, variable: `${stem}_server_key`, description: `Private key of ${datacenter}'s server certificate (PEM)` },
+    {
+      kind: 'serverKey',
+      datacenter,
+      variable: `${stem}_server_key`,
+      description: `Private key of ${datacenter}'s server certificate (PEM)`,
+    },
   ];
 }
 

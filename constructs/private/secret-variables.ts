@@ -3,12 +3,18 @@ import { TerraformVariable } from './engine';
 import { datacenterSecretInputs, SecretKind, sharedSecretInputs } from './secret-inputs';
 
 /** Terraform validation of each secret's shape, so a wrong value fails at plan with a clear message. */
-const SHAPES: { readonly [K in SecretKind]: { readonly regex: string; readonly what: string; readonly noKey?: boolean } } = {
+const SHAPES: {
+  readonly [K in SecretKind]: { readonly regex: string; readonly what: string; readonly noKey?: boolean };
+} = {
   gossipKey: { regex: '^[A-Za-z0-9+/]{43}=$', what: '32 bytes of base64 (consul keygen)' },
   aclBootstrapToken: { regex: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', what: 'a UUID' },
   // certificates only: a private key pasted by mistake is refused before it reaches a cluster or a host
   caBundle: { regex: '^-----BEGIN CERTIFICATE-----', what: 'PEM certificates and no private key', noKey: true },
-  serverChain: { regex: '^-----BEGIN CERTIFICATE-----', what: 'a PEM certificate chain and no private key', noKey: true },
+  serverChain: {
+    regex: '^-----BEGIN CERTIFICATE-----',
+    what: 'a PEM certificate chain and no private key',
+    noKey: true,
+  },
   serverKey: { regex: '^-----BEGIN (EC |RSA )?PRIVATE KEY-----', what: 'an unencrypted PEM private key' },
 };
 

@@ -92,8 +92,12 @@ export function agentConfig(spec: NodeSpec): HclObject {
     advertise_addr: '{{ GetPrivateIP }}',
     client_addr: '127.0.0.1',
     retry_join: [...spec.retryJoin],
-    ...(server && !spec.primary && spec.primaryGateways.length > 0 ? { primary_gateways: [...spec.primaryGateways] } : {}),
-    ports: server ? { http: -1, https: 8501, grpc: -1, grpc_tls: 8503 } : { http: -1, https: 8501, grpc: 8502, grpc_tls: -1 },
+    ...(server && !spec.primary && spec.primaryGateways.length > 0
+      ? { primary_gateways: [...spec.primaryGateways] }
+      : {}),
+    ports: server
+      ? { http: -1, https: 8501, grpc: -1, grpc_tls: 8503 }
+      : { http: -1, https: 8501, grpc: 8502, grpc_tls: -1 },
     tls: {
       defaults: {
         ca_file: PATHS.caFile,
@@ -116,7 +120,9 @@ export function agentConfig(spec: NodeSpec): HclObject {
       enable_token_persistence: true,
       ...(server && !spec.primary ? { enable_token_replication: true } : {}),
     },
-    connect: server ? { ...spec.connectCa, enabled: true, enable_mesh_gateway_wan_federation: true } : { enabled: true },
+    connect: server
+      ? { ...spec.connectCa, enabled: true, enable_mesh_gateway_wan_federation: true }
+      : { enabled: true },
     telemetry: { prometheus_retention_time: '60s', disable_hostname: true },
     leave_on_terminate: !server,
     ...(server
@@ -357,7 +363,11 @@ export function nodeFiles(spec: NodeSpec): NodeFile[] {
     { path: PATHS.nodeScript, content: nodeScript(), mode: '0755' },
     { path: PATHS.nodeConfig, content: `${JSON.stringify(nodeJson(spec), null, 2)}\n`, mode: '0644' },
     { path: PATHS.agentConfig, content: renderHcl(spec.agentConfig), mode: '0644' },
-    ...spec.caProviderFiles.map((f) => ({ path: `${CA_PROVIDER_DIRECTORY}/${f.name}`, content: f.content, mode: '0644' })),
+    ...spec.caProviderFiles.map((f) => ({
+      path: `${CA_PROVIDER_DIRECTORY}/${f.name}`,
+      content: f.content,
+      mode: '0644',
+    })),
     ...units(spec).map((u) => ({ path: `${PATHS.units}/${u.name}`, content: u.content, mode: '0644' })),
   ];
 }
@@ -374,9 +384,17 @@ export function enabledUnits(spec: NodeSpec): string[] {
  * and start. No secret is in it: meshform-node fetches them at boot.
  */
 export function cloudInit(spec: NodeSpec): string {
-  const files = nodeFiles(spec).map((f) => ({ path: f.path, permissions: f.mode, owner: 'root:root', content: f.content }));
+  const files = nodeFiles(spec).map((f) => ({
+    path: f.path,
+    permissions: f.mode,
+    owner: 'root:root',
+    content: f.content,
+  }));
   const doc = {
-    users: ['default', { name: 'consul', system: true, shell: '/usr/sbin/nologin', homedir: '/opt/consul', no_create_home: true }],
+    users: [
+      'default',
+      { name: 'consul', system: true, shell: '/usr/sbin/nologin', homedir: '/opt/consul', no_create_home: true },
+    ],
     write_files: files,
     runcmd: [
       [PATHS.nodeScript, 'install'],

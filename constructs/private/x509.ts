@@ -4,7 +4,17 @@
  * X509Certificate. Covers what Consul's TLS needs: CA certificates (basic constraints, key usage, key ids),
  * cross-signed roots, and leaf certificates with DNS/IP SANs and server+client auth.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomBytes, sign, verify, X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  KeyObject,
+  randomBytes,
+  sign,
+  verify,
+  X509Certificate,
+} from 'node:crypto';
 import forge from 'node-forge';
 
 const { asn1 } = forge;
@@ -109,7 +119,10 @@ function derBytes(node: Asn1): string {
 function fromDer(buffer: Buffer): Asn1 {
   // BIT STRINGs stay opaque: a public key or signature is not re-parsed as nested ASN.1 (so re-encoding is exact)
   // (node-forge accepts an options object here; its type declarations only know the older boolean)
-  const parse = asn1.fromDer as unknown as (bytes: forge.util.ByteStringBuffer, options: { decodeBitStrings: boolean }) => Asn1;
+  const parse = asn1.fromDer as unknown as (
+    bytes: forge.util.ByteStringBuffer,
+    options: { decodeBitStrings: boolean },
+  ) => Asn1;
   return parse(forge.util.createBuffer(buffer.toString('binary')), { decodeBitStrings: false });
 }
 
@@ -157,14 +170,25 @@ function keyIdentifier(publicKey: KeyObject): string {
   // RFC 5280 method 1: SHA-1 of the subjectPublicKey BIT STRING value.
   const spki = fromDer(publicKey.export({ type: 'spki', format: 'der' }) as Buffer);
   const bits = (spki.value as Asn1[])[1]!.value as string;
-  return createHash('sha1').update(Buffer.from(bits.slice(1), 'binary')).digest('binary');
+  return createHash('sha1')
+    .update(Buffer.from(bits.slice(1), 'binary'))
+    .digest('binary');
 }
 
 function extension(id: string, critical: boolean, value: Asn1): Asn1 {
-  return seq([oid(id), ...(critical ? [asn1.create(U, T.BOOLEAN, false, String.fromCharCode(0xff))] : []), octets(derBytes(value))]);
+  return seq([
+    oid(id),
+    ...(critical ? [asn1.create(U, T.BOOLEAN, false, String.fromCharCode(0xff))] : []),
+    octets(derBytes(value)),
+  ]);
 }
 
-function keyUsageBits(flags: { digitalSignature?: boolean; keyEncipherment?: boolean; keyCertSign?: boolean; cRLSign?: boolean }): Asn1 {
+function keyUsageBits(flags: {
+  digitalSignature?: boolean;
+  keyEncipherment?: boolean;
+  keyCertSign?: boolean;
+  cRLSign?: boolean;
+}): Asn1 {
   let byte = 0;
   if (flags.digitalSignature) byte |= 0x80; // bit 0
   if (flags.keyEncipherment) byte |= 0x20; // bit 2
@@ -181,7 +205,12 @@ function ipBytes(ip: string): string {
     const h = head ? head.split(':') : [];
     const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
     const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-    return Buffer.from(groups.flatMap((g) => { const n = parseInt(g, 16); return [n >> 8, n & 255]; })).toString('binary');
+    return Buffer.from(
+      groups.flatMap((g) => {
+        const n = parseInt(g, 16);
+        return [n >> 8, n & 255];
+      }),
+    ).toString('binary');
   }
   return Buffer.from(ip.split('.').map(Number)).toString('binary');
 }
@@ -189,7 +218,9 @@ function ipBytes(ip: string): string {
 function signatureAlgorithm(key: KeyObject): { id: string; hash: string; params: boolean } {
   if (key.asymmetricKeyType === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    return curve === 'secp384r1' ? { id: OID.ecdsaWithSha384, hash: 'sha384', params: false } : { id: OID.ecdsaWithSha256, hash: 'sha256', params: false };
+    return curve === 'secp384r1'
+      ? { id: OID.ecdsaWithSha384, hash: 'sha384', params: false }
+      : { id: OID.ecdsaWithSha256, hash: 'sha256', params: false };
   }
   return { id: OID.sha256WithRsa, hash: 'sha256', params: true };
 }
@@ -209,9 +240,12 @@ export function issueCertificate(spec: CertificateSpec): string {
   const extensions: Asn1[] = [];
   if (spec.ca) {
     const constraints: Asn1[] = [asn1.create(U, T.BOOLEAN, false, String.fromCharCode(0xff))];
-    if (spec.ca.pathLength !== undefined) constraints.push(asn1.create(U, T.INTEGER, false, asn1.integerToDer(spec.ca.pathLength).getBytes()));
+    if (spec.ca.pathLength !== undefined)
+      constraints.push(asn1.create(U, T.INTEGER, false, asn1.integerToDer(spec.ca.pathLength).getBytes()));
     extensions.push(extension(OID.basicConstraints, true, seq(constraints)));
-    extensions.push(extension(OID.keyUsage, true, keyUsageBits({ digitalSignature: true, keyCertSign: true, cRLSign: true })));
+    extensions.push(
+      extension(OID.keyUsage, true, keyUsageBits({ digitalSignature: true, keyCertSign: true, cRLSign: true })),
+    );
   } else {
     extensions.push(extension(OID.basicConstraints, true, seq([])));
     const rsa = spec.publicKey.asymmetricKeyType === 'rsa';
@@ -226,12 +260,18 @@ export function issueCertificate(spec: CertificateSpec): string {
   extensions.push(extension(OID.subjectKeyIdentifier, false, octets(keyIdentifier(spec.publicKey))));
   const authorityKey = spec.issuer ? createPublicKey(spec.issuer.privateKey) : createPublicKey(signingKey);
   extensions.push(
-    extension(OID.authorityKeyIdentifier, false, seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, keyIdentifier(authorityKey))])),
+    extension(
+      OID.authorityKeyIdentifier,
+      false,
+      seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, keyIdentifier(authorityKey))]),
+    ),
   );
   const serial = randomBytes(16);
   serial[0] = serial[0]! & 0x7f;
   const tbs = seq([
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(U, T.INTEGER, false, asn1.integerToDer(2).getBytes())]),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [
+      asn1.create(U, T.INTEGER, false, asn1.integerToDer(2).getBytes()),
+    ]),
     positiveInteger(serial),
     algorithmId,
     issuerName ?? subject,
@@ -242,9 +282,16 @@ export function issueCertificate(spec: CertificateSpec): string {
   ]);
   const tbsDer = Buffer.from(derBytes(tbs), 'binary');
   const signature = sign(algorithm.hash, tbsDer, signingKey);
-  const certificate = seq([tbs, algorithmId, asn1.create(U, T.BITSTRING, false, `\u0000${signature.toString('binary')}`)]);
+  const certificate = seq([
+    tbs,
+    algorithmId,
+    asn1.create(U, T.BITSTRING, false, `\u0000${signature.toString('binary')}`),
+  ]);
   const der = Buffer.from(derBytes(certificate), 'binary');
-  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+  return `-----BEGIN CERTIFICATE-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END CERTIFICATE-----\n`;
 }
 
 /** Splits a PEM bundle into its certificates. */
@@ -276,7 +323,10 @@ export function certificateFacts(pem: string): CertificateFacts {
     notBefore: new Date(cert.validFrom),
     notAfter: new Date(cert.validTo),
     isCa: cert.ca,
-    keyAlgorithm: key.asymmetricKeyType === 'ec' ? `ec-${key.asymmetricKeyDetails?.namedCurve}` : `rsa-${key.asymmetricKeyDetails?.modulusLength}`,
+    keyAlgorithm:
+      key.asymmetricKeyType === 'ec'
+        ? `ec-${key.asymmetricKeyDetails?.namedCurve}`
+        : `rsa-${key.asymmetricKeyDetails?.modulusLength}`,
     ...(cert.subjectAltName ? { subjectAltName: cert.subjectAltName } : {}),
     serial: cert.serialNumber,
   };
@@ -317,7 +367,9 @@ const CSR_HASHES: { readonly [oid: string]: string } = {
  * of the key can obtain a certificate for it. Throws an Error naming what is wrong.
  */
 export function parseCertificateRequest(pem: string): CertificateRequest {
-  const match = /-----BEGIN (NEW )?CERTIFICATE REQUEST-----([\s\S]*?)-----END (NEW )?CERTIFICATE REQUEST-----/.exec(pem);
+  const match = /-----BEGIN (NEW )?CERTIFICATE REQUEST-----([\s\S]*?)-----END (NEW )?CERTIFICATE REQUEST-----/.exec(
+    pem,
+  );
   if (!match) throw new Error('not a PEM certificate request (no BEGIN CERTIFICATE REQUEST block)');
   const der = Buffer.from(match[2]!.replace(/\s+/g, ''), 'base64');
   let request: Asn1;
@@ -343,7 +395,7 @@ export function parseCertificateRequest(pem: string): CertificateRequest {
   // node's X509 parser prints names; a throwaway self-signed certificate is not needed for that: read the RDNs
   const subject = ((subjectNode.value as Asn1[]) ?? [])
     .map((rdn) => {
-      const [type, value] = ((rdn.value as Asn1[])[0]!.value as Asn1[]) as [Asn1, Asn1];
+      const [type, value] = (rdn.value as Asn1[])[0]!.value as Asn1[] as [Asn1, Asn1];
       const id = asn1.derToOid(forge.util.createBuffer(type.value as string));
       const label = id === OID.commonName ? 'CN' : id === OID.organization ? 'O' : id;
       return `${label}=${forge.util.decodeUtf8(value.value as string)}`;
