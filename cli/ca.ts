@@ -142,7 +142,7 @@ export function reconcileMeshCa(
     if (ca.isUnattended(id)) {
       lines.push(
         style.yellow(
-          `[meshform/unattended-root] root ${id}'s passphrase is stored beside its key: protect it with \`meshform ca protect --root --id ${id}\``,
+          `[meshform/unattended-root] root ${id}'s passphrase is stored beside its key: protect it with \`npm run -s meshform -- ca protect --root --id ${id}\``,
         ),
       );
     }
