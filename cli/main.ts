@@ -14,28 +14,26 @@ import { parseArgs } from 'node:util';
 import { CaMaterialError, MeshformError } from '../constructs/errors';
 import { SecretStore } from '../constructs/secret-store';
 import { CliError, style } from './output';
-import {
-  caImport,
-  caInit,
-  caProtect,
-  caRotateIntermediate,
-  caRotateRoot,
-  caSignRequest,
-  caStatus,
-  checkRootTransition,
-  lastSynthesized,
-  reconcileMeshCa,
-  recordSynthesized,
-} from './ca';
+import { caImport, caInit, caProtect, caRotateIntermediate, caRotateRoot, caSignRequest, caStatus } from './ca';
 import { ownHostSecrets, secretsAsShellExports, secretsAsTfvars } from './secrets';
-import { renderSynthSummary, StoreStatus } from './summary';
-import { readCdktfConfig, readSynthOutput, SynthResult, synthesize } from './synth';
-import { summarizeMeshChanges } from '../constructs/private/mesh-diff';
-import { CONNECT_CA_DIR, MESH_MANIFEST_DIR } from '../constructs/private/mesh-manifest';
+import { renderSynthSummary } from './summary';
+import { readCdktfConfig, readSynthOutput } from './synth';
+import { synthesizeMeshes } from './synth-meshes';
+import { deployProject } from './deploy';
+import { GATE_IDS } from './gates';
+import { planProject, Progress } from './plan';
+import { renderPlanMarkdown, renderPlanText } from './plan-render';
 
 const USAGE = `Usage: meshform <command> [options]
 
 Commands:
+  plan                  Synthesize, then show the change in mesh terms against what every datacenter last applied
+                        (read from its Terraform state), a real terraform plan of every stack that can be planned
+                        here, risk gates, and an SVG picture. Options: --offline (fake credentials, local provider
+                        mirror, local state only), --json, --markdown, --parallelism <n> (default 4),
+                        --allow <gate> (repeatable), --no-terraform. Exit 0 ok, 3 a gate blocked, 1 error.
+  deploy                Plan, ask for approval, apply stack by stack in dependency order; a re-run continues after a
+                        failure. --auto-approve (refused while a gate is not acknowledged), --allow <gate>.
   synth                 Synthesize the app named in cdktf.json into its output directory (default cdktf.out),
                         create the local secret store of each mesh if absent, and print a summary.
   secrets env           Print shell exports (TF_VAR_*) of every mesh's secret variables: eval "$(meshform secrets env)"
@@ -69,64 +67,6 @@ Options:
   --host <name>         Host (secrets host)
 `;
 
-/**
- * A CA rotation step (a new agent TLS root, retiring the previous one, or a new service mesh CA) is refused
- * together with other changes of the mesh: it must be reviewed, planned and deployed on its own. A service
- * mesh CA change Consul cannot cross-sign (AWS Private CA) is refused unless the topology accepts it.
- */
-function rotationAlone(previous: SynthResult | undefined, next: SynthResult): Map<string, string[]> {
-  const notes = new Map<string, string[]>();
-  for (const mesh of next.meshes) {
-    const before = previous?.meshes.find((m) => m.mesh === mesh.mesh);
-    if (!before || before.format !== mesh.format) continue;
-    const changes = summarizeMeshChanges(before, mesh);
-    const rotation = changes.rootRotation || changes.meshCaRotation !== undefined;
-    if (changes.rootRotation && changes.meshCaRotation) {
-      throw new CliError(
-        `mesh ${mesh.mesh}: the agent TLS root and the service mesh CA change together; nothing was written. ` +
-          'Fix: rotate one, deploy every datacenter, then the other',
-      );
-    }
-    if (rotation && changes.other.length > 0) {
-      throw new CliError(
-        `mesh ${mesh.mesh}: a ${changes.rootRotation ? 'root rotation' : 'service mesh CA change'} step is refused together with other changes (${changes.other.join('; ')}); nothing was written. ` +
-          'Fix: synthesize and deploy the rotation step on its own, then the other changes',
-      );
-    }
-    const meshCa = changes.meshCaRotation;
-    if (meshCa?.withoutCrossSigning && !mesh.ca.meshCa.allowRotationWithoutCrossSigning) {
-      throw new CliError(
-        `mesh ${mesh.mesh}: changing the service mesh CA from ${meshCa.from} to ${meshCa.to} cannot be cross-signed (AWS Private CA does not support it): ` +
-          'sidecars reject peers on the other root until every certificate is reissued; nothing was written. ' +
-          'Fix: set allowRotationWithoutCrossSigning: true on the certificate authority to accept the disruption',
-      );
-    }
-    const lines: string[] = [];
-    if (changes.rootRotation) {
-      const plan = mesh.ca.plan;
-      lines.push(
-        plan.previousRoot
-          ? `root rotation step: ${plan.previousRoot} → ${plan.root}${plan.crossSign ? ' (cross-signed)' : ' (NOT cross-signed)'}: deploy every datacenter, then remove previousRoot`
-          : `root rotation finished: only ${plan.root} is trusted once every datacenter is deployed`,
-      );
-    }
-    if (meshCa) {
-      const file = path.join(
-        path.relative(process.cwd(), next.outdir.replace(/\.staging-\d+$/, '')) || '.',
-        MESH_MANIFEST_DIR,
-        CONNECT_CA_DIR,
-        `${mesh.mesh}.json`,
-      );
-      lines.push(
-        `service mesh CA change: ${meshCa.from} → ${meshCa.to}. Consul reads its CA configuration file only at first start: ` +
-          `after deploying, apply it on the primary (${mesh.primary}) with \`consul connect ca set-config -config-file ${file}\` (management token)`,
-      );
-    }
-    notes.set(mesh.mesh, lines);
-  }
-  return notes;
-}
-
 /** The command users type to call meshform, for hints. */
 function invocation(projectDir: string): string {
   try {
@@ -138,7 +78,53 @@ function invocation(projectDir: string): string {
   return 'npx meshform';
 }
 
-export function main(argv: readonly string[]): number {
+/** Progress of long steps on stderr: one updating line on a terminal, a line per step otherwise. */
+function terminalProgress(): Progress {
+  const tty = Boolean(process.stderr.isTTY);
+  const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+  let message = '';
+  let frame = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const draw = () => process.stderr.write(`\r\u001b[K${frames[frame++ % frames.length]} ${message}`);
+  return {
+    step(next: string) {
+      message = next;
+      if (!tty) {
+        process.stderr.write(`meshform: ${next}\n`);
+        return;
+      }
+      timer ??= setInterval(draw, 100);
+      draw();
+    },
+    done() {
+      if (timer) clearInterval(timer);
+      if (tty) process.stderr.write('\r\u001b[K');
+    },
+  };
+}
+
+/** Reads "yes" from the terminal. */
+function confirmOnTerminal(question: string): boolean {
+  if (!process.stdin.isTTY) throw new CliError('no terminal to approve on: review the plan and pass --auto-approve', 2);
+  process.stderr.write(question);
+  const buffer = Buffer.alloc(256);
+  const n = fs.readSync(0, buffer, 0, buffer.length, null);
+  return buffer.toString('utf8', 0, n).trim() === 'yes';
+}
+
+function planOptions(values: { parallelism?: string; allow?: string[] }): { parallelism: number; allow: Set<string> } {
+  const parallelism = values.parallelism === undefined ? 4 : Number(values.parallelism);
+  if (!Number.isInteger(parallelism) || parallelism < 1)
+    throw new CliError(`--parallelism must be a positive whole number: ${values.parallelism}`, 2);
+  const allow = new Set(values.allow ?? []);
+  for (const id of allow) {
+    if (!(GATE_IDS as readonly string[]).includes(id))
+      throw new CliError(`unknown gate "${id}" for --allow: use one of ${GATE_IDS.join(', ')}`, 2);
+  }
+  return { parallelism, allow };
+}
+
+export function main(argv: readonly string[]): number | Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
@@ -159,6 +145,12 @@ export function main(argv: readonly string[]): number {
       key: { type: 'string' },
       csr: { type: 'string' },
       days: { type: 'string' },
+      offline: { type: 'boolean' },
+      markdown: { type: 'boolean' },
+      parallelism: { type: 'string' },
+      allow: { type: 'string', multiple: true },
+      'no-terraform': { type: 'boolean' },
+      'auto-approve': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -171,40 +163,49 @@ export function main(argv: readonly string[]): number {
   const store = SecretStore.open({ directory: values['secrets-dir'] });
 
   switch (command) {
-    case 'synth': {
-      const config = readCdktfConfig(projectDir);
-      // The store is brought in line with the new topology before the output is replaced: when a CA check
-      // refuses, the previous output stays as it was.
-      const stores: StoreStatus[] = [];
-      const result = synthesize(projectDir, config, (previous, next) => {
-        // what certificates were last issued for (the store) counts over a cdktf.out that may be stale or absent
-        const before: SynthResult = {
-          outdir: previous?.outdir ?? path.resolve(projectDir, config.output),
-          annotations: [],
-          meshes: next.meshes.flatMap((m) => {
-            const known =
-              (store.has(m.mesh) ? lastSynthesized(store, m.mesh) : undefined) ??
-              previous?.meshes.find((p) => p.mesh === m.mesh);
-            return known ? [known] : [];
-          }),
-        };
-        const notes = rotationAlone(before, next);
-        for (const m of next.meshes) {
-          checkRootTransition(
-            before.meshes.find((b) => b.mesh === m.mesh),
-            m,
-          );
-          const { created } = store.ensure(m.mesh);
-          const certificates = [...(notes.get(m.mesh) ?? []).map((n) => style.yellow(n)), ...reconcileMeshCa(store, m)];
-          recordSynthesized(store, m);
-          stores.push({ mesh: m.mesh, created, certificates, ...store.info(m.mesh) });
-        }
+    case 'plan': {
+      const { parallelism, allow } = planOptions(values);
+      return planProject({
+        projectDir,
+        store,
+        offline: values.offline === true,
+        parallelism,
+        allow,
+        terraform: values['no-terraform'] !== true,
+        ...(values.json ? {} : { progress: terminalProgress() }),
+      }).then((plan) => {
+        process.stdout.write(
+          values.json
+            ? `${JSON.stringify(plan, null, 2)}\n`
+            : values.markdown
+              ? renderPlanMarkdown(plan)
+              : renderPlanText(plan),
+        );
+        return plan.exitCode;
       });
-      const manifest = JSON.parse(fs.readFileSync(path.join(result.outdir, 'manifest.json'), 'utf8')) as {
-        stacks: { [name: string]: { dependencies: string[] } };
-      };
-      const deps = Object.fromEntries(Object.entries(manifest.stacks).map(([n, s]) => [n, s.dependencies]));
-      const summary = renderSynthSummary(result.meshes, path.relative(projectDir, result.outdir) || '.', stores, deps);
+    }
+    case 'deploy': {
+      if (values.offline) throw new CliError('deploy applies for real: --offline is for plans only', 2);
+      const { parallelism, allow } = planOptions(values);
+      return deployProject({
+        projectDir,
+        store,
+        parallelism,
+        allow,
+        autoApprove: values['auto-approve'] === true,
+        confirm: confirmOnTerminal,
+        write: (t) => process.stdout.write(t),
+        progress: terminalProgress(),
+      });
+    }
+    case 'synth': {
+      const { result, stores, dependencies } = synthesizeMeshes(projectDir, store);
+      const summary = renderSynthSummary(
+        result.meshes,
+        path.relative(projectDir, result.outdir) || '.',
+        stores,
+        dependencies,
+      );
       process.stdout.write(summary.replace(/npm run -s meshform --/g, invocation(projectDir)));
       const others = result.annotations.filter((a) => a.level !== '@cdktf/info' && !a.message.startsWith('[meshform/'));
       for (const a of others) process.stdout.write(`${style.yellow(`${a.stack}: ${a.message}`)}\n`);
@@ -323,15 +324,21 @@ export function main(argv: readonly string[]): number {
   }
 }
 
+function report(e: unknown): void {
+  if (e instanceof CliError || e instanceof MeshformError || e instanceof CaMaterialError) {
+    process.stderr.write(`${style.red('meshform: error:')} ${e.message}\n`);
+    process.exitCode = e instanceof CliError ? e.exitCode : 1;
+  } else {
+    throw e;
+  }
+}
+
 if (require.main === module) {
   try {
-    process.exitCode = main(process.argv.slice(2));
+    Promise.resolve(main(process.argv.slice(2))).then((code) => {
+      process.exitCode = code;
+    }, report);
   } catch (e) {
-    if (e instanceof CliError || e instanceof MeshformError || e instanceof CaMaterialError) {
-      process.stderr.write(`${style.red('meshform: error:')} ${e.message}\n`);
-      process.exitCode = e instanceof CliError ? e.exitCode : 1;
-    } else {
-      throw e;
-    }
+    report(e);
   }
 }

@@ -85,6 +85,8 @@ export interface WorkspaceOptions {
   readonly awsEndpoint?: string;
   /** Extra variables (`-var name=value`); secrets are passed through the environment instead. */
   readonly environment?: { readonly [name: string]: string };
+  /** Offline: a state file to start from (a copy of the stack's local state), so the plan compares with it. */
+  readonly initialState?: string;
 }
 
 /** AWS services meshform's stacks call, for endpoint overrides. */
@@ -102,17 +104,26 @@ export const AWS_SERVICES = [
   's3',
 ] as const;
 
-/** A copy of a synthesized stack where Terraform runs without touching the stack's own directory or state. */
+/**
+ * Where Terraform runs for a synthesized stack: offline, in a copy of the stack (fake credentials, a local
+ * state, the provider mirror), never touching the stack's own directory or state; online (`workRoot`
+ * undefined), in the stack's directory itself, with the user's credentials and the stack's real backend.
+ */
 export class StackWorkspace {
-  /** Directory of the copy. */
+  /** Directory Terraform runs in. */
   public readonly dir: string;
 
   constructor(
     public readonly stackDir: string,
     public readonly env: TerraformEnvironment,
     private readonly options: WorkspaceOptions,
-    workRoot: string,
+    workRoot: string | undefined,
   ) {
+    if (workRoot === undefined) {
+      if (options.offline) throw new Error('an offline workspace needs a work directory');
+      this.dir = stackDir;
+      return;
+    }
     this.dir = path.join(workRoot, path.basename(stackDir));
     fs.rmSync(this.dir, { recursive: true, force: true });
     fs.mkdirSync(this.dir, { recursive: true });
@@ -123,7 +134,8 @@ export class StackWorkspace {
     };
     if (options.offline) {
       const override: { terraform: object; provider?: object } = {
-        terraform: { backend: { local: { path: path.join(this.dir, 'terraform.tfstate') } } },
+        // not ./terraform.tfstate: Terraform would treat a state there as one to migrate into the backend
+        terraform: { backend: { local: { path: path.join(this.dir, 'meshform.tfstate') } } },
       };
       if (stack.provider?.aws) {
         override.provider = {
@@ -151,6 +163,9 @@ export class StackWorkspace {
         fs.writeFileSync(path.join(this.dir, 'cdk.tf.json'), JSON.stringify(stack, null, 2));
       }
       fs.writeFileSync(path.join(this.dir, 'zz_meshform_override.tf.json'), JSON.stringify(override, null, 2));
+      if (options.initialState && fs.existsSync(options.initialState)) {
+        fs.copyFileSync(options.initialState, path.join(this.dir, 'meshform.tfstate'));
+      }
       const cli = path.join(this.dir, '.terraformrc');
       fs.writeFileSync(
         cli,
@@ -180,7 +195,11 @@ export class StackWorkspace {
     return env;
   }
 
-  /** Runs terraform with `args`; resolves with its exit code and output (never rejects on a non-zero exit). */
+  /**
+   * Runs terraform with `args`; resolves with its exit code and output (never rejects on a non-zero exit).
+   * Each run is logged to `meshform-terraform.log` in the working directory, except the output of `show`:
+   * a JSON plan holds the variables' values, secrets included.
+   */
   public run(args: readonly string[], timeoutMs = 600_000): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
       const child = spawn(this.env.binary, [...args], { cwd: this.dir, env: this.environment() });
@@ -191,9 +210,11 @@ export class StackWorkspace {
       const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
       child.on('close', (code) => {
         clearTimeout(timer);
+        const logged = args[0] === 'show' ? '(output not logged: it holds variable values)\n' : stdout;
         fs.appendFileSync(
           path.join(this.dir, 'meshform-terraform.log'),
-          `$ terraform ${args.join(' ')}\n${stdout}${stderr}\n`,
+          `$ terraform ${args.join(' ')}\n${logged}${stderr}\n`,
+          { mode: 0o600 },
         );
         resolve({ code: code ?? 1, stdout, stderr });
       });

@@ -6,7 +6,7 @@ import type { CaDatacenter, CaHosting } from './certificate-authority';
 import type { ServerCertificateRequest } from './private/ca-material';
 import type { TerraformStack } from './private/engine';
 import { isDatacenterName } from './private/validation';
-import { StateBackend } from './state-backend';
+import { StateBackend, StateLocation } from './state-backend';
 
 /** Where a datacenter runs (informational: summaries, plans and pictures show it). */
 export enum Cloud {
@@ -72,7 +72,7 @@ export interface DatacenterDescription {
     readonly replicas: number;
   };
   /** The datacenter's stacks in the order they deploy, with where each keeps its state. */
-  readonly stacks: readonly { readonly name: string; readonly state: string }[];
+  readonly stacks: readonly { readonly name: string; readonly state: string; readonly location: StateLocation }[];
   /** One line per thing installed. */
   readonly installs: readonly string[];
   /** Services running here. */
@@ -202,7 +202,11 @@ export abstract class Datacenter extends Construct {
       primary: this.isPrimary,
       servers: this.servers,
       meshGateway: { address: gw.address, port: gw.wanPort, exposure, replicas: gw.replicas },
-      stacks: this.stacks.map((s) => ({ name: s.node.id, state: this.backend.describe(s.node.id) })),
+      stacks: this.stacks.map((s) => ({
+        name: s.node.id,
+        state: this.backend.describe(s.node.id),
+        location: this.backend.location(s.node.id),
+      })),
       installs: [
         ...installs,
         this.isPrimary

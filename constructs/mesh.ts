@@ -4,8 +4,15 @@ import type { Datacenter } from './datacenter';
 import type { Service } from './service';
 import { errors } from './errors';
 import { Federation } from './federation';
-import { Annotations, DISABLE_STACK_TRACE_IN_METADATA, TerraformStack } from './private/engine';
-import { MESH_MANIFEST_FORMAT, MeshManifest } from './private/mesh-manifest';
+import { Annotations, DISABLE_STACK_TRACE_IN_METADATA, Lazy, TerraformOutput, TerraformStack } from './private/engine';
+import {
+  APPLIED_OUTPUT,
+  APPLIED_RECORD_FORMAT,
+  AppliedRecord,
+  MESH_MANIFEST_FORMAT,
+  MeshManifest,
+  scopeManifest,
+} from './private/mesh-manifest';
 import { secretInputs } from './private/secret-inputs';
 import { isDatacenterName, isDnsName } from './private/validation';
 import { chartRelease, DEFAULT_CHART_VERSION, DEFAULT_CONSUL_VERSION, knownChartVersions } from './private/versions';
@@ -198,12 +205,35 @@ export class Mesh extends Construct {
     for (const dc of this.dcs) for (const w of caWarnings(this.certificateAuthority, dc.caView)) dc._warn(w);
     for (const dc of this.dcs) dc.validateInMesh();
     for (const dc of this.dcs) dc.finalize();
+    for (const dc of this.dcs) this.recordApplied(dc);
     for (const dc of this.dcs) {
       if (dc !== primary) dc.controlPlaneStack.addDependency(primary.controlPlaneStack);
       // Annotations are collected per stack, so a datacenter's warnings are reported on its stack.
       for (const w of dc.warnings) Annotations.of(dc.controlPlaneStack).addWarning(`${w.message} (${dc.node.path})`);
     }
     this.prepared = true;
+  }
+
+  /**
+   * Makes the datacenter's control-plane stack record, as a Terraform output, the mesh as that datacenter
+   * applies it: `meshform plan` reads it back from the state to compare the next change against.
+   */
+  private recordApplied(dc: Datacenter): void {
+    const stack = dc.controlPlaneStack;
+    const output = new TerraformOutput(stack, 'MeshformApplied', {
+      description: 'The mesh as this stack applied it (meshform plan compares against it). No secret.',
+      value: Lazy.stringValue({
+        produce: () =>
+          JSON.stringify({
+            format: APPLIED_RECORD_FORMAT,
+            mesh: this.name,
+            stack: stack.node.id,
+            datacenter: dc.name,
+            manifest: scopeManifest(this.manifest(), dc.name),
+          } satisfies AppliedRecord),
+      }),
+    });
+    output.overrideLogicalId(APPLIED_OUTPUT);
   }
 
   /** Names of every stack of the mesh in a safe deploy order: the primary's first, then each secondary's. */
@@ -235,6 +265,7 @@ export class Mesh extends Construct {
       deployOrder: this.deployOrder,
       datacenters: this.dcs.map((dc) => dc.describe()),
       federation: this.federation.links,
+      services: this.svcs.map((s) => s.describe()),
       warnings: this.dcs.flatMap((dc) =>
         dc.warnings.map((w) => ({ id: w.id, path: dc.node.path, message: w.message })),
       ),

@@ -106,13 +106,11 @@ export class SecretStore {
     const ca = this.ca(mesh);
     return {
       directory: this.meshDirectory(mesh),
-      roots: ca
-        .roots()
-        .map((id) => ({
-          id,
-          fingerprint: certificateFacts(ca.rootCertificate(id)!).fingerprint,
-          unattended: ca.isUnattended(id),
-        })),
+      roots: ca.roots().map((id) => ({
+        id,
+        fingerprint: certificateFacts(ca.rootCertificate(id)!).fingerprint,
+        unattended: ca.isUnattended(id),
+      })),
     };
   }
 

@@ -33,6 +33,17 @@ export interface ServiceProps {
   readonly datacenters?: readonly Datacenter[];
 }
 
+/** A service as data (mesh manifest, plans). */
+export interface ServiceDescription {
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: ServiceProtocol;
+  /** Datacenters it runs in. */
+  readonly datacenters: readonly string[];
+  /** Datacenters its traffic fails over to, in order, when none of its instances is healthy. */
+  readonly failover?: readonly string[];
+}
+
 /**
  * A service of the mesh, with an Envoy sidecar wherever it runs. On VM datacenters meshform registers it and
  * runs its sidecar on the hosts that carry it; on Kubernetes the connect injector does (annotate the pods).
@@ -66,6 +77,11 @@ export class Service extends Construct {
   public runsIn(datacenter: Datacenter): this {
     if (!this.dcs.includes(datacenter)) this.dcs.push(datacenter);
     return this;
+  }
+
+  /** The service as data. */
+  public describe(): ServiceDescription {
+    return { name: this.name, port: this.port, protocol: this.protocol, datacenters: this.dcs.map((dc) => dc.name) };
   }
 
   /** The datacenters the service runs in, in declaration order. */

@@ -56,6 +56,19 @@ export interface TerraformCloudStateBackendOptions {
   readonly hostname?: string;
 }
 
+/** Where a stack's state is: the backend part of its synthesized `terraform` block. */
+export interface StateLocation {
+  readonly backend?: {
+    readonly local?: { readonly path: string };
+    readonly s3?: { readonly bucket: string; readonly key: string; readonly region: string };
+  };
+  readonly cloud?: {
+    readonly hostname?: string;
+    readonly organization: string;
+    readonly workspaces: { readonly name: string };
+  };
+}
+
 /**
  * Where a stack keeps its Terraform state. Choose one with a static factory:
  * `StateBackend.local()`, `StateBackend.s3({...})` or `StateBackend.terraformCloud({...})`.
@@ -82,6 +95,12 @@ export abstract class StateBackend {
   /** A short description for summaries, e.g. `local (terraform.shop-dc1.tfstate)`. */
   public abstract describe(stackName: string): string;
 
+  /**
+   * Where a stack's state is, as the stack's `terraform` block says it (a local path relative to the stack's
+   * directory in the output): kept in the mesh manifest, so the state of a stack that left the app can be found.
+   */
+  public abstract location(stackName: string): StateLocation;
+
   /** Checks the options; throws a MeshformError naming `constructPath`. */
   public abstract validate(constructPath: string): void;
 
@@ -105,6 +124,10 @@ class LocalStateBackend extends StateBackend {
 
   public describe(stackName: string): string {
     return `local (${path.posix.join(this.directory(), `terraform.${stackName}.tfstate`)})`;
+  }
+
+  public location(stackName: string): StateLocation {
+    return { backend: { local: { path: this.statePath(stackName) } } };
   }
 
   public validate(constructPath: string): void {
@@ -135,6 +158,10 @@ class S3StateBackend extends StateBackend {
 
   public describe(stackName: string): string {
     return `s3 (s3://${this.options.bucket}/${this.key(stackName)})`;
+  }
+
+  public location(stackName: string): StateLocation {
+    return { backend: { s3: { bucket: this.options.bucket, key: this.key(stackName), region: this.options.region } } };
   }
 
   public validate(constructPath: string): void {
@@ -182,6 +209,16 @@ class TerraformCloudStateBackend extends StateBackend {
 
   public describe(stackName: string): string {
     return `terraform cloud (${this.options.organization}/${this.workspace(stackName)})`;
+  }
+
+  public location(stackName: string): StateLocation {
+    return {
+      cloud: {
+        ...(this.options.hostname ? { hostname: this.options.hostname } : {}),
+        organization: this.options.organization,
+        workspaces: { name: this.workspace(stackName) },
+      },
+    };
   }
 
   public validate(constructPath: string): void {

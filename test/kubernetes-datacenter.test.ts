@@ -373,7 +373,7 @@ describe('mesh manifest', () => {
   it('describes datacenters, deploy order and secret variable names, and holds no secret', () => {
     const m = synth(twoDatacenters).mesh('shop');
     expect(m).toMatchObject({
-      format: 2,
+      format: 3,
       mesh: 'shop',
       primary: 'east',
       consulVersion: '2.0.3',
@@ -408,8 +408,30 @@ describe('mesh manifest', () => {
       ipAddresses: ['127.0.0.1', '::1'],
     });
     expect(m.datacenters.map((dc) => [dc.name, dc.primary, dc.cloud, dc.stacks])).toEqual([
-      ['east', true, 'aws', [{ name: 'shop-east', state: 'local (terraform.shop-east.tfstate)' }]],
-      ['west', false, 'gcp', [{ name: 'shop-west', state: 'local (terraform.shop-west.tfstate)' }]],
+      [
+        'east',
+        true,
+        'aws',
+        [
+          {
+            name: 'shop-east',
+            state: 'local (terraform.shop-east.tfstate)',
+            location: { backend: { local: { path: '../../../terraform.shop-east.tfstate' } } },
+          },
+        ],
+      ],
+      [
+        'west',
+        false,
+        'gcp',
+        [
+          {
+            name: 'shop-west',
+            state: 'local (terraform.shop-west.tfstate)',
+            location: { backend: { local: { path: '../../../terraform.shop-west.tfstate' } } },
+          },
+        ],
+      ],
     ]);
     expect(m.datacenters[0]!.installs).toContain(
       'security: TLS verify, HTTPS only, auto-encrypt, ACLs default deny, gossip encryption with verify',

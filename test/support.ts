@@ -134,6 +134,22 @@ export function run(args: string[]): { code: number; stdout: string } {
   });
   try {
     const code = main(args);
+    if (typeof code !== 'number') throw new Error(`${args[0]} is asynchronous: use runAsync`);
+    return { code, stdout };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+/** Runs an asynchronous CLI command (plan, deploy) in-process, capturing stdout. */
+export async function runAsync(args: string[]): Promise<{ code: number; stdout: string }> {
+  let stdout = '';
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += chunk.toString();
+    return true;
+  });
+  try {
+    const code = await main(args);
     return { code, stdout };
   } finally {
     spy.mockRestore();

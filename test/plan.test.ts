@@ -1,0 +1,459 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import Ajv from 'ajv';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readAppliedRecord } from '../cli/applied';
+import { evaluateGates, GATE_IDS } from '../cli/gates';
+import type { PlanDocument } from '../cli/plan';
+import { renderPlanMarkdown } from '../cli/plan-render';
+import { summarizeTerraformPlan } from '../cli/terraform-plan';
+import { diffMesh } from '../constructs/private/mesh-diff';
+import { APPLIED_OUTPUT, MeshManifest } from '../constructs/private/mesh-manifest';
+import { planProject } from './plan-support';
+import { CertificateAuthority, KubernetesCluster, KubernetesDatacenter, Mesh, SecretStore, Service } from '../index';
+import { REPO, runAsync, synth, tempDir } from './support';
+
+afterEach(() => vi.restoreAllMocks());
+
+const schema = JSON.parse(fs.readFileSync(path.join(REPO, 'docs', 'plan.schema.json'), 'utf8'));
+const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
+
+/** WHEN helper: `meshform plan --json --no-terraform`, checked against the documented schema. */
+async function jsonPlan(project: ReturnType<typeof planProject>, ...args: string[]): Promise<PlanDocument> {
+  const { code, stdout } = await project.plan('--json', '--no-terraform', ...args);
+  const plan = JSON.parse(stdout) as PlanDocument;
+  expect(validate(plan), JSON.stringify(validate.errors)).toBe(true);
+  expect(code).toBe(plan.exitCode);
+  return plan;
+}
+
+/** GIVEN helper: a project planned and applied once with `applied`, then changed to `next`. */
+async function appliedThenChanged(applied: Parameters<typeof planProject>[0], next: Parameters<typeof planProject>[0]) {
+  const p = planProject(applied);
+  await p.plan('--json', '--no-terraform');
+  p.markApplied();
+  p.set(next!);
+  return p;
+}
+
+function gateIds(plan: PlanDocument): string[] {
+  return plan.meshes.flatMap((m) => m.gates.map((g) => `${g.id}${g.acknowledged ? ' (acknowledged)' : ''}`));
+}
+
+describe('meshform plan: the change in mesh terms', () => {
+  it('shows everything to create when nothing was applied, and writes the picture', async () => {
+    const p = planProject({ services: [{ name: 'web', port: 8080, datacenters: ['east', 'west'] }] });
+    const plan = await jsonPlan(p);
+    const mesh = plan.meshes[0]!;
+    expect(mesh.comparedWith).toBe('nothing');
+    expect(mesh.changes.map((c) => `${c.action} ${c.kind}: ${c.summary}`)).toEqual([
+      'create mesh: mesh shop: Consul 2.0.3, primary east',
+      'create datacenter: datacenter east: kubernetes on other, 3 servers, gateway mgw.east.example.com:443',
+      'create datacenter: datacenter west: kubernetes on other, 3 servers',
+      'create federation: federation west → east via mgw.east.example.com:443',
+      'create ca: agent TLS: root root-1, one intermediate per datacenter',
+      'create ca: service mesh CA: consul',
+      'create service: service web: tcp:8080 in east, west',
+    ]);
+    expect(mesh.applied).toEqual([
+      { stack: 'shop-east', datacenter: 'east', source: 'none', detail: 'never applied (no state file)' },
+      { stack: 'shop-west', datacenter: 'west', source: 'none', detail: 'never applied (no state file)' },
+    ]);
+    expect(mesh.certificates).toContain('issued intermediate east (root-1)');
+    expect(plan.exitCode).toBe(0);
+    expect(plan.stacks.map((s) => `${s.stack}: ${s.status} (${s.reason})`)).toEqual([
+      'shop-east: not-planned (Terraform skipped (--no-terraform))',
+      'shop-west: not-planned (Terraform skipped (--no-terraform))',
+    ]);
+    expect(plan.terraform).toEqual({ available: false, reason: 'skipped (--no-terraform)' });
+    const svg = path.join(p.dir, mesh.picture);
+    expect(mesh.picture).toBe(path.join('cdktf.out', 'meshform', 'plan', 'shop.svg'));
+    execFileSync('python3', ['-c', 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])', svg]);
+    const text = fs.readFileSync(svg, 'utf8');
+    expect(text).toContain('<g id="dc-east" data-change="added">');
+    expect(text).toContain('mesh shop — Consul 2.0.3 (nothing applied yet)');
+  });
+
+  it('compares with what each datacenter recorded in its state: no change after an apply', async () => {
+    const p = planProject();
+    await jsonPlan(p);
+    p.markApplied();
+    const plan = await jsonPlan(p);
+    expect(plan.meshes[0]!.comparedWith).toBe('applied');
+    expect(plan.meshes[0]!.applied.map((a) => `${a.stack}: ${a.source}`)).toEqual([
+      'shop-east: state-file',
+      'shop-west: state-file',
+    ]);
+    expect(plan.meshes[0]!.changes).toEqual([]);
+    expect(plan.exitCode).toBe(0);
+  });
+
+  it('shows a datacenter that never applied as to create, next to those that did', async () => {
+    const p = planProject({ datacenters: ['east', 'west'] });
+    await jsonPlan(p);
+    p.markApplied(['shop-east', 'shop-west']);
+    p.set({ datacenters: ['east', 'west', 'north'], services: [{ name: 'api', port: 9090, datacenters: ['north'] }] });
+    const plan = await jsonPlan(p);
+    expect(plan.meshes[0]!.comparedWith).toBe('partly-applied');
+    expect(plan.meshes[0]!.changes.map((c) => c.summary)).toEqual([
+      'datacenter north: kubernetes on other, 3 servers',
+      'federation north → east via mgw.east.example.com:443',
+      'service api: tcp:9090 in north',
+    ]);
+    const svg = fs.readFileSync(path.join(p.dir, plan.meshes[0]!.picture), 'utf8');
+    expect(svg).toContain('<g id="dc-north" data-change="added">');
+    expect(svg).toContain('<g id="dc-east" data-change="unchanged">');
+  });
+});
+
+describe('risk gates: each fires, blocks with exit 3, and is acknowledged with --allow', () => {
+  it('primary-change', async () => {
+    const p = await appliedThenChanged({}, { primary: 'west' });
+    const plan = await jsonPlan(p);
+    expect(plan.exitCode).toBe(3);
+    expect(gateIds(plan)).toEqual(['primary-change']);
+    const gate = plan.meshes[0]!.gates[0]!;
+    expect(gate.message).toContain('the primary datacenter changes from east to west');
+    expect(gate.acknowledgeWith).toBe('--allow primary-change');
+    const allowed = await jsonPlan(p, '--allow', 'primary-change');
+    expect(gateIds(allowed)).toEqual(['primary-change (acknowledged)']);
+    expect(allowed.exitCode).toBe(0);
+  });
+
+  it('server-quorum: 3 servers down to 1', async () => {
+    const p = await appliedThenChanged({}, { westServers: 1 });
+    const plan = await jsonPlan(p);
+    expect(gateIds(plan)).toEqual(['server-quorum']);
+    expect(plan.meshes[0]!.gates[0]!.message).toContain(
+      'datacenter west goes from 3 to 1 server, below the quorum of 2 of the running cluster',
+    );
+    expect((await jsonPlan(p, '--allow', 'server-quorum')).exitCode).toBe(0);
+  });
+
+  it('gateway-readdress: the primary gateway every secondary dials moves', async () => {
+    const p = await appliedThenChanged({}, { eastGateway: 'mgw2.east.example.com' });
+    const plan = await jsonPlan(p);
+    expect(gateIds(plan)).toEqual(['gateway-readdress']);
+    expect(plan.meshes[0]!.gates[0]!.message).toContain(
+      'moves from mgw.east.example.com:443 to mgw2.east.example.com:443',
+    );
+    expect(plan.meshes[0]!.changes.map((c) => c.summary)).toContain(
+      'gateway of east: address mgw.east.example.com:443 → mgw2.east.example.com:443',
+    );
+    expect((await jsonPlan(p, '--allow', 'gateway-readdress')).exitCode).toBe(0);
+  });
+
+  it('ca-root-without-cross-signing: a root switch the topology forced', async () => {
+    const p = planProject();
+    await jsonPlan(p);
+    p.markApplied();
+    // the new root exists (as `meshform ca rotate --root --no-cross-sign --force` makes it)
+    SecretStore.open({ directory: p.store })
+      .ca('shop')
+      .createRoot('root-2', { keyAlgorithm: 'ec-p256', validityDays: 3650 });
+    p.set({ root: 'root-2', allowRotationWithoutCrossSigning: true });
+    const plan = await jsonPlan(p);
+    expect(gateIds(plan)).toEqual(['ca-root-without-cross-signing']);
+    expect(plan.meshes[0]!.gates[0]!.message).toContain(
+      'the agent TLS root changes from root-1 to root-2 without a cross-signed overlap',
+    );
+    expect((await jsonPlan(p, '--allow', 'ca-root-without-cross-signing')).exitCode).toBe(0);
+  });
+
+  it('ca-root-without-cross-signing: a service mesh CA change to AWS Private CA', async () => {
+    const p = await appliedThenChanged({}, { meshCa: 'aws-pca', allowRotationWithoutCrossSigning: true });
+    const plan = await jsonPlan(p);
+    expect(gateIds(plan)).toEqual(['ca-root-without-cross-signing']);
+    expect(plan.meshes[0]!.gates[0]!.subject).toBe('service mesh CA');
+  });
+
+  it('does not gate a cross-signed rotation step, nor the retirement that follows', async () => {
+    const p = planProject();
+    await jsonPlan(p);
+    p.markApplied();
+    SecretStore.open({ directory: p.store })
+      .ca('shop')
+      .createRoot('root-2', { keyAlgorithm: 'ec-p256', validityDays: 3650 });
+    p.set({ root: 'root-2', previousRoot: 'root-1' });
+    const step = await jsonPlan(p);
+    expect(gateIds(step)).toEqual([]);
+    expect(step.meshes[0]!.changes.map((c) => c.summary)).toEqual([
+      'agent TLS root root-1 → root-2 (trusting root-1, cross-signed)',
+    ]);
+    p.markApplied();
+    p.set({ root: 'root-2' });
+    expect(gateIds(await jsonPlan(p))).toEqual([]);
+  });
+
+  it('stateful-destroy: a datacenter leaves the topology', async () => {
+    const p = await appliedThenChanged({ datacenters: ['east', 'west', 'north'] }, { datacenters: ['east', 'west'] });
+    const plan = await jsonPlan(p);
+    expect(gateIds(plan)).toEqual(['stateful-destroy']);
+    expect(plan.meshes[0]!.gates[0]!.message).toContain(
+      'datacenter north leaves the topology: its stacks (shop-north) leave the app',
+    );
+    expect(plan.meshes[0]!.changes.map((c) => `${c.action} ${c.subject}`)).toEqual([
+      'delete datacenter north',
+      'delete link north → east',
+    ]);
+    const svg = fs.readFileSync(path.join(p.dir, plan.meshes[0]!.picture), 'utf8');
+    expect(svg).toContain('<g id="dc-north" data-change="removed">');
+  });
+
+  it('refuses an unknown gate id with the list of gates', async () => {
+    const p = planProject();
+    await expect(p.plan('--allow', 'everything')).rejects.toThrow(
+      `unknown gate "everything" for --allow: use one of ${GATE_IDS.join(', ')}`,
+    );
+  });
+
+  describe('from the Terraform plan and the topology alone', () => {
+    /** A manifest of the two-datacenter mesh, as synthesized. */
+    function manifest(define: Parameters<typeof planProject>[0] = {}): MeshManifest {
+      const out = synth((app) => {
+        const mesh = new Mesh(app, 'shop', { certificateAuthority: CertificateAuthority.offline() });
+        const dcs = (define.datacenters ?? ['east', 'west']).map(
+          (name) =>
+            new KubernetesDatacenter(mesh, name, {
+              primary: name === 'east',
+              cluster: KubernetesCluster.fromKubeconfig({
+                context: name,
+                apiServerUrl: name === 'east' ? undefined : 'https://198.51.100.9',
+              }),
+              meshGateway: name === 'east' ? { address: 'mgw.east.example.com' } : {},
+            }),
+        );
+        new Service(mesh, 'api', { port: 9090, datacenters: dcs });
+      });
+      return out.mesh('shop');
+    }
+
+    it('failover-target-removal: a datacenter that is a failover target leaves', () => {
+      const before = manifest({ datacenters: ['east', 'west'] });
+      const withFailover: MeshManifest = {
+        ...before,
+        services: before.services.map((s) => ({ ...s, failover: ['west'] })),
+      };
+      const after = manifest({ datacenters: ['east'] });
+      const gates = evaluateGates(withFailover, after, diffMesh(withFailover, after), [], new Set());
+      expect(gates.map((g) => g.id)).toEqual(['failover-target-removal', 'stateful-destroy']);
+      expect(gates[0]!.message).toBe(
+        'datacenter west is removed but is a failover target of api: their failover would point nowhere. Remove west from their failover first, deploy, then remove the datacenter',
+      );
+      expect(
+        evaluateGates(
+          withFailover,
+          after,
+          diffMesh(withFailover, after),
+          [],
+          new Set(['failover-target-removal', 'stateful-destroy']),
+        ).every((g) => g.acknowledged),
+      ).toBe(true);
+    });
+
+    /** A JSON plan as `terraform show -json` prints it, with the given resource changes. */
+    function terraformPlan(changes: { address: string; actions: string[]; replace?: string[][] }[]) {
+      return {
+        resource_changes: changes.map((c) => ({
+          address: c.address,
+          type: c.address.split('.')[0]!,
+          name: c.address.split('.')[1]!,
+          mode: 'managed',
+          change: { actions: c.actions, ...(c.replace ? { replace_paths: c.replace } : {}) },
+        })),
+      };
+    }
+    const vmStack = {
+      resource: {
+        aws_instance: Object.fromEntries(
+          ['server-0', 'server-1', 'server-2', 'service-api-0'].map((n) => [
+            n,
+            { '//': { metadata: { path: `shop-vms/${n}` } } },
+          ]),
+        ),
+      },
+    };
+
+    it('server-replacement and stateful-destroy: every server of a datacenter replaced at once', () => {
+      const summary = summarizeTerraformPlan(
+        terraformPlan([
+          { address: 'aws_instance.server-0', actions: ['delete', 'create'], replace: [['ami']] },
+          { address: 'aws_instance.server-1', actions: ['delete', 'create'], replace: [['ami']] },
+          { address: 'aws_instance.server-2', actions: ['delete', 'create'], replace: [['ami']] },
+          { address: 'aws_instance.service-api-0', actions: ['delete', 'create'], replace: [['ami']] },
+        ]),
+        vmStack,
+      );
+      expect(summary.counts).toEqual({ create: 0, update: 0, replace: 4, delete: 0 });
+      expect(summary.resources[0]).toEqual({
+        address: 'aws_instance.server-0',
+        type: 'aws_instance',
+        action: 'replace',
+        constructPath: 'shop-vms/server-0',
+        replaceBecause: ['ami'],
+      });
+      const m = manifest();
+      const gates = evaluateGates(m, m, [], [{ stack: 'shop-vms', resources: summary.resources }], new Set());
+      expect(gates.map((g) => g.id)).toEqual(['server-replacement', 'stateful-destroy']);
+      expect(gates[0]!.message).toContain(
+        'shop-vms replaces or removes 3 Consul servers at once (aws_instance.server-0 because of ami;',
+      );
+    });
+
+    it('does not gate one server replaced at a time, nor a service host', () => {
+      const summary = summarizeTerraformPlan(
+        terraformPlan([
+          { address: 'aws_instance.server-0', actions: ['create', 'delete'], replace: [['user_data']] },
+          { address: 'aws_instance.service-api-0', actions: ['delete', 'create'] },
+        ]),
+        vmStack,
+      );
+      const m = manifest();
+      const gates = evaluateGates(m, m, [], [{ stack: 'shop-vms', resources: summary.resources }], new Set());
+      expect(gates.map((g) => g.id)).toEqual(['stateful-destroy']);
+      expect(gates[0]!.message).toContain('aws_instance.server-0 (replace because of user_data)');
+    });
+
+    it('stateful-destroy: the Consul release or namespace of a cluster is destroyed', () => {
+      const summary = summarizeTerraformPlan(
+        terraformPlan([
+          { address: 'helm_release.ControlPlane_Consul_1', actions: ['delete'] },
+          { address: 'kubernetes_namespace_v1.ControlPlane_Namespace_1', actions: ['delete'] },
+          { address: 'kubernetes_secret_v1.ControlPlane_GossipKey_1', actions: ['update'] },
+        ]),
+        {},
+      );
+      const m = manifest();
+      const gates = evaluateGates(
+        m,
+        m,
+        [],
+        [{ stack: 'shop-east', resources: summary.resources }],
+        new Set(['server-replacement']),
+      );
+      expect(gates.map((g) => `${g.id}${g.acknowledged ? '+' : ''}`)).toEqual([
+        'server-replacement+',
+        'stateful-destroy',
+      ]);
+      expect(gates[1]!.message).toContain(
+        'helm_release.ControlPlane_Consul_1 (delete), kubernetes_namespace_v1.ControlPlane_Namespace_1 (delete)',
+      );
+    });
+  });
+});
+
+describe('plan output', () => {
+  it('renders a pull-request comment', async () => {
+    const p = await appliedThenChanged(
+      {},
+      { primary: 'west', westServers: 1, services: [{ name: 'web', port: 80, datacenters: ['west'] }] },
+    );
+    const plan = await jsonPlan(p, '--allow', 'server-quorum');
+    expect(renderPlanMarkdown(plan)).toMatchSnapshot();
+    const { stdout } = await p.plan('--markdown', '--no-terraform', '--allow', 'server-quorum');
+    expect(stdout).toBe(renderPlanMarkdown(plan));
+  });
+
+  it('prints the plan for a terminal, with the gates and how to acknowledge them', async () => {
+    const p = await appliedThenChanged({}, { westServers: 1 });
+    const { code, stdout } = await p.plan('--no-terraform');
+    expect(code).toBe(3);
+    expect(stdout).toContain(
+      'mesh shop — compared with what every datacenter applied (recorded in its Terraform state)',
+    );
+    expect(stdout).toContain('  ~ datacenter west: servers 3 → 1');
+    expect(stdout).toContain('✗ BLOCKED server-quorum — servers of west');
+    expect(stdout).toContain('acknowledge with --allow server-quorum');
+    expect(stdout).toContain('Terraform not run: skipped (--no-terraform)');
+  });
+});
+
+describe('Terraform Cloud stacks', () => {
+  it('reads what a workspace applied through the API', async () => {
+    const record = {
+      format: 1,
+      mesh: 'payments',
+      stack: 'payments-aws-eu-west',
+      datacenter: 'aws-eu-west',
+      manifest: {},
+    };
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization}`);
+      res.setHeader('Content-Type', 'application/vnd.api+json');
+      if (req.url === '/api/v2/organizations/acme/workspaces/mesh-payments-aws-eu-west')
+        res.end(JSON.stringify({ data: { id: 'ws-123' } }));
+      else if (req.url === '/api/v2/workspaces/ws-123/current-state-version-outputs')
+        res.end(
+          JSON.stringify({
+            data: [{ attributes: { name: APPLIED_OUTPUT, value: JSON.stringify(record), sensitive: false } }],
+          }),
+        );
+      else {
+        res.statusCode = 404;
+        res.end('{}');
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    process.env.TF_TOKEN_app_terraform_io = 'test-token';
+    try {
+      const stackJson = {
+        terraform: { cloud: { organization: 'acme', workspaces: { name: 'mesh-payments-aws-eu-west' } } },
+      };
+      const found = await readAppliedRecord('payments-aws-eu-west', tempDir(), stackJson, undefined, {
+        terraformCloudBaseUrl: () => base,
+      });
+      expect(found).toMatchObject({
+        source: 'terraform-cloud',
+        detail: 'from workspace acme/mesh-payments-aws-eu-west',
+        record,
+      });
+      expect(seen[0]).toBe('GET /api/v2/organizations/acme/workspaces/mesh-payments-aws-eu-west Bearer test-token');
+      const missing = await readAppliedRecord(
+        'payments-x',
+        tempDir(),
+        { terraform: { cloud: { organization: 'acme', workspaces: { name: 'nope' } } } },
+        undefined,
+        {
+          terraformCloudBaseUrl: () => base,
+        },
+      );
+      expect(missing).toEqual({ stack: 'payments-x', source: 'none', detail: 'workspace nope has no state yet' });
+    } finally {
+      delete process.env.TF_TOKEN_app_terraform_io;
+      server.close();
+    }
+  });
+
+  it('still gives the mesh-level plan and gates for CloudBackend stacks without a token, from the last synthesis', async () => {
+    const dir = tempDir('meshform-tfc-');
+    const program = path.join(dir, 'app.ts');
+    fs.writeFileSync(
+      program,
+      `import { App } from ${JSON.stringify(path.join(REPO, 'index'))};\nimport { defineMultiClusterMesh } from ${JSON.stringify(path.join(REPO, 'examples', 'multi-cluster', 'main'))};\nconst app = new App({ stackTraces: false });\ndefineMultiClusterMesh(app);\napp.synth();\n`,
+    );
+    fs.writeFileSync(
+      path.join(dir, 'cdktf.json'),
+      JSON.stringify({ app: `node ${path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs')} app.ts` }),
+    );
+    const plan = async () =>
+      JSON.parse(
+        (await runAsync(['plan', '--json', '--project', dir, '--secrets-dir', path.join(dir, 'store')])).stdout,
+      ) as PlanDocument;
+    const first = await plan();
+    expect(first.meshes[0]!.applied.map((a) => a.source)).toEqual(['unavailable', 'unavailable', 'unavailable']);
+    expect(first.meshes[0]!.applied[0]!.detail).toBe(
+      'no token for app.terraform.io (TF_TOKEN_app_terraform_io or terraform login)',
+    );
+    expect(first.meshes[0]!.comparedWith).toBe('nothing');
+    expect(first.stacks.every((s) => s.status === 'not-planned')).toBe(true);
+    expect(first.stacks[0]!.reason).toMatch(/^Terraform Cloud plans this workspace remotely/);
+    const second = await plan();
+    expect(second.meshes[0]!.comparedWith).toBe('last-synthesized');
+    expect(second.meshes[0]!.changes).toEqual([]);
+  });
+});
