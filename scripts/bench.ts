@@ -38,7 +38,7 @@ function wideMesh(n: number): (app: App) => void {
 }
 
 const CASES: Case[] = [
-  { name: 'default example (2 datacenters)', targetMs: 500, define: defineDefaultMesh },
+  { name: 'default example (3 datacenters)', targetMs: 500, define: defineDefaultMesh },
   { name: 'wide mesh (30 datacenters)', targetMs: 2000, define: wideMesh(30) },
 ];
 
