@@ -19,6 +19,7 @@ import { ownHostSecrets, secretsAsShellExports, secretsAsTfvars } from './secret
 import { renderSynthSummary } from './summary';
 import { readCdktfConfig, readSynthOutput } from './synth';
 import { synthesizeMeshes } from './synth-meshes';
+import { checkMeshes, renderCheck } from './check';
 import { deployProject } from './deploy';
 import { GATE_IDS } from './gates';
 import { planProject, Progress } from './plan';
@@ -34,6 +35,9 @@ Commands:
                         --allow <gate> (repeatable), --no-terraform. Exit 0 ok, 3 a gate blocked, 1 error.
   deploy                Plan, ask for approval, apply stack by stack in dependency order; a re-run continues after a
                         failure. --auto-approve (refused while a gate is not acknowledged), --allow <gate>.
+  check [--json]        Synthesize, then prove every declared upstream reachable: shared trust, a gateway path, an
+                        allowing intention, a protocol fit for the L7 rules, failover targets running the service.
+                        Exit 0 all reachable, 4 a broken edge (the fix is named).
   synth                 Synthesize the app named in cdktf.json into its output directory (default cdktf.out),
                         create the local secret store of each mesh if absent, and print a summary.
   secrets env           Print shell exports (TF_VAR_*) of every mesh's secret variables: eval "$(meshform secrets env)"
@@ -197,6 +201,12 @@ export function main(argv: readonly string[]): number | Promise<number> {
         write: (t) => process.stdout.write(t),
         progress: terminalProgress(),
       });
+    }
+    case 'check': {
+      const { result } = synthesizeMeshes(projectDir, store);
+      const document = checkMeshes(result.meshes, store);
+      process.stdout.write(values.json ? `${JSON.stringify(document, null, 2)}\n` : renderCheck(document));
+      return document.exitCode;
     }
     case 'synth': {
       const { result, stores, dependencies } = synthesizeMeshes(projectDir, store);

@@ -396,7 +396,8 @@ export async function planWithSynthesis(
     // datacenters that left the topology: what they applied is still in their state
     const last = previouslySynthesized.get(mesh.mesh);
     for (const dc of last?.datacenters.filter((d) => !mesh.datacenters.some((a) => a.name === d.name)) ?? []) {
-      const stack = dc.stacks[dc.stacks.length - 1];
+      // the control-plane stack (the one that records what it applied) is named <mesh>-<datacenter>
+      const stack = dc.stacks.find((st) => st.name === `${mesh.mesh}-${dc.name}`);
       if (!stack?.location) continue;
       const lookup = await readAppliedRecord(
         stack.name,

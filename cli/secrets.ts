@@ -1,5 +1,6 @@
 import { aclPlan, deriveTokenUuid, roleSecrets } from '../constructs/private/acl';
 import { datacenterTls } from '../constructs/private/ca-material';
+import { meshConfigEntries, toApiEntry } from '../constructs/private/config-entries';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { secretInputs } from '../constructs/private/secret-inputs';
 import { SecretStore } from '../constructs/secret-store';
@@ -85,12 +86,18 @@ export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacente
       : entry.role === 'mesh-gateway'
         ? ({ kind: 'mesh-gateway' } as const)
         : ({ kind: 'client', services: entry.services } as const);
-  const document = roleSecrets(role, plan, {
-    caBundle: tls.caBundle,
-    serverCertificate: tls.serverChain,
-    serverKey: tls.serverKey,
-    gossipKey: secrets.gossipKey,
-    management: secrets.aclBootstrapToken,
-  });
+  const configEntries = role.kind === 'server' && dc.primary ? meshConfigEntries(mesh.services, mesh.traffic).map(toApiEntry) : undefined;
+  const document = roleSecrets(
+    role,
+    plan,
+    {
+      caBundle: tls.caBundle,
+      serverCertificate: tls.serverChain,
+      serverKey: tls.serverKey,
+      gossipKey: secrets.gossipKey,
+      management: secrets.aclBootstrapToken,
+    },
+    configEntries,
+  );
   return `${JSON.stringify(document, null, 2)}\n`;
 }

@@ -70,7 +70,11 @@ export interface DatacenterDescription {
     readonly port: number;
     readonly exposure: string;
     readonly replicas: number;
+    /** Who can reach it: anyone on the internet, or only its own network (and peered ones). */
+    readonly reach: GatewayReach;
   };
+  /** Datacenters whose network this one's is peered with (VM datacenters on AWS). */
+  readonly peeredWith?: readonly string[];
   /** The datacenter's stacks in the order they deploy, with where each keeps its state. */
   readonly stacks: readonly { readonly name: string; readonly state: string; readonly location: StateLocation }[];
   /** One line per thing installed. */
@@ -85,6 +89,9 @@ export interface DatacenterDescription {
     readonly services: readonly string[];
   }[];
 }
+
+/** Who can reach a mesh gateway. */
+export type GatewayReach = 'internet' | 'network';
 
 /**
  * A Consul datacenter of a mesh. Concrete kinds: `KubernetesDatacenter` (and, on VMs, `VmDatacenter`).
@@ -110,6 +117,9 @@ export abstract class Datacenter extends Construct {
 
   /** Where the servers run, for the CA providers (how they authenticate). */
   public abstract get hosting(): CaHosting;
+
+  /** Who can reach this datacenter's mesh gateway. */
+  protected abstract get gatewayReach(): GatewayReach;
 
   /** Where this datacenter's servers find the service mesh CA provider's files. */
   protected abstract get caProviderFileDirectory(): string;
@@ -201,7 +211,7 @@ export abstract class Datacenter extends Construct {
       cloud: this.cloud,
       primary: this.isPrimary,
       servers: this.servers,
-      meshGateway: { address: gw.address, port: gw.wanPort, exposure, replicas: gw.replicas },
+      meshGateway: { address: gw.address, port: gw.wanPort, exposure, replicas: gw.replicas, reach: this.gatewayReach },
       stacks: this.stacks.map((s) => ({
         name: s.node.id,
         state: this.backend.describe(s.node.id),

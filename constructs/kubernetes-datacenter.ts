@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Datacenter, DatacenterDescription, DatacenterProps, Platform } from './datacenter';
+import { Datacenter, DatacenterDescription, DatacenterProps, GatewayReach, Platform } from './datacenter';
 import type { CaHosting } from './certificate-authority';
 import { errors } from './errors';
 import { EksCluster, KubeconfigCluster, KubernetesCluster } from './kubernetes-cluster';
@@ -18,6 +18,7 @@ import {
 import { isDatacenterName } from './private/validation';
 import { EksClusterStack } from '../stacks/eks-cluster-stack';
 import { KubernetesDatacenterStack } from '../stacks/kubernetes-datacenter-stack';
+import { MeshConfigStack } from '../stacks/mesh-config-stack';
 
 /** Props of a KubernetesDatacenter. */
 export interface KubernetesDatacenterProps extends DatacenterProps {
@@ -59,6 +60,8 @@ export class KubernetesDatacenter extends Datacenter {
   public readonly stack: KubernetesDatacenterStack;
   /** The AWS infra stack of an EKS cluster meshform creates. */
   public readonly infraStack?: EksClusterStack;
+  /** Primary only: the stack of the mesh's config entries on this cluster. */
+  public readonly configStack?: MeshConfigStack;
 
   constructor(scope: Mesh, id: string, props: KubernetesDatacenterProps) {
     super(scope as Construct, id, props, [1, 3, 5]);
@@ -90,6 +93,16 @@ export class KubernetesDatacenter extends Datacenter {
     }
     this.stack = new KubernetesDatacenterStack(this.stackScope(this.stackName), this.stackName, { datacenter: this });
     if (this.infraStack) this.stack.addDependency(this.infraStack);
+    if (this.isPrimary) {
+      const configName = `${this.stackName}-config`;
+      this.configStack = new MeshConfigStack(this.stackScope(configName), configName, { primary: this });
+      this.configStack.addDependency(this.stack);
+    }
+  }
+
+  public override finalize(): void {
+    // the mesh's config entries live on the primary's cluster once every service is known
+    this.configStack?.build();
   }
 
   /** The VPC block of an EKS cluster meshform creates. */
@@ -98,7 +111,7 @@ export class KubernetesDatacenter extends Datacenter {
   }
 
   public get stacks(): readonly TerraformStack[] {
-    return this.infraStack ? [this.infraStack, this.stack] : [this.stack];
+    return [...(this.infraStack ? [this.infraStack] : []), this.stack, ...(this.configStack ? [this.configStack] : [])];
   }
 
   public get controlPlaneStack(): TerraformStack {
@@ -107,6 +120,23 @@ export class KubernetesDatacenter extends Datacenter {
 
   public validateInMesh(): void {
     // Everything a Kubernetes datacenter needs from the mesh is checked by the mesh and its federation.
+  }
+
+  /**
+   * A LoadBalancer gateway is internet-facing unless an annotation makes its load balancer internal (AWS, GKE,
+   * Azure); a NodePort gateway is reachable on the nodes' network only, unless an address is declared.
+   */
+  protected get gatewayReach(): GatewayReach {
+    const gw = this.meshGateway;
+    if (gw.serviceType === MeshGatewayServiceType.NODE_PORT) return gw.address ? 'internet' : 'network';
+    const a = gw.serviceAnnotations;
+    const internal =
+      a['service.beta.kubernetes.io/aws-load-balancer-internal'] === 'true' ||
+      a['service.beta.kubernetes.io/aws-load-balancer-scheme'] === 'internal' ||
+      a['networking.gke.io/load-balancer-type'] === 'Internal' ||
+      a['cloud.google.com/load-balancer-type'] === 'Internal' ||
+      a['service.beta.kubernetes.io/azure-load-balancer-internal'] === 'true';
+    return internal ? 'network' : 'internet';
   }
 
   /** The chart mounts `server.extraVolumes` secrets at /consul/userconfig/<secret name>. */

@@ -17,6 +17,7 @@ import { secretInputs } from './private/secret-inputs';
 import { isDatacenterName, isDnsName } from './private/validation';
 import { chartRelease, DEFAULT_CHART_VERSION, DEFAULT_CONSUL_VERSION, knownChartVersions } from './private/versions';
 import { StateBackend } from './state-backend';
+import { MeshGatewayMode, MeshTrafficSettings } from './traffic-policy';
 
 /** Props of a Mesh. */
 export interface MeshProps {
@@ -52,6 +53,18 @@ export interface MeshProps {
    * @default CertificateAuthority.offline()
    */
   readonly certificateAuthority?: CertificateAuthority;
+  /**
+   * Mesh-wide traffic settings: how sidecars reach other datacenters, mesh-only destinations, metrics.
+   * @default - gateways in local mode, mesh-only destinations, Prometheus metrics on every sidecar
+   */
+  readonly traffic?: MeshTrafficSettings;
+}
+
+/** The mesh-wide traffic settings with their defaults filled in. */
+export interface ResolvedMeshTraffic {
+  readonly meshGatewayMode: MeshGatewayMode;
+  readonly meshDestinationsOnly: boolean;
+  readonly prometheusBindAddress: string;
 }
 
 const MESH_SYMBOL = Symbol.for('meshform.Mesh');
@@ -96,6 +109,8 @@ export class Mesh extends Construct {
   public readonly federation: Federation;
   /** The certificate authorities. */
   public readonly certificateAuthority: CertificateAuthority;
+  /** Mesh-wide traffic settings. */
+  public readonly traffic: ResolvedMeshTraffic;
 
   private readonly dcs: Datacenter[] = [];
   private readonly svcs: Service[] = [];
@@ -125,6 +140,14 @@ export class Mesh extends Construct {
     this.backend = props.backend ?? StateBackend.local();
     this.backend.validate(path);
     this.certificateAuthority = props.certificateAuthority ?? CertificateAuthority.offline();
+    this.traffic = {
+      meshGatewayMode: props.traffic?.meshGatewayMode ?? MeshGatewayMode.LOCAL,
+      meshDestinationsOnly: props.traffic?.meshDestinationsOnly ?? true,
+      prometheusBindAddress: props.traffic?.prometheusBindAddress ?? '0.0.0.0:20200',
+    };
+    if (!/^[0-9.]+:\d{1,5}$/.test(this.traffic.prometheusBindAddress)) {
+      throw errors.invalidValue(path, 'traffic.prometheusBindAddress', this.traffic.prometheusBindAddress, 'give an IPv4 address and port, e.g. "0.0.0.0:20200"');
+    }
     this.federation = new Federation(this, 'Federation');
   }
 
@@ -204,6 +227,7 @@ export class Mesh extends Construct {
     );
     for (const dc of this.dcs) for (const w of caWarnings(this.certificateAuthority, dc.caView)) dc._warn(w);
     for (const dc of this.dcs) dc.validateInMesh();
+    for (const service of this.svcs) service.validate();
     for (const dc of this.dcs) dc.finalize();
     for (const dc of this.dcs) this.recordApplied(dc);
     for (const dc of this.dcs) {
@@ -266,6 +290,7 @@ export class Mesh extends Construct {
       datacenters: this.dcs.map((dc) => dc.describe()),
       federation: this.federation.links,
       services: this.svcs.map((s) => s.describe()),
+      traffic: this.traffic,
       warnings: this.dcs.flatMap((dc) =>
         dc.warnings.map((w) => ({ id: w.id, path: dc.node.path, message: w.message })),
       ),

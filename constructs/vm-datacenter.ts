@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Datacenter, DatacenterDescription, DatacenterProps, Platform } from './datacenter';
+import { Datacenter, DatacenterDescription, DatacenterProps, GatewayReach, Platform } from './datacenter';
 import type { CaHosting } from './certificate-authority';
 import { errors } from './errors';
 import type { Mesh } from './mesh';
@@ -224,6 +224,19 @@ export class VmDatacenter extends Datacenter {
     ];
   }
 
+  /**
+   * On AWS: internet-facing NLB or Elastic IP, else the VPC (and peered VPCs) only. On your own hosts: the
+   * declared gateway address is taken as reachable by the other datacenters, else only the local network.
+   */
+  protected get gatewayReach(): GatewayReach {
+    const hosts = this.hosts;
+    if (hosts instanceof AwsVmHosts) {
+      const exposure = hosts.gatewayExposure;
+      return exposure instanceof LoadBalancedGateway && !exposure.options.internetFacing ? 'network' : 'internet';
+    }
+    return this.meshGateway.address ? 'internet' : 'network';
+  }
+
   protected get caProviderFileDirectory(): string {
     return CA_PROVIDER_DIRECTORY;
   }
@@ -262,7 +275,10 @@ export class VmDatacenter extends Datacenter {
       this.hosts instanceof AwsVmHosts
         ? [`provider=aws region=${this.hosts.options.region} tag_key=meshform-join tag_value=${this.joinTag}`]
         : (this.hosts as OwnVmHosts).hosts.filter((h) => h.role === HostRole.SERVER).map((h) => h.address);
-    const nodeServices: NodeService[] = services.map((s) => ({ name: s.name, port: s.port, protocol: s.protocol }));
+    const nodeServices: NodeService[] = services.map((s) => {
+      const upstreams = s.describe().upstreams;
+      return { name: s.name, port: s.port, protocol: s.protocol, ...(upstreams ? { upstreams } : {}) };
+    });
     const base = {
       mesh: mesh.name,
       datacenter: this.name,
@@ -436,8 +452,15 @@ export class VmDatacenter extends Datacenter {
     if (this.services.length > 0)
       lines.push(`services with Envoy sidecars: ${this.services.map((s) => `${s.name}:${s.port}`).join(', ')}`);
     if (this.extraConfigFile) lines.push(`extra agent config merged from ${this.extraConfigFile}`);
-    return this.describeWith(lines, hosts instanceof AwsVmHosts ? 'aws' : 'own hosts', {
+    const exposure =
+      hosts instanceof AwsVmHosts
+        ? hosts.gatewayExposure instanceof LoadBalancedGateway
+          ? `${hosts.gatewayExposure.options.internetFacing ? 'internet-facing' : 'internal'} NLB :${gw.port}`
+          : `Elastic IP :${gw.port}`
+        : 'own hosts';
+    return this.describeWith(lines, exposure, {
       services: this.services.map((s) => s.name),
+      ...(this.peeredWith.length ? { peeredWith: this.peeredWith.map((p) => p.name).sort() } : {}),
       ...(hosts instanceof OwnVmHosts
         ? {
             ownHosts: hosts.hosts.map((h) => ({

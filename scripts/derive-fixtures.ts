@@ -4,6 +4,7 @@
  *
  *   test/fixtures/consul-k8s-<chart>-values-keys.json   every key path of the chart's values.yaml and its kind
  *   constructs/private/data/consul-agent-config-keys.json every key Consul's agent config accepts (flat paths)
+ *   test/fixtures/consul-k8s-<chart>-crds/<kind>.json   each config-entry CRD's OpenAPI schema, descriptions removed
  *
  * Usage: npm run derive-fixtures [-- --check]   (--check: exit 1 when a committed file is out of date)
  */
@@ -61,6 +62,42 @@ export function agentConfigKeyKinds(tree: unknown): { [path: string]: 'leaf' | '
   );
 }
 
+/** CRDs meshform renders (the kinds of config entries it manages). */
+export const CRD_FILES = [
+  'crd-meshes.yaml',
+  'crd-proxydefaults.yaml',
+  'crd-servicedefaults.yaml',
+  'crd-serviceintentions.yaml',
+  'crd-serviceresolvers.yaml',
+  'crd-servicerouters.yaml',
+  'crd-servicesplitters.yaml',
+] as const;
+
+/** A schema with every `description` removed (they are documentation, not contract). */
+export function withoutDescriptions(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutDescriptions);
+  if (node === null || typeof node !== 'object') return node;
+  return Object.fromEntries(
+    Object.entries(node as { [key: string]: unknown })
+      .filter(([key, value]) => !(key === 'description' && typeof value === 'string'))
+      .map(([key, value]) => [key, withoutDescriptions(value)]),
+  );
+}
+
+/** The kind, group, version and OpenAPI schema of a chart CRD file (its Helm template lines dropped). */
+export function crdSchema(text: string): { kind: string; group: string; version: string; schema: unknown } {
+  const yaml = text
+    .split('\n')
+    .filter((line) => !/^\s*\{\{.*\}\}\s*$/.test(line))
+    .map((line) => line.replace(/\{\{[^}]*\}\}/g, 'templated'))
+    .join('\n');
+  const crd = parse(yaml) as {
+    spec: { group: string; names: { kind: string }; versions: { name: string; served: boolean; storage?: boolean; schema: { openAPIV3Schema: unknown } }[] };
+  };
+  const version = crd.spec.versions.find((v) => v.storage) ?? crd.spec.versions[0]!;
+  return { kind: crd.spec.names.kind, group: crd.spec.group, version: version.name, schema: withoutDescriptions(version.schema.openAPIV3Schema) };
+}
+
 /** Every derived file: target path -> content. */
 export function deriveAll(shared: string = SHARED_FIXTURES): { [file: string]: string } {
   const values = parse(fs.readFileSync(path.join(shared, `consul-k8s-${CHART}`, 'values.yaml'), 'utf8')) as unknown;
@@ -80,6 +117,15 @@ export function deriveAll(shared: string = SHARED_FIXTURES): { [file: string]: s
       keys: agentConfigKeyKinds(agent.tree),
       deprecated: [...agent.deprecated].sort(),
     }),
+    ...Object.fromEntries(
+      CRD_FILES.map((file) => {
+        const crd = crdSchema(fs.readFileSync(path.join(shared, `consul-k8s-${CHART}`, 'crds', file), 'utf8'));
+        return [
+          `test/fixtures/consul-k8s-${CHART}-crds/${crd.kind}.json`,
+          json({ derivedFrom: `hashicorp/consul-k8s v${CHART} charts/consul/templates/${file}`, apiVersion: `${crd.group}/${crd.version}`, kind: crd.kind, schema: crd.schema }),
+        ];
+      }),
+    ),
   };
 }
 

@@ -24,6 +24,7 @@ import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { Construct } from 'constructs';
 import { awsPrivateCaPermissions } from '../constructs/certificate-authority';
+import { meshConfigEntries, toApiEntry } from '../constructs/private/config-entries';
 import { aclPlan, deriveTokenExpression, roleSecrets } from '../constructs/private/acl';
 import { awsProvider, policyDocument, serviceTrustPolicy } from '../constructs/private/aws';
 import { AwsNetwork, NetworkRef } from '../constructs/private/aws-network';
@@ -292,7 +293,7 @@ export class VmDatacenterStack extends MeshStack {
             : ({ kind: 'client', services: group.spec.services.map((s) => s.name) } as const);
       new SecretsmanagerSecretVersion(this, `SecretValue-${group.name}`, {
         secretId: secret.id,
-        secretString: Fn.jsonencode(roleSecrets(role, plan, shared)),
+        secretString: Fn.jsonencode(roleSecrets(role, plan, shared, role.kind === 'server' && dc.isPrimary ? this.configEntries() : undefined)),
       });
     }
 
@@ -517,6 +518,15 @@ export class VmDatacenterStack extends MeshStack {
       ]),
     });
     return new IamInstanceProfile(this, `Profile-${group}`, { name, role: role.name });
+  }
+
+  /** The mesh's config entries as Consul's API takes them (a primary's servers apply them). */
+  private configEntries(): object[] {
+    const mesh = this.dc.mesh;
+    return meshConfigEntries(
+      mesh.services.map((s) => s.describe()),
+      mesh.traffic,
+    ).map(toApiEntry);
   }
 
   /** Writes each host group's cloud-init and units under the stack directory, for review and validation. */

@@ -19,6 +19,7 @@ describe('meshform synth', () => {
     const out = readOutput(path.join(dir, 'cdktf.out'));
     expect(out.stackNames().sort()).toEqual([
       'shop-aws-us-east',
+      'shop-aws-us-east-config',
       'shop-aws-us-east-infra',
       'shop-aws-vms',
       'shop-gcp-europe-west',
@@ -31,8 +32,9 @@ describe('meshform synth', () => {
       /1\. shop-aws-us-east-infra\s+aws-us-east \(primary\)\s+first; state: local \(terraform\.shop-aws-us-east-infra\.tfstate\)/,
     );
     expect(stdout).toMatch(/2\. shop-aws-us-east\s+aws-us-east \(primary\)\s+after shop-aws-us-east-infra/);
-    expect(stdout).toMatch(/3\. shop-gcp-europe-west\s+gcp-europe-west\s+after shop-aws-us-east;/);
-    expect(stdout).toMatch(/4\. shop-aws-vms\s+aws-vms\s+after shop-aws-us-east;/);
+    expect(stdout).toMatch(/3\. shop-aws-us-east-config\s+aws-us-east \(primary\)\s+after shop-aws-us-east;/);
+    expect(stdout).toMatch(/4\. shop-gcp-europe-west\s+gcp-europe-west\s+after shop-aws-us-east;/);
+    expect(stdout).toMatch(/5\. shop-aws-vms\s+aws-vms\s+after shop-aws-us-east;/);
     expect(stdout).toContain('gcp-europe-west → aws-us-east via mgw.aws-us-east.shop.example.com:443');
     expect(stdout).toContain(`created secret store ${path.join(store, 'shop')}`);
     expect(stdout).toContain('before deploying: eval "$(npx meshform secrets env)" then npx cdktf deploy \'*\'');

@@ -85,6 +85,7 @@ describe('examples/multi-cluster', () => {
     const out = synth(defineMultiClusterMesh);
     expect(out.stackNames().sort()).toEqual([
       'payments-aws-eu-west',
+      'payments-aws-eu-west-config',
       'payments-azure-north-europe',
       'payments-gcp-us-central',
     ]);

@@ -24,13 +24,14 @@ function twoDatacenters(app: App): Mesh {
 }
 
 describe('stacks', () => {
-  it('creates one stack per datacenter, the secondary depending on the primary', () => {
+  it('creates one stack per datacenter, the secondary depending on the primary, and the config stack on the primary', () => {
     // GIVEN / WHEN
     const out = synth(twoDatacenters);
     // THEN
-    expect(out.stackNames().sort()).toEqual(['shop-east', 'shop-west']);
+    expect(out.stackNames().sort()).toEqual(['shop-east', 'shop-east-config', 'shop-west']);
     expect(out.manifest.stacks['shop-east']!.dependencies).toEqual([]);
     expect(out.manifest.stacks['shop-west']!.dependencies).toEqual(['shop-east']);
+    expect(out.manifest.stacks['shop-east-config']!.dependencies).toEqual(['shop-east']);
   });
 
   it('records the primary first in the deploy order even when it is declared last', () => {
@@ -50,7 +51,7 @@ describe('stacks', () => {
       });
     });
     // THEN
-    expect(out.mesh('shop').deployOrder).toEqual(['shop-c', 'shop-a', 'shop-b']);
+    expect(out.mesh('shop').deployOrder).toEqual(['shop-c', 'shop-c-config', 'shop-a', 'shop-b']);
     expect(out.manifest.stacks['shop-a']!.dependencies).toEqual(['shop-c']);
     expect(out.manifest.stacks['shop-b']!.dependencies).toEqual(['shop-c']);
     expect(out.manifest.stacks['shop-c']!.dependencies).toEqual([]);
@@ -373,12 +374,12 @@ describe('mesh manifest', () => {
   it('describes datacenters, deploy order and secret variable names, and holds no secret', () => {
     const m = synth(twoDatacenters).mesh('shop');
     expect(m).toMatchObject({
-      format: 3,
+      format: 4,
       mesh: 'shop',
       primary: 'east',
       consulVersion: '2.0.3',
       chartVersion: '2.0.3',
-      deployOrder: ['shop-east', 'shop-west'],
+      deployOrder: ['shop-east', 'shop-east-config', 'shop-west'],
       secretVariables: [
         'meshform_shop_gossip_key',
         'meshform_shop_acl_bootstrap_token',
@@ -417,6 +418,11 @@ describe('mesh manifest', () => {
             name: 'shop-east',
             state: 'local (terraform.shop-east.tfstate)',
             location: { backend: { local: { path: '../../../terraform.shop-east.tfstate' } } },
+          },
+          {
+            name: 'shop-east-config',
+            state: 'local (terraform.shop-east-config.tfstate)',
+            location: { backend: { local: { path: '../../../terraform.shop-east-config.tfstate' } } },
           },
         ],
       ],

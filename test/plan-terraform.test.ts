@@ -76,6 +76,7 @@ describe.skipIf(!available.ok)('meshform plan --offline of the default example, 
     expect(plan.stacks.map((s) => `${s.stack}: ${s.status}`)).toEqual([
       'shop-aws-us-east-infra: planned',
       'shop-aws-us-east: not-planned',
+      'shop-aws-us-east-config: not-planned',
       'shop-aws-vms: planned',
       'shop-gcp-europe-west: not-planned',
     ]);

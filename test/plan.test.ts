@@ -66,6 +66,7 @@ describe('meshform plan: the change in mesh terms', () => {
     expect(plan.exitCode).toBe(0);
     expect(plan.stacks.map((s) => `${s.stack}: ${s.status} (${s.reason})`)).toEqual([
       'shop-east: not-planned (Terraform skipped (--no-terraform))',
+      'shop-east-config: not-planned (Terraform skipped (--no-terraform))',
       'shop-west: not-planned (Terraform skipped (--no-terraform))',
     ]);
     expect(plan.terraform).toEqual({ available: false, reason: 'skipped (--no-terraform)' });

@@ -138,7 +138,7 @@ describe('gateways', () => {
     const { app, mesh: m, outdir } = mesh();
     new KubernetesDatacenter(m, 'a', { primary: true, cluster: KubernetesCluster.fromKubeconfig({ context: 'a' }) });
     app.synth();
-    expect(fs.readdirSync(path.join(outdir, 'stacks'))).toEqual(['shop-a']);
+    expect(fs.readdirSync(path.join(outdir, 'stacks')).sort()).toEqual(['shop-a', 'shop-a-config']);
   });
 
   it.each(['https://mgw.example.com', 'mgw.example.com:443', 'mgw_example.com', ''])(

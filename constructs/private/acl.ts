@@ -124,6 +124,7 @@ export function roleSecrets(
     | { readonly kind: 'client'; readonly services: readonly string[] },
   plan: AclPlan,
   values: SharedSecretValues,
+  configEntries?: readonly object[],
 ): object {
   const secretOf = (file: string) => plan.tokens.find((t) => t.file === file)!.token.SecretID;
   const base = { format: 2, ca_bundle: values.caBundle, gossip_key: values.gossipKey };
@@ -135,6 +136,8 @@ export function roleSecrets(
         server_key: values.serverKey,
         tokens: { agent: secretOf('agent'), management: values.management },
         acl: { policies: plan.policies, tokens: plan.tokens.map((t) => t.token) },
+        // primary servers: the mesh's config entries, applied through the API (meshform-node config-entries)
+        ...(configEntries ? { config_entries: configEntries } : {}),
       };
     case 'mesh-gateway':
       return { ...base, tokens: { agent: secretOf('agent'), 'mesh-gateway': secretOf('mesh-gateway') } };

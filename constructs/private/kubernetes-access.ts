@@ -27,20 +27,18 @@ export function bindClusterAccess(
   scope: Construct,
   cluster: KubernetesCluster,
   names: { readonly mesh: string; readonly datacenter: string; readonly clusterName: string },
+  options: { readonly helm: boolean } = { helm: true },
 ): ClusterAccess {
   if (cluster instanceof KubeconfigCluster) {
     const config = { configPath: cluster.path, configContext: cluster.context };
     new KubernetesProvider(scope, 'kubernetes', config);
-    new HelmProvider(scope, 'helm', { kubernetes: config });
+    if (options.helm) new HelmProvider(scope, 'helm', { kubernetes: config });
     return { apiServerUrl: cluster.apiServerUrl, gatewayAnnotations: {} };
   }
   if (cluster instanceof EksCluster) {
     const region = cluster.options.region;
     awsProvider(scope, region, names.mesh, names.datacenter);
     const eks = new DataAwsEksCluster(scope, 'Cluster', { name: names.clusterName });
-    const gatewayIps = new DataAwsEips(scope, 'GatewayAddresses', {
-      filter: [{ name: `tag:${GATEWAY_EIP_TAG}`, values: [names.clusterName] }],
-    });
     const connection = {
       host: eks.endpoint,
       clusterCaCertificate: Fn.base64decode(eks.certificateAuthority.get(0).data),
@@ -51,6 +49,10 @@ export function bindClusterAccess(
       args: ['eks', 'get-token', '--cluster-name', names.clusterName, '--region', region],
     };
     new KubernetesProvider(scope, 'kubernetes', { ...connection, exec: [exec] });
+    if (!options.helm) return { apiServerUrl: eks.endpoint, gatewayAnnotations: {} };
+    const gatewayIps = new DataAwsEips(scope, 'GatewayAddresses', {
+      filter: [{ name: `tag:${GATEWAY_EIP_TAG}`, values: [names.clusterName] }],
+    });
     new HelmProvider(scope, 'helm', { kubernetes: { ...connection, exec } });
     return {
       apiServerUrl: eks.endpoint,

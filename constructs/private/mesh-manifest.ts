@@ -2,10 +2,11 @@ import type { DatacenterDescription } from '../datacenter';
 import type { CaPlan, MeshCaSummary } from '../certificate-authority';
 import type { FederationLink } from '../federation';
 import type { ServiceDescription } from '../service';
+import type { ResolvedMeshTraffic } from '../mesh';
 import type { ServerCertificateRequest } from './ca-material';
 
 /** Version of the mesh manifest format written to `<outdir>/meshform/<mesh>.json`. */
-export const MESH_MANIFEST_FORMAT = 3;
+export const MESH_MANIFEST_FORMAT = 4;
 
 /** Directory (under the synth output) that holds one manifest per mesh. */
 export const MESH_MANIFEST_DIR = 'meshform';
@@ -37,6 +38,8 @@ export interface MeshManifest {
   readonly federation: readonly FederationLink[];
   /** The mesh's services. */
   readonly services: readonly ServiceDescription[];
+  /** Mesh-wide traffic settings. */
+  readonly traffic: ResolvedMeshTraffic;
   /** Warnings raised at synth, with their stable ids. */
   readonly warnings: readonly { readonly id: string; readonly path: string; readonly message: string }[];
 }

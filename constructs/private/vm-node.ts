@@ -12,6 +12,8 @@ export interface NodeService {
   readonly name: string;
   readonly port: number;
   readonly protocol: string;
+  /** Services it calls: its sidecar listens on 127.0.0.1:<localBindPort> for each. */
+  readonly upstreams?: readonly { readonly service: string; readonly localBindPort: number; readonly datacenter?: string }[];
 }
 
 /** Where a host reads its secrets at boot. */
@@ -155,7 +157,19 @@ export function nodeJson(spec: NodeSpec): object {
       Port: s.port,
       Meta: { 'meshform-mesh': spec.mesh, protocol: s.protocol },
       Check: { Name: `${s.name} listening`, TCP: `127.0.0.1:${s.port}`, Interval: '10s', Timeout: '2s' },
-      Connect: { SidecarService: {} },
+      Connect: {
+        SidecarService: s.upstreams?.length
+          ? {
+              Proxy: {
+                Upstreams: s.upstreams.map((u) => ({
+                  DestinationName: u.service,
+                  LocalBindPort: u.localBindPort,
+                  ...(u.datacenter ? { Datacenter: u.datacenter } : {}),
+                })),
+              },
+            }
+          : {},
+      },
     })),
   };
 }
@@ -262,6 +276,36 @@ export function units(spec: NodeSpec): Unit[] {
           ['RestartSec', '30'],
         ],
         Install: [['WantedBy', 'multi-user.target']],
+      }),
+    });
+  }
+  if (spec.role === 'server' && spec.primary) {
+    // Config entries written in the agent configuration are applied at bootstrap only; these apply every
+    // change meshform deploys (the entries travel in the servers' secret) through Consul's API.
+    list.push({
+      name: 'meshform-config-entries.service',
+      content: unit({
+        Unit: [
+          ['Description', `Apply the config entries of ${description}`],
+          ['After', 'meshform-acl-bootstrap.service'],
+          ['Requires', 'consul.service'],
+        ],
+        Service: [
+          ['Type', 'oneshot'],
+          ['ExecStart', `${PATHS.nodeScript} config-entries`],
+        ],
+      }),
+    });
+    list.push({
+      name: 'meshform-config-entries.timer',
+      content: unit({
+        Unit: [['Description', `Apply changed config entries of ${description}`]],
+        Timer: [
+          ['OnBootSec', '2min'],
+          ['OnUnitActiveSec', '5min'],
+          ['Unit', 'meshform-config-entries.service'],
+        ],
+        Install: [['WantedBy', 'timers.target']],
       }),
     });
   }
@@ -376,7 +420,8 @@ export function nodeFiles(spec: NodeSpec): NodeFile[] {
 export function enabledUnits(spec: NodeSpec): string[] {
   return units(spec)
     .map((u) => u.name)
-    .filter((n) => n !== 'meshform-secrets.service');
+    // pulled in by consul.service, and started by its timer
+    .filter((n) => n !== 'meshform-secrets.service' && n !== 'meshform-config-entries.service');
 }
 
 /**

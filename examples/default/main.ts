@@ -5,6 +5,8 @@
  *   gcp-europe-west  an existing GKE cluster, reached by kubeconfig context "gke-europe-west"
  *   aws-vms          Consul on EC2 VMs meshform creates, running the `db` service with an Envoy sidecar
  *
+ * and a small app over them: web → api (a v1/v2 canary, failing over to gcp-europe-west) → db on the VMs.
+ *
  * The primary's mesh gateway is published at a stable DNS name (point it at the Elastic IPs the infra stack
  * outputs), so the other datacenters are planned and installed without reading the primary's state.
  * `npm start` synthesizes it; `npx cdktf synth` produces the same stacks.
@@ -15,11 +17,13 @@ import {
   CertificateKeyAlgorithm,
   Cloud,
   GatewayExposure,
+  HttpPermission,
   KubernetesCluster,
   KubernetesDatacenter,
   MachineImage,
   Mesh,
   Service,
+  ServiceProtocol,
   VmDatacenter,
   VmHosts,
   VmNetwork,
@@ -39,7 +43,7 @@ export function defineDefaultMesh(app: App): Mesh {
     }),
   });
 
-  new KubernetesDatacenter(mesh, 'aws-us-east', {
+  const east = new KubernetesDatacenter(mesh, 'aws-us-east', {
     primary: true,
     cloud: Cloud.AWS,
     cluster: KubernetesCluster.eks({
@@ -52,7 +56,7 @@ export function defineDefaultMesh(app: App): Mesh {
     meshGateway: { address: 'mgw.aws-us-east.shop.example.com' },
   });
 
-  new KubernetesDatacenter(mesh, 'gcp-europe-west', {
+  const west = new KubernetesDatacenter(mesh, 'gcp-europe-west', {
     cloud: Cloud.GOOGLE_CLOUD,
     cluster: KubernetesCluster.fromKubeconfig({ context: 'gke-europe-west', apiServerUrl: 'https://203.0.113.20' }),
     servers: 3,
@@ -77,7 +81,38 @@ export function defineDefaultMesh(app: App): Mesh {
     }),
   });
 
-  new Service(mesh, 'db', { port: 5432, datacenters: [vms] });
+  // A small app over the three datacenters: web → api → db. Everything is denied unless allowed below.
+  const db = new Service(mesh, 'db', { port: 5432, protocol: ServiceProtocol.TCP, datacenters: [vms] });
+  const api = new Service(mesh, 'api', {
+    port: 9090,
+    protocol: ServiceProtocol.HTTP,
+    datacenters: [east, west],
+    // two versions, told apart by the pods' `version` metadata; v1 gets what no split or route sends elsewhere
+    subsets: [
+      { name: 'v1', filter: 'Service.Meta.version == v1', onlyPassing: true },
+      { name: 'v2', filter: 'Service.Meta.version == v2', onlyPassing: true },
+    ],
+    defaultSubset: 'v1',
+    // callers in aws-us-east fail over to gcp-europe-west when no api instance is healthy there
+    failover: [west],
+    connectTimeoutMs: 2000,
+    requestTimeoutMs: 3000,
+    retries: { attempts: 2, onStatusCodes: [503] },
+    circuitBreaker: { maxPendingRequests: 256, outlierDetection: { consecutive5xx: 5 } },
+  });
+  const web = new Service(mesh, 'web', { port: 8080, protocol: ServiceProtocol.HTTP, datacenters: [east, west] });
+
+  // the canary: 10 % of api's traffic to v2, and testers reach v2 with a header
+  api.splitTraffic([
+    { subset: 'v1', weight: 90 },
+    { subset: 'v2', weight: 10 },
+  ]);
+  api.addRoute({ match: { headers: [{ name: 'x-canary', exact: 'true' }] }, destination: { subset: 'v2' } });
+
+  web.addUpstream(api);
+  api.addUpstream(db, { datacenter: vms });
+  api.allowFrom(web, { permissions: [HttpPermission.allow({ pathPrefix: '/api/', methods: ['GET', 'POST'] })] });
+  db.allowFrom(api);
 
   return mesh;
 }

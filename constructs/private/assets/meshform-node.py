@@ -237,11 +237,14 @@ def cmd_secrets(_args):
 # --------------------------------------------------------------------------- Consul HTTP API
 
 
+CONSUL_HTTP_ADDR = os.environ.get("MESHFORM_CONSUL_HTTP_ADDR", "https://127.0.0.1:8501")
+
+
 def consul_api(method, resource, token, body=None, allow_missing=False):
     context = ssl.create_default_context(cafile=path("/etc/consul.d/tls/ca.pem"))
     context.check_hostname = False  # the agent's certificate names the datacenter, not 127.0.0.1
     data = json.dumps(body).encode("utf-8") if body is not None else None
-    request = urllib.request.Request("https://127.0.0.1:8501" + resource, data=data, method=method)
+    request = urllib.request.Request(CONSUL_HTTP_ADDR + resource, data=data, method=method)
     request.add_header("X-Consul-Token", token)
     try:
         with urllib.request.urlopen(request, timeout=15, context=context) as response:
@@ -284,6 +287,63 @@ def cmd_acl_bootstrap(_args):
         time.sleep(10)
 
 
+CONFIG_ENTRIES_STATE = "/var/lib/meshform/config-entries.sha256"
+
+
+def wait_for_leader(token, minutes):
+    deadline = time.time() + minutes * 60
+    while True:
+        try:
+            if consul_api("GET", "/v1/status/leader", token):
+                return
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            log("Consul not ready yet (%s)" % e)
+        if time.time() > deadline:
+            fail("Consul has no leader after %d minutes" % minutes)
+        time.sleep(10)
+
+
+def cmd_config_entries(_args):
+    """Applies the config entries the servers' secret carries, in order, and deletes the entries meshform
+    applied before that are no longer declared. Skips everything when nothing changed since the last run."""
+    node = load_node()
+    secrets = fetch_secrets(node)
+    entries = secrets.get("config_entries")
+    if entries is None:
+        log("no config entries for this host")
+        return
+    digest = hashlib.sha256(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest()
+    state = path(CONFIG_ENTRIES_STATE)
+    if os.path.exists(state):
+        with open(state, encoding="utf-8") as f:
+            if f.read().strip() == digest:
+                log("config entries unchanged")
+                return
+    management = secrets["tokens"]["management"]
+    wait_for_leader(management, 30)
+    for entry in entries:
+        consul_api("PUT", "/v1/config", management, entry)
+        log("applied %s %s" % (entry["Kind"], entry["Name"]))
+    wanted = {(e["Kind"], e["Name"]) for e in entries}
+    kinds = []
+    for entry in entries:
+        if entry["Kind"] not in kinds:
+            kinds.append(entry["Kind"])
+    for kind in ["service-intentions", "service-router", "service-splitter", "service-resolver", "service-defaults"]:
+        if kind not in kinds:
+            kinds.append(kind)
+    # dependants first: an intention or router before the defaults it relies on
+    for kind in sorted(kinds, key=lambda k: ["service-intentions", "service-router", "service-splitter",
+                                              "service-resolver", "service-defaults"].index(k)
+                       if k.startswith("service-") else 99):
+        for current in consul_api("GET", "/v1/config/" + kind, management) or []:
+            meta = current.get("Meta") or {}
+            if meta.get("managed-by") == "meshform" and (kind, current["Name"]) not in wanted:
+                consul_api("DELETE", "/v1/config/%s/%s" % (kind, urllib.parse.quote(current["Name"])), management)
+                log("deleted %s %s (no longer declared)" % (kind, current["Name"]))
+    write_file(state, digest + "\n", 0o600)
+
+
 def service_definition(node, name):
     for service in node.get("services", []):
         if service["Name"] == name:
@@ -319,6 +379,7 @@ def main(argv):
     commands.add_parser("install").set_defaults(run=cmd_install)
     commands.add_parser("secrets").set_defaults(run=cmd_secrets)
     commands.add_parser("acl-bootstrap").set_defaults(run=cmd_acl_bootstrap)
+    commands.add_parser("config-entries").set_defaults(run=cmd_config_entries)
     register = commands.add_parser("register-service")
     register.add_argument("name")
     register.set_defaults(run=cmd_register_service)
