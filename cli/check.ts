@@ -63,7 +63,8 @@ function chainTrusted(bundlePem: string, chainPem: string): boolean {
   const roots = splitPem(bundlePem).map((p) => new X509Certificate(p));
   const [leaf, ...rest] = splitPem(chainPem).map((p) => new X509Certificate(p));
   if (!leaf) return false;
-  const signs = (issuer: X509Certificate, cert: X509Certificate) => cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  const signs = (issuer: X509Certificate, cert: X509Certificate) =>
+    cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
   let current = leaf;
   const pool = [...rest];
   for (let depth = 0; depth < 4; depth++) {
@@ -75,25 +76,49 @@ function chainTrusted(bundlePem: string, chainPem: string): boolean {
   return false;
 }
 
-function trustCheck(manifest: MeshManifest, store: SecretStore | undefined, from: string, targets: readonly string[]): EdgeCheck {
+function trustCheck(
+  manifest: MeshManifest,
+  store: SecretStore | undefined,
+  from: string,
+  targets: readonly string[],
+): EdgeCheck {
   const requested = new Set(manifest.ca.requests.map((r) => r.datacenter));
   const missing = [from, ...targets].filter((dc) => !requested.has(dc));
-  if (missing.length > 0) return { ok: false, note: `no agent TLS material for ${missing.join(', ')}`, fix: 'run meshform synth to issue it' };
+  if (missing.length > 0)
+    return {
+      ok: false,
+      note: `no agent TLS material for ${missing.join(', ')}`,
+      fix: 'run meshform synth to issue it',
+    };
   const ca = store?.has(manifest.mesh) ? store.ca(manifest.mesh) : undefined;
   if (!ca || [from, ...targets].some((dc) => !ca.server(dc))) {
     return { ok: true, note: `one root (${manifest.ca.plan.root}) by construction; certificates not issued yet` };
   }
   const tls = (dc: string) => datacenterTls(ca, manifest.ca.plan, dc);
   for (const t of targets) {
-    if (!chainTrusted(tls(from).caBundle, tls(t).serverChain) || !chainTrusted(tls(t).caBundle, tls(from).serverChain)) {
-      return { ok: false, note: `${from} and ${t} do not trust each other's certificates`, fix: 'run meshform ca status and renew the datacenter that fails (meshform ca rotate --intermediate <dc>)' };
+    if (
+      !chainTrusted(tls(from).caBundle, tls(t).serverChain) ||
+      !chainTrusted(tls(t).caBundle, tls(from).serverChain)
+    ) {
+      return {
+        ok: false,
+        note: `${from} and ${t} do not trust each other's certificates`,
+        fix: 'run meshform ca status and renew the datacenter that fails (meshform ca rotate --intermediate <dc>)',
+      };
     }
   }
-  return { ok: true, note: `verified: chains of ${[...new Set([from, ...targets])].join(', ')} under ${manifest.ca.plan.root}` };
+  return {
+    ok: true,
+    note: `verified: chains of ${[...new Set([from, ...targets])].join(', ')} under ${manifest.ca.plan.root}`,
+  };
 }
 
 function reachable(from: DatacenterDescription, to: DatacenterDescription): boolean {
-  return to.meshGateway.reach === 'internet' || (to.peeredWith ?? []).includes(from.name) || (from.peeredWith ?? []).includes(to.name);
+  return (
+    to.meshGateway.reach === 'internet' ||
+    (to.peeredWith ?? []).includes(from.name) ||
+    (from.peeredWith ?? []).includes(to.name)
+  );
 }
 
 function pathCheck(manifest: MeshManifest, from: string, targets: readonly string[]): EdgeCheck {
@@ -101,7 +126,11 @@ function pathCheck(manifest: MeshManifest, from: string, targets: readonly strin
   const local = targets.includes(from) ? 'local, then ' : '';
   if (remote.length === 0) return { ok: true, note: 'local' };
   if (manifest.traffic.meshGatewayMode === 'none') {
-    return { ok: false, note: 'mesh gateway mode "none": sidecars dial remote instances directly', fix: 'set traffic: { meshGatewayMode: MeshGatewayMode.LOCAL } on the Mesh' };
+    return {
+      ok: false,
+      note: 'mesh gateway mode "none": sidecars dial remote instances directly',
+      fix: 'set traffic: { meshGatewayMode: MeshGatewayMode.LOCAL } on the Mesh',
+    };
   }
   const dc = (name: string) => manifest.datacenters.find((d) => d.name === name)!;
   const blocked = remote.filter((t) => !reachable(dc(from), dc(t)));
@@ -112,7 +141,10 @@ function pathCheck(manifest: MeshManifest, from: string, targets: readonly strin
       fix: `expose it (internetFacing: true, an Elastic IP, or a public load balancer) or peer ${from}'s network with it`,
     };
   }
-  return { ok: true, note: `${local}via mesh gateways (${manifest.traffic.meshGatewayMode} mode) to ${remote.join(', ')}` };
+  return {
+    ok: true,
+    note: `${local}via mesh gateways (${manifest.traffic.meshGatewayMode} mode) to ${remote.join(', ')}`,
+  };
 }
 
 function intentionCheck(caller: ServiceDescription, target: ServiceDescription): EdgeCheck {
@@ -121,12 +153,22 @@ function intentionCheck(caller: ServiceDescription, target: ServiceDescription):
     return { ok: false, note: 'no intention: denied by default', fix: `${target.name}.allowFrom(${caller.name})` };
   }
   if (intention.action === 'deny') {
-    return { ok: false, note: `denied by ${target.name}.denyFrom(${caller.name})`, fix: `replace it with ${target.name}.allowFrom(${caller.name})` };
+    return {
+      ok: false,
+      note: `denied by ${target.name}.denyFrom(${caller.name})`,
+      fix: `replace it with ${target.name}.allowFrom(${caller.name})`,
+    };
   }
   if (intention.permissions?.length) {
     const allowed = intention.permissions.filter((p) => p.action === 'allow');
-    if (allowed.length === 0) return { ok: false, note: 'every L7 permission denies', fix: `add an HttpPermission.allow({...}) for ${caller.name}` };
-    const show = (m: (typeof allowed)[number]['match']) => `${m.methods?.join(',') ?? 'ANY'} ${m.pathExact ?? (m.pathPrefix ? `${m.pathPrefix}*` : m.pathRegex ? `~${m.pathRegex}` : '*')}`;
+    if (allowed.length === 0)
+      return {
+        ok: false,
+        note: 'every L7 permission denies',
+        fix: `add an HttpPermission.allow({...}) for ${caller.name}`,
+      };
+    const show = (m: (typeof allowed)[number]['match']) =>
+      `${m.methods?.join(',') ?? 'ANY'} ${m.pathExact ?? (m.pathPrefix ? `${m.pathPrefix}*` : m.pathRegex ? `~${m.pathRegex}` : '*')}`;
     return { ok: true, note: `allowed (L7): ${allowed.map((p) => show(p.match)).join(', ')}` };
   }
   return { ok: true, note: 'allowed' };
@@ -135,7 +177,11 @@ function intentionCheck(caller: ServiceDescription, target: ServiceDescription):
 function protocolCheck(target: ServiceDescription): EdgeCheck {
   const l7 = usesL7(target);
   if (l7.length > 0 && !L7.has(target.protocol)) {
-    return { ok: false, note: `${target.name} speaks ${target.protocol} but has ${l7.join(', ')}`, fix: `declare ${target.name} with protocol HTTP, HTTP2 or GRPC, or drop the L7 rules` };
+    return {
+      ok: false,
+      note: `${target.name} speaks ${target.protocol} but has ${l7.join(', ')}`,
+      fix: `declare ${target.name} with protocol HTTP, HTTP2 or GRPC, or drop the L7 rules`,
+    };
   }
   return { ok: true, note: l7.length ? `${target.protocol} (${l7.join(', ')})` : target.protocol };
 }
@@ -143,11 +189,28 @@ function protocolCheck(target: ServiceDescription): EdgeCheck {
 function failoverCheck(manifest: MeshManifest, target: ServiceDescription, first: string | undefined): EdgeCheck {
   const failover = target.failover ?? [];
   for (const dc of failover) {
-    if (!manifest.datacenters.some((d) => d.name === dc)) return { ok: false, note: `failover target ${dc} is not a datacenter of the mesh`, fix: `remove ${dc} from ${target.name}'s failover` };
-    if (!target.datacenters.includes(dc)) return { ok: false, note: `${target.name} does not run in failover target ${dc}`, fix: `run ${target.name} in ${dc} (runsIn) or remove it from the failover` };
+    if (!manifest.datacenters.some((d) => d.name === dc))
+      return {
+        ok: false,
+        note: `failover target ${dc} is not a datacenter of the mesh`,
+        fix: `remove ${dc} from ${target.name}'s failover`,
+      };
+    if (!target.datacenters.includes(dc))
+      return {
+        ok: false,
+        note: `${target.name} does not run in failover target ${dc}`,
+        fix: `run ${target.name} in ${dc} (runsIn) or remove it from the failover`,
+      };
   }
   const others = failover.filter((dc) => dc !== first);
-  return { ok: true, note: others.length ? `fails over to ${others.join(', ')}` : failover.length ? `none from ${first} (its failover list only names ${first})` : 'none declared' };
+  return {
+    ok: true,
+    note: others.length
+      ? `fails over to ${others.join(', ')}`
+      : failover.length
+        ? `none from ${first} (its failover list only names ${first})`
+        : 'none declared',
+  };
 }
 
 /** Checks every declared upstream of a mesh, from every datacenter its caller runs in. */
@@ -159,8 +222,23 @@ export function checkMesh(manifest: MeshManifest, store?: SecretStore): Edge[] {
       const target = byName.get(upstream.service);
       for (const from of caller.datacenters) {
         if (!target) {
-          const broken = { ok: false, note: `${upstream.service} is not declared`, fix: `declare ${upstream.service} with new Service(mesh, ...)` };
-          edges.push({ from: caller.name, fromDatacenter: from, to: upstream.service, toDatacenters: [], trust: broken, path: broken, intention: broken, protocol: broken, failover: broken, ok: false });
+          const broken = {
+            ok: false,
+            note: `${upstream.service} is not declared`,
+            fix: `declare ${upstream.service} with new Service(mesh, ...)`,
+          };
+          edges.push({
+            from: caller.name,
+            fromDatacenter: from,
+            to: upstream.service,
+            toDatacenters: [],
+            trust: broken,
+            path: broken,
+            intention: broken,
+            protocol: broken,
+            failover: broken,
+            ok: false,
+          });
           continue;
         }
         const first = upstream.datacenter ?? (target.datacenters.includes(from) ? from : undefined);
@@ -199,7 +277,11 @@ export function checkMesh(manifest: MeshManifest, store?: SecretStore): Edge[] {
 /** The check of every mesh of a synthesis. */
 export function checkMeshes(meshes: readonly MeshManifest[], store?: SecretStore): CheckDocument {
   const results = meshes.map((m) => ({ mesh: m.mesh, edges: checkMesh(m, store) }));
-  return { format: 1, meshes: results, exitCode: results.some((m) => m.edges.some((e) => !e.ok)) ? CHECK_EXIT.broken : CHECK_EXIT.ok };
+  return {
+    format: 1,
+    meshes: results,
+    exitCode: results.some((m) => m.edges.some((e) => !e.ok)) ? CHECK_EXIT.broken : CHECK_EXIT.ok,
+  };
 }
 
 function mark(check: EdgeCheck): string {
@@ -219,11 +301,14 @@ export function renderCheck(document: CheckDocument): string {
       out.push('  no upstream declared (addUpstream): nothing to check', '');
       continue;
     }
-    const label = (e: Edge) => `${e.from}@${e.fromDatacenter} → ${e.to}${e.toDatacenters.length ? `@${e.toDatacenters.join('|')}` : ''}`;
+    const label = (e: Edge) =>
+      `${e.from}@${e.fromDatacenter} → ${e.to}${e.toDatacenters.length ? `@${e.toDatacenters.join('|')}` : ''}`;
     const width = Math.max(4, ...edges.map((e) => label(e).length));
     out.push(`  ${'edge'.padEnd(width)}  trust  path  intention  protocol  failover`);
     for (const e of edges) {
-      out.push(`  ${label(e).padEnd(width)}  ${mark(e.trust)}      ${mark(e.path)}     ${mark(e.intention)}          ${mark(e.protocol)}         ${mark(e.failover)}`);
+      out.push(
+        `  ${label(e).padEnd(width)}  ${mark(e.trust)}      ${mark(e.path)}     ${mark(e.intention)}          ${mark(e.protocol)}         ${mark(e.failover)}`,
+      );
     }
     out.push('');
     for (const e of edges) {
@@ -235,7 +320,9 @@ export function renderCheck(document: CheckDocument): string {
         ['protocol', e.protocol],
         ['failover', e.failover],
       ] as const) {
-        out.push(`      ${name.padEnd(9)} ${check.note}${check.ok || !check.fix ? '' : style.yellow(` — fix: ${check.fix}`)}`);
+        out.push(
+          `      ${name.padEnd(9)} ${check.note}${check.ok || !check.fix ? '' : style.yellow(` — fix: ${check.fix}`)}`,
+        );
       }
     }
     out.push('');

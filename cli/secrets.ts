@@ -86,7 +86,8 @@ export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacente
       : entry.role === 'mesh-gateway'
         ? ({ kind: 'mesh-gateway' } as const)
         : ({ kind: 'client', services: entry.services } as const);
-  const configEntries = role.kind === 'server' && dc.primary ? meshConfigEntries(mesh.services, mesh.traffic).map(toApiEntry) : undefined;
+  const configEntries =
+    role.kind === 'server' && dc.primary ? meshConfigEntries(mesh.services, mesh.traffic).map(toApiEntry) : undefined;
   const document = roleSecrets(
     role,
     plan,

@@ -376,7 +376,13 @@ export const errors = {
   },
 
   duplicateSubset(path: string, service: string, subset: string): MeshformError {
-    return new MeshformError('duplicate-subset', path, `service "${service}" already has this subset`, subset, 'give every subset its own name');
+    return new MeshformError(
+      'duplicate-subset',
+      path,
+      `service "${service}" already has this subset`,
+      subset,
+      'give every subset its own name',
+    );
   },
 
   l7OnTcp(path: string, service: string, protocol: string, feature: string): MeshformError {
@@ -395,16 +401,30 @@ export const errors = {
       path,
       `service "${service}" has no subset of this name`,
       subset,
-      known.length ? `use one of ${list(known)}, or define it with addSubset({ name, filter })` : 'define it with addSubset({ name, filter })',
+      known.length
+        ? `use one of ${list(known)}, or define it with addSubset({ name, filter })`
+        : 'define it with addSubset({ name, filter })',
     );
   },
 
   invalidSplitWeight(path: string, service: string, weight: number): MeshformError {
-    return new MeshformError('invalid-split-weight', path, `a traffic split of "${service}" has a weight outside (0, 100]`, weight, 'give each leg a weight above 0 and at most 100');
+    return new MeshformError(
+      'invalid-split-weight',
+      path,
+      `a traffic split of "${service}" has a weight outside (0, 100]`,
+      weight,
+      'give each leg a weight above 0 and at most 100',
+    );
   },
 
   splitWeightsSum(path: string, service: string, total: number): MeshformError {
-    return new MeshformError('split-weights-sum', path, `the traffic split of "${service}" does not add up to 100`, total, 'make the weights of the legs sum to 100');
+    return new MeshformError(
+      'split-weights-sum',
+      path,
+      `the traffic split of "${service}" does not add up to 100`,
+      total,
+      'make the weights of the legs sum to 100',
+    );
   },
 
   failoverWhereNotRunning(path: string, service: string, datacenter: string, runsIn: readonly string[]): MeshformError {
@@ -413,16 +433,30 @@ export const errors = {
       path,
       `service "${service}" does not run in datacenter "${datacenter}", so its traffic cannot go there`,
       datacenter,
-      runsIn.length ? `use a datacenter it runs in (${list(runsIn)}), or add it with runsIn()` : `declare where "${service}" runs (datacenters or runsIn())`,
+      runsIn.length
+        ? `use a datacenter it runs in (${list(runsIn)}), or add it with runsIn()`
+        : `declare where "${service}" runs (datacenters or runsIn())`,
     );
   },
 
   unknownUpstream(path: string, service: string, other: string): MeshformError {
-    return new MeshformError('unknown-service', path, `service "${service}" refers to a service that is not declared in this mesh`, other, 'declare it with new Service(mesh, ...) in the same mesh');
+    return new MeshformError(
+      'unknown-service',
+      path,
+      `service "${service}" refers to a service that is not declared in this mesh`,
+      other,
+      'declare it with new Service(mesh, ...) in the same mesh',
+    );
   },
 
   upstreamToItself(path: string, service: string): MeshformError {
-    return new MeshformError('upstream-to-itself', path, 'a service cannot be its own upstream', service, 'remove the upstream');
+    return new MeshformError(
+      'upstream-to-itself',
+      path,
+      'a service cannot be its own upstream',
+      service,
+      'remove the upstream',
+    );
   },
 
   localBindPortTaken(path: string, service: string, port: number, first: string, second: string): MeshformError {
@@ -446,7 +480,13 @@ export const errors = {
   },
 
   invalidPercent(path: string, what: string, value: number): MeshformError {
-    return new MeshformError('invalid-percent', path, `${what} must be a whole number from 0 to 100`, value, 'use a percentage from 0 to 100');
+    return new MeshformError(
+      'invalid-percent',
+      path,
+      `${what} must be a whole number from 0 to 100`,
+      value,
+      'use a percentage from 0 to 100',
+    );
   },
 
   missingMachineImage(path: string): MeshformError {

@@ -96,7 +96,9 @@ export class HttpPermission {
 
   /** One line: `allow GET,POST /api*`. */
   public describe(): string {
-    const path = this.match.pathExact ?? (this.match.pathPrefix ? `${this.match.pathPrefix}*` : this.match.pathRegex ? `~${this.match.pathRegex}` : '*');
+    const path =
+      this.match.pathExact ??
+      (this.match.pathPrefix ? `${this.match.pathPrefix}*` : this.match.pathRegex ? `~${this.match.pathRegex}` : '*');
     const headers = (this.match.headers ?? []).map((h) => `${h.invert ? '!' : ''}${h.name}`);
     return `${this.action} ${this.match.methods?.join(',') ?? 'ANY'} ${path}${headers.length ? ` [${headers.join(', ')}]` : ''}`;
   }

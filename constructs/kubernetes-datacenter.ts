@@ -19,6 +19,7 @@ import { isDatacenterName } from './private/validation';
 import { EksClusterStack } from '../stacks/eks-cluster-stack';
 import { KubernetesDatacenterStack } from '../stacks/kubernetes-datacenter-stack';
 import { MeshConfigStack } from '../stacks/mesh-config-stack';
+import { meshConfigEntries } from './private/config-entries';
 
 /** Props of a KubernetesDatacenter. */
 export interface KubernetesDatacenterProps extends DatacenterProps {
@@ -225,6 +226,16 @@ export class KubernetesDatacenter extends Datacenter {
       `connect inject, metrics, mesh gateway (${exposure}, ${gw.replicas} replica${gw.replicas === 1 ? '' : 's'}${
         gw.address ? `, address ${gw.wanEndpoint}` : ''
       })`,
+      ...(this.configStack
+        ? [
+            `config entries (replicated to every datacenter): ${
+              meshConfigEntries(
+                mesh.services.map((sv) => sv.describe()),
+                mesh.traffic,
+              ).length
+            } custom resources in ${this.configStack.node.id}`,
+          ]
+        : []),
     ];
     return this.describeWith(installs, exposure);
   }

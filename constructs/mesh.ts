@@ -146,7 +146,12 @@ export class Mesh extends Construct {
       prometheusBindAddress: props.traffic?.prometheusBindAddress ?? '0.0.0.0:20200',
     };
     if (!/^[0-9.]+:\d{1,5}$/.test(this.traffic.prometheusBindAddress)) {
-      throw errors.invalidValue(path, 'traffic.prometheusBindAddress', this.traffic.prometheusBindAddress, 'give an IPv4 address and port, e.g. "0.0.0.0:20200"');
+      throw errors.invalidValue(
+        path,
+        'traffic.prometheusBindAddress',
+        this.traffic.prometheusBindAddress,
+        'give an IPv4 address and port, e.g. "0.0.0.0:20200"',
+      );
     }
     this.federation = new Federation(this, 'Federation');
   }

@@ -4,7 +4,14 @@ import { errors } from './errors';
 import { AllowOptions, HttpPermission, IntentionAction, IntentionDescription } from './intention';
 import { Mesh } from './mesh';
 import { isDatacenterName, isPort } from './private/validation';
-import type { CircuitBreaker, RetryPolicy, Route, ServiceSubset, TrafficSplit, UpstreamOptions } from './traffic-policy';
+import type {
+  CircuitBreaker,
+  RetryPolicy,
+  Route,
+  ServiceSubset,
+  TrafficSplit,
+  UpstreamOptions,
+} from './traffic-policy';
 
 /** The protocol a service speaks; L7 features (routes, splits, L7 intentions) need an HTTP-family protocol. */
 export enum ServiceProtocol {
@@ -187,13 +194,18 @@ export class Service extends Construct {
 
   /** Denies `source` (explicitly, e.g. to document a boundary; no intention denies too). */
   public denyFrom(source: Service, options: { readonly description?: string } = {}): this {
-    this.intentionList.push({ source, action: IntentionAction.DENY, ...(options.description ? { description: options.description } : {}) });
+    this.intentionList.push({
+      source,
+      action: IntentionAction.DENY,
+      ...(options.description ? { description: options.description } : {}),
+    });
     return this;
   }
 
   /** Adds a subset of its instances (a version), for splits and routes. */
   public addSubset(subset: ServiceSubset): this {
-    if (this.subsetList.some((s) => s.name === subset.name)) throw errors.duplicateSubset(this.node.path, this.name, subset.name);
+    if (this.subsetList.some((s) => s.name === subset.name))
+      throw errors.duplicateSubset(this.node.path, this.name, subset.name);
     this.subsetList.push(subset);
     return this;
   }
@@ -244,7 +256,8 @@ export class Service extends Construct {
       ];
       for (const [feature, used] of l7) if (used) throw errors.l7OnTcp(path, this.name, this.protocol, feature);
       for (const i of this.intentionList) {
-        if (i.permissions?.length) throw errors.l7OnTcp(path, this.name, this.protocol, `L7 permissions (from ${i.source.name})`);
+        if (i.permissions?.length)
+          throw errors.l7OnTcp(path, this.name, this.protocol, `L7 permissions (from ${i.source.name})`);
       }
     }
     const subsetNames = this.subsetList.map((s) => s.name);
@@ -253,15 +266,28 @@ export class Service extends Construct {
       ...this.splitList.flatMap((s) => (s.subset ? [s.subset] : [])),
       ...this.routeList.flatMap((r) => (r.destination.subset ? [r.destination.subset] : [])),
     ];
-    for (const subset of referenced) if (!subsetNames.includes(subset)) throw errors.unknownSubset(path, this.name, subset, subsetNames);
+    for (const subset of referenced)
+      if (!subsetNames.includes(subset)) throw errors.unknownSubset(path, this.name, subset, subsetNames);
     if (this.splitList.length > 0) {
-      for (const s of this.splitList) if (!(s.weight > 0 && s.weight <= 100)) throw errors.invalidSplitWeight(path, this.name, s.weight);
+      for (const s of this.splitList)
+        if (!(s.weight > 0 && s.weight <= 100)) throw errors.invalidSplitWeight(path, this.name, s.weight);
       const total = this.splitList.reduce((sum, s) => sum + s.weight, 0);
       if (Math.abs(total - 100) > 0.001) throw errors.splitWeightsSum(path, this.name, total);
     }
     for (const dc of this.failoverList) {
-      if (dc.mesh !== this.mesh) throw errors.unknownDatacenterReference(path, dc.name, this.mesh.datacenters.map((d) => d.name));
-      if (!this.dcs.includes(dc)) throw errors.failoverWhereNotRunning(path, this.name, dc.name, this.dcs.map((d) => d.name));
+      if (dc.mesh !== this.mesh)
+        throw errors.unknownDatacenterReference(
+          path,
+          dc.name,
+          this.mesh.datacenters.map((d) => d.name),
+        );
+      if (!this.dcs.includes(dc))
+        throw errors.failoverWhereNotRunning(
+          path,
+          this.name,
+          dc.name,
+          this.dcs.map((d) => d.name),
+        );
     }
     const ports = new Map<number, string>();
     this.upstreamList.forEach((u, i) => {
@@ -274,7 +300,12 @@ export class Service extends Construct {
       ports.set(port, u.service.name);
       const pinned = u.options.datacenter;
       if (pinned !== undefined && !u.service.datacenters.includes(pinned)) {
-        throw errors.failoverWhereNotRunning(path, u.service.name, pinned.name, u.service.datacenters.map((d) => d.name));
+        throw errors.failoverWhereNotRunning(
+          path,
+          u.service.name,
+          pinned.name,
+          u.service.datacenters.map((d) => d.name),
+        );
       }
     });
     const bySource = new Map<string, Set<IntentionAction>>();
@@ -295,7 +326,8 @@ export class Service extends Construct {
       ['circuitBreaker.outlierDetection.consecutive5xx', p.circuitBreaker?.outlierDetection?.consecutive5xx],
     ];
     for (const [what, value] of positive) {
-      if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw errors.invalidCount(path, what, value, 1);
+      if (value !== undefined && (!Number.isInteger(value) || value < 1))
+        throw errors.invalidCount(path, what, value, 1);
     }
     const percent = p.circuitBreaker?.outlierDetection?.maxEjectionPercent;
     if (percent !== undefined && !(Number.isInteger(percent) && percent >= 0 && percent <= 100)) {
@@ -325,7 +357,9 @@ export class Service extends Construct {
             intentions: this.intentionList.map((i) => ({
               source: i.source.name,
               action: i.action,
-              ...(i.permissions ? { permissions: i.permissions.map((perm) => ({ action: perm.action, match: perm.match })) } : {}),
+              ...(i.permissions
+                ? { permissions: i.permissions.map((perm) => ({ action: perm.action, match: perm.match })) }
+                : {}),
               ...(i.description ? { description: i.description } : {}),
             })),
           }

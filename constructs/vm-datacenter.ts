@@ -4,6 +4,7 @@ import type { CaHosting } from './certificate-authority';
 import { errors } from './errors';
 import type { Mesh } from './mesh';
 import { checkAgentConfigKeys } from './private/agent-config-keys';
+import { meshConfigEntries } from './private/config-entries';
 import { loadExtraAgentConfig, mergeAgentConfig } from './private/agent-merge';
 import {
   consulArtifact,
@@ -452,6 +453,15 @@ export class VmDatacenter extends Datacenter {
     if (this.services.length > 0)
       lines.push(`services with Envoy sidecars: ${this.services.map((s) => `${s.name}:${s.port}`).join(', ')}`);
     if (this.extraConfigFile) lines.push(`extra agent config merged from ${this.extraConfigFile}`);
+    if (this.isPrimary) {
+      const count = meshConfigEntries(
+        mesh.services.map((sv) => sv.describe()),
+        mesh.traffic,
+      ).length;
+      lines.push(
+        `config entries (replicated to every datacenter): ${count}, applied by the servers through Consul's API (meshform-config-entries.timer)`,
+      );
+    }
     const exposure =
       hosts instanceof AwsVmHosts
         ? hosts.gatewayExposure instanceof LoadBalancedGateway

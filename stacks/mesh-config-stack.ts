@@ -24,7 +24,12 @@ export class MeshConfigStack extends MeshStack {
   constructor(scope: Construct, id: string, props: MeshConfigStackProps) {
     super(scope, id, { mesh: props.primary.mesh, backend: props.primary.backend });
     this.primary = props.primary;
-    bindClusterAccess(this, props.primary.cluster, { mesh: this.mesh.name, datacenter: props.primary.name, clusterName: props.primary.stackName }, { helm: false });
+    bindClusterAccess(
+      this,
+      props.primary.cluster,
+      { mesh: this.mesh.name, datacenter: props.primary.name, clusterName: props.primary.stackName },
+      { helm: false },
+    );
   }
 
   /** Creates one custom resource per config entry; called once the whole mesh is known. */

@@ -293,7 +293,9 @@ export class VmDatacenterStack extends MeshStack {
             : ({ kind: 'client', services: group.spec.services.map((s) => s.name) } as const);
       new SecretsmanagerSecretVersion(this, `SecretValue-${group.name}`, {
         secretId: secret.id,
-        secretString: Fn.jsonencode(roleSecrets(role, plan, shared, role.kind === 'server' && dc.isPrimary ? this.configEntries() : undefined)),
+        secretString: Fn.jsonencode(
+          roleSecrets(role, plan, shared, role.kind === 'server' && dc.isPrimary ? this.configEntries() : undefined),
+        ),
       });
     }
 

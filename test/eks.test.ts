@@ -25,12 +25,24 @@ function eksMesh(primary: Partial<EksClusterOptions> = {}) {
 describe('EKS clusters created by meshform', () => {
   it('puts the cluster in an infra stack the Consul stack deploys after', () => {
     const out = synth(eksMesh());
-    expect(out.stackNames().sort()).toEqual(['shop-east', 'shop-east-config', 'shop-east-infra', 'shop-west', 'shop-west-infra']);
+    expect(out.stackNames().sort()).toEqual([
+      'shop-east',
+      'shop-east-config',
+      'shop-east-infra',
+      'shop-west',
+      'shop-west-infra',
+    ]);
     expect(out.manifest.stacks['shop-east']!.dependencies).toEqual(['shop-east-infra']);
     expect(out.manifest.stacks['shop-east-config']!.dependencies).toEqual(['shop-east']);
     expect(out.manifest.stacks['shop-west']!.dependencies.sort()).toEqual(['shop-east', 'shop-west-infra']);
     expect(out.manifest.stacks['shop-west-infra']!.dependencies).toEqual([]);
-    expect(out.mesh('shop').deployOrder).toEqual(['shop-east-infra', 'shop-east', 'shop-east-config', 'shop-west-infra', 'shop-west']);
+    expect(out.mesh('shop').deployOrder).toEqual([
+      'shop-east-infra',
+      'shop-east',
+      'shop-east-config',
+      'shop-west-infra',
+      'shop-west',
+    ]);
   });
 
   it('encrypts Kubernetes secrets with its own KMS key, logs the control plane and keeps the API private by default', () => {

@@ -9,7 +9,14 @@ import type { ServiceDescription } from '../service';
 import type { RetryPolicy } from '../traffic-policy';
 
 /** The CRD kinds meshform renders. */
-export type ConfigEntryKind = 'ProxyDefaults' | 'Mesh' | 'ServiceDefaults' | 'ServiceResolver' | 'ServiceSplitter' | 'ServiceRouter' | 'ServiceIntentions';
+export type ConfigEntryKind =
+  | 'ProxyDefaults'
+  | 'Mesh'
+  | 'ServiceDefaults'
+  | 'ServiceResolver'
+  | 'ServiceSplitter'
+  | 'ServiceRouter'
+  | 'ServiceIntentions';
 
 /** One config entry: its CRD kind, name, and spec as the CRD spells it. */
 export interface ConfigEntry {
@@ -19,7 +26,15 @@ export interface ConfigEntry {
 }
 
 /** The order Consul needs: defaults before the L7 entries that depend on the protocol. */
-export const ENTRY_ORDER: readonly ConfigEntryKind[] = ['ProxyDefaults', 'Mesh', 'ServiceDefaults', 'ServiceResolver', 'ServiceSplitter', 'ServiceRouter', 'ServiceIntentions'];
+export const ENTRY_ORDER: readonly ConfigEntryKind[] = [
+  'ProxyDefaults',
+  'Mesh',
+  'ServiceDefaults',
+  'ServiceResolver',
+  'ServiceSplitter',
+  'ServiceRouter',
+  'ServiceIntentions',
+];
 
 /** Consul's API name of each kind. */
 export const API_KIND: { readonly [K in ConfigEntryKind]: string } = {
@@ -56,18 +71,26 @@ function intentionSources(intentions: readonly IntentionDescription[]): { [key: 
   return intentions.map((i) => ({
     name: i.source,
     // Consul takes either an action (L4) or permissions (L7), never both.
-    ...(i.permissions?.length ? { permissions: i.permissions.map((p) => ({ action: p.action, http: httpMatch(p.match) })) } : { action: i.action }),
+    ...(i.permissions?.length
+      ? { permissions: i.permissions.map((p) => ({ action: p.action, http: httpMatch(p.match) })) }
+      : { action: i.action }),
     ...(i.description ? { description: i.description } : {}),
   }));
 }
 
 /** Every config entry of a mesh, in the order Consul needs them applied. */
-export function meshConfigEntries(services: readonly ServiceDescription[], traffic: ResolvedMeshTraffic): ConfigEntry[] {
+export function meshConfigEntries(
+  services: readonly ServiceDescription[],
+  traffic: ResolvedMeshTraffic,
+): ConfigEntry[] {
   const entries: ConfigEntry[] = [
     {
       kind: 'ProxyDefaults',
       name: 'global',
-      spec: { config: { envoy_prometheus_bind_addr: traffic.prometheusBindAddress }, meshGateway: { mode: traffic.meshGatewayMode } },
+      spec: {
+        config: { envoy_prometheus_bind_addr: traffic.prometheusBindAddress },
+        meshGateway: { mode: traffic.meshGatewayMode },
+      },
     },
     { kind: 'Mesh', name: 'mesh', spec: { transparentProxy: { meshDestinationsOnly: traffic.meshDestinationsOnly } } },
   ];
@@ -104,21 +127,38 @@ export function meshConfigEntries(services: readonly ServiceDescription[], traff
         },
       ];
     });
-    entries.push({ kind: 'ServiceDefaults', name: s.name, spec: { protocol: s.protocol, ...(overrides.length ? { upstreamConfig: { overrides } } : {}) } });
+    entries.push({
+      kind: 'ServiceDefaults',
+      name: s.name,
+      spec: { protocol: s.protocol, ...(overrides.length ? { upstreamConfig: { overrides } } : {}) },
+    });
 
     const resolver = {
       ...(s.connectTimeoutMs !== undefined ? { connectTimeout: ms(s.connectTimeoutMs) } : {}),
       ...(s.requestTimeoutMs !== undefined ? { requestTimeout: ms(s.requestTimeoutMs) } : {}),
       ...(s.defaultSubset ? { defaultSubset: s.defaultSubset } : {}),
       ...(s.subsets?.length
-        ? { subsets: Object.fromEntries(s.subsets.map((sub) => [sub.name, { filter: sub.filter, ...(sub.onlyPassing ? { onlyPassing: true } : {}) }])) }
+        ? {
+            subsets: Object.fromEntries(
+              s.subsets.map((sub) => [
+                sub.name,
+                { filter: sub.filter, ...(sub.onlyPassing ? { onlyPassing: true } : {}) },
+              ]),
+            ),
+          }
         : {}),
       ...(s.failover?.length ? { failover: { '*': { datacenters: [...s.failover] } } } : {}),
     };
     if (Object.keys(resolver).length > 0) entries.push({ kind: 'ServiceResolver', name: s.name, spec: resolver });
 
     if (s.splits?.length) {
-      entries.push({ kind: 'ServiceSplitter', name: s.name, spec: { splits: s.splits.map((sp) => ({ weight: sp.weight, ...(sp.subset ? { serviceSubset: sp.subset } : {}) })) } });
+      entries.push({
+        kind: 'ServiceSplitter',
+        name: s.name,
+        spec: {
+          splits: s.splits.map((sp) => ({ weight: sp.weight, ...(sp.subset ? { serviceSubset: sp.subset } : {}) })),
+        },
+      });
     }
 
     const routes = (s.routes ?? []).map((r) => ({
@@ -135,14 +175,22 @@ export function meshConfigEntries(services: readonly ServiceDescription[], traff
     if (routes.length) entries.push({ kind: 'ServiceRouter', name: s.name, spec: { routes } });
 
     if (s.intentions?.length) {
-      entries.push({ kind: 'ServiceIntentions', name: s.name, spec: { destination: { name: s.name }, sources: intentionSources(s.intentions) } });
+      entries.push({
+        kind: 'ServiceIntentions',
+        name: s.name,
+        spec: { destination: { name: s.name }, sources: intentionSources(s.intentions) },
+      });
     }
   }
   return [...entries].sort((a, b) => ENTRY_ORDER.indexOf(a.kind) - ENTRY_ORDER.indexOf(b.kind));
 }
 
 /** A config entry as a consul-k8s custom resource. */
-export function toCustomResource(entry: ConfigEntry, namespace: string, labels: { readonly [key: string]: string }): { [key: string]: unknown } {
+export function toCustomResource(
+  entry: ConfigEntry,
+  namespace: string,
+  labels: { readonly [key: string]: string },
+): { [key: string]: unknown } {
   return {
     apiVersion: 'consul.hashicorp.com/v1alpha1',
     kind: entry.kind,
@@ -162,7 +210,10 @@ function toApi(value: unknown, nameMap = false): unknown {
   if (Array.isArray(value)) return value.map((v) => toApi(v));
   if (value === null || typeof value !== 'object') return value;
   return Object.fromEntries(
-    Object.entries(value as { [key: string]: unknown }).map(([k, v]) => [nameMap ? k : pascal(k), nameMap ? toApi(v) : toApi(v, NAME_MAPS.has(k))]),
+    Object.entries(value as { [key: string]: unknown }).map(([k, v]) => [
+      nameMap ? k : pascal(k),
+      nameMap ? toApi(v) : toApi(v, NAME_MAPS.has(k)),
+    ]),
   );
 }
 
@@ -170,5 +221,10 @@ function toApi(value: unknown, nameMap = false): unknown {
 export function toApiEntry(entry: ConfigEntry): { [key: string]: unknown } {
   // the API names an intention by its destination: the CRD's spec.destination is the entry's Name
   const { destination: _destination, ...spec } = entry.spec as { destination?: unknown };
-  return { Kind: API_KIND[entry.kind], Name: entry.name, ...(toApi(entry.kind === 'ServiceIntentions' ? spec : entry.spec) as object), Meta: { 'managed-by': 'meshform' } };
+  return {
+    Kind: API_KIND[entry.kind],
+    Name: entry.name,
+    ...(toApi(entry.kind === 'ServiceIntentions' ? spec : entry.spec) as object),
+    Meta: { 'managed-by': 'meshform' },
+  };
 }

@@ -13,7 +13,11 @@ export interface NodeService {
   readonly port: number;
   readonly protocol: string;
   /** Services it calls: its sidecar listens on 127.0.0.1:<localBindPort> for each. */
-  readonly upstreams?: readonly { readonly service: string; readonly localBindPort: number; readonly datacenter?: string }[];
+  readonly upstreams?: readonly {
+    readonly service: string;
+    readonly localBindPort: number;
+    readonly datacenter?: string;
+  }[];
 }
 
 /** Where a host reads its secrets at boot. */
@@ -418,10 +422,12 @@ export function nodeFiles(spec: NodeSpec): NodeFile[] {
 
 /** The units a role enables, in start order. */
 export function enabledUnits(spec: NodeSpec): string[] {
-  return units(spec)
-    .map((u) => u.name)
-    // pulled in by consul.service, and started by its timer
-    .filter((n) => n !== 'meshform-secrets.service' && n !== 'meshform-config-entries.service');
+  return (
+    units(spec)
+      .map((u) => u.name)
+      // pulled in by consul.service, and started by its timer
+      .filter((n) => n !== 'meshform-secrets.service' && n !== 'meshform-config-entries.service')
+  );
 }
 
 /**

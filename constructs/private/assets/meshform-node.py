@@ -281,6 +281,8 @@ def cmd_acl_bootstrap(_args):
                         log("created ACL token " + token["Description"])
                 return
         except (urllib.error.URLError, OSError, ValueError) as e:
+            if untrusted(e):
+                fail("Consul's certificate does not verify against the mesh's CA bundle (%s)" % e)
             log("Consul not ready for ACL bootstrap yet (%s)" % e)
         if time.time() > deadline:
             fail("ACL bootstrap did not finish within 30 minutes")
@@ -290,6 +292,12 @@ def cmd_acl_bootstrap(_args):
 CONFIG_ENTRIES_STATE = "/var/lib/meshform/config-entries.sha256"
 
 
+def untrusted(error):
+    """True when Consul's certificate does not verify against the mesh's bundle: not worth retrying."""
+    return isinstance(error, ssl.SSLCertVerificationError) or isinstance(getattr(error, "reason", None),
+                                                                         ssl.SSLCertVerificationError)
+
+
 def wait_for_leader(token, minutes):
     deadline = time.time() + minutes * 60
     while True:
@@ -297,6 +305,9 @@ def wait_for_leader(token, minutes):
             if consul_api("GET", "/v1/status/leader", token):
                 return
         except (urllib.error.URLError, OSError, ValueError) as e:
+            if untrusted(e):
+                fail("Consul's certificate does not verify against the mesh's CA bundle (%s): "
+                     "this host's ca.pem and the servers' certificates come from different roots" % e)
             log("Consul not ready yet (%s)" % e)
         if time.time() > deadline:
             fail("Consul has no leader after %d minutes" % minutes)
