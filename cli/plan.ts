@@ -11,6 +11,7 @@ import {
   MeshManifest,
   mergeAppliedRecords,
   scopeManifest,
+  type AppliedRecord,
 } from '../constructs/private/mesh-manifest';
 import { SecretStore } from '../constructs/secret-store';
 import { AppliedLookup, readAppliedRecord, StackBackendJson } from './applied';
@@ -368,8 +369,17 @@ export async function planWithSynthesis(
   const meshes: MeshPlan[] = [];
   for (const mesh of synthesis.result.meshes) {
     const lookups: MeshPlan['applied'][number][] = [];
-    const records = [];
+    const records: AppliedRecord[] = [];
     let fallback = false;
+    const last = previouslySynthesized.get(mesh.mesh);
+    /** Keeps a stack's record; where its state cannot be read, the last synthesized topology stands in. */
+    const take = (lookup: AppliedLookup, stack: string, datacenter: string) => {
+      if (lookup.record) records.push(lookup.record);
+      else if (lookup.source === 'unavailable' && last?.datacenters.some((d) => d.name === datacenter)) {
+        fallback = true;
+        records.push({ format: 1, mesh: mesh.mesh, stack, datacenter, manifest: scopeManifest(last, datacenter) });
+      }
+    };
     for (const dc of mesh.datacenters) {
       const stack = stacks.find(
         (s) => s.datacenter === dc.name && s.mesh?.mesh === mesh.mesh && s.json.output?.[APPLIED_OUTPUT] !== undefined,
@@ -378,23 +388,9 @@ export async function planWithSynthesis(
       const planned = plans.find((p) => p.stack === stack.name)?.summary;
       const lookup = await readAppliedRecord(stack.name, stack.dir, stack.json, planned);
       lookups.push({ stack: stack.name, datacenter: dc.name, source: lookup.source, detail: lookup.detail });
-      if (lookup.record) records.push(lookup.record);
-      else if (lookup.source === 'unavailable') {
-        const last = previouslySynthesized.get(mesh.mesh);
-        if (last?.datacenters.some((d) => d.name === dc.name)) {
-          fallback = true;
-          records.push({
-            format: 1,
-            mesh: mesh.mesh,
-            stack: stack.name,
-            datacenter: dc.name,
-            manifest: scopeManifest(last, dc.name),
-          });
-        }
-      }
+      take(lookup, stack.name, dc.name);
     }
     // datacenters that left the topology: what they applied is still in their state
-    const last = previouslySynthesized.get(mesh.mesh);
     for (const dc of last?.datacenters.filter((d) => !mesh.datacenters.some((a) => a.name === d.name)) ?? []) {
       // the control-plane stack (the one that records what it applied) is named <mesh>-<datacenter>
       const stack = dc.stacks.find((st) => st.name === `${mesh.mesh}-${dc.name}`);
@@ -411,17 +407,7 @@ export async function planWithSynthesis(
         source: lookup.source,
         detail: `${lookup.detail} (no longer in the app)`,
       });
-      if (lookup.record) records.push(lookup.record);
-      else if (lookup.source === 'unavailable') {
-        fallback = true;
-        records.push({
-          format: 1,
-          mesh: mesh.mesh,
-          stack: stack.name,
-          datacenter: dc.name,
-          manifest: scopeManifest(last!, dc.name),
-        });
-      }
+      take(lookup, stack.name, dc.name);
     }
     const before = mergeAppliedRecords(records);
     const changes = [...diffMesh(before, mesh), ...tlsMaterialChanges(mesh, plans)];
