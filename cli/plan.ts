@@ -22,6 +22,7 @@ import { secretValues } from './secrets';
 import { renderPlanSvg } from './plan-svg';
 import { MeshSynthesis, synthesizeMeshes } from './synth-meshes';
 import {
+  Lock,
   offlineVariableValues,
   StackWorkspace,
   stackProviders,
@@ -167,19 +168,6 @@ export async function pool<T>(jobs: readonly (() => Promise<T>)[], limit: number
     }),
   );
   return results;
-}
-
-/** A mutex: `terraform init` runs one at a time, because the shared plugin cache is not safe for concurrent installs. */
-class Lock {
-  private tail: Promise<void> = Promise.resolve();
-  public run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn);
-    this.tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
-  }
 }
 
 /** The last lines of Terraform's error output, without colour and boxes. */

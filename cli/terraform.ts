@@ -81,28 +81,16 @@ export interface WorkspaceOptions {
   readonly offline: boolean;
   /** Shared provider plugin cache directory. */
   readonly pluginCache?: string;
-  /** An alternative AWS endpoint (emulators); offline only. */
-  readonly awsEndpoint?: string;
+  /**
+   * Offline copy that keeps the stack's own AWS providers (synthesized in endpoint mode, for an emulator) and
+   * takes credentials from the environment (default "test"), instead of the fake-credentials override.
+   */
+  readonly keepProviders?: boolean;
   /** Extra variables (`-var name=value`); secrets are passed through the environment instead. */
   readonly environment?: { readonly [name: string]: string };
   /** Offline: a state file to start from (a copy of the stack's local state), so the plan compares with it. */
   readonly initialState?: string;
 }
-
-/** AWS services meshform's stacks call, for endpoint overrides. */
-export const AWS_SERVICES = [
-  'ec2',
-  'elbv2',
-  'iam',
-  'kms',
-  'logs',
-  'route53',
-  'secretsmanager',
-  'sts',
-  'eks',
-  'ssm',
-  's3',
-] as const;
 
 /**
  * Where Terraform runs for a synthesized stack: offline, in a copy of the stack (fake credentials, a local
@@ -137,7 +125,7 @@ export class StackWorkspace {
         // not ./terraform.tfstate: Terraform would treat a state there as one to migrate into the backend
         terraform: { backend: { local: { path: path.join(this.dir, 'meshform.tfstate') } } },
       };
-      if (stack.provider?.aws) {
+      if (stack.provider?.aws && !options.keepProviders) {
         override.provider = {
           aws: [
             {
@@ -147,12 +135,6 @@ export class StackWorkspace {
               skip_requesting_account_id: true,
               skip_metadata_api_check: 'true',
               skip_region_validation: true,
-              ...(options.awsEndpoint
-                ? {
-                    endpoints: [Object.fromEntries(AWS_SERVICES.map((s) => [s, options.awsEndpoint]))],
-                    s3_use_path_style: true,
-                  }
-                : {}),
             },
           ],
         };
@@ -169,8 +151,9 @@ export class StackWorkspace {
       const cli = path.join(this.dir, '.terraformrc');
       fs.writeFileSync(
         cli,
-        `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(this.env.mirror ?? '')}\n  }\n}\n` +
-          (options.pluginCache ? `plugin_cache_dir = ${JSON.stringify(options.pluginCache)}\n` : ''),
+        (this.env.mirror
+          ? `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(this.env.mirror)}\n  }\n}\n`
+          : '') + (options.pluginCache ? `plugin_cache_dir = ${JSON.stringify(options.pluginCache)}\n` : ''),
       );
     }
   }
@@ -185,8 +168,12 @@ export class StackWorkspace {
     };
     if (this.options.offline) {
       env.TF_CLI_CONFIG_FILE = path.join(this.dir, '.terraformrc');
-      env.AWS_ACCESS_KEY_ID = 'meshform-offline';
-      env.AWS_SECRET_ACCESS_KEY = 'meshform-offline';
+      env.AWS_ACCESS_KEY_ID = this.options.keepProviders
+        ? (process.env.AWS_ACCESS_KEY_ID ?? 'test')
+        : 'meshform-offline';
+      env.AWS_SECRET_ACCESS_KEY = this.options.keepProviders
+        ? (process.env.AWS_SECRET_ACCESS_KEY ?? 'test')
+        : 'meshform-offline';
       env.AWS_EC2_METADATA_DISABLED = 'true';
     } else if (this.options.pluginCache) {
       env.TF_PLUGIN_CACHE_DIR = this.options.pluginCache;
@@ -234,4 +221,17 @@ export function offlineVariableValues(
     if (variable.default === undefined && values[name] !== undefined) env[`TF_VAR_${name}`] = values[name]!;
   }
   return env;
+}
+
+/** A mutex: `terraform init` runs one at a time, because the shared plugin cache is not safe for concurrent installs. */
+export class Lock {
+  private tail: Promise<void> = Promise.resolve();
+  public run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
 }

@@ -1,4 +1,5 @@
 import { Construct, IConstruct } from 'constructs';
+import { MeshformAws } from './aws-endpoint';
 import { CertificateAuthority, caWarnings } from './certificate-authority';
 import type { Datacenter } from './datacenter';
 import type { Service } from './service';
@@ -58,6 +59,11 @@ export interface MeshProps {
    * @default - gateways in local mode, mesh-only destinations, Prometheus metrics on every sidecar
    */
   readonly traffic?: MeshTrafficSettings;
+  /**
+   * Where the AWS providers of the mesh's stacks send their calls (AWS, or an emulator for integration runs).
+   * @default MeshformAws.fromEnvironment() - MESHFORM_AWS_ENDPOINT when set, else AWS
+   */
+  readonly aws?: MeshformAws;
 }
 
 /** The mesh-wide traffic settings with their defaults filled in. */
@@ -111,6 +117,8 @@ export class Mesh extends Construct {
   public readonly certificateAuthority: CertificateAuthority;
   /** Mesh-wide traffic settings. */
   public readonly traffic: ResolvedMeshTraffic;
+  /** Where the mesh's AWS providers send their calls. */
+  public readonly aws: MeshformAws;
 
   private readonly dcs: Datacenter[] = [];
   private readonly svcs: Service[] = [];
@@ -153,6 +161,8 @@ export class Mesh extends Construct {
         'give an IPv4 address and port, e.g. "0.0.0.0:20200"',
       );
     }
+    this.aws = props.aws ?? MeshformAws.fromEnvironment();
+    this.aws.validate(path);
     this.federation = new Federation(this, 'Federation');
   }
 

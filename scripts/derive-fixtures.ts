@@ -92,10 +92,19 @@ export function crdSchema(text: string): { kind: string; group: string; version:
     .map((line) => line.replace(/\{\{[^}]*\}\}/g, 'templated'))
     .join('\n');
   const crd = parse(yaml) as {
-    spec: { group: string; names: { kind: string }; versions: { name: string; served: boolean; storage?: boolean; schema: { openAPIV3Schema: unknown } }[] };
+    spec: {
+      group: string;
+      names: { kind: string };
+      versions: { name: string; served: boolean; storage?: boolean; schema: { openAPIV3Schema: unknown } }[];
+    };
   };
   const version = crd.spec.versions.find((v) => v.storage) ?? crd.spec.versions[0]!;
-  return { kind: crd.spec.names.kind, group: crd.spec.group, version: version.name, schema: withoutDescriptions(version.schema.openAPIV3Schema) };
+  return {
+    kind: crd.spec.names.kind,
+    group: crd.spec.group,
+    version: version.name,
+    schema: withoutDescriptions(version.schema.openAPIV3Schema),
+  };
 }
 
 /** Every derived file: target path -> content. */
@@ -122,7 +131,12 @@ export function deriveAll(shared: string = SHARED_FIXTURES): { [file: string]: s
         const crd = crdSchema(fs.readFileSync(path.join(shared, `consul-k8s-${CHART}`, 'crds', file), 'utf8'));
         return [
           `test/fixtures/consul-k8s-${CHART}-crds/${crd.kind}.json`,
-          json({ derivedFrom: `hashicorp/consul-k8s v${CHART} charts/consul/templates/${file}`, apiVersion: `${crd.group}/${crd.version}`, kind: crd.kind, schema: crd.schema }),
+          json({
+            derivedFrom: `hashicorp/consul-k8s v${CHART} charts/consul/templates/${file}`,
+            apiVersion: `${crd.group}/${crd.version}`,
+            kind: crd.kind,
+            schema: crd.schema,
+          }),
         ];
       }),
     ),

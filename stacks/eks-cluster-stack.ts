@@ -51,7 +51,7 @@ export class EksClusterStack extends MeshStack {
     const cluster = props.cluster;
     const name = dc.stackName;
     this.clusterName = name;
-    awsProvider(this, cluster.options.region, dc.mesh.name, dc.name);
+    awsProvider(this, cluster.options.region, dc.mesh.name, dc.name, dc.mesh.aws.url);
 
     this.network = new AwsNetwork(this, 'Network', {
       name,

@@ -30,6 +30,7 @@ export class KubernetesDatacenterStack extends MeshStack {
       mesh: dc.mesh.name,
       datacenter: dc.name,
       clusterName: dc.stackName,
+      awsEndpoint: dc.mesh.aws.url,
     });
     const secrets = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name);
     this.controlPlane = new KubernetesControlPlane(this, 'ControlPlane', {

@@ -27,7 +27,12 @@ export class MeshConfigStack extends MeshStack {
     bindClusterAccess(
       this,
       props.primary.cluster,
-      { mesh: this.mesh.name, datacenter: props.primary.name, clusterName: props.primary.stackName },
+      {
+        mesh: this.mesh.name,
+        datacenter: props.primary.name,
+        clusterName: props.primary.stackName,
+        awsEndpoint: this.mesh.aws.url,
+      },
       { helm: false },
     );
   }

@@ -132,7 +132,7 @@ export class VmDatacenterStack extends MeshStack {
     this.dc = dc;
     const hosts = dc.hosts as AwsVmHosts;
     const region = hosts.options.region;
-    awsProvider(this, region, dc.mesh.name, dc.name);
+    awsProvider(this, region, dc.mesh.name, dc.name, dc.mesh.aws.url);
     this.inputs = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name);
 
     // Network.

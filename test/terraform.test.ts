@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { offlineVariableValues, StackWorkspace, stackProviders, terraformAvailability } from '../cli/terraform';
+import { Lock, offlineVariableValues, StackWorkspace, stackProviders, terraformAvailability } from '../cli/terraform';
 import { deriveTokenUuid } from '../constructs/private/acl';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { reconcileMeshCa } from '../cli/ca';
@@ -37,6 +37,7 @@ async function pool<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> 
 }
 
 const planned: PlannedStack[] = [];
+const initLock = new Lock();
 let management = '';
 const outdirs = new Map<string, string>();
 
@@ -82,7 +83,8 @@ describe.skipIf(!available.ok)(
               ['plan', ['plan', '-no-color', '-input=false', '-refresh=false', '-out=plan.tfplan']],
               ['show', ['show', '-json', 'plan.tfplan']],
             ] as const) {
-              const r = await ws.run(args);
+              // init installs into the shared plugin cache, which is not safe for concurrent installs
+              const r = await (step === 'init' ? initLock.run(() => ws.run(args)) : ws.run(args));
               steps.push({ step, code: r.code, output: step === 'show' ? '' : `${r.stdout}${r.stderr}` });
               if (r.code !== 0) return { example: example.name, stack, steps };
               if (step === 'show') return { example: example.name, stack, steps, plan: JSON.parse(r.stdout) };

@@ -7,9 +7,47 @@ export function meshTags(mesh: string, datacenter: string): { [key: string]: str
   return { 'meshform:mesh': mesh, 'meshform:datacenter': datacenter, 'managed-by': 'meshform' };
 }
 
-/** The AWS provider of a meshform stack: one region, the mesh's default tags. */
-export function awsProvider(scope: Construct, region: string, mesh: string, datacenter: string): AwsProvider {
-  return new AwsProvider(scope, 'aws', { region, defaultTags: [{ tags: meshTags(mesh, datacenter) }] });
+/** The AWS services meshform's stacks call: each gets the endpoint in endpoint mode. */
+export const AWS_SERVICES = [
+  'ec2',
+  'elbv2',
+  'iam',
+  'kms',
+  'logs',
+  'route53',
+  'secretsmanager',
+  'sts',
+  'eks',
+  'ssm',
+  's3',
+] as const;
+
+/**
+ * The AWS provider of a meshform stack: one region, the mesh's default tags, and, in endpoint mode (an
+ * emulator such as LocalStack), the endpoint for every service with the skips an emulator needs. The one
+ * place meshform creates an AWS provider.
+ */
+export function awsProvider(
+  scope: Construct,
+  region: string,
+  mesh: string,
+  datacenter: string,
+  endpoint?: string,
+): AwsProvider {
+  return new AwsProvider(scope, 'aws', {
+    region,
+    defaultTags: [{ tags: meshTags(mesh, datacenter) }],
+    ...(endpoint
+      ? {
+          endpoints: [Object.fromEntries(AWS_SERVICES.map((s) => [s, endpoint]))],
+          skipCredentialsValidation: true,
+          skipRequestingAccountId: true,
+          skipMetadataApiCheck: 'true',
+          skipRegionValidation: true,
+          s3UsePathStyle: true,
+        }
+      : {}),
+  });
 }
 
 /** A JSON IAM policy document (rendered by Terraform's jsonencode, so tokens resolve inside it). */

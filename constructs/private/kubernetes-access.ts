@@ -26,7 +26,12 @@ export const GATEWAY_EIP_TAG = 'meshform:mesh-gateway';
 export function bindClusterAccess(
   scope: Construct,
   cluster: KubernetesCluster,
-  names: { readonly mesh: string; readonly datacenter: string; readonly clusterName: string },
+  names: {
+    readonly mesh: string;
+    readonly datacenter: string;
+    readonly clusterName: string;
+    readonly awsEndpoint?: string;
+  },
   options: { readonly helm: boolean } = { helm: true },
 ): ClusterAccess {
   if (cluster instanceof KubeconfigCluster) {
@@ -37,7 +42,7 @@ export function bindClusterAccess(
   }
   if (cluster instanceof EksCluster) {
     const region = cluster.options.region;
-    awsProvider(scope, region, names.mesh, names.datacenter);
+    awsProvider(scope, region, names.mesh, names.datacenter, names.awsEndpoint);
     const eks = new DataAwsEksCluster(scope, 'Cluster', { name: names.clusterName });
     const connection = {
       host: eks.endpoint,

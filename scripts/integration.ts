@@ -1,0 +1,124 @@
+/**
+ * `npm run test:integration`: every AWS-only stack of the examples (VM datacenters on EC2, the AWS infra of EKS
+ * clusters), synthesized in endpoint mode and run against the AWS-compatible endpoint in MESHFORM_AWS_ENDPOINT:
+ * init, apply, an empty plan right after, optionally a second apply that changes nothing (--second-apply),
+ * destroy, and nothing left on the endpoint carrying the stack's tags. Without an endpoint it says why it is
+ * skipped and exits 0.
+ *
+ *   MESHFORM_AWS_ENDPOINT=http://localhost:4566 npm run test:integration [-- --second-apply] [-- --parallelism 2]
+ *
+ * Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (default "test", which LocalStack accepts). Logs of a
+ * failed stack are kept under .meshform-cache/integration/.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { reconcileMeshCa } from '../cli/ca';
+import { taggedResources } from '../cli/aws-sigv4';
+import { IntegrationStack, renderIntegration, runIntegration } from '../cli/integration';
+import { secretValues } from '../cli/secrets';
+import { findProviderMirror, stackProviders, terraformAvailability } from '../cli/terraform';
+import type { MeshManifest } from '../constructs/private/mesh-manifest';
+import { App } from '../constructs/private/engine';
+import { SecretStore } from '../constructs/secret-store';
+import { EXAMPLES } from '../examples';
+
+const ROOT = path.resolve(__dirname, '..');
+
+/** Why the tier cannot run, or undefined when it can. */
+async function unreachable(endpoint: string): Promise<string | undefined> {
+  try {
+    await fetch(endpoint, { signal: AbortSignal.timeout(5000) });
+    return undefined;
+  } catch (e) {
+    return `${endpoint} does not answer (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message})`;
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { 'second-apply': { type: 'boolean' }, parallelism: { type: 'string' } } });
+  const endpoint = process.env.MESHFORM_AWS_ENDPOINT;
+  if (!endpoint) {
+    process.stdout.write(
+      'integration tier skipped: no AWS-compatible endpoint configured. Set MESHFORM_AWS_ENDPOINT (e.g. LocalStack: ' +
+        'MESHFORM_AWS_ENDPOINT=http://localhost:4566 npm run test:integration) to apply, re-plan and destroy every AWS stack of the examples.\n',
+    );
+    return 0;
+  }
+  const down = await unreachable(endpoint);
+  if (down) {
+    process.stderr.write(`integration tier: MESHFORM_AWS_ENDPOINT is set but ${down}\n`);
+    return 1;
+  }
+  const terraform = terraformAvailability({ offline: false });
+  if (!terraform.ok) {
+    process.stderr.write(`integration tier: ${terraform.reason}\n`);
+    return 1;
+  }
+  const mirror = findProviderMirror();
+  const env = { ...terraform.env, ...(mirror ? { mirror } : {}) };
+  const parallelism = Number(values.parallelism ?? process.env.MESHFORM_INTEGRATION_PARALLELISM ?? 2);
+  const work = path.join(ROOT, '.meshform-cache', 'integration');
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work, { recursive: true, mode: 0o700 });
+  const store = SecretStore.open({ directory: fs.mkdtempSync(path.join(os.tmpdir(), 'meshform-integration-store-')) });
+
+  const stacks: IntegrationStack[] = [];
+  for (const example of EXAMPLES) {
+    // synthesized in endpoint mode: MESHFORM_AWS_ENDPOINT is read by every mesh (MeshformAws.fromEnvironment)
+    const outdir = path.join(work, 'synth', example.name);
+    fs.mkdirSync(path.dirname(outdir), { recursive: true });
+    const app = new App({ outdir, stackTraces: false });
+    example.define(app);
+    app.synth();
+    const variables: { [name: string]: string } = {};
+    const meshDir = path.join(outdir, 'meshform');
+    for (const file of fs.readdirSync(meshDir).filter((f) => f.endsWith('.json'))) {
+      const mesh = JSON.parse(fs.readFileSync(path.join(meshDir, file), 'utf8')) as MeshManifest;
+      store.ensure(mesh.mesh);
+      reconcileMeshCa(
+        store,
+        mesh,
+        () => undefined,
+        undefined,
+        () => undefined,
+      );
+      for (const { variable, value } of secretValues(store, mesh)) variables[variable] = value;
+    }
+    for (const stack of fs.readdirSync(path.join(outdir, 'stacks')).sort()) {
+      const dir = path.join(outdir, 'stacks', stack);
+      const json = JSON.parse(fs.readFileSync(path.join(dir, 'cdk.tf.json'), 'utf8')) as {
+        provider?: { [name: string]: unknown };
+      };
+      const providers = stackProviders(json);
+      if (providers.length === 1 && providers[0] === 'aws') stacks.push({ group: example.name, stack, dir, variables });
+    }
+  }
+  process.stdout.write(
+    `integration tier: ${stacks.length} AWS stacks against ${endpoint} (${parallelism} at a time)\n`,
+  );
+  const credentials = {
+    accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test',
+    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
+  };
+  const outcomes = await runIntegration(stacks, {
+    env,
+    workRoot: work,
+    parallelism,
+    secondApply: values['second-apply'] === true,
+    leftovers: async (tags, region) =>
+      (await taggedResources(tags, { region, endpoint, credentials })).map((r) => r.arn),
+    report: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.stdout.write(renderIntegration(outcomes));
+  return outcomes.every((o) => o.ok) ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`integration tier: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
