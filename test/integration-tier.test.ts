@@ -200,6 +200,31 @@ describe('the tier itself, with real Terraform (terraform_data resources, a stan
     return { dir: outdir, names };
   }
 
+  /** WHEN helper: the tier over `names` of `dir`, against the stand-in tagging endpoint at `url`. */
+  const runTier = (
+    dir: string,
+    names: string[],
+    url: string,
+    options: { secondApply: boolean; parallelism: number; workRoot?: string },
+  ) =>
+    runIntegration(
+      names.map((stack) => ({ group: 'lab', stack, dir: path.join(dir, 'stacks', stack), variables: {} })),
+      {
+        env: env(),
+        workRoot: options.workRoot ?? tempDir('meshform-integration-'),
+        parallelism: options.parallelism,
+        secondApply: options.secondApply,
+        leftovers: async (tags, region) =>
+          (
+            await taggedResources(tags, {
+              region,
+              endpoint: url,
+              credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+            })
+          ).map((r) => r.arn),
+      },
+    );
+
   const env = () => {
     const mirror = findProviderMirror();
     return { ...(terraform.ok ? terraform.env : (undefined as never)), ...(mirror ? { mirror } : {}) };
@@ -220,23 +245,7 @@ describe('the tier itself, with real Terraform (terraform_data resources, a stan
       ]);
       try {
         const work = tempDir('meshform-integration-');
-        const outcomes = await runIntegration(
-          names.map((stack) => ({ group: 'lab', stack, dir: path.join(dir, 'stacks', stack), variables: {} })),
-          {
-            env: env(),
-            workRoot: work,
-            parallelism: 2,
-            secondApply: true,
-            leftovers: async (tags, region) =>
-              (
-                await taggedResources(tags, {
-                  region,
-                  endpoint: endpoint.url,
-                  credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-                })
-              ).map((r) => r.arn),
-          },
-        );
+        const outcomes = await runTier(dir, names, endpoint.url, { secondApply: true, parallelism: 2, workRoot: work });
         expect(outcomes.map((o) => `${o.stack} ${o.ok} ${o.steps.map((s) => `${s.step}:${s.ok}`).join(',')}`)).toEqual([
           'one true init:true,apply:true,plan after apply:true,second apply:true,destroy:true,nothing left (by tags):true',
           'two true init:true,apply:true,plan after apply:true,second apply:true,destroy:true,nothing left (by tags):true',
@@ -266,23 +275,7 @@ describe('the tier itself, with real Terraform (terraform_data resources, a stan
       );
       const endpoint = await taggingEndpoint([]);
       try {
-        const [outcome] = await runIntegration(
-          [{ group: 'lab', stack: 'drift', dir: path.join(dir, 'stacks', 'drift'), variables: {} }],
-          {
-            env: env(),
-            workRoot: tempDir('meshform-integration-'),
-            parallelism: 1,
-            secondApply: false,
-            leftovers: async (tags, region) =>
-              (
-                await taggedResources(tags, {
-                  region,
-                  endpoint: endpoint.url,
-                  credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-                })
-              ).map((r) => r.arn),
-          },
-        );
+        const [outcome] = await runTier(dir, ['drift'], endpoint.url, { secondApply: false, parallelism: 1 });
         expect(outcome!.ok).toBe(false);
         expect(outcome!.failure).toBe(
           'the plan right after apply is not empty (perpetual diff): terraform_data.stamp must be replaced',
@@ -312,23 +305,7 @@ describe('the tier itself, with real Terraform (terraform_data resources, a stan
       },
     ]);
     try {
-      const [outcome] = await runIntegration(
-        [{ group: 'lab', stack: 'leaky', dir: path.join(dir, 'stacks', 'leaky'), variables: {} }],
-        {
-          env: env(),
-          workRoot: tempDir('meshform-integration-'),
-          parallelism: 1,
-          secondApply: false,
-          leftovers: async (tags, region) =>
-            (
-              await taggedResources(tags, {
-                region,
-                endpoint: endpoint.url,
-                credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-              })
-            ).map((r) => r.arn),
-        },
-      );
+      const [outcome] = await runTier(dir, ['leaky'], endpoint.url, { secondApply: false, parallelism: 1 });
       expect(outcome!.failure).toBe(
         '1 resource tagged meshform:datacenter=leaky, meshform:mesh=lab left after destroy: arn:aws:ec2:us-east-1:000000000000:security-group/sg-1',
       );
