@@ -86,11 +86,12 @@ export async function deployProject(options: DeployOptions): Promise<number> {
     options.write(style.red(`deploy refused: ${failedToPlan.map((s) => s.stack).join(', ')} could not be planned\n`));
     return PLAN_EXIT.error;
   }
-  const cloud = plan.stacks.filter((s) => s.status === 'not-planned' && !s.reason?.startsWith('upstream'));
-  if (cloud.length > 0) {
+  const unplannable = plan.stacks.filter((s) => s.status === 'not-planned' && !s.reason?.startsWith('upstream'));
+  if (unplannable.length > 0) {
     options.write(
       style.red(
-        `deploy refused: ${cloud.map((s) => `${s.stack} (${s.reason})`).join('; ')}: apply those with Terraform Cloud or cdktf deploy\n`,
+        `deploy refused: cannot plan ${unplannable.map((s) => `${s.stack} (${s.reason})`).join('; ')}. ` +
+          'Fix what keeps them from planning here, or apply Terraform Cloud workspaces in Terraform Cloud\n',
       ),
     );
     return PLAN_EXIT.error;

@@ -224,7 +224,12 @@ async function planStack(
   options.progress?.step(`${stack.name}: terraform init`);
   const init = await initLock.run(() => workspace.run(['init', '-input=false', '-no-color']));
   if (init.code !== 0)
-    return { ...base, status: 'failed', reason: `terraform init: ${terraformError(init.stderr || init.stdout)}` };
+    // providers or the backend out of reach here: listed with the reason, not a failure of the plan
+    return {
+      ...base,
+      status: 'not-planned',
+      reason: `terraform init failed: ${terraformError(init.stderr || init.stdout)}`,
+    };
   options.progress?.step(`${stack.name}: terraform plan`);
   const plan = await workspace.run([
     'plan',

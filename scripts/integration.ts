@@ -18,7 +18,7 @@ import { reconcileMeshCa } from '../cli/ca';
 import { taggedResources } from '../cli/aws-sigv4';
 import { IntegrationStack, renderIntegration, runIntegration } from '../cli/integration';
 import { secretValues } from '../cli/secrets';
-import { findProviderMirror, stackProviders, terraformAvailability } from '../cli/terraform';
+import { findProviderMirror, stackProviders, TerraformEnvironment, terraformAvailability } from '../cli/terraform';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { App } from '../constructs/private/engine';
 import { SecretStore } from '../constructs/secret-store';
@@ -62,7 +62,24 @@ async function main(): Promise<number> {
   const work = path.join(ROOT, '.meshform-cache', 'integration');
   fs.rmSync(work, { recursive: true, force: true });
   fs.mkdirSync(work, { recursive: true, mode: 0o700 });
-  const store = SecretStore.open({ directory: fs.mkdtempSync(path.join(os.tmpdir(), 'meshform-integration-store-')) });
+  // a throw-away secret store for this run: it holds CA keys, so it is removed whatever the outcome
+  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshform-integration-store-'));
+  try {
+    return await integrate(endpoint, env, work, parallelism, values['second-apply'] === true, storeDir);
+  } finally {
+    fs.rmSync(storeDir, { recursive: true, force: true });
+  }
+}
+
+async function integrate(
+  endpoint: string,
+  env: TerraformEnvironment,
+  work: string,
+  parallelism: number,
+  secondApply: boolean,
+  storeDir: string,
+): Promise<number> {
+  const store = SecretStore.open({ directory: storeDir });
 
   const stacks: IntegrationStack[] = [];
   for (const example of EXAMPLES) {
@@ -106,7 +123,7 @@ async function main(): Promise<number> {
     env,
     workRoot: work,
     parallelism,
-    secondApply: values['second-apply'] === true,
+    secondApply,
     leftovers: async (tags, region) =>
       (await taggedResources(tags, { region, endpoint, credentials })).map((r) => r.arn),
     report: (line) => process.stderr.write(`${line}\n`),

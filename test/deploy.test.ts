@@ -15,7 +15,7 @@ if (!available.ok) console.warn(`skipping deploy tests with real Terraform: ${av
  * GIVEN a project of three stacks a → b → c holding only Terraform's built-in terraform_data (no provider,
  * no cloud): a real `terraform apply` runs here. Stack b fails while the file `fail-b` exists.
  */
-function chainProject(): {
+function chainProject(extra = ''): {
   dir: string;
   deploy: (...args: string[]) => Promise<{ code: number; stdout: string }>;
   state: (stack: string) => unknown;
@@ -36,6 +36,7 @@ for (const name of ['a', 'b', 'c']) {
 stacks.b.addOverride('resource.terraform_data.check', { input: 'check', provisioner: [{ 'local-exec': { command: ${JSON.stringify(`test ! -f ${marker}`)} } }] });
 stacks.b.addDependency(stacks.a);
 stacks.c.addDependency(stacks.b);
+${extra}
 app.synth();
 `,
   );
@@ -118,6 +119,25 @@ describe('meshform deploy', () => {
       const third = await p.deploy('--auto-approve');
       expect(third.code).toBe(0);
       expect(third.stdout).toContain('nothing to apply: every stack is up to date');
+    },
+  );
+
+  it.skipIf(!available.ok)(
+    'refuses to apply anything while a stack cannot be planned here, and says which and why',
+    async () => {
+      // GIVEN stack c needs a provider that no registry or mirror here can install
+      const p = chainProject(
+        `stacks.c.addOverride('terraform.required_providers.nothere', { source: 'meshform-test/does-not-exist' });`,
+      );
+      // WHEN
+      const { code, stdout } = await p.deploy('--auto-approve');
+      // THEN nothing is applied, not even the stacks that could be
+      expect(code).toBe(1);
+      expect(stdout).toMatch(
+        /deploy refused: cannot plan c \(terraform init failed: .+\)\. Fix what keeps them from planning here/,
+      );
+      expect(p.state('a')).toBeUndefined();
+      expect(p.state('b')).toBeUndefined();
     },
   );
 

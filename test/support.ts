@@ -10,9 +10,18 @@ import type { MeshManifest } from '../constructs/private/mesh-manifest';
 /** Root of the repository. */
 export const REPO = path.resolve(__dirname, '..');
 
-/** A fresh temporary directory, removed by the OS eventually (tests also clean up what they can). */
+const created: string[] = [];
+
+/** A fresh temporary directory, removed after the test file that made it (test/cleanup.ts). */
 export function tempDir(prefix = 'meshform-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+/** Removes every directory tempDir made in this test file. */
+export function removeTempDirs(): void {
+  for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** A synthesized Terraform JSON document. */

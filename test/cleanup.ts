@@ -1,0 +1,7 @@
+import { afterAll } from 'vitest';
+import { removeTempDirs } from './support';
+
+// every test file leaves /tmp as it found it (set MESHFORM_KEEP_TEST_DIRS=1 to look at what a test wrote)
+afterAll(() => {
+  if (!process.env.MESHFORM_KEEP_TEST_DIRS) removeTempDirs();
+});
