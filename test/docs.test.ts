@@ -47,3 +47,23 @@ describe('public props', () => {
     }
   });
 });
+
+describe('README Architecture section', () => {
+  it('names every source file of the layout, so it stays true when the layout changes', () => {
+    // GIVEN the Architecture section of the README
+    const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Architecture'), readme.indexOf('## Development'));
+    // WHEN every TypeScript file of the layout's folders is looked up in it
+    const unnamed = ['constructs', 'constructs/private', 'stacks', 'modules', 'cli', 'scripts']
+      .flatMap((dir) =>
+        fs
+          .readdirSync(path.join(REPO, dir))
+          .filter((f) => f.endsWith('.ts'))
+          .map((f) => ({ dir, name: f.slice(0, -'.ts'.length) })),
+      )
+      .filter(({ name }) => !new RegExp(`\\b${name.replace(/[-.]/g, '\\$&')}(\\.ts)?\\b`).test(section))
+      .map(({ dir, name }) => `${dir}/${name}.ts`);
+    // THEN none is missing
+    expect(unnamed).toEqual([]);
+  });
+});
