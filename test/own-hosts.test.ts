@@ -15,7 +15,37 @@ import {
 } from '../index';
 import type { App } from '../constructs/private/engine';
 import { reconcileMeshCa } from '../cli/ca';
-import { project as makeProject, run, synth, thrownMessage } from './support';
+import { project as makeProject, run, Synthesized, synth, thrownMessage } from './support';
+
+/** The hybrid example synthesized in a project with its secret store, and `meshform secrets host` on it. */
+function hybridProject(): {
+  out: Synthesized;
+  secrets: { gossipKey: string };
+  hostSecrets: (datacenter: string, host: string) => string;
+} {
+  const dir = makeProject('true');
+  const storeDir = path.join(dir, 'store');
+  const out = synth(defineHybridMesh, path.join(dir, 'cdktf.out'));
+  const store = SecretStore.open({ directory: storeDir });
+  const secrets = store.ensure('bank').secrets;
+  reconcileMeshCa(store, out.mesh('bank'), () => undefined);
+  const hostSecrets = (datacenter: string, host: string) =>
+    run([
+      'secrets',
+      'host',
+      '--project',
+      dir,
+      '--secrets-dir',
+      storeDir,
+      '--mesh',
+      'bank',
+      '--datacenter',
+      datacenter,
+      '--host',
+      host,
+    ]).stdout;
+  return { out, secrets, hostSecrets };
+}
 
 describe('VM datacenter on your own hosts', () => {
   it('writes one bundle per host: files, install script and README', () => {
@@ -91,26 +121,11 @@ describe('VM datacenter on your own hosts', () => {
   });
 
   it('puts no secret in any bundle', () => {
-    const dir = makeProject('true');
-    const storeDir = path.join(dir, 'store');
-    const out = synth(defineHybridMesh, path.join(dir, 'cdktf.out'));
-    const store = SecretStore.open({ directory: storeDir });
-    const secrets = store.ensure('bank').secrets;
-    reconcileMeshCa(store, out.mesh('bank'), () => undefined);
-    const delivered = run([
-      'secrets',
-      'host',
-      '--project',
-      dir,
-      '--secrets-dir',
-      storeDir,
-      '--mesh',
-      'bank',
-      '--datacenter',
-      'on-premises',
-      '--host',
-      'consul-1',
-    ]).stdout;
+    // GIVEN the hybrid example synthesized, with its secret store
+    const { out, secrets, hostSecrets } = hybridProject();
+    // WHEN a server host's secrets are handed out
+    const delivered = hostSecrets('on-premises', 'consul-1');
+    // THEN none of them, nor any private key, is in a bundle
     const tokens = Object.values((JSON.parse(delivered) as { tokens: { [k: string]: string } }).tokens);
     for (const [file, content] of out.files()) {
       if (!file.startsWith('bundles/')) continue;
@@ -121,66 +136,18 @@ describe('VM datacenter on your own hosts', () => {
   });
 
   it('hands out secrets per role: a gateway gets its gateway token only', () => {
-    const dir = makeProject('true');
-    const out = synth(defineHybridMesh, path.join(dir, 'cdktf.out'));
-    const storeDir = path.join(dir, 'store');
-    const store = SecretStore.open({ directory: storeDir });
-    store.ensure('bank');
-    reconcileMeshCa(store, out.mesh('bank'), () => undefined);
-    const gateway = JSON.parse(
-      run([
-        'secrets',
-        'host',
-        '--project',
-        dir,
-        '--secrets-dir',
-        storeDir,
-        '--mesh',
-        'bank',
-        '--datacenter',
-        'on-premises',
-        '--host',
-        'gateway-1',
-      ]).stdout,
-    );
+    // GIVEN the hybrid example synthesized, with its secret store
+    const { hostSecrets } = hybridProject();
+    // WHEN the gateway host's secrets are handed out
+    const gateway = JSON.parse(hostSecrets('on-premises', 'gateway-1'));
+    // THEN it gets the agent and mesh gateway tokens, nothing of the servers
     expect(Object.keys(gateway.tokens).sort()).toEqual(['agent', 'mesh-gateway']);
     expect(Object.keys(gateway).sort()).toEqual(['ca_bundle', 'format', 'gossip_key', 'tokens']);
-    expect(
-      thrownMessage(() =>
-        run([
-          'secrets',
-          'host',
-          '--project',
-          dir,
-          '--secrets-dir',
-          storeDir,
-          '--mesh',
-          'bank',
-          '--datacenter',
-          'vms',
-          '--host',
-          'x',
-        ]),
-      ),
-    ).toBe('datacenter "vms" does not run on your own hosts: its hosts fetch their secrets themselves');
-    expect(
-      thrownMessage(() =>
-        run([
-          'secrets',
-          'host',
-          '--project',
-          dir,
-          '--secrets-dir',
-          storeDir,
-          '--mesh',
-          'bank',
-          '--datacenter',
-          'on-premises',
-          '--host',
-          'nope',
-        ]),
-      ),
-    ).toBe(
+    // AND hosts meshform does not hand secrets to are refused with the reason
+    expect(thrownMessage(() => hostSecrets('vms', 'x'))).toBe(
+      'datacenter "vms" does not run on your own hosts: its hosts fetch their secrets themselves',
+    );
+    expect(thrownMessage(() => hostSecrets('on-premises', 'nope'))).toBe(
       'datacenter "on-premises" has no host "nope" (hosts: consul-1, consul-2, consul-3, gateway-1, mainframe-bridge-1)',
     );
   });
