@@ -54,71 +54,58 @@ export class AwsNetwork extends Construct implements NetworkRef {
     this.vpcCidr = formatCidr(props.cidr);
     const igw = new InternetGateway(this, 'InternetGateway', { vpcId: vpc.id, tags: { Name: props.name } });
 
-    const publicRoutes = new RouteTable(this, 'PublicRoutes', {
-      vpcId: vpc.id,
-      tags: { Name: `${props.name}-public` },
-    });
-    new Route(this, 'PublicDefaultRoute', {
-      routeTableId: publicRoutes.id,
-      destinationCidrBlock: '0.0.0.0/0',
-      gatewayId: igw.id,
-    });
-
-    const publicSubnets = props.availabilityZones.map(
-      (zone, i) =>
-        new Subnet(this, `Public${i}`, {
-          vpcId: vpc.id,
-          availabilityZone: zone,
-          cidrBlock: formatCidr(cidrSubnet(props.cidr, 4, i)),
-          mapPublicIpOnLaunch: false,
-          tags: { Name: `${props.name}-public-${zone}`, 'meshform:tier': 'public', ...props.publicSubnetTags },
-        }),
-    );
-    publicSubnets.forEach(
-      (subnet, i) =>
-        new RouteTableAssociation(this, `PublicAssociation${i}`, {
-          subnetId: subnet.id,
-          routeTableId: publicRoutes.id,
-        }),
-    );
+    const publicTier = this.tier(props, 'public', 0, { gatewayId: igw.id }, props.publicSubnetTags);
 
     const natAddress = new Eip(this, 'NatAddress', { domain: 'vpc', tags: { Name: `${props.name}-nat` } });
     const nat = new NatGateway(this, 'NatGateway', {
       allocationId: natAddress.id,
-      subnetId: publicSubnets[0]!.id,
+      subnetId: publicTier.subnets[0]!.id,
       tags: { Name: props.name },
       dependsOn: [igw],
     });
-    const privateRoutes = new RouteTable(this, 'PrivateRoutes', {
-      vpcId: vpc.id,
-      tags: { Name: `${props.name}-private` },
-    });
-    new Route(this, 'PrivateDefaultRoute', {
-      routeTableId: privateRoutes.id,
-      destinationCidrBlock: '0.0.0.0/0',
-      natGatewayId: nat.id,
-    });
-    const privateSubnets = props.availabilityZones.map(
-      (zone, i) =>
-        new Subnet(this, `Private${i}`, {
-          vpcId: vpc.id,
-          availabilityZone: zone,
-          cidrBlock: formatCidr(cidrSubnet(props.cidr, 4, 8 + i)),
-          mapPublicIpOnLaunch: false,
-          tags: { Name: `${props.name}-private-${zone}`, 'meshform:tier': 'private', ...props.privateSubnetTags },
-        }),
-    );
-    privateSubnets.forEach(
-      (subnet, i) =>
-        new RouteTableAssociation(this, `PrivateAssociation${i}`, {
-          subnetId: subnet.id,
-          routeTableId: privateRoutes.id,
-        }),
-    );
+    const privateTier = this.tier(props, 'private', 8, { natGatewayId: nat.id }, props.privateSubnetTags);
 
-    this.publicSubnetIds = publicSubnets.map((s) => s.id);
-    this.privateSubnetIds = privateSubnets.map((s) => s.id);
-    this.privateRouteTableId = privateRoutes.id;
+    this.publicSubnetIds = publicTier.subnets.map((s) => s.id);
+    this.privateSubnetIds = privateTier.subnets.map((s) => s.id);
+    this.privateRouteTableId = privateTier.routes.id;
+  }
+
+  /**
+   * One tier: a subnet per zone from the block's slices `firstSlice`, `firstSlice + 1`, ..., and a route table
+   * whose default route leaves through `target` (the internet gateway or the NAT gateway).
+   */
+  private tier(
+    props: AwsNetworkProps,
+    tier: 'public' | 'private',
+    firstSlice: number,
+    target: { readonly gatewayId: string } | { readonly natGatewayId: string },
+    extraTags: { readonly [key: string]: string } | undefined,
+  ): { routes: RouteTable; subnets: Subnet[] } {
+    const prefix = tier === 'public' ? 'Public' : 'Private';
+    const routes = new RouteTable(this, `${prefix}Routes`, {
+      vpcId: this.vpcId,
+      tags: { Name: `${props.name}-${tier}` },
+    });
+    new Route(this, `${prefix}DefaultRoute`, {
+      routeTableId: routes.id,
+      destinationCidrBlock: '0.0.0.0/0',
+      ...target,
+    });
+    const subnets = props.availabilityZones.map(
+      (zone, i) =>
+        new Subnet(this, `${prefix}${i}`, {
+          vpcId: this.vpcId,
+          availabilityZone: zone,
+          cidrBlock: formatCidr(cidrSubnet(props.cidr, 4, firstSlice + i)),
+          mapPublicIpOnLaunch: false,
+          tags: { Name: `${props.name}-${tier}-${zone}`, 'meshform:tier': tier, ...extraTags },
+        }),
+    );
+    subnets.forEach(
+      (subnet, i) =>
+        new RouteTableAssociation(this, `${prefix}Association${i}`, { subnetId: subnet.id, routeTableId: routes.id }),
+    );
+    return { routes, subnets };
   }
 
   /** The private subnets' route table (peering routes go here). */
