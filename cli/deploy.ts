@@ -10,16 +10,14 @@ import {
   cacheDirectory,
   dependencyOrder,
   PLAN_EXIT,
-  PlanDocument,
   PlanOptions,
   planWithSynthesis,
+  PlanWithSynthesis,
   savedPlanPath,
   StackPlan,
 } from './plan';
 import { renderPlanText } from './plan-render';
-import { secretValues } from './secrets';
-import type { MeshSynthesis } from './synth-meshes';
-import { offlineVariableValues, StackWorkspace, terraformAvailability } from './terraform';
+import { offlineVariableValues, StackWorkspace, TerraformEnvironment, terraformError } from './terraform';
 import { isEmptyPlan } from './terraform-plan';
 
 /** What a deploy did to each stack, kept between runs so a re-run says where it resumes. */
@@ -69,7 +67,8 @@ export async function deployProject(options: DeployOptions): Promise<number> {
       ),
     );
   }
-  const { plan, synthesis } = await planWithSynthesis({ ...options, offline: false, terraform: true });
+  const planned = await planWithSynthesis({ ...options, offline: false, terraform: true });
+  const { plan } = planned;
   options.write(renderPlanText(plan));
   const blocked = plan.meshes.flatMap((m) => m.gates).filter((g) => !g.acknowledged);
   if (blocked.length > 0) {
@@ -80,7 +79,8 @@ export async function deployProject(options: DeployOptions): Promise<number> {
     );
     return PLAN_EXIT.gated;
   }
-  if (!plan.terraform.available) throw new CliError(`deploy needs terraform: ${plan.terraform.reason}`);
+  const terraform = planned.terraform;
+  if (!terraform) throw new CliError(`deploy needs terraform: ${plan.terraform.reason}`);
   const failedToPlan = plan.stacks.filter((s) => s.status === 'failed');
   if (failedToPlan.length > 0) {
     options.write(style.red(`deploy refused: ${failedToPlan.map((s) => s.stack).join(', ')} could not be planned\n`));
@@ -111,16 +111,14 @@ export async function deployProject(options: DeployOptions): Promise<number> {
     options.write('deploy cancelled\n');
     return PLAN_EXIT.error;
   }
-  return applyInOrder(plan, synthesis, options);
+  return applyInOrder(planned, terraform, options);
 }
 
-async function applyInOrder(plan: PlanDocument, synthesis: MeshSynthesis, options: DeployOptions): Promise<number> {
-  const meshes = synthesis.result.meshes;
-  const availability = terraformAvailability({ offline: false });
-  if (!availability.ok) throw new CliError(`deploy needs terraform: ${availability.reason}`);
-  const secrets: { [variable: string]: string } = {};
-  for (const mesh of meshes)
-    for (const { variable, value } of secretValues(options.store, mesh)) secrets[variable] = value;
+async function applyInOrder(
+  { plan, synthesis, secrets, stackJson }: PlanWithSynthesis,
+  terraform: TerraformEnvironment,
+  options: DeployOptions,
+): Promise<number> {
   const journal: DeployJournal = { stacks: Object.fromEntries(plan.stacks.map((s) => [s.stack, 'pending'])) };
   const byName = new Map(plan.stacks.map((s) => [s.stack, s]));
   for (const name of dependencyOrder(plan.stacks)) {
@@ -131,11 +129,10 @@ async function applyInOrder(plan: PlanDocument, synthesis: MeshSynthesis, option
       continue;
     }
     const stackDir = path.join(synthesis.result.outdir, 'stacks', name);
-    const stackJson = JSON.parse(fs.readFileSync(path.join(stackDir, 'cdk.tf.json'), 'utf8'));
     const workspace = new StackWorkspace(
       stackDir,
-      availability.env,
-      { offline: false, environment: offlineVariableValues(stackJson, secrets) },
+      terraform,
+      { offline: false, environment: offlineVariableValues(stackJson.get(name)!, secrets) },
       undefined,
     );
     let planFile = stack.planFile;
@@ -159,13 +156,7 @@ async function applyInOrder(plan: PlanDocument, synthesis: MeshSynthesis, option
     options.write(style.bold(`${name}: terraform apply\n`));
     const applied = await workspace.run(['apply', '-input=false', '-no-color', planFile], 3_600_000);
     if (applied.code !== 0) {
-      const reason =
-        (applied.stderr || applied.stdout)
-          .split('\n')
-          .filter((l) => l.includes('Error'))
-          .slice(0, 2)
-          .join(' ')
-          .trim() || `exit ${applied.code}`;
+      const reason = terraformError(applied.stderr || applied.stdout, 2) || `exit ${applied.code}`;
       journal.stacks[name] = 'failed';
       writeJournal(options.projectDir, { ...journal, failed: { stack: name, reason } });
       options.write(
@@ -202,11 +193,7 @@ async function replan(
     return undefined;
   }
   if (planned.code !== 2) {
-    options.write(
-      style.red(
-        `${stack.stack}: plan failed: ${(planned.stderr || planned.stdout).trim().split('\n').slice(-3).join(' ')}\n`,
-      ),
-    );
+    options.write(style.red(`${stack.stack}: plan failed: ${terraformError(planned.stderr || planned.stdout)}\n`));
     return PLAN_EXIT.error;
   }
   options.write(

@@ -5,8 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pool } from './plan';
-import { Lock, StackWorkspace, TerraformEnvironment } from './terraform';
+import { Lock, pool, StackWorkspace, TerraformEnvironment, terraformError } from './terraform';
 
 /** A synthesized stack to run. */
 export interface IntegrationStack {
@@ -110,14 +109,7 @@ async function runStack(
     return problem;
   };
   const failedBy = (r: { code: number; stdout: string; stderr: string }) =>
-    r.code === 0
-      ? undefined
-      : (r.stderr || r.stdout)
-          .split('\n')
-          .filter((l) => l.includes('Error'))
-          .slice(0, 3)
-          .join(' ')
-          .trim() || `exit ${r.code}`;
+    r.code === 0 ? undefined : terraformError(r.stderr || r.stdout) || `exit ${r.code}`;
 
   let failure = await step('init', ['init', '-input=false', '-no-color'], failedBy);
   let applied = false;

@@ -24,6 +24,8 @@ import { MeshSynthesis, synthesizeMeshes } from './synth-meshes';
 import {
   Lock,
   offlineVariableValues,
+  pool,
+  terraformError,
   StackWorkspace,
   stackProviders,
   terraformAvailability,
@@ -153,31 +155,6 @@ export function savedPlanPath(cache: string, stack: string): string {
   const dir = path.join(cache, 'plans');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return path.join(dir, `${stack}.tfplan`);
-}
-
-/** Runs `jobs` with at most `limit` at a time, in order of the list. */
-export async function pool<T>(jobs: readonly (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const results: T[] = new Array(jobs.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(limit, jobs.length)) }, async () => {
-      while (next < jobs.length) {
-        const i = next++;
-        results[i] = await jobs[i]!();
-      }
-    }),
-  );
-  return results;
-}
-
-/** The last lines of Terraform's error output, without colour and boxes. */
-function terraformError(output: string): string {
-  const lines = output
-    .split('\n')
-    .map((l) => l.replace(/^[│╷╵]\s?/, '').trim())
-    .filter((l) => l.length > 0);
-  const error = lines.findIndex((l) => l.startsWith('Error:'));
-  return (error >= 0 ? lines.slice(error, error + 3) : lines.slice(-3)).join(' ');
 }
 
 function stacksOf(synthesis: MeshSynthesis): StackInfo[] {
@@ -310,10 +287,21 @@ function lastSynthesizedMeshes(store: SecretStore): Map<string, MeshManifest> {
   return meshes;
 }
 
+/** A plan with what it was made from, which `meshform deploy` applies without working it out again. */
+export interface PlanWithSynthesis {
+  readonly plan: PlanDocument;
+  /** The synthesis planned. */
+  readonly synthesis: MeshSynthesis;
+  /** The Terraform the plans ran with (absent when Terraform was not available or skipped). */
+  readonly terraform?: TerraformEnvironment;
+  /** Every mesh's secrets as values of the stacks' sensitive variables. */
+  readonly secrets: { readonly [variable: string]: string };
+  /** Each synthesized stack's Terraform JSON, by stack name. */
+  readonly stackJson: ReadonlyMap<string, StackInfo['json']>;
+}
+
 /** The plan and the synthesis it was made from (what `meshform deploy` applies). */
-export async function planWithSynthesis(
-  options: PlanOptions,
-): Promise<{ plan: PlanDocument; synthesis: MeshSynthesis }> {
+export async function planWithSynthesis(options: PlanOptions): Promise<PlanWithSynthesis> {
   const previouslySynthesized = lastSynthesizedMeshes(options.store);
   const synthesis = synthesizeMeshes(options.projectDir, options.store);
   const cache = cacheDirectory(options.projectDir);
@@ -444,5 +432,5 @@ export async function planWithSynthesis(
     stacks: dependencyOrder(plans).map((name) => plans.find((p) => p.stack === name)!),
     exitCode: failed ? PLAN_EXIT.error : gated ? PLAN_EXIT.gated : PLAN_EXIT.ok,
   };
-  return { plan, synthesis };
+  return { plan, synthesis, terraform: env, secrets, stackJson: new Map(stacks.map((st) => [st.name, st.json])) };
 }

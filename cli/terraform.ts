@@ -235,3 +235,33 @@ export class Lock {
     return result;
   }
 }
+
+/** Runs `jobs` with at most `limit` at a time, in order of the list. */
+export async function pool<T>(jobs: readonly (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const results: T[] = new Array(jobs.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(limit, jobs.length)) }, async () => {
+      while (next < jobs.length) {
+        const i = next++;
+        results[i] = await jobs[i]!();
+      }
+    }),
+  );
+  return results;
+}
+
+/**
+ * What Terraform said went wrong, on one line and without its boxes: each `Error:` summary (at most
+ * `maxErrors`) with the resource it names (`with aws_x.y,`), or, where it printed no error, its last lines.
+ */
+export function terraformError(output: string, maxErrors = 3): string {
+  const lines = output
+    .split('\n')
+    .map((l) => l.replace(/^[│╷╵]\s?/, '').trim())
+    .filter((l) => l.length > 0);
+  const errors = lines.flatMap((line, i) =>
+    line.startsWith('Error:') ? [lines[i + 1]?.startsWith('with ') ? `${line} ${lines[i + 1]}` : line] : [],
+  );
+  return (errors.length > 0 ? errors.slice(0, maxErrors) : lines.slice(-3)).join(' ');
+}

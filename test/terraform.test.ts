@@ -2,7 +2,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Lock, offlineVariableValues, StackWorkspace, stackProviders, terraformAvailability } from '../cli/terraform';
+import {
+  Lock,
+  offlineVariableValues,
+  pool,
+  StackWorkspace,
+  stackProviders,
+  terraformAvailability,
+  terraformError,
+} from '../cli/terraform';
 import { deriveTokenUuid } from '../constructs/private/acl';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { reconcileMeshCa } from '../cli/ca';
@@ -19,21 +27,6 @@ interface PlannedStack {
   readonly stack: string;
   readonly steps: { readonly step: string; readonly code: number; readonly output: string }[];
   readonly plan?: { resource_changes: { address: string; type: string; change: { actions: string[]; after: any } }[] };
-}
-
-/** Runs `jobs` with at most `limit` at a time. */
-async function pool<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const results: T[] = new Array(jobs.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, jobs.length) }, async () => {
-      while (next < jobs.length) {
-        const i = next++;
-        results[i] = await jobs[i]!();
-      }
-    }),
-  );
-  return results;
 }
 
 const planned: PlannedStack[] = [];
@@ -183,3 +176,37 @@ describe.skipIf(!available.ok)(
     });
   },
 );
+
+describe('terraformError', () => {
+  // GIVEN what Terraform prints on stderr for two failed resources (-no-color keeps its boxes)
+  const output = [
+    '╷',
+    '│ Error: creating EC2 EIP: operation error EC2: AllocateAddress, StatusCode: 400',
+    '│ ',
+    '│   with aws_eip.NatAddress,',
+    '│   on cdk.tf.json line 120, in resource "aws_eip" "NatAddress":',
+    '│  120:       },',
+    '╵',
+    '╷',
+    '│ Error: creating IAM Role (shop-server): operation error IAM: CreateRole, StatusCode: 400',
+    '│ ',
+    '╵',
+  ].join('\n');
+
+  it('gives each error with the resource it names, on one line, without the boxes', () => {
+    expect(terraformError(output)).toBe(
+      'Error: creating EC2 EIP: operation error EC2: AllocateAddress, StatusCode: 400 with aws_eip.NatAddress, ' +
+        'Error: creating IAM Role (shop-server): operation error IAM: CreateRole, StatusCode: 400',
+    );
+  });
+
+  it('gives at most the number of errors asked for', () => {
+    expect(terraformError(output, 1)).toBe(
+      'Error: creating EC2 EIP: operation error EC2: AllocateAddress, StatusCode: 400 with aws_eip.NatAddress,',
+    );
+  });
+
+  it('gives the last lines where Terraform printed no error', () => {
+    expect(terraformError('Initializing...\n\nsomething\nwent\nwrong\n')).toBe('something went wrong');
+  });
+});
