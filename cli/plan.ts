@@ -18,7 +18,7 @@ import { AppliedLookup, readAppliedRecord, StackBackendJson } from './applied';
 import { lastSynthesized } from './ca';
 import { CliError } from './output';
 import { evaluateGates, Gate } from './gates';
-import { secretValues } from './secrets';
+import { secretVariables } from './secrets';
 import { renderPlanSvg } from './plan-svg';
 import { MeshSynthesis, synthesizeMeshes } from './synth-meshes';
 import {
@@ -310,9 +310,7 @@ export async function planWithSynthesis(options: PlanOptions): Promise<PlanWithS
     : { ok: false as const, reason: 'skipped (--no-terraform)' };
   const env = availability.ok ? availability.env : undefined;
   const stacks = stacksOf(synthesis);
-  const secrets: { [variable: string]: string } = {};
-  for (const mesh of synthesis.result.meshes)
-    for (const { variable, value } of secretValues(options.store, mesh)) secrets[variable] = value;
+  const secrets = secretVariables(options.store, synthesis.result.meshes);
 
   const initLock = new Lock();
   let finished = 0;

@@ -38,6 +38,11 @@ export function secretValues(store: SecretStore, mesh: MeshManifest): { variable
   });
 }
 
+/** Every secret variable of the meshes and its value, as Terraform's environment takes them. */
+export function secretVariables(store: SecretStore, meshes: readonly MeshManifest[]): { [variable: string]: string } {
+  return Object.fromEntries(meshes.flatMap((mesh) => secretValues(store, mesh).map((s) => [s.variable, s.value])));
+}
+
 /** `export TF_VAR_<name>='<value>'` lines for every secret variable of the meshes. */
 export function secretsAsShellExports(store: SecretStore, meshes: readonly MeshManifest[]): string {
   const lines = meshes.flatMap((mesh) =>

@@ -17,9 +17,9 @@ import { parseArgs } from 'node:util';
 import { reconcileMeshCa } from '../cli/ca';
 import { taggedResources } from '../cli/aws-sigv4';
 import { IntegrationStack, renderIntegration, runIntegration } from '../cli/integration';
-import { secretValues } from '../cli/secrets';
+import { secretVariables } from '../cli/secrets';
+import { readSynthOutput } from '../cli/synth';
 import { findProviderMirror, stackProviders, TerraformEnvironment, terraformAvailability } from '../cli/terraform';
-import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { App } from '../constructs/private/engine';
 import { SecretStore } from '../constructs/secret-store';
 import { EXAMPLES } from '../examples';
@@ -90,9 +90,7 @@ async function integrate(
     example.define(app);
     app.synth();
     const variables: { [name: string]: string } = {};
-    const meshDir = path.join(outdir, 'meshform');
-    for (const file of fs.readdirSync(meshDir).filter((f) => f.endsWith('.json'))) {
-      const mesh = JSON.parse(fs.readFileSync(path.join(meshDir, file), 'utf8')) as MeshManifest;
+    for (const mesh of readSynthOutput(outdir).meshes) {
       store.ensure(mesh.mesh);
       reconcileMeshCa(
         store,
@@ -101,7 +99,7 @@ async function integrate(
         undefined,
         () => undefined,
       );
-      for (const { variable, value } of secretValues(store, mesh)) variables[variable] = value;
+      Object.assign(variables, secretVariables(store, [mesh]));
     }
     for (const stack of fs.readdirSync(path.join(outdir, 'stacks')).sort()) {
       const dir = path.join(outdir, 'stacks', stack);

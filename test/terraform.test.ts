@@ -12,9 +12,9 @@ import {
   terraformError,
 } from '../cli/terraform';
 import { deriveTokenUuid } from '../constructs/private/acl';
-import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { reconcileMeshCa } from '../cli/ca';
-import { secretValues } from '../cli/secrets';
+import { secretVariables } from '../cli/secrets';
+import { readSynthOutput } from '../cli/synth';
 import { EXAMPLES } from '../examples';
 import { SecretStore } from '../index';
 import { synth, tempDir } from './support';
@@ -49,14 +49,11 @@ describe.skipIf(!available.ok)(
           const json = out.stack(stack);
           if (stackProviders(json).some((p) => p !== 'aws')) continue;
           const values: { [name: string]: string } = {};
-          for (const meshFile of fs.readdirSync(path.join(out.outdir, 'meshform')).filter((f) => f.endsWith('.json'))) {
-            const mesh = JSON.parse(
-              fs.readFileSync(path.join(out.outdir, 'meshform', meshFile), 'utf8'),
-            ) as MeshManifest;
+          for (const mesh of readSynthOutput(out.outdir).meshes) {
             const secrets = store.ensure(mesh.mesh).secrets;
             if (mesh.mesh === 'shop') management = secrets.aclBootstrapToken;
             reconcileMeshCa(store, mesh, () => undefined);
-            for (const { variable, value } of secretValues(store, mesh)) values[variable] = value;
+            Object.assign(values, secretVariables(store, [mesh]));
           }
           jobs.push(async () => {
             const ws = new StackWorkspace(

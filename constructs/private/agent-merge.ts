@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errors } from '../errors';
 import { checkAgentConfigKeys } from './agent-config-keys';
-import { HclObject, HclSyntaxError, parseHcl } from './hcl';
+import { HclObject, HclSyntaxError, isObject, parseHcl } from './hcl';
 
 /**
  * Keys meshform owns in every agent's configuration: security (ACL, TLS, gossip), federation, identity,
@@ -44,10 +44,6 @@ const MANAGED = [
   'advertise_addr_wan',
   'domain',
 ];
-
-function isObject(v: unknown): v is HclObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function managed(key: string): boolean {
   return MANAGED.includes(key) || key.startsWith('acl_');

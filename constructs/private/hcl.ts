@@ -7,7 +7,8 @@ export interface HclObject {
   [key: string]: HclValue;
 }
 
-function isObject(v: unknown): v is HclObject {
+/** Whether a value is a configuration object (not a list, not a scalar). */
+export function isObject(v: unknown): v is HclObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
