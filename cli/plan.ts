@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { diffMesh, MeshChange } from '../constructs/private/mesh-diff';
 import {
   APPLIED_OUTPUT,
+  APPLIED_RECORD_FORMAT,
   MESH_MANIFEST_DIR,
   MeshManifest,
   mergeAppliedRecords,
@@ -168,6 +169,16 @@ function stacksOf(synthesis: MeshSynthesis): StackInfo[] {
   });
 }
 
+/** What names a stack in the plan: its name, what it depends on, its mesh and datacenter. */
+function stackIdentity(stack: StackInfo): Pick<StackPlan, 'stack' | 'dependsOn' | 'mesh' | 'datacenter'> {
+  return {
+    stack: stack.name,
+    dependsOn: stack.dependsOn,
+    ...(stack.mesh ? { mesh: stack.mesh.mesh } : {}),
+    ...(stack.datacenter ? { datacenter: stack.datacenter } : {}),
+  };
+}
+
 /** Plans one stack with real Terraform; never throws. */
 async function planStack(
   stack: StackInfo,
@@ -177,12 +188,7 @@ async function planStack(
   secrets: { [variable: string]: string },
   initLock: Lock,
 ): Promise<StackPlan> {
-  const base = {
-    stack: stack.name,
-    dependsOn: stack.dependsOn,
-    ...(stack.mesh ? { mesh: stack.mesh.mesh } : {}),
-    ...(stack.datacenter ? { datacenter: stack.datacenter } : {}),
-  };
+  const base = stackIdentity(stack);
   const localState = stack.json.terraform?.backend?.local?.path;
   const workspace = new StackWorkspace(
     stack.dir,
@@ -318,14 +324,7 @@ export async function planWithSynthesis(options: PlanOptions): Promise<PlanWithS
     stacks.map((stack) => async (): Promise<StackPlan> => {
       const reason = unplannable(stack, options, env, availability.ok ? '' : `Terraform ${availability.reason}`);
       const result: StackPlan = reason
-        ? {
-            stack: stack.name,
-            dependsOn: stack.dependsOn,
-            ...(stack.mesh ? { mesh: stack.mesh.mesh } : {}),
-            ...(stack.datacenter ? { datacenter: stack.datacenter } : {}),
-            status: 'not-planned',
-            reason,
-          }
+        ? { ...stackIdentity(stack), status: 'not-planned', reason }
         : await planStack(stack, env!, options, cache, secrets, initLock);
       finished++;
       options.progress?.step(`planned ${finished}/${stacks.length} stacks`);
@@ -356,7 +355,13 @@ export async function planWithSynthesis(options: PlanOptions): Promise<PlanWithS
       if (lookup.record) records.push(lookup.record);
       else if (lookup.source === 'unavailable' && last?.datacenters.some((d) => d.name === datacenter)) {
         fallback = true;
-        records.push({ format: 1, mesh: mesh.mesh, stack, datacenter, manifest: scopeManifest(last, datacenter) });
+        records.push({
+          format: APPLIED_RECORD_FORMAT,
+          mesh: mesh.mesh,
+          stack,
+          datacenter,
+          manifest: scopeManifest(last, datacenter),
+        });
       }
     };
     for (const dc of mesh.datacenters) {
