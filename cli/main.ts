@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CaMaterialError, MeshformError } from '../constructs/errors';
+import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { SecretStore } from '../constructs/secret-store';
 import { CliError, style } from './output';
 import { caImport, caInit, caProtect, caRotateIntermediate, caRotateRoot, caSignRequest, caStatus } from './ca';
@@ -128,6 +129,12 @@ function planOptions(values: { parallelism?: string; allow?: string[] }): { para
   return { parallelism, allow };
 }
 
+/** The meshes of the project's last synthesis (only `mesh` when given), and where that synthesis is. */
+function synthesizedMeshes(projectDir: string, mesh: string | undefined): { outdir: string; meshes: MeshManifest[] } {
+  const outdir = path.resolve(projectDir, readCdktfConfig(projectDir).output);
+  return { outdir, meshes: readSynthOutput(outdir).meshes.filter((m) => mesh === undefined || m.mesh === mesh) };
+}
+
 export function main(argv: readonly string[]): number | Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
@@ -222,8 +229,7 @@ export function main(argv: readonly string[]): number | Promise<number> {
       return 0;
     }
     case 'secrets': {
-      const outdir = path.resolve(projectDir, readCdktfConfig(projectDir).output);
-      const meshes = readSynthOutput(outdir).meshes.filter((m) => values.mesh === undefined || m.mesh === values.mesh);
+      const { outdir, meshes } = synthesizedMeshes(projectDir, values.mesh);
       if (meshes.length === 0) {
         throw new CliError(
           values.mesh
@@ -264,8 +270,7 @@ export function main(argv: readonly string[]): number | Promise<number> {
       throw new CliError(`unknown secrets command "${sub ?? ''}": use env, tfvars, host or show`, 2);
     }
     case 'ca': {
-      const outdir = path.resolve(projectDir, readCdktfConfig(projectDir).output);
-      const meshes = readSynthOutput(outdir).meshes.filter((m) => values.mesh === undefined || m.mesh === values.mesh);
+      const { outdir, meshes } = synthesizedMeshes(projectDir, values.mesh);
       if (meshes.length !== 1) {
         throw new CliError(
           meshes.length === 0
