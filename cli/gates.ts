@@ -43,9 +43,14 @@ export function quorum(servers: number): number {
   return Math.floor(servers / 2) + 1;
 }
 
+/** A Consul server VM (named `server-<n>` by the VM datacenter stack). */
+function serverInstance(resource: ResourceChange): boolean {
+  const name = resource.constructPath?.split('/').pop() ?? resource.address.split('.').pop() ?? '';
+  return resource.type === 'aws_instance' && name.startsWith('server-');
+}
+
 /** True for a resource whose loss loses a control plane's state (Consul's data, its secrets, its cluster). */
 function stateful(resource: ResourceChange): boolean {
-  const name = resource.constructPath?.split('/').pop() ?? resource.address.split('.').pop() ?? '';
   switch (resource.type) {
     case 'helm_release':
     case 'kubernetes_namespace_v1':
@@ -55,21 +60,19 @@ function stateful(resource: ResourceChange): boolean {
     case 'aws_secretsmanager_secret':
     case 'aws_vpc':
       return true;
-    case 'aws_instance':
-      return name.startsWith('server-');
     default:
-      return false;
+      return serverInstance(resource);
   }
 }
 
 /** A resource whose replacement or deletion takes Consul servers down. */
 function serverResource(resource: ResourceChange): boolean {
-  const name = resource.constructPath?.split('/').pop() ?? '';
-  return (
-    (resource.type === 'aws_instance' && name.startsWith('server-')) ||
-    resource.type === 'helm_release' ||
-    resource.type === 'aws_eks_node_group'
-  );
+  return serverInstance(resource) || resource.type === 'helm_release' || resource.type === 'aws_eks_node_group';
+}
+
+/** Why Terraform replaces a resource (` because of <attributes>`), or nothing. */
+function replaceReason(resource: ResourceChange): string {
+  return resource.replaceBecause ? ` because of ${resource.replaceBecause.join(', ')}` : '';
 }
 
 /** Evaluates every gate for one mesh's change; `allowed` holds the acknowledged gate ids. */
@@ -184,11 +187,7 @@ export function evaluateGates(
       fire(
         'server-replacement',
         stack.stack,
-        `${stack.stack} ${instances.length > 1 ? `replaces or removes ${instances.length} Consul servers at once` : `replaces ${whole.map((r) => r.address).join(', ')}, which takes every server down`} (${servers
-          .map((r) => `${r.address}${r.replaceBecause ? ` because of ${r.replaceBecause.join(', ')}` : ''}`)
-          .join(
-            '; ',
-          )}): quorum is lost. Replace one server at a time (terraform apply -replace=<one server>), waiting for it to rejoin`,
+        `${stack.stack} ${instances.length > 1 ? `replaces or removes ${instances.length} Consul servers at once` : `replaces ${whole.map((r) => r.address).join(', ')}, which takes every server down`} (${servers.map((r) => `${r.address}${replaceReason(r)}`).join('; ')}): quorum is lost. Replace one server at a time (terraform apply -replace=<one server>), waiting for it to rejoin`,
       );
     }
     const destroyed = stack.resources.filter((r) => stateful(r) && (r.action === 'replace' || r.action === 'delete'));
@@ -196,7 +195,7 @@ export function evaluateGates(
       fire(
         'stateful-destroy',
         stack.stack,
-        `${stack.stack} destroys control-plane state: ${destroyed.map((r) => `${r.address} (${r.action}${r.replaceBecause ? ` because of ${r.replaceBecause.join(', ')}` : ''})`).join(', ')}. ` +
+        `${stack.stack} destroys control-plane state: ${destroyed.map((r) => `${r.address} (${r.action}${replaceReason(r)})`).join(', ')}. ` +
           'Back up Consul (consul snapshot save) and its secrets first',
       );
     }
