@@ -216,12 +216,12 @@ export function main(argv: readonly string[]): number | Promise<number> {
       return document.exitCode;
     }
     case 'synth': {
-      const { result, stores, dependencies } = synthesizeMeshes(projectDir, store);
+      const { result, stores } = synthesizeMeshes(projectDir, store);
       const summary = renderSynthSummary(
         result.meshes,
         path.relative(projectDir, result.outdir) || '.',
         stores,
-        dependencies,
+        result.dependencies,
       );
       process.stdout.write(summary.replace(/npm run -s meshform --/g, invocation(projectDir)));
       const others = result.annotations.filter((a) => a.level !== '@cdktf/info' && !a.message.startsWith('[meshform/'));

@@ -160,7 +160,7 @@ export function savedPlanPath(cache: string, stack: string): string {
 
 function stacksOf(synthesis: MeshSynthesis): StackInfo[] {
   const outdir = synthesis.result.outdir;
-  return Object.entries(synthesis.dependencies).map(([name, dependsOn]) => {
+  return Object.entries(synthesis.result.dependencies).map(([name, dependsOn]) => {
     const dir = path.join(outdir, 'stacks', name);
     const json = JSON.parse(fs.readFileSync(path.join(dir, 'cdk.tf.json'), 'utf8')) as StackInfo['json'];
     const mesh = synthesis.result.meshes.find((m) => m.datacenters.some((d) => d.stacks.some((s) => s.name === name)));

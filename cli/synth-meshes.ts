@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { summarizeMeshChanges } from '../constructs/private/mesh-diff';
 import { CONNECT_CA_DIR, MESH_MANIFEST_DIR } from '../constructs/private/mesh-manifest';
@@ -66,11 +65,10 @@ function rotationAlone(previous: SynthResult | undefined, next: SynthResult): Ma
   return notes;
 }
 
-/** What `meshform synth` produced: the output, what each mesh's store did, and the stack dependencies. */
+/** What `meshform synth` produced: the output (with the stack dependencies) and what each mesh's store did. */
 export interface MeshSynthesis {
   readonly result: SynthResult;
   readonly stores: StoreStatus[];
-  readonly dependencies: { readonly [stack: string]: readonly string[] };
 }
 
 /**
@@ -86,6 +84,7 @@ export function synthesizeMeshes(projectDir: string, store: SecretStore): MeshSy
     const before: SynthResult = {
       outdir: previous?.outdir ?? path.resolve(projectDir, config.output),
       annotations: [],
+      dependencies: {},
       meshes: next.meshes.flatMap((m) => {
         const known =
           (store.has(m.mesh) ? lastSynthesized(store, m.mesh) : undefined) ??
@@ -105,9 +104,5 @@ export function synthesizeMeshes(projectDir: string, store: SecretStore): MeshSy
       stores.push({ mesh: m.mesh, created, certificates, ...store.info(m.mesh) });
     }
   });
-  const manifest = JSON.parse(fs.readFileSync(path.join(result.outdir, 'manifest.json'), 'utf8')) as {
-    stacks: { [name: string]: { dependencies: string[] } };
-  };
-  const dependencies = Object.fromEntries(Object.entries(manifest.stacks).map(([n, s]) => [n, s.dependencies]));
-  return { result, stores, dependencies };
+  return { result, stores };
 }

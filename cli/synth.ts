@@ -33,6 +33,8 @@ export interface SynthResult {
   readonly meshes: MeshManifest[];
   /** Warnings cdktf recorded in its manifest, by stack. */
   readonly annotations: { readonly stack: string; readonly level: string; readonly message: string }[];
+  /** What each stack depends on (cdktf's manifest), by stack name. */
+  readonly dependencies: { readonly [stack: string]: readonly string[] };
 }
 
 /**
@@ -90,7 +92,7 @@ export function readSynthOutput(outdir: string): SynthResult {
   const manifestFile = path.join(outdir, 'manifest.json');
   if (!fs.existsSync(manifestFile)) throw new CliError(`${outdir} holds no synthesized app: run meshform synth first`);
   const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as {
-    stacks: { [name: string]: { annotations: { level: string; message: string }[] } };
+    stacks: { [name: string]: { annotations: { level: string; message: string }[]; dependencies: string[] } };
   };
   const annotations = Object.entries(manifest.stacks).flatMap(([stack, s]) =>
     s.annotations.map((a) => ({ stack, level: a.level, message: a.message })),
@@ -103,7 +105,8 @@ export function readSynthOutput(outdir: string): SynthResult {
         .sort()
         .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as MeshManifest)
     : [];
-  return { outdir, meshes, annotations };
+  const dependencies = Object.fromEntries(Object.entries(manifest.stacks).map(([n, st]) => [n, st.dependencies]));
+  return { outdir, meshes, annotations, dependencies };
 }
 
 function keepTerraformWorkingState(outdir: string, staging: string): void {
