@@ -3,11 +3,10 @@
  * shared trust, a gateway path between the datacenters, an intention that allows the call, a protocol that
  * fits the L7 rules, and failover targets that exist and run the service.
  */
-import { X509Certificate } from 'node:crypto';
 import type { DatacenterDescription } from '../constructs/datacenter';
 import { datacenterTls } from '../constructs/private/ca-material';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
-import { splitPem } from '../constructs/private/x509';
+import { chainTrusted } from '../constructs/private/x509';
 import type { SecretStore } from '../constructs/secret-store';
 import type { ServiceDescription } from '../constructs/service';
 import { style } from './output';
@@ -56,24 +55,6 @@ function usesL7(s: ServiceDescription): string[] {
     ...(s.requestTimeoutMs !== undefined ? ['a request timeout'] : []),
     ...((s.intentions ?? []).some((i) => i.permissions?.length) ? ['L7 permissions'] : []),
   ];
-}
-
-/** True when a datacenter's bundle verifies another's server chain (leaf ← intermediate ← root or cross-signed root). */
-function chainTrusted(bundlePem: string, chainPem: string): boolean {
-  const roots = splitPem(bundlePem).map((p) => new X509Certificate(p));
-  const [leaf, ...rest] = splitPem(chainPem).map((p) => new X509Certificate(p));
-  if (!leaf) return false;
-  const signs = (issuer: X509Certificate, cert: X509Certificate) =>
-    cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
-  let current = leaf;
-  const pool = [...rest];
-  for (let depth = 0; depth < 4; depth++) {
-    if (roots.some((r) => signs(r, current))) return true;
-    const next = pool.find((c) => signs(c, current));
-    if (!next) return false;
-    current = next;
-  }
-  return false;
 }
 
 function trustCheck(

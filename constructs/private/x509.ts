@@ -339,6 +339,22 @@ export function isSignedBy(certificatePem: string, issuerPem: string): boolean {
   return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
 }
 
+/**
+ * True when a trust bundle verifies a certificate chain: the chain's leaf, through the chain's other
+ * certificates (intermediates, cross-signed roots; at most four steps), up to a certificate of the bundle.
+ */
+export function chainTrusted(bundlePem: string, chainPem: string): boolean {
+  const roots = splitPem(bundlePem);
+  const [leaf, ...rest] = splitPem(chainPem);
+  let current: string | undefined = leaf;
+  for (let depth = 0; current && depth < 4; depth++) {
+    const issued: string = current;
+    if (roots.some((root) => isSignedBy(issued, root))) return true;
+    current = rest.find((candidate) => isSignedBy(issued, candidate));
+  }
+  return false;
+}
+
 /** True when the private key belongs to the certificate. */
 export function keyMatchesCertificate(certificatePem: string, privateKey: KeyObject): boolean {
   return new X509Certificate(certificatePem).checkPrivateKey(privateKey);
