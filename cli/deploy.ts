@@ -17,7 +17,7 @@ import {
   StackPlan,
 } from './plan';
 import { renderPlanText } from './plan-render';
-import { offlineVariableValues, StackWorkspace, TerraformEnvironment, terraformError } from './terraform';
+import { variableEnvironment, StackWorkspace, TerraformEnvironment, terraformError } from './terraform';
 import { isEmptyPlan } from './terraform-plan';
 
 /** What a deploy did to each stack, kept between runs so a re-run says where it resumes. */
@@ -132,7 +132,7 @@ async function applyInOrder(
     const workspace = new StackWorkspace(
       stackDir,
       terraform,
-      { offline: false, environment: offlineVariableValues(stackJson.get(name)!, secrets) },
+      { offline: false, environment: variableEnvironment(stackJson.get(name)!, secrets) },
       undefined,
     );
     let planFile = stack.planFile;

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Lock, pool, StackWorkspace, TerraformEnvironment, terraformError } from './terraform';
+import { Lock, pool, StackWorkspace, TerraformEnvironment, terraformError, variableEnvironment } from './terraform';
 
 /** A synthesized stack to run. */
 export interface IntegrationStack {
@@ -75,11 +75,7 @@ async function runStack(
   initLock: Lock,
 ): Promise<IntegrationOutcome> {
   const json = JSON.parse(fs.readFileSync(path.join(stack.dir, 'cdk.tf.json'), 'utf8')) as StackJson;
-  const variables = Object.fromEntries(
-    Object.entries(json.variable ?? {})
-      .filter(([name, v]) => v.default === undefined && stack.variables[name] !== undefined)
-      .map(([name]) => [`TF_VAR_${name}`, stack.variables[name]!]),
-  );
+  const variables = variableEnvironment(json, stack.variables);
   const workRoot = path.join(options.workRoot, stack.group);
   const workspace = new StackWorkspace(
     stack.dir,

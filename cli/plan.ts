@@ -24,7 +24,7 @@ import { renderPlanSvg } from './plan-svg';
 import { MeshSynthesis, synthesizeMeshes } from './synth-meshes';
 import {
   Lock,
-  offlineVariableValues,
+  variableEnvironment,
   pool,
   terraformError,
   StackWorkspace,
@@ -196,7 +196,7 @@ async function planStack(
     {
       offline: options.offline,
       pluginCache: process.env.TF_PLUGIN_CACHE_DIR ?? path.join(cache, 'plugins'),
-      environment: offlineVariableValues(stack.json, secrets),
+      environment: variableEnvironment(stack.json, secrets),
       ...(options.offline && localState ? { initialState: path.resolve(stack.dir, localState) } : {}),
     },
     options.offline ? path.join(cache, 'offline') : undefined,

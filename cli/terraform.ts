@@ -209,8 +209,8 @@ export class StackWorkspace {
   }
 }
 
-/** Values for every variable of a stack that has no default, so an offline plan has all inputs. */
-export function offlineVariableValues(
+/** `TF_VAR_*` values for every variable of a stack that has no default and a value in `values` (its secrets). */
+export function variableEnvironment(
   stackJson: { variable?: { [name: string]: { default?: unknown } } },
   values: { [name: string]: string },
 ): {

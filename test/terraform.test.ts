@@ -4,7 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   Lock,
-  offlineVariableValues,
+  variableEnvironment,
   pool,
   StackWorkspace,
   stackProviders,
@@ -62,7 +62,7 @@ describe.skipIf(!available.ok)(
               {
                 offline: true,
                 pluginCache: path.join(root, 'plugin-cache'),
-                environment: offlineVariableValues(json, values),
+                environment: variableEnvironment(json, values),
               },
               path.join(root, 'work', example.name),
             );
