@@ -119,6 +119,8 @@ export class VmDatacenterStack extends MeshStack {
   public securityGroups!: { readonly [role in Role]: SecurityGroup };
   /** The host groups as rendered, cloud-init with Terraform references (after build). */
   public hostGroups: HostGroup[] = [];
+  /** Each host group's cloud-init document as its instances receive it (rendered once), by group name. */
+  private readonly cloudInits = new Map<string, string>();
   /** The address other datacenters dial, `host:port` (after build). */
   public gatewayWanAddress!: string;
   private readonly dc: VmDatacenter;
@@ -318,7 +320,7 @@ export class VmDatacenterStack extends MeshStack {
       const document = new TerraformLocal(
         this,
         `cloud_init_${group.name.replace(/-/g, '_')}`,
-        escapeTerraformTemplate(cloudInit(group.spec)),
+        escapeTerraformTemplate(this.cloudInitOf(group)),
       );
       const userData = Fn.base64gzip(document.asString);
       for (let i = 0; i < group.count; i++) {
@@ -531,12 +533,21 @@ export class VmDatacenterStack extends MeshStack {
     ).map(toApiEntry);
   }
 
+  private cloudInitOf(group: HostGroup): string {
+    let document = this.cloudInits.get(group.name);
+    if (document === undefined) {
+      document = cloudInit(group.spec);
+      this.cloudInits.set(group.name, document);
+    }
+    return document;
+  }
+
   /** Writes each host group's cloud-init and units under the stack directory, for review and validation. */
   protected override onSynthesized(session: ISynthesisSession): void {
     for (const group of this.hostGroups) {
       const dir = path.join(session.outdir, 'stacks', this.node.id, 'hosts', group.name);
       fs.mkdirSync(path.join(dir, 'systemd'), { recursive: true });
-      fs.writeFileSync(path.join(dir, 'cloud-init.yaml'), resolveTokens(this, cloudInit(group.spec)));
+      fs.writeFileSync(path.join(dir, 'cloud-init.yaml'), resolveTokens(this, this.cloudInitOf(group)));
       for (const u of units(group.spec))
         fs.writeFileSync(path.join(dir, 'systemd', u.name), resolveTokens(this, u.content));
     }

@@ -74,9 +74,12 @@ export const SIDECAR_PORT_RANGE = { from: 21000, to: 21255 } as const;
 
 const NODE_SCRIPT = path.join(__dirname, 'assets', 'meshform-node.py');
 
-/** The on-host agent script (stdlib Python). */
+let nodeScriptText: string | undefined;
+
+/** The on-host agent script (stdlib Python); read once, every host role of every datacenter embeds it. */
 export function nodeScript(): string {
-  return fs.readFileSync(NODE_SCRIPT, 'utf8');
+  nodeScriptText ??= fs.readFileSync(NODE_SCRIPT, 'utf8');
+  return nodeScriptText;
 }
 
 /**
