@@ -4,37 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { App } from '../constructs/private/engine';
 import { normalize, parseHcl, renderHcl } from '../constructs/private/hcl';
-import {
-  KubernetesCluster,
-  KubernetesDatacenter,
-  MachineImage,
-  Mesh,
-  Service,
-  VmDatacenter,
-  VmHosts,
-  VmNetwork,
-} from '../index';
-import { synth, tempDir, thrownMessage } from './support';
-
-const AMI = 'ami-0123456789abcdef0';
+import { Service, VmDatacenter } from '../index';
+import { awsVmHosts, kubernetesPrimary, synth, tempDir, thrownMessage } from './support';
 
 /** GIVEN helper: a mesh with an AWS VM datacenter reading `extra` as its extra agent config file. */
 function withExtra(extraFile: string | undefined) {
   return (app: App) => {
-    const mesh = new Mesh(app, 'm');
-    new KubernetesDatacenter(mesh, 'k', {
-      primary: true,
-      cluster: KubernetesCluster.fromKubeconfig({ context: 'k' }),
-      meshGateway: { address: 'mgw.example.com' },
-    });
-    const vms = new VmDatacenter(mesh, 'vms', {
-      hosts: VmHosts.onAws({
-        region: 'eu-west-1',
-        network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),
-        machineImage: MachineImage.fromId(AMI),
-      }),
-      extraAgentConfigFile: extraFile,
-    });
+    const mesh = kubernetesPrimary(app);
+    const vms = new VmDatacenter(mesh, 'vms', { hosts: awsVmHosts(), extraAgentConfigFile: extraFile });
     new Service(mesh, 'api', { port: 8080, datacenters: [vms] });
   };
 }

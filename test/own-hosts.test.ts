@@ -3,19 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineHybridMesh } from '../examples/hybrid/main';
-import {
-  HostRole,
-  KubernetesCluster,
-  KubernetesDatacenter,
-  Mesh,
-  SecretStore,
-  Service,
-  VmDatacenter,
-  VmHosts,
-} from '../index';
-import type { App } from '../constructs/private/engine';
+import { HostRole, SecretStore, Service, VmDatacenter, VmHosts } from '../index';
 import { reconcileMeshCa } from '../cli/ca';
-import { project as makeProject, run, Synthesized, synth, thrownMessage } from './support';
+import { kubernetesPrimary, project as makeProject, run, Synthesized, synth, thrownMessage } from './support';
 
 /** The hybrid example synthesized in a project with its secret store, and `meshform secrets host` on it. */
 function hybridProject(): {
@@ -154,15 +144,6 @@ describe('VM datacenter on your own hosts', () => {
 });
 
 describe('validation of your own hosts', () => {
-  const k8s = (app: App) => {
-    const mesh = new Mesh(app, 'm');
-    new KubernetesDatacenter(mesh, 'k', {
-      primary: true,
-      cluster: KubernetesCluster.fromKubeconfig({ context: 'k' }),
-      meshGateway: { address: 'mgw.example.com' },
-    });
-    return mesh;
-  };
   const three = [
     { name: 's1', address: '10.0.0.1', role: HostRole.SERVER },
     { name: 's2', address: '10.0.0.2', role: HostRole.SERVER },
@@ -175,7 +156,7 @@ describe('validation of your own hosts', () => {
       thrownMessage(() =>
         synth(
           (app) =>
-            new VmDatacenter(k8s(app), 'own', {
+            new VmDatacenter(kubernetesPrimary(app), 'own', {
               hosts: VmHosts.existing([...three, { name: 's1', address: '10.0.0.4', role: HostRole.CLIENT }]),
             }),
         ),
@@ -185,7 +166,7 @@ describe('validation of your own hosts', () => {
       thrownMessage(() =>
         synth(
           (app) =>
-            new VmDatacenter(k8s(app), 'own', {
+            new VmDatacenter(kubernetesPrimary(app), 'own', {
               hosts: VmHosts.existing([...three, { name: 'c1', address: '10.0.0.1', role: HostRole.CLIENT }]),
             }),
         ),
@@ -196,12 +177,12 @@ describe('validation of your own hosts', () => {
   it('rejects a server count other than 3 or 5', () => {
     expect(
       thrownMessage(() =>
-        synth((app) => new VmDatacenter(k8s(app), 'own', { hosts: VmHosts.existing(three.slice(1)) })),
+        synth((app) => new VmDatacenter(kubernetesPrimary(app), 'own', { hosts: VmHosts.existing(three.slice(1)) })),
       ),
     ).toBe('[m/own] Consul server count must be one of 3, 5: 2. Fix: use 3 or 5 servers');
     expect(
       thrownMessage(() =>
-        synth((app) => new VmDatacenter(k8s(app), 'own', { servers: 5, hosts: VmHosts.existing(three) })),
+        synth((app) => new VmDatacenter(kubernetesPrimary(app), 'own', { servers: 5, hosts: VmHosts.existing(three) })),
       ),
     ).toBe(
       '[m/own] `servers` says 5 but 3 hosts have the server role: 5. Fix: list as many server hosts as `servers` says, or leave `servers` out',
@@ -211,7 +192,7 @@ describe('validation of your own hosts', () => {
   it('rejects a datacenter without a gateway host, and a service no host carries', () => {
     expect(
       thrownMessage(() =>
-        synth((app) => new VmDatacenter(k8s(app), 'own', { hosts: VmHosts.existing(three.slice(0, 3)) })),
+        synth((app) => new VmDatacenter(kubernetesPrimary(app), 'own', { hosts: VmHosts.existing(three.slice(0, 3)) })),
       ),
     ).toBe(
       '[m/own] the datacenter has no mesh-gateway host: "mesh-gateway". Fix: add a host with `role: HostRole.MESH_GATEWAY`: every datacenter federates through its mesh gateway',
@@ -219,7 +200,7 @@ describe('validation of your own hosts', () => {
     expect(
       thrownMessage(() =>
         synth((app) => {
-          const mesh = k8s(app);
+          const mesh = kubernetesPrimary(app);
           const own = new VmDatacenter(mesh, 'own', { hosts: VmHosts.existing(three) });
           new Service(mesh, 'api', { port: 8080, datacenters: [own] });
         }),
@@ -234,7 +215,7 @@ describe('validation of your own hosts', () => {
       thrownMessage(() =>
         synth(
           (app) =>
-            new VmDatacenter(k8s(app), 'own', {
+            new VmDatacenter(kubernetesPrimary(app), 'own', {
               hosts: VmHosts.existing([...three, { name: 'c', address: 'db.local', role: HostRole.CLIENT }]),
             }),
         ),
@@ -243,7 +224,7 @@ describe('validation of your own hosts', () => {
     expect(
       thrownMessage(() =>
         synth((app) => {
-          const mesh = k8s(app);
+          const mesh = kubernetesPrimary(app);
           const svc = new Service(mesh, 'api', { port: 1 });
           new VmDatacenter(mesh, 'own', {
             hosts: VmHosts.existing([{ ...three[0]!, services: [svc] }, ...three.slice(1)]),

@@ -5,6 +5,15 @@ import { vi } from 'vitest';
 import { parse } from 'yaml';
 import { main } from '../cli/main';
 import { App } from '../constructs/private/engine';
+import {
+  AwsVmHostsOptions,
+  KubernetesCluster,
+  KubernetesDatacenter,
+  MachineImage,
+  Mesh,
+  VmHosts,
+  VmNetwork,
+} from '../index';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 
 /** Root of the repository. */
@@ -163,4 +172,28 @@ export async function runAsync(args: string[]): Promise<{ code: number; stdout: 
   } finally {
     spy.mockRestore();
   }
+}
+
+/** The AMI id the VM tests use. */
+export const TEST_AMI = 'ami-0123456789abcdef0';
+
+/** GIVEN helper: mesh `m` with Kubernetes primary `k` (gateway mgw.example.com). */
+export function kubernetesPrimary(app: App): Mesh {
+  const mesh = new Mesh(app, 'm');
+  new KubernetesDatacenter(mesh, 'k', {
+    primary: true,
+    cluster: KubernetesCluster.fromKubeconfig({ context: 'k' }),
+    meshGateway: { address: 'mgw.example.com' },
+  });
+  return mesh;
+}
+
+/** GIVEN helper: AWS VM hosts in eu-west-1, a new 10.20.0.0/16 VPC and TEST_AMI, with overridable options. */
+export function awsVmHosts(options: Partial<AwsVmHostsOptions> = {}): VmHosts {
+  return VmHosts.onAws({
+    region: 'eu-west-1',
+    network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),
+    machineImage: MachineImage.fromId(TEST_AMI),
+    ...options,
+  });
 }

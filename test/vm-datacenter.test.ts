@@ -1,23 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import type { App } from '../constructs/private/engine';
 import {
+  AwsVmHostsOptions,
   GatewayExposure,
   KubernetesCluster,
   KubernetesDatacenter,
-  MachineImage,
   Mesh,
   Service,
   VmDatacenter,
   VmDatacenterProps,
-  VmHosts,
   VmNetwork,
 } from '../index';
-import { resources, StackJson, synth } from './support';
-
-const AMI = 'ami-0123456789abcdef0';
+import { awsVmHosts, resources, StackJson, synth } from './support';
 
 /** GIVEN helper: a Kubernetes primary and an AWS VM secondary running `api`, with overridable props. */
-function vmMesh(overrides: Partial<VmDatacenterProps> = {}, hostOverrides: object = {}) {
+function vmMesh(overrides: Partial<VmDatacenterProps> = {}, hostOverrides: Partial<AwsVmHostsOptions> = {}) {
   return (app: App) => {
     const mesh = new Mesh(app, 'shop');
     new KubernetesDatacenter(mesh, 'k8s', {
@@ -26,12 +23,7 @@ function vmMesh(overrides: Partial<VmDatacenterProps> = {}, hostOverrides: objec
       meshGateway: { address: 'mgw.k8s.example.com' },
     });
     const vms = new VmDatacenter(mesh, 'vms', {
-      hosts: VmHosts.onAws({
-        region: 'eu-west-1',
-        network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),
-        machineImage: MachineImage.fromId(AMI),
-        ...hostOverrides,
-      }),
+      hosts: awsVmHosts(hostOverrides),
       ...overrides,
     });
     new Service(mesh, 'api', { port: 8080, datacenters: [vms] });
@@ -192,11 +184,7 @@ describe('VM datacenter on EC2: network security', () => {
         meshGateway: { address: '198.51.100.1', port: 8443 },
       });
       new VmDatacenter(mesh, 'vms', {
-        hosts: VmHosts.onAws({
-          region: 'eu-west-1',
-          network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),
-          machineImage: MachineImage.fromId(AMI),
-        }),
+        hosts: awsVmHosts(),
       });
     }).stack('shop-vms');
     const extra = ruleResources(stack, 'aws_vpc_security_group_egress_rule').filter(
@@ -322,18 +310,10 @@ describe('VM datacenter on EC2: networks', () => {
       const a = new VmDatacenter(mesh, 'a', {
         primary: true,
         meshGateway: { address: 'mgw.a.example.com' },
-        hosts: VmHosts.onAws({
-          region: 'eu-west-1',
-          network: VmNetwork.newVpc({ cidr: '10.1.0.0/16' }),
-          machineImage: MachineImage.fromId(AMI),
-        }),
+        hosts: awsVmHosts({ network: VmNetwork.newVpc({ cidr: '10.1.0.0/16' }) }),
       });
       const b = new VmDatacenter(mesh, 'b', {
-        hosts: VmHosts.onAws({
-          region: 'eu-west-1',
-          network: VmNetwork.newVpc({ cidr: '10.2.0.0/16' }),
-          machineImage: MachineImage.fromId(AMI),
-        }),
+        hosts: awsVmHosts({ network: VmNetwork.newVpc({ cidr: '10.2.0.0/16' }) }),
       });
       a.peerWith(b);
     });

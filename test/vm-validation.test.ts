@@ -1,43 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { App } from '../constructs/private/engine';
-import {
-  AwsVmHostsOptions,
-  GatewayExposure,
-  KubernetesCluster,
-  KubernetesDatacenter,
-  MachineImage,
-  Mesh,
-  Service,
-  VmDatacenter,
-  VmDatacenterProps,
-  VmHosts,
-  VmNetwork,
-} from '../index';
-import { synth, thrownMessage } from './support';
-
-const AMI = 'ami-0123456789abcdef0';
-
-function primary(app: App): Mesh {
-  const mesh = new Mesh(app, 'm');
-  new KubernetesDatacenter(mesh, 'k', {
-    primary: true,
-    cluster: KubernetesCluster.fromKubeconfig({ context: 'k' }),
-    meshGateway: { address: 'mgw.example.com' },
-  });
-  return mesh;
-}
-
-function aws(options: Partial<AwsVmHostsOptions> = {}): VmHosts {
-  return VmHosts.onAws({
-    region: 'eu-west-1',
-    network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }),
-    machineImage: MachineImage.fromId(AMI),
-    ...options,
-  });
-}
+import { GatewayExposure, MachineImage, Service, VmDatacenter, VmDatacenterProps, VmNetwork } from '../index';
+import { awsVmHosts, kubernetesPrimary, synth, thrownMessage } from './support';
 
 function vmError(props: Partial<VmDatacenterProps>): string {
-  return thrownMessage(() => synth((app) => new VmDatacenter(primary(app), 'vms', { hosts: aws(), ...props })));
+  return thrownMessage(() =>
+    synth((app) => new VmDatacenter(kubernetesPrimary(app), 'vms', { hosts: awsVmHosts(), ...props })),
+  );
 }
 
 describe('VM datacenter validation', () => {
@@ -56,19 +24,19 @@ describe('VM datacenter validation', () => {
       '[m/vms] VPC CIDR has a prefix outside /16-/24: "10.0.0.0/8". Fix: use a block from /16 to /24, so that every zone gets a public and a private subnet',
     ],
   ])('rejects the VPC CIDR %s', (cidr, message) => {
-    expect(vmError({ hosts: aws({ network: VmNetwork.newVpc({ cidr }) }) })).toBe(message);
+    expect(vmError({ hosts: awsVmHosts({ network: VmNetwork.newVpc({ cidr }) }) })).toBe(message);
   });
 
   it('rejects overlapping CIDRs of peered datacenters', () => {
     expect(
       thrownMessage(() =>
         synth((app) => {
-          const mesh = primary(app);
+          const mesh = kubernetesPrimary(app);
           const a = new VmDatacenter(mesh, 'a', {
-            hosts: aws({ network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }) }),
+            hosts: awsVmHosts({ network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }) }),
           });
           const b = new VmDatacenter(mesh, 'b', {
-            hosts: aws({ network: VmNetwork.newVpc({ cidr: '10.20.128.0/17' }) }),
+            hosts: awsVmHosts({ network: VmNetwork.newVpc({ cidr: '10.20.128.0/17' }) }),
           });
           a.peerWith(b);
         }),
@@ -81,9 +49,9 @@ describe('VM datacenter validation', () => {
 
   it('accepts overlapping CIDRs of datacenters that are not peered (they meet through gateways only)', () => {
     const out = synth((app) => {
-      const mesh = primary(app);
-      new VmDatacenter(mesh, 'a', { hosts: aws() });
-      new VmDatacenter(mesh, 'b', { hosts: aws() });
+      const mesh = kubernetesPrimary(app);
+      new VmDatacenter(mesh, 'a', { hosts: awsVmHosts() });
+      new VmDatacenter(mesh, 'b', { hosts: awsVmHosts() });
     });
     expect(out.stackNames()).toContain('m-b');
   });
@@ -92,10 +60,10 @@ describe('VM datacenter validation', () => {
     expect(
       thrownMessage(() =>
         synth((app) => {
-          const mesh = primary(app);
-          const a = new VmDatacenter(mesh, 'a', { hosts: aws() });
+          const mesh = kubernetesPrimary(app);
+          const a = new VmDatacenter(mesh, 'a', { hosts: awsVmHosts() });
           const b = new VmDatacenter(mesh, 'b', {
-            hosts: aws({ region: 'us-east-1', network: VmNetwork.newVpc({ cidr: '10.30.0.0/16' }) }),
+            hosts: awsVmHosts({ region: 'us-east-1', network: VmNetwork.newVpc({ cidr: '10.30.0.0/16' }) }),
           });
           a.peerWith(b);
         }),
@@ -112,31 +80,33 @@ describe('VM datacenter validation', () => {
   });
 
   it('rejects a missing machine image (no default applies) and a malformed one', () => {
-    expect(vmError({ hosts: aws({ machineImage: undefined as unknown as MachineImage }) })).toBe(
+    expect(vmError({ hosts: awsVmHosts({ machineImage: undefined as unknown as MachineImage }) })).toBe(
       '[m/vms] AWS hosts need a machine image and there is no default (AMI ids differ per region): (not set). ' +
         'Fix: set `machineImage: MachineImage.fromId("ami-...")` (a Debian 12 or similar AMI of your region) or `MachineImage.debian12()`',
     );
-    expect(vmError({ hosts: aws({ machineImage: MachineImage.fromId('debian') }) })).toBe(
+    expect(vmError({ hosts: awsVmHosts({ machineImage: MachineImage.fromId('debian') }) })).toBe(
       '[m/vms] machine image id is not an AMI id: "debian". Fix: give an id such as "ami-0123456789abcdef0"',
     );
   });
 
   it('rejects an empty or malformed instance type', () => {
-    expect(vmError({ hosts: aws({ serverInstanceType: '' }) })).toBe(
+    expect(vmError({ hosts: awsVmHosts({ serverInstanceType: '' }) })).toBe(
       '[m/vms] serverInstanceType is not an EC2 instance type: "". Fix: give a type such as "m6i.large"',
     );
-    expect(vmError({ hosts: aws({ clientInstanceType: 'large' }) })).toBe(
+    expect(vmError({ hosts: awsVmHosts({ clientInstanceType: 'large' }) })).toBe(
       '[m/vms] clientInstanceType is not an EC2 instance type: "large". Fix: give a type such as "m6i.large"',
     );
   });
 
   it('rejects a service without a port', () => {
     expect(
-      thrownMessage(() => synth((app) => new Service(primary(app), 'api', { port: undefined as unknown as number }))),
+      thrownMessage(() =>
+        synth((app) => new Service(kubernetesPrimary(app), 'api', { port: undefined as unknown as number })),
+      ),
     ).toBe(
       '[m/api] service "api" has no valid port: (not set). Fix: set `port` to the port the service listens on (1 to 65535)',
     );
-    expect(thrownMessage(() => synth((app) => new Service(primary(app), 'api', { port: 0 })))).toBe(
+    expect(thrownMessage(() => synth((app) => new Service(kubernetesPrimary(app), 'api', { port: 0 })))).toBe(
       '[m/api] service "api" has no valid port: 0. Fix: set `port` to the port the service listens on (1 to 65535)',
     );
   });
@@ -145,7 +115,7 @@ describe('VM datacenter validation', () => {
     expect(vmError({ envoyVersion: '1.99.0' })).toBe(
       '[m/vms] meshform has no verified checksum of Envoy for linux/amd64 at this version: "1.99.0". Fix: use one of "1.38.0", "1.38.2", "1.38.4"',
     );
-    expect(vmError({ hosts: aws({ clientInstanceType: 'm7g.large' }) })).toBe(
+    expect(vmError({ hosts: awsVmHosts({ clientInstanceType: 'm7g.large' }) })).toBe(
       '[m/vms] meshform has no verified checksum of Envoy for linux/arm64 at this version: "1.38.4". ' +
         'Fix: use x86_64 (amd64) instance types, or a binary mirror with your own verified build',
     );
@@ -153,12 +123,14 @@ describe('VM datacenter validation', () => {
 
   it('exposes the gateway to the internet only with explicit sources', () => {
     expect(
-      vmError({ hosts: aws({ gatewayExposure: GatewayExposure.networkLoadBalancer({ internetFacing: true }) }) }),
+      vmError({
+        hosts: awsVmHosts({ gatewayExposure: GatewayExposure.networkLoadBalancer({ internetFacing: true }) }),
+      }),
     ).toBe(
       '[m/vms] an internet-facing gateway load balancer needs the sources it admits: []. ' +
         'Fix: set `allowedCidrs` (e.g. the other datacenters\' egress addresses, or ["0.0.0.0/0"] if you decide so)',
     );
-    expect(vmError({ hosts: aws({ gatewayExposure: GatewayExposure.elasticIp() }) })).toBe(
+    expect(vmError({ hosts: awsVmHosts({ gatewayExposure: GatewayExposure.elasticIp() }) })).toBe(
       '[m/vms] an Elastic IP gateway is one instance on one address: 2. ' +
         'Fix: set `meshGateway.replicas: 1`, or use GatewayExposure.networkLoadBalancer() for several gateways behind one address',
     );
@@ -168,7 +140,7 @@ describe('VM datacenter validation', () => {
     expect(
       vmError({
         meshGateway: { replicas: 1 },
-        hosts: aws({
+        hosts: awsVmHosts({
           network: VmNetwork.existingVpc({ vpcId: 'vpc-1', vpcCidr: '10.9.0.0/16', privateSubnetIds: ['subnet-1'] }),
           gatewayExposure: GatewayExposure.elasticIp(),
         }),
