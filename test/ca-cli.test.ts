@@ -6,7 +6,7 @@ import { caStatus, CA_EXIT } from '../cli/ca';
 import { splitPem } from '../constructs/private/x509';
 import { CertificateAuthority, KubernetesCluster, KubernetesDatacenter, Mesh, SecretStore } from '../index';
 import type { App } from '../constructs/private/engine';
-import { file, holdsPrivateKey, opensslVerify } from './ca-support';
+import { file, holdsPrivateKey, opensslRoot, opensslVerify } from './ca-support';
 import { project, readOutput, readTree, REPO, run, synth, tempDir, thrownMessage } from './support';
 
 const PASSPHRASE = 'correct horse battery staple';
@@ -223,42 +223,9 @@ describe('meshform ca import and sign-csr', () => {
   it('imports a root made with openssl, after checking it', () => {
     const p = caProject({ root: 'corp-1' });
     synth(twoDatacenters('corp-1'), path.join(p.dir, 'cdktf.out'));
-    const dir = tempDir();
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '3650',
-        '-subj',
-        '/CN=Corp Consul CA',
-        '-addext',
-        'basicConstraints=critical,CA:TRUE',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'pipe' },
-    );
+    const root = opensslRoot({ ca: true, subject: '/CN=Corp Consul CA' });
     process.env.MESHFORM_CA_PASSPHRASE = PASSPHRASE;
-    const out = ca(
-      p.dir,
-      'import',
-      '--root',
-      '--id',
-      'corp-1',
-      '--cert',
-      path.join(dir, 'cert.pem'),
-      '--key',
-      path.join(dir, 'key.pem'),
-    );
+    const out = ca(p.dir, 'import', '--root', '--id', 'corp-1', '--cert', root.certificateFile, '--key', root.keyFile);
     expect(out.stdout).toBe(
       'imported root corp-1 into mesh shop (key encrypted with your passphrase)\n' +
         "it is the topology's active root: meshform synth issues every datacenter's intermediate under it\n",

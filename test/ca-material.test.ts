@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,8 +6,8 @@ import { CaMaterialError } from '../constructs/errors';
 import { inspectCa, reconcileCa } from '../constructs/private/ca-material';
 import { certificateFacts, splitPem } from '../constructs/private/x509';
 import { CertificateKeyAlgorithm } from '../index';
-import { issuedMesh, request } from './ca-support';
-import { readTree, tempDir, thrownMessage } from './support';
+import { issuedMesh, opensslRoot, request } from './ca-support';
+import { readTree, thrownMessage } from './support';
 
 const DAY = 86_400_000;
 const NOW = new Date('2026-11-22T12:00:00Z');
@@ -17,36 +16,6 @@ const days = (n: number) => new Date(NOW.getTime() + n * DAY);
 /** The store's files, to show that a refused step changed nothing. */
 function snapshot(storeDir: string): Map<string, string> {
   return readTree(storeDir);
-}
-
-/** A self-signed certificate and key made by openssl, with or without CA basic constraints. */
-function opensslRoot(options: { ca: boolean; days?: number }): { certificate: string; key: string } {
-  const dir = tempDir('meshform-openssl-');
-  const args = [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    String(options.days ?? 3650),
-  ];
-  args.push(
-    '-subj',
-    '/O=Example/CN=Example Consul Agent CA',
-    '-keyout',
-    path.join(dir, 'key.pem'),
-    '-out',
-    path.join(dir, 'cert.pem'),
-  );
-  args.push('-addext', options.ca ? 'basicConstraints=critical,CA:TRUE' : 'basicConstraints=critical,CA:FALSE');
-  execFileSync('openssl', args, { stdio: 'pipe' });
-  return {
-    certificate: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8'),
-    key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8'),
-  };
 }
 
 describe('CA material checks (synth and CLI)', () => {

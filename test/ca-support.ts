@@ -178,3 +178,42 @@ export function holdsPrivateKey(text: string, keyPem: string, passphrase?: strin
     Buffer.from(block.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64').includes(secret),
   );
 }
+
+/** A self-signed certificate and key made by openssl (EC P-256), with or without CA basic constraints. */
+export function opensslRoot(options: { ca: boolean; days?: number; subject?: string }): {
+  certificate: string;
+  key: string;
+  certificateFile: string;
+  keyFile: string;
+} {
+  const dir = tempDir('meshform-openssl-');
+  const args = [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    String(options.days ?? 3650),
+  ];
+  args.push(
+    '-subj',
+    options.subject ?? '/O=Example/CN=Example Consul Agent CA',
+    '-keyout',
+    path.join(dir, 'key.pem'),
+    '-out',
+    path.join(dir, 'cert.pem'),
+  );
+  args.push('-addext', options.ca ? 'basicConstraints=critical,CA:TRUE' : 'basicConstraints=critical,CA:FALSE');
+  execFileSync('openssl', args, { stdio: 'pipe' });
+  const certificateFile = path.join(dir, 'cert.pem');
+  const keyFile = path.join(dir, 'key.pem');
+  return {
+    certificate: fs.readFileSync(certificateFile, 'utf8'),
+    key: fs.readFileSync(keyFile, 'utf8'),
+    certificateFile,
+    keyFile,
+  };
+}
