@@ -29,11 +29,13 @@ export function secretValues(store: SecretStore, mesh: MeshManifest): { variable
         ? shared.gossipKey
         : input.kind === 'aclBootstrapToken'
           ? shared.aclBootstrapToken
-          : input.kind === 'caBundle'
-            ? t!.caBundle
-            : input.kind === 'serverChain'
-              ? t!.serverChain
-              : t!.serverKey;
+          : input.kind === 'aclReplicationToken'
+            ? shared.aclReplicationToken
+            : input.kind === 'caBundle'
+              ? t!.caBundle
+              : input.kind === 'serverChain'
+                ? t!.serverChain
+                : t!.serverKey;
     return { variable: input.variable, value };
   });
 }
@@ -83,7 +85,7 @@ export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacente
   const secrets = store.ensure(mesh.mesh).secrets;
   const tls = datacenterTls(store.ca(mesh.mesh), mesh.ca.plan, datacenter);
   const plan = aclPlan(mesh.mesh, datacenter, dc.services ?? [], (label) =>
-    deriveTokenUuid(secrets.aclBootstrapToken, label),
+    deriveTokenUuid(secrets.aclReplicationToken, label),
   );
   const role =
     entry.role === 'server'
@@ -101,7 +103,7 @@ export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacente
       serverCertificate: tls.serverChain,
       serverKey: tls.serverKey,
       gossipKey: secrets.gossipKey,
-      management: secrets.aclBootstrapToken,
+      management: dc.primary ? secrets.aclBootstrapToken : secrets.aclReplicationToken,
     },
     configEntries,
   );

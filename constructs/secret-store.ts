@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errors } from './errors';
+import { replicationToken } from './private/acl';
 import { CaMaterial } from './private/ca-material';
 import { createGossipKey } from './private/pki';
 import { certificateFacts, keyMatchesCertificate, privateKeyPem, readPrivateKey } from './private/x509';
@@ -10,8 +11,13 @@ import { certificateFacts, keyMatchesCertificate, privateKeyPem, readPrivateKey 
 export interface MeshSecrets {
   /** Consul gossip encryption key (base64 of 32 bytes). */
   readonly gossipKey: string;
-  /** ACL token: the primary's initial management token and every secondary's replication token. */
+  /** ACL initial management token of the primary (only the primary's stacks receive it). */
   readonly aclBootstrapToken: string;
+  /**
+   * ACL replication token: created by the primary with least privilege, used by every secondary (and the
+   * base of every derived VM token). Derived from the management token, so the store keeps no extra file.
+   */
+  readonly aclReplicationToken: string;
 }
 
 /** Facts about a mesh's stored secrets that are safe to print. */
@@ -89,7 +95,12 @@ export class SecretStore {
         throw errors.secretStoreCorrupt(dir, `${file} is missing`);
       }
     };
-    const secrets: MeshSecrets = { gossipKey: read(FILES.gossipKey), aclBootstrapToken: read(FILES.aclBootstrapToken) };
+    const management = read(FILES.aclBootstrapToken);
+    const secrets: MeshSecrets = {
+      gossipKey: read(FILES.gossipKey),
+      aclBootstrapToken: management,
+      aclReplicationToken: replicationToken(management),
+    };
     if (Buffer.from(secrets.gossipKey, 'base64').length !== 32) {
       throw errors.secretStoreCorrupt(dir, `${FILES.gossipKey} is not 32 bytes of base64`);
     }

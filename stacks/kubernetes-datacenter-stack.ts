@@ -32,7 +32,7 @@ export class KubernetesDatacenterStack extends MeshStack {
       clusterName: dc.stackName,
       awsEndpoint: dc.mesh.aws.url,
     });
-    const secrets = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name);
+    const secrets = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name, dc.isPrimary);
     this.controlPlane = new KubernetesControlPlane(this, 'ControlPlane', {
       mesh: dc.mesh.name,
       datacenter: dc.name,

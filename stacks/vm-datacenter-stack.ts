@@ -135,7 +135,7 @@ export class VmDatacenterStack extends MeshStack {
     const hosts = dc.hosts as AwsVmHosts;
     const region = hosts.options.region;
     awsProvider(this, region, dc.mesh.name, dc.name, dc.mesh.aws.url);
-    this.inputs = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name);
+    this.inputs = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name, dc.isPrimary);
 
     // Network.
     const networkOption = hosts.options.network;
@@ -240,7 +240,11 @@ export class VmDatacenterStack extends MeshStack {
         : `${gatewayIp!.publicIp}:${gatewayPort}`;
 
     // Secrets: one Secrets Manager entry per host group, readable only by that group's instance role.
-    const management = inputs.value('aclBootstrapToken');
+    // Every token of the datacenter is derived from the replication token, which every datacenter's stack
+    // holds (a secondary never holds the management token). Servers administer ACLs with the management token
+    // on the primary and the replication token on secondaries.
+    const replication = inputs.value('aclReplicationToken');
+    const management = dc.isPrimary ? inputs.value('aclBootstrapToken') : replication;
     // Each derived id is a local (computed once, readable in the plan); the policies' rules hold quotes, so
     // they travel as a JSON local rather than inside a function call.
     const derived = new Map<string, string>();
@@ -248,7 +252,7 @@ export class VmDatacenterStack extends MeshStack {
       let ref = derived.get(label);
       if (!ref) {
         const name = `meshform_${label.replace(/[^a-z0-9]+/g, '_')}`;
-        ref = new TerraformLocal(this, name, deriveTokenExpression(management, label)).asString;
+        ref = new TerraformLocal(this, name, deriveTokenExpression(replication, label)).asString;
         derived.set(label, ref);
       }
       return ref;

@@ -104,6 +104,7 @@ describe('meshform secrets', () => {
     expect(evaluated('meshform_shop_aws_vms_server_cert')).toBe(ca.server('aws-vms')!.chainPem);
     expect(evaluated('meshform_shop_gossip_key')).toBe(secrets.gossipKey);
     expect(evaluated('meshform_shop_acl_bootstrap_token')).toBe(secrets.aclBootstrapToken);
+    expect(evaluated('meshform_shop_acl_replication_token')).toBe(secrets.aclReplicationToken);
     expect(env).toContain(`export TF_VAR_meshform_shop_gossip_key='${secrets.gossipKey}'`);
     expect(tfvars).toContain(`meshform_shop_acl_bootstrap_token = "${secrets.aclBootstrapToken}"`);
     expect(tfvars).toContain(
@@ -126,6 +127,7 @@ describe('meshform secrets', () => {
     expect(shown).toContain(`shop: ${path.join(storeDir, 'shop')}`);
     expect(shown).not.toContain(secrets.gossipKey);
     expect(shown).not.toContain(secrets.aclBootstrapToken);
+    expect(shown).not.toContain(secrets.aclReplicationToken);
   });
 
   it('asks for a synth first', () => {

@@ -72,6 +72,7 @@ describe('examples/default', () => {
       expect(content, file).not.toMatch(/-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/);
       expect(content, file).not.toContain(secrets.gossipKey);
       expect(content, file).not.toContain(secrets.aclBootstrapToken);
+      expect(content, file).not.toContain(secrets.aclReplicationToken);
       for (const line of keyBody)
         expect(content.includes(line), `${file} holds a line of a key in the store`).toBe(false);
     }

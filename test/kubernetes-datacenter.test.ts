@@ -87,17 +87,20 @@ describe('stacks', () => {
 });
 
 describe('secrets', () => {
-  it('declares the shared secrets and its own TLS material as sensitive, non-nullable variables with shape checks', () => {
+  it('declares the gossip key, the replication token and its own TLS material as sensitive, non-nullable variables with shape checks; the management token only on the primary', () => {
     const out = synth(twoDatacenters);
     const variables = out.stack('shop-west').variable!;
-    // only west's TLS material: no CA key, and nothing of east's
+    // only west's TLS material: no CA key, and nothing of east's; a secondary never holds the management token
     expect(Object.keys(variables).sort()).toEqual([
-      'meshform_shop_acl_bootstrap_token',
+      'meshform_shop_acl_replication_token',
       'meshform_shop_gossip_key',
       'meshform_shop_west_ca_bundle',
       'meshform_shop_west_server_cert',
       'meshform_shop_west_server_key',
     ]);
+    expect(Object.keys(out.stack('shop-east').variable!)).toEqual(
+      expect.arrayContaining(['meshform_shop_acl_bootstrap_token', 'meshform_shop_acl_replication_token']),
+    );
     for (const v of Object.values(variables)) {
       expect(v).toMatchObject({ type: 'string', sensitive: true, nullable: false });
       expect(v.default).toBeUndefined();
@@ -130,7 +133,7 @@ describe('secrets', () => {
           { 'tls.crt': '${var.meshform_shop_west_server_cert}', 'tls.key': '${var.meshform_shop_west_server_key}' },
         ],
         ['consul-meshform-gossip-key', { key: '${var.meshform_shop_gossip_key}' }],
-        ['consul-meshform-acl-token', { token: '${var.meshform_shop_acl_bootstrap_token}' }],
+        ['consul-meshform-acl-token', { token: '${var.meshform_shop_acl_replication_token}' }],
       ]),
     );
     expect(secrets).toHaveLength(4);
@@ -383,6 +386,7 @@ describe('mesh manifest', () => {
       secretVariables: [
         'meshform_shop_gossip_key',
         'meshform_shop_acl_bootstrap_token',
+        'meshform_shop_acl_replication_token',
         'meshform_shop_east_ca_bundle',
         'meshform_shop_east_server_cert',
         'meshform_shop_east_server_key',

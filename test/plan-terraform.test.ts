@@ -137,6 +137,7 @@ describe.skipIf(!available.ok)('meshform plan --offline of the default example, 
     for (const [file, content] of readTree(path.join(dir, 'cdktf.out'))) {
       expect(content.includes(secrets.gossipKey), file).toBe(false);
       expect(content.includes(secrets.aclBootstrapToken), file).toBe(false);
+      expect(content.includes(secrets.aclReplicationToken), file).toBe(false);
       expect(holdsPrivateKey(content, serverKey), file).toBe(false);
     }
     expect(fs.statSync(path.join(dir, '.meshform-cache')).mode & 0o777).toBe(0o700);

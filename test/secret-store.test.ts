@@ -110,7 +110,12 @@ describe('SecretStore', () => {
       expect(secrets).toEqual({
         gossipKey: Buffer.alloc(32, 7).toString('base64'),
         aclBootstrapToken: '6f1c33c5-4b59-4e43-9a1f-2b0b4e1f8a10',
+        // derived from the management token, never equal to it
+        aclReplicationToken: expect.stringMatching(
+          /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+        ),
       });
+      expect(secrets.aclReplicationToken).not.toBe(secrets.aclBootstrapToken);
       const ca = store.ca('shop');
       expect(ca.roots()).toEqual(['root-1']);
       expect(ca.rootCertificate('root-1')).toBe(certificate);

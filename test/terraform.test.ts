@@ -31,7 +31,7 @@ interface PlannedStack {
 
 const planned: PlannedStack[] = [];
 const initLock = new Lock();
-let management = '';
+let replication = '';
 const outdirs = new Map<string, string>();
 
 describe.skipIf(!available.ok)(
@@ -51,7 +51,7 @@ describe.skipIf(!available.ok)(
           const values: { [name: string]: string } = {};
           for (const mesh of readSynthOutput(out.outdir).meshes) {
             const secrets = store.ensure(mesh.mesh).secrets;
-            if (mesh.mesh === 'shop') management = secrets.aclBootstrapToken;
+            if (mesh.mesh === 'shop') replication = secrets.aclReplicationToken;
             reconcileMeshCa(store, mesh, () => undefined);
             Object.assign(values, secretVariables(store, [mesh]));
           }
@@ -127,22 +127,22 @@ describe.skipIf(!available.ok)(
         tokens: { agent: string };
         acl: { tokens: { AccessorID: string; SecretID: string; Description: string }[] };
       };
-      expect(doc.tokens.agent).toBe(deriveTokenUuid(management, 'secret:agent:aws-vms'));
+      expect(doc.tokens.agent).toBe(deriveTokenUuid(replication, 'secret:agent:aws-vms'));
       expect(doc.acl.tokens.map((t) => [t.Description, t.AccessorID, t.SecretID])).toEqual([
         [
           'meshform shop/aws-vms agent token',
-          deriveTokenUuid(management, 'accessor:agent:aws-vms'),
-          deriveTokenUuid(management, 'secret:agent:aws-vms'),
+          deriveTokenUuid(replication, 'accessor:agent:aws-vms'),
+          deriveTokenUuid(replication, 'secret:agent:aws-vms'),
         ],
         [
           'meshform shop/aws-vms mesh gateway token',
-          deriveTokenUuid(management, 'accessor:mesh-gateway:aws-vms'),
-          deriveTokenUuid(management, 'secret:mesh-gateway:aws-vms'),
+          deriveTokenUuid(replication, 'accessor:mesh-gateway:aws-vms'),
+          deriveTokenUuid(replication, 'secret:mesh-gateway:aws-vms'),
         ],
         [
           'meshform shop/aws-vms service token of db',
-          deriveTokenUuid(management, 'accessor:service:aws-vms:db'),
-          deriveTokenUuid(management, 'secret:service:aws-vms:db'),
+          deriveTokenUuid(replication, 'accessor:service:aws-vms:db'),
+          deriveTokenUuid(replication, 'secret:service:aws-vms:db'),
         ],
       ]);
     });

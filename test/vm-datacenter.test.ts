@@ -228,7 +228,9 @@ describe('VM datacenter on EC2: identity and secrets', () => {
     expect(server.secret_string).toContain('"ca_bundle" = var.meshform_shop_vms_ca_bundle');
     expect(server.secret_string).toContain('"server_cert" = var.meshform_shop_vms_server_cert');
     expect(server.secret_string).toContain('"server_key" = var.meshform_shop_vms_server_key');
-    expect(server.secret_string).toContain('"management" = var.meshform_shop_acl_bootstrap_token');
+    // a secondary's servers administer ACLs with the replication token; the management token never reaches it
+    expect(server.secret_string).toContain('"management" = var.meshform_shop_acl_replication_token');
+    expect(JSON.stringify(stack)).not.toContain('acl_bootstrap_token');
     const client = Object.entries(versions).find(([k]) => k.startsWith('SecretValue-service-api'))![1];
     expect(client.secret_string).toContain('"ca_bundle" = var.meshform_shop_vms_ca_bundle');
     expect(client.secret_string).not.toContain('server_key');

@@ -17,6 +17,17 @@ export function deriveTokenUuid(management: string, label: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+/**
+ * The mesh's ACL replication token, derived from the management token: the primary creates it (with the
+ * least privilege replication needs) and every secondary uses it, so no secondary holds the management token.
+ */
+export function replicationToken(management: string): string {
+  return deriveTokenUuid(management, REPLICATION_LABEL);
+}
+
+/** The label of the replication token's derivation (its accessor id uses `accessor:replication`). */
+export const REPLICATION_LABEL = 'secret:replication';
+
 /** The same derivation as a Terraform expression of the management token variable. */
 export function deriveTokenExpression(management: string, label: string): string {
   const h = Fn.sha256(Token.asString(Fn.format('%s/meshform/%s', [management, label])));

@@ -73,8 +73,9 @@ export class KubernetesControlPlane extends Construct {
         'kubernetes.io/tls',
       ),
       secret('GossipKey', refs.gossipKey.secretName, { [refs.gossipKey.secretKey]: props.secrets.value('gossipKey') }),
+      // the primary's bootstrap (management) token; a secondary's replication token
       secret('AclToken', refs.aclToken.secretName, {
-        [refs.aclToken.secretKey]: props.secrets.value('aclBootstrapToken'),
+        [refs.aclToken.secretKey]: props.secrets.value(props.primary ? 'aclBootstrapToken' : 'aclReplicationToken'),
       }),
     ];
     if (refs.aclBootstrapConfigSecret) {

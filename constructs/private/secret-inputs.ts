@@ -1,5 +1,11 @@
 /** Which secret a Terraform variable carries. */
-export type SecretKind = 'gossipKey' | 'aclBootstrapToken' | 'caBundle' | 'serverChain' | 'serverKey';
+export type SecretKind =
+  | 'gossipKey'
+  | 'aclBootstrapToken'
+  | 'aclReplicationToken'
+  | 'caBundle'
+  | 'serverChain'
+  | 'serverKey';
 
 /** One secret that enters Terraform as a sensitive variable. */
 export interface SecretInput {
@@ -17,7 +23,7 @@ function snake(name: string): string {
   return name.replace(/-/g, '_');
 }
 
-/** The variables every datacenter stack of a mesh has: the shared secrets. */
+/** The mesh's shared secrets (gossip key, ACL tokens); which stack gets which: `stackSecretInputs`. */
 export function sharedSecretInputs(mesh: string): SecretInput[] {
   const stem = `meshform_${snake(mesh)}`;
   return [
@@ -29,7 +35,12 @@ export function sharedSecretInputs(mesh: string): SecretInput[] {
     {
       kind: 'aclBootstrapToken',
       variable: `${stem}_acl_bootstrap_token`,
-      description: 'ACL initial management token of the primary, replication token of secondaries',
+      description: "ACL initial management token (the primary's stacks only)",
+    },
+    {
+      kind: 'aclReplicationToken',
+      variable: `${stem}_acl_replication_token`,
+      description: 'ACL replication token (created by the primary, used by every secondary)',
     },
   ];
 }
@@ -56,6 +67,17 @@ export function datacenterSecretInputs(mesh: string, datacenter: string): Secret
       variable: `${stem}_server_key`,
       description: `Private key of ${datacenter}'s server certificate (PEM)`,
     },
+  ];
+}
+
+/**
+ * The secret variables one datacenter's control-plane stack declares: the gossip key, the replication token,
+ * its own TLS material, and on the primary only the management token (a secondary never holds it).
+ */
+export function stackSecretInputs(mesh: string, datacenter: string, primary: boolean): SecretInput[] {
+  return [
+    ...sharedSecretInputs(mesh).filter((input) => primary || input.kind !== 'aclBootstrapToken'),
+    ...datacenterSecretInputs(mesh, datacenter),
   ];
 }
 

@@ -1,13 +1,16 @@
 import { Construct } from 'constructs';
 import { TerraformVariable } from './engine';
-import { datacenterSecretInputs, SecretKind, sharedSecretInputs } from './secret-inputs';
+import { SecretKind, stackSecretInputs } from './secret-inputs';
+
+const UUID = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
 /** Terraform validation of each secret's shape, so a wrong value fails at plan with a clear message. */
 const SHAPES: {
   readonly [K in SecretKind]: { readonly regex: string; readonly what: string; readonly noKey?: boolean };
 } = {
   gossipKey: { regex: '^[A-Za-z0-9+/]{43}=$', what: '32 bytes of base64 (consul keygen)' },
-  aclBootstrapToken: { regex: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', what: 'a UUID' },
+  aclBootstrapToken: { regex: UUID, what: 'a UUID' },
+  aclReplicationToken: { regex: UUID, what: 'a UUID' },
   // certificates only: a private key pasted by mistake is refused before it reaches a cluster or a host
   caBundle: { regex: '^-----BEGIN CERTIFICATE-----', what: 'PEM certificates and no private key', noKey: true },
   serverChain: {
@@ -19,16 +22,16 @@ const SHAPES: {
 };
 
 /**
- * The secrets one datacenter stack needs, as sensitive input variables: the mesh's shared secrets and the
- * datacenter's own TLS material. Their values come from meshform's secret store at deploy time
+ * The secrets one datacenter stack needs, as sensitive input variables: the gossip key, the replication
+ * token (and on the primary the management token) and the datacenter's own TLS material. Their values come from meshform's secret store at deploy time
  * (`meshform secrets env` exports them as TF_VAR_*), never from the synth output.
  */
 export class SecretVariables extends Construct {
   private readonly variables = new Map<SecretKind, TerraformVariable>();
 
-  constructor(scope: Construct, id: string, mesh: string, datacenter: string) {
+  constructor(scope: Construct, id: string, mesh: string, datacenter: string, primary: boolean) {
     super(scope, id);
-    for (const input of [...sharedSecretInputs(mesh), ...datacenterSecretInputs(mesh, datacenter)]) {
+    for (const input of stackSecretInputs(mesh, datacenter, primary)) {
       const shape = SHAPES[input.kind];
       const variable = new TerraformVariable(this, input.variable, {
         type: 'string',
@@ -49,8 +52,10 @@ export class SecretVariables extends Construct {
     }
   }
 
-  /** A Terraform expression for a secret's value. */
+  /** A Terraform expression for a secret's value; throws for a secret this stack does not hold. */
   public value(kind: SecretKind): string {
-    return this.variables.get(kind)!.stringValue;
+    const variable = this.variables.get(kind);
+    if (!variable) throw new Error(`internal: the stack ${this.node.path} holds no ${kind} variable`);
+    return variable.stringValue;
   }
 }
