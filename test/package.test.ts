@@ -148,7 +148,7 @@ const CDKTF_TEMPLATE_TSCONFIG = {
     skipLibCheck: true,
     outDir: 'build',
   },
-  include: ['main.ts'],
+  include: ['main.ts', 'docs/*.ts'],
 };
 
 /** An ESM program's tsconfig: Node's own module resolution, which reads the package's `exports`. */
@@ -221,15 +221,36 @@ const FRAGMENT_CONTEXT: { readonly [name: string]: string } = {
   vms: 'VmDatacenter',
 };
 
-/** The one-line prelude of a block: nothing for a program with imports, else imports and the context. */
+/** The file of the app a documentation block is compiled as. */
+function docFile(block: DocBlock): string {
+  return `${block.file.replace(/[^\w]+/g, '-')}-${block.line}.ts`;
+}
+
+/**
+ * The one-line prelude of a block: for a program (it has imports), only where it comes from; for a fragment,
+ * an import of the package's exports it uses and a declaration of the context names it uses undeclared.
+ */
 function prelude(block: DocBlock, exported: readonly string[]): string {
+  const uses = (name: string) => new RegExp(`\\b${name}\\b`).test(block.code);
+  const declares = (name: string) => new RegExp(`\\b(const|let|var|function|class)\\s+${name}\\b`).test(block.code);
   if (/^import\b/m.test(block.code)) return `// ${block.file}:${block.line}`;
-  const declared = (name: string) => new RegExp(`\\b(const|let|var|function|class)\\s+${name}\\b`).test(block.code);
-  const context = Object.entries(FRAGMENT_CONTEXT).filter(([name]) => !declared(name));
-  return (
-    `import { ${exported.join(', ')} } from 'meshform';` +
-    (context.length > 0 ? ` declare const ${context.map(([n, t]) => `${n}: ${t}`).join(', ')};` : '')
-  );
+  const context = Object.entries(FRAGMENT_CONTEXT).filter(([name]) => uses(name) && !declares(name));
+  const imported = exported.filter((n) => uses(n) || context.some(([, type]) => type === n));
+  // (`export {}`: a module of its own even when it imports nothing, so fragments never share a scope)
+  return [
+    ...(imported.length > 0 ? [`import { ${imported.join(', ')} } from 'meshform';`] : []),
+    ...(context.length > 0 ? [`declare const ${context.map(([n, t]) => `${n}: ${t}`).join(', ')};`] : []),
+    'export {};',
+  ].join(' ');
+}
+
+/** tsc's output with each error in a documentation block reported at its line in the documentation. */
+function atDocumentationLines(output: string, blocks: readonly DocBlock[]): string {
+  const byFile = new Map(blocks.map((b) => [docFile(b), b]));
+  return output.replace(/^docs\/([\w-]+\.ts)\((\d+),(\d+)\)/gm, (all, name: string, line: string, column: string) => {
+    const block = byFile.get(name);
+    return block ? `${block.file}:${block.line + Number(line) - 1}:${column}` : all;
+  });
 }
 
 interface Consumer {
@@ -239,6 +260,8 @@ interface Consumer {
   readonly tarball: string;
   readonly pack: Ran;
   readonly install: Ran;
+  /** The documentation's TypeScript blocks, written to docs/ in the app. */
+  readonly docs: readonly DocBlock[];
 }
 
 /** Packs the repository and installs the tarball offline into a fresh app. */
@@ -275,7 +298,17 @@ function installConsumer(): Consumer {
   fs.writeFileSync(path.join(app, 'main.ts'), PROGRAM);
   fs.writeFileSync(path.join(app, 'main-esm.mts'), PROGRAM);
   const install = ok(sh(app, 'npm ci --offline --ignore-scripts --no-audit --no-fund'), 'npm ci --offline');
-  return { root, app, tarball, pack, install };
+  // the documentation's TypeScript, as files of the app (fragments may use every export of the package)
+  const exported = [
+    ...fs
+      .readFileSync(path.join(app, 'node_modules/meshform/dist/index.mjs'), 'utf8')
+      .matchAll(/^export const (\w+) =/gm),
+  ].map((m) => m[1]!);
+  const docs = documentationBlocks();
+  fs.mkdirSync(path.join(app, 'docs'));
+  for (const block of docs)
+    fs.writeFileSync(path.join(app, 'docs', docFile(block)), `${prelude(block, exported)}\n${block.code}`);
+  return { root, app, tarball, pack, install, docs };
 }
 
 describe('the packed meshform package in a fresh cdktf app', () => {
@@ -283,6 +316,9 @@ describe('the packed meshform package in a fresh cdktf app', () => {
   beforeAll(() => {
     consumer = installConsumer();
   }, 900_000);
+  /** `tsc -p tsconfig.json` of the app (main.ts and the documentation's blocks), run once. */
+  let commonJs: Ran | undefined;
+  const compileCommonJs = (): Ran => (commonJs ??= sh(consumer.app, 'npx tsc -p tsconfig.json'));
 
   it('packs the compiled build with its types, ESM entry, on-host agent, data, bin and license, and no sources', () => {
     // GIVEN the tarball `npm pack` wrote (its `prepack` ran the build)
@@ -362,10 +398,10 @@ describe('the packed meshform package in a fresh cdktf app', () => {
 
   it('type-checks and compiles a CommonJS app (the cdktf template tsconfig) and an ESM program importing from meshform', () => {
     // WHEN the user compiles the app both ways
-    const cjs = sh(consumer.app, 'npx tsc -p tsconfig.json');
+    const cjs = compileCommonJs();
     const esm = sh(consumer.app, 'npx tsc -p tsconfig.esm.json');
     // THEN both compile without an error
-    expect(cjs.stdout + cjs.stderr).toBe('');
+    expect(atDocumentationLines(cjs.stdout + cjs.stderr, consumer.docs)).toBe('');
     expect(cjs.code).toBe(0);
     expect(esm.stdout + esm.stderr).toBe('');
     expect(esm.code).toBe(0);
@@ -491,50 +527,27 @@ describe('the packed meshform package in a fresh cdktf app', () => {
   });
 
   it('type-checks every TypeScript block of the README and of the public doc comments against the package', () => {
-    // GIVEN every block, as a file of the app: programs as they are, fragments after a one-line prelude
-    const blocks = documentationBlocks();
-    expect(blocks.filter((b) => b.file === 'README.md').length).toBeGreaterThanOrEqual(5);
-    expect(blocks.some((b) => b.file === path.join('constructs', 'mesh.ts'))).toBe(true);
-    const exported = [
-      ...fs
-        .readFileSync(path.join(consumer.app, 'node_modules/meshform/dist/index.mjs'), 'utf8')
-        .matchAll(/^export const (\w+) =/gm),
-    ].map((m) => m[1]!);
-    const docs = path.join(consumer.app, 'docs');
-    fs.mkdirSync(docs, { recursive: true });
-    const where = new Map<string, DocBlock>();
-    for (const block of blocks) {
-      const name = `${block.file.replace(/[^\w]+/g, '-')}-${block.line}.ts`;
-      where.set(name, block);
-      fs.writeFileSync(path.join(docs, name), `${prelude(block, exported)}\n${block.code}`);
-    }
-    fs.writeFileSync(
-      path.join(consumer.app, 'tsconfig.docs.json'),
-      JSON.stringify({
-        extends: './tsconfig.json',
-        compilerOptions: { noUnusedLocals: false, rootDir: 'docs', outDir: 'build-docs', declaration: false },
-        include: ['docs/*.ts'],
-      }),
-    );
-    // WHEN the user's compiler checks them against the installed package
-    const tsc = sh(consumer.app, 'npx tsc -p tsconfig.docs.json');
+    // GIVEN every block, as a file of the app (programs as they are, fragments after a one-line prelude)
+    expect(consumer.docs.filter((b) => b.file === 'README.md').length).toBeGreaterThanOrEqual(5);
+    expect(consumer.docs.some((b) => b.file === path.join('constructs', 'mesh.ts'))).toBe(true);
+    // WHEN the user's compiler checks them against the installed package (the cdktf template's settings)
+    const tsc = compileCommonJs();
     // THEN none has an error (reported at its line in the documentation)
-    const errors = `${tsc.stdout}${tsc.stderr}`.replace(
-      /^docs\/([\w-]+\.ts)\((\d+),(\d+)\)/gm,
-      (_all, name: string, line: string, column: string) =>
-        `${where.get(name)!.file}:${where.get(name)!.line + Number(line) - 1}:${column}`,
-    );
-    expect(errors).toBe('');
+    expect(atDocumentationLines(tsc.stdout + tsc.stderr, consumer.docs)).toBe('');
     expect(tsc.code).toBe(0);
+    for (const block of consumer.docs)
+      expect(fs.existsSync(path.join(consumer.app, 'build', 'docs', docFile(block).replace(/\.ts$/, '.js')))).toBe(
+        true,
+      );
   });
 
   it("runs the README's complete programs: each synthesizes its mesh", () => {
     // GIVEN the README blocks that are programs (they import meshform and call app.synth()), compiled above
-    const programs = documentationBlocks().filter((b) => /^import\b/m.test(b.code) && /\bapp\.synth\(\)/.test(b.code));
+    const programs = consumer.docs.filter((b) => /^import\b/m.test(b.code) && /\bapp\.synth\(\)/.test(b.code));
     expect(programs.map((b) => b.file)).toContain('README.md');
     for (const program of programs) {
       const outdir = path.join(consumer.root, `docs-out-${program.line}`);
-      const compiled = path.join('build-docs', `${program.file.replace(/[^\w]+/g, '-')}-${program.line}.js`);
+      const compiled = path.join('build', 'docs', docFile(program).replace(/\.ts$/, '.js'));
       // WHEN it runs
       const run = sh(consumer.app, `node ${compiled}`, { CDKTF_OUTDIR: outdir });
       // THEN it writes its stacks
