@@ -12,6 +12,7 @@ export {
   CertificateKeyAlgorithm,
   VaultAuth,
   VaultAuthOptions,
+  VaultPerDatacenterAuthOptions,
   VaultCaOptions,
   AwsPrivateCaOptions,
   CaPlan,

@@ -1,23 +1,29 @@
 #!/usr/bin/env node
-// The meshform command: the compiled CLI when the package is built (dist/), else the TypeScript sources via tsx.
-const fs = require('node:fs');
+// The meshform command: runs the compiled CLI (dist/cli/main.js) to its end. Needs no TypeScript runtime.
+'use strict';
 const path = require('node:path');
 
+const { peerDependencies } = require('../package.json');
 const compiled = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
-let cli;
-if (fs.existsSync(compiled)) {
-  cli = require(compiled);
-} else {
-  require('tsx/cjs');
-  cli = require(path.join(__dirname, '..', 'cli', 'main.ts'));
+
+function fail(message) {
+  process.stderr.write(`meshform: error: ${message}\n`);
+  process.exitCode = 1;
 }
+
+let cli;
 try {
-  process.exitCode = cli.main(process.argv.slice(2));
+  cli = require(compiled);
 } catch (e) {
-  if (e && typeof e.message === 'string' && (e.name === 'MeshformError' || 'exitCode' in e)) {
-    process.stderr.write(`meshform: error: ${e.message}\n`);
-    process.exitCode = typeof e.exitCode === 'number' ? e.exitCode : 1;
+  const missing = e && e.code === 'MODULE_NOT_FOUND' ? /Cannot find module '([^']+)'/.exec(e.message) : null;
+  const peer = missing && Object.keys(peerDependencies).find((p) => missing[1] === p || missing[1].startsWith(`${p}/`));
+  if (missing && missing[1] === compiled) {
+    fail(`meshform is not built (${compiled} is missing): run \`npm run build\` in the meshform package`);
+  } else if (peer) {
+    const install = Object.entries(peerDependencies).map(([name, range]) => `${name}@${range}`);
+    fail(`meshform needs its peer dependency ${peer}, which is not installed: npm install ${install.join(' ')}`);
   } else {
     throw e;
   }
 }
+if (cli) cli.run(process.argv.slice(2));

@@ -348,12 +348,17 @@ function report(e: unknown): void {
   }
 }
 
-if (require.main === module) {
+/**
+ * Runs one command to its end (awaiting plan and deploy) and sets the process exit code: the command's own,
+ * or 1 (a CliError's code) with one `meshform: error:` line for an error meshform reports. Any other error
+ * is rethrown (a bug: Node prints its stack and exits 1). The `meshform` bin (bin/meshform.js) calls this.
+ */
+export async function run(argv: readonly string[]): Promise<void> {
   try {
-    Promise.resolve(main(process.argv.slice(2))).then((code) => {
-      process.exitCode = code;
-    }, report);
+    process.exitCode = await main(argv);
   } catch (e) {
     report(e);
   }
 }
+
+if (require.main === module) void run(process.argv.slice(2));

@@ -126,7 +126,10 @@ export abstract class VaultAuth {
     return new VaultAuthMethod('aws', () => mount, { type: 'iam', role: options.role });
   }
 
-  /** The `auth_method` block of Consul's Vault provider for one datacenter. */
+  /**
+   * The `auth_method` block of Consul's Vault provider for one datacenter.
+   * @internal
+   */
   public abstract toConfig(datacenter: string): HclObject;
 
   /** The auth method type. */
@@ -146,6 +149,7 @@ class VaultAuthMethod extends VaultAuth {
     return this.kind;
   }
 
+  /** @internal */
   public toConfig(datacenter: string): HclObject {
     return { type: this.kind, mount_path: this.mountPath(datacenter), params: { ...this.params } };
   }
@@ -340,7 +344,10 @@ export abstract class CertificateAuthority {
     this.validateProvider(path, datacenters);
   }
 
-  /** Files every server needs for the provider (e.g. Vault's TLS CA), placed in `providerFileDirectory`. */
+  /**
+   * Files every server needs for the provider (e.g. Vault's TLS CA), placed in `providerFileDirectory`.
+   * @internal
+   */
   public providerFiles(): CaProviderFile[] {
     return [];
   }
@@ -348,7 +355,10 @@ export abstract class CertificateAuthority {
   /** Provider-specific checks. */
   protected abstract validateProvider(path: string, datacenters: readonly CaDatacenter[]): void;
 
-  /** The `connect` block (provider and ca_config) of a datacenter's servers. */
+  /**
+   * The `connect` block (provider and ca_config) of a datacenter's servers.
+   * @internal
+   */
   public connectConfig(datacenter: CaDatacenter): HclObject {
     return {
       enabled: true,
@@ -364,7 +374,10 @@ export abstract class CertificateAuthority {
     };
   }
 
-  /** Provider settings of a datacenter's `ca_config`. */
+  /**
+   * Provider settings of a datacenter's `ca_config`.
+   * @internal
+   */
   protected abstract providerConfig(datacenter: CaDatacenter): HclObject;
 
   /**
@@ -407,7 +420,10 @@ export abstract class CertificateAuthority {
     };
   }
 
-  /** The service mesh CA as data, from the primary's point of view. */
+  /**
+   * The service mesh CA as data, from the primary's point of view.
+   * @internal
+   */
   public meshCaSummary(primary: CaDatacenter): MeshCaSummary {
     const config = this.providerConfig(primary);
     const root: { [key: string]: string } = {};
@@ -472,6 +488,7 @@ class VaultCa extends CertificateAuthority {
     }
   }
 
+  /** @internal */
   public override providerFiles(): CaProviderFile[] {
     return this.vault.tlsCaCertificatePem ? [{ name: VAULT_CA_FILE, content: this.vault.tlsCaCertificatePem }] : [];
   }

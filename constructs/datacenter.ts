@@ -227,7 +227,10 @@ export abstract class Datacenter extends Construct {
     };
   }
 
-  /** The server certificate this datacenter's servers need (names Consul and the platform require). */
+  /**
+   * The server certificate this datacenter's servers need (names Consul and the platform require).
+   * @internal
+   */
   public abstract serverCertificateRequest(): ServerCertificateRequest;
 
   /** Names every server certificate carries: Consul's `server.<dc>.<domain>` (verify_server_hostname) and loopback. */

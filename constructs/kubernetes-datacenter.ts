@@ -154,7 +154,10 @@ export class KubernetesDatacenter extends Datacenter {
     return this.cluster instanceof EksCluster ? 'eks' : 'kubernetes';
   }
 
-  /** The chart's server certificate names (as the chart documents them for `server.serverCert`). */
+  /**
+   * The chart's server certificate names (as the chart documents them for `server.serverCert`).
+   * @internal
+   */
   public serverCertificateRequest(): ServerCertificateRequest {
     const base = this.baseServerNames();
     const fullname = 'consul';
@@ -171,12 +174,18 @@ export class KubernetesDatacenter extends Datacenter {
     };
   }
 
-  /** The consul-k8s values of this datacenter as YAML (no secret: secrets are referenced by name). */
+  /**
+   * The consul-k8s values of this datacenter as YAML (no secret: secrets are referenced by name).
+   * @internal
+   */
   public renderHelmValues(secretRefs: ConsulSecretRefs): string {
     return toValuesYaml(this.helmValues(secretRefs));
   }
 
-  /** The consul-k8s values of this datacenter. */
+  /**
+   * The consul-k8s values of this datacenter.
+   * @internal
+   */
   public helmValues(secretRefs: ConsulSecretRefs = this.stack.controlPlane.secretRefs): ConsulHelmValues {
     const mesh = this.mesh;
     const gw = this.meshGateway;

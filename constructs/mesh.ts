@@ -77,13 +77,21 @@ const MESH_SYMBOL = Symbol.for('meshform.Mesh');
 
 /**
  * A Consul service mesh: datacenters on any platform and cloud, WAN-federated through mesh gateways, with
- * one primary. Create it directly under the App and add datacenters to it:
+ * one primary. Create it directly under the App and add datacenters to it. Each datacenter synthesizes its
+ * own stack(s); the primary's deploy first.
  *
- *     const mesh = new Mesh(app, 'shop');
- *     new KubernetesDatacenter(mesh, 'aws-east', { primary: true, kubeconfigContext: 'eks', meshGateway: { address: 'mgw.example.com' } });
- *     new KubernetesDatacenter(mesh, 'gcp-west', { kubeconfigContext: 'gke', kubernetesApiUrl: 'https://203.0.113.10' });
- *
- * Each datacenter synthesizes its own stack(s); the primary's deploy first.
+ * @example
+ * ```ts
+ * const mesh = new Mesh(app, 'shop');
+ * new KubernetesDatacenter(mesh, 'aws-east', {
+ *   primary: true,
+ *   cluster: KubernetesCluster.fromKubeconfig({ context: 'eks' }),
+ *   meshGateway: { address: 'mgw.example.com' },
+ * });
+ * new KubernetesDatacenter(mesh, 'gcp-west', {
+ *   cluster: KubernetesCluster.fromKubeconfig({ context: 'gke', apiServerUrl: 'https://203.0.113.10' }),
+ * });
+ * ```
  */
 export class Mesh extends Construct {
   /** True when `x` is a Mesh. */
@@ -282,7 +290,10 @@ export class Mesh extends Construct {
     return ordered.flatMap((dc) => dc.stacks.map((s) => s.node.id));
   }
 
-  /** The mesh as data: what the CLI summarizes and later plans compare. Holds no secret. */
+  /**
+   * The mesh as data: what the CLI summarizes and later plans compare. Holds no secret.
+   * @internal
+   */
   public manifest(): MeshManifest {
     return {
       format: MESH_MANIFEST_FORMAT,

@@ -63,7 +63,10 @@ export interface VmDatacenterProps extends DatacenterProps {
   readonly extraAgentConfigFile?: string;
 }
 
-/** A group of identical hosts (AWS) or one own host, with its node spec. */
+/**
+ * A group of identical hosts (AWS) or one own host, with its node spec.
+ * @internal
+ */
 export interface HostGroup {
   /** Group name: `server`, `mesh-gateway`, `service-<name>` (AWS) or the host name (own hosts). */
   readonly name: string;
@@ -90,7 +93,10 @@ export class VmDatacenter extends Datacenter {
   public readonly envoyVersion: string;
   /** Binary mirror. */
   public readonly binaryMirror?: string;
-  /** The VPC block of AWS hosts. */
+  /**
+   * The VPC block of AWS hosts.
+   * @internal
+   */
   public readonly vpcCidr?: Cidr;
   /** The stack. */
   public readonly stack: VmDatacenterStack | OwnHostsStack;
@@ -194,7 +200,10 @@ export class VmDatacenter extends Datacenter {
     return this.mesh.servicesIn(this);
   }
 
-  /** The host groups (AWS) or hosts (own), each with its node spec. */
+  /**
+   * The host groups (AWS) or hosts (own), each with its node spec.
+   * @internal
+   */
   public hostGroups(secrets: (role: HostGroup['name']) => SecretsSource, gatewayWanAddress?: string): HostGroup[] {
     const make = (
       name: string,
@@ -246,7 +255,10 @@ export class VmDatacenter extends Datacenter {
     return this.hosts instanceof AwsVmHosts ? 'ec2' : 'own-hosts';
   }
 
-  /** The server certificate: Consul's names, and the server hosts' addresses when they are known. */
+  /**
+   * The server certificate: Consul's names, and the server hosts' addresses when they are known.
+   * @internal
+   */
   public serverCertificateRequest(): ServerCertificateRequest {
     const base = this.baseServerNames();
     const ownServers =
