@@ -54,7 +54,7 @@ const BASE: ConsulHelmValuesInput = {
     serverCertSecret: 'b',
     gossipKey: { secretName: 'c', secretKey: 'key' },
     aclToken: { secretName: 'd', secretKey: 'token' },
-    aclBootstrapConfigSecret: 'e',
+    aclReplicationToken: { secretName: 'e', secretKey: 'token' },
     caProviderSecret: 'f',
   },
   connect: CertificateAuthority.offline().connectConfig({
