@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { reconcileMeshCa } from '../cli/ca';
 import { CertificateAuthority } from '../constructs/certificate-authority';
 import { consulHelmValues, ConsulHelmValuesInput } from '../constructs/private/helm-values';
@@ -347,6 +348,36 @@ describe('every other value meshform emits, with the chart fact behind it', () =
       '/consul/userconfig/consul-meshform-ca-provider/vault-ca.pem',
     );
     expect(Object.keys(secretData(out.stack('shop-east'), 'consul-meshform-ca-provider')!)).toEqual(['vault-ca.pem']);
+  });
+
+  it("encrypts gossip with meshform's key from its own secret, never a chart-generated one (templates/server-statefulset.yaml reads GOSSIP_KEY from gossipEncryption.secretName/secretKey unless autoGenerate)", () => {
+    for (const dc of datacenters) {
+      const gossip = dc.values.global.gossipEncryption;
+      expect(gossip).toEqual({ autoGenerate: false, secretName: 'consul-meshform-gossip-key', secretKey: 'key' });
+      const mesh = dc.manifest.mesh.replace(/-/g, '_');
+      expect(secretData(dc.stack, gossip.secretName)).toEqual({ key: `\${var.meshform_${mesh}_gossip_key}` });
+    }
+  });
+
+  it('runs the declared servers, all expected at bootstrap, with the service mesh on and one server out at a time (templates/server-config-configmap.yaml connect.enabled from server.connect; server-disruptionbudget.yaml)', () => {
+    for (const dc of datacenters) {
+      const server = dc.values.server;
+      const declared = dc.manifest.datacenters.find((d) => d.name === dc.values.global.datacenter)!.servers;
+      expect(server).toMatchObject({ enabled: true, replicas: declared, bootstrapExpect: declared, connect: true });
+      expect(server.disruptionBudget).toEqual({ enabled: declared > 1, maxUnavailable: 1 });
+    }
+  });
+
+  it('gives the gateway Service its annotations as the YAML text the chart pastes through tpl (templates/mesh-gateway-service.yaml): every value a string, no template delimiter', () => {
+    for (const dc of datacenters) {
+      const annotations = dc.values.meshGateway.service.annotations;
+      if (annotations === undefined) continue;
+      expect(typeof annotations).toBe('string');
+      expect(annotations).not.toContain('{{');
+      // Terraform resolves its interpolations (e.g. the EKS Elastic IP allocation ids) before Helm reads the text
+      const rendered = annotations.replace(/\$\{[^}]*\}/g, 'eipalloc-0123456789abcdef0,eipalloc-0123456789abcdef1');
+      for (const value of Object.values(parseYaml(rendered) as object)) expect(typeof value).toBe('string');
+    }
   });
 
   it('keeps injection opt-in and the UI inside the cluster (values.yaml connectInject.default; ui.service.type)', () => {
