@@ -23,6 +23,7 @@ import {
   createdAuthMethods,
   KubernetesDatacenterOutput,
   kubernetesDatacentersOfExamples,
+  SECONDARY_INPUT,
   secretData,
   SERVER_NAMES,
   trippedFails,
@@ -36,32 +37,6 @@ const secondaries = () => datacenters.filter((d) => d.manifest.primary !== d.val
 beforeAll(() => {
   datacenters = kubernetesDatacentersOfExamples();
 }, 120_000);
-
-/** A secondary's inputs for consulHelmValues, to vary one setting at a time. */
-const SECONDARY: ConsulHelmValuesInput = {
-  datacenter: 'dc2',
-  domain: 'consul',
-  consulImage: 'hashicorp/consul:2.0.3',
-  controlPlaneImage: 'hashicorp/consul-k8s-control-plane:2.0.3',
-  servers: 3,
-  primary: false,
-  primaryDatacenter: 'dc1',
-  primaryGateways: ['192.0.2.1:443'],
-  kubernetesApiUrl: 'https://192.0.2.2',
-  secrets: {
-    caBundle: { secretName: 'a', secretKey: 'tls.crt' },
-    serverCertSecret: 'b',
-    gossipKey: { secretName: 'c', secretKey: 'key' },
-    aclToken: { secretName: 'd', secretKey: 'token' },
-  },
-  connect: CertificateAuthority.offline().connectConfig({
-    name: 'dc2',
-    hosting: 'kubernetes',
-    primary: false,
-    providerFileDirectory: '/consul/userconfig/x',
-  }),
-  meshGateway: { replicas: 1, serviceType: 'NodePort', port: 443, nodePort: 30443, annotations: {} },
-};
 
 describe('the examples cover both roles', () => {
   it('has Kubernetes primaries and secondaries to check', () => {
@@ -81,17 +56,17 @@ describe("the chart's fail conditions (consul-k8s v2.0.3 charts/consul/templates
 
   it('trips none for the shapes a datacenter can take (primary, secondary, NodePort, load balancer, StorageClass)', () => {
     const shapes: ConsulHelmValuesInput[] = [
-      SECONDARY,
+      SECONDARY_INPUT,
       {
-        ...SECONDARY,
+        ...SECONDARY_INPUT,
         primary: true,
         primaryGateways: [],
         kubernetesApiUrl: undefined,
-        secrets: { ...SECONDARY.secrets, aclReplicationToken: { secretName: 'e', secretKey: 'token' } },
+        secrets: { ...SECONDARY_INPUT.secrets, aclReplicationToken: { secretName: 'e', secretKey: 'token' } },
       },
-      { ...SECONDARY, meshGateway: { ...SECONDARY.meshGateway, address: 'mgw.example.com' } },
+      { ...SECONDARY_INPUT, meshGateway: { ...SECONDARY_INPUT.meshGateway, address: 'mgw.example.com' } },
       {
-        ...SECONDARY,
+        ...SECONDARY_INPUT,
         storageClass: 'fast',
         meshGateway: { replicas: 2, serviceType: 'LoadBalancer', port: 443, annotations: { a: 'b' } },
       },

@@ -6,12 +6,40 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EXAMPLES } from '../examples';
+import { CertificateAuthority } from '../constructs/certificate-authority';
+import type { ConsulHelmValuesInput } from '../constructs/private/helm-values';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { helmValues, REPO, resources, StackJson, synth, Synthesized } from './support';
 
 function fixture<T>(name: string): T {
   return JSON.parse(fs.readFileSync(path.join(REPO, 'test', 'fixtures', name), 'utf8')) as T;
 }
+
+/** The consulHelmValues inputs of a plain secondary (dc2 of dc1, NodePort gateway), to vary one setting at a time. */
+export const SECONDARY_INPUT: ConsulHelmValuesInput = {
+  datacenter: 'dc2',
+  domain: 'consul',
+  consulImage: 'hashicorp/consul:2.0.3',
+  controlPlaneImage: 'hashicorp/consul-k8s-control-plane:2.0.3',
+  servers: 3,
+  primary: false,
+  primaryDatacenter: 'dc1',
+  primaryGateways: ['192.0.2.1:443'],
+  kubernetesApiUrl: 'https://192.0.2.2',
+  secrets: {
+    caBundle: { secretName: 'a', secretKey: 'tls.crt' },
+    serverCertSecret: 'b',
+    gossipKey: { secretName: 'c', secretKey: 'key' },
+    aclToken: { secretName: 'd', secretKey: 'token' },
+  },
+  connect: CertificateAuthority.offline().connectConfig({
+    name: 'dc2',
+    hosting: 'kubernetes',
+    primary: false,
+    providerFileDirectory: '/consul/userconfig/x',
+  }),
+  meshGateway: { replicas: 1, serviceType: 'NodePort', port: 443, nodePort: 30443, annotations: {} },
+};
 
 /** A fail condition of the chart's templates (test/fixtures/consul-k8s-2.0.3-chart-fails.json). */
 export interface ChartFail {

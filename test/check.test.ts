@@ -20,7 +20,10 @@ import { project, readOutput, REPO, run, synth, tempDir } from './support';
 
 afterEach(() => vi.restoreAllMocks());
 
-/** GIVEN helper: east (primary) and west clusters, web in both, api in east only; `define` adds the rest. */
+/**
+ * GIVEN helper: east (primary) and west clusters, web in both, api in east only; `define` adds the rest. West's
+ * API server admits the primary when `westAdmitsPrimary` (else that federation login is unproven).
+ */
 function meshWith(
   define: (s: {
     mesh: Mesh;
@@ -30,6 +33,7 @@ function meshWith(
     api: Service;
   }) => void,
   meshGatewayMode?: MeshGatewayMode,
+  westAdmitsPrimary?: boolean,
 ) {
   return (app: App) => {
     const mesh = new Mesh(app, 'shop', meshGatewayMode ? { traffic: { meshGatewayMode } } : {});
@@ -39,7 +43,11 @@ function meshWith(
       meshGateway: { address: 'mgw.east.example.com' },
     });
     const west = new KubernetesDatacenter(mesh, 'west', {
-      cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.7' }),
+      cluster: KubernetesCluster.fromKubeconfig({
+        context: 'west',
+        apiServerUrl: 'https://198.51.100.7',
+        apiServerAdmitsPrimary: westAdmitsPrimary,
+      }),
     });
     const api = new Service(mesh, 'api', { port: 9090, protocol: ServiceProtocol.HTTP, datacenters: [east] });
     const web = new Service(mesh, 'web', {
@@ -261,21 +269,7 @@ app.synth();
       "  federation logins (the primary's servers → each Kubernetes secondary's API server): 1 unproven",
     );
     // WHEN the cluster's options declare that its API server admits the primary, THEN the check passes
-    const declared = synth((app) => {
-      const mesh = new Mesh(app, 'shop');
-      new KubernetesDatacenter(mesh, 'east', {
-        primary: true,
-        cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
-        meshGateway: { address: 'mgw.east.example.com' },
-      });
-      new KubernetesDatacenter(mesh, 'west', {
-        cluster: KubernetesCluster.fromKubeconfig({
-          context: 'west',
-          apiServerUrl: 'https://198.51.100.7',
-          apiServerAdmitsPrimary: true,
-        }),
-      });
-    }).mesh('shop');
+    const declared = synth(meshWith(({ web, api }) => api.allowFrom(web), undefined, true)).mesh('shop');
     expect(checkLogins(declared)).toMatchObject([{ reach: 'declared', ok: true }]);
     expect(checkMeshes([declared]).exitCode).toBe(CHECK_EXIT.ok);
   });

@@ -7,23 +7,33 @@ import { awsVmHosts, helmValues, onlyResource, resources, synth, tempDir, thrown
 
 const terraform = terraformAvailability({ offline: true });
 
-/** GIVEN helper: an EKS primary (created by meshform) and an EKS secondary. */
-function eksMesh(primary: Partial<EksClusterOptions> = {}) {
+/** GIVEN helper: mesh `shop` with the primary `addPrimary` declares and an EKS secondary `west` in us-west-2. */
+function withEksSecondary(addPrimary: (mesh: Mesh) => void, west: Partial<EksClusterOptions> = {}) {
   return (app: App) => {
     const mesh = new Mesh(app, 'shop');
-    new KubernetesDatacenter(mesh, 'east', {
-      primary: true,
-      cluster: KubernetesCluster.eks({ region: 'us-east-1', vpcCidr: '10.10.0.0/16', ...primary }),
-      meshGateway: { address: 'mgw.east.example.com' },
-    });
+    addPrimary(mesh);
     new KubernetesDatacenter(mesh, 'west', {
       cluster: KubernetesCluster.eks({
         region: 'us-west-2',
         vpcCidr: '10.11.0.0/16',
         apiPublicAccessCidrs: ['198.51.100.0/24'],
+        ...west,
       }),
     });
   };
+}
+
+/** GIVEN helper: an EKS primary `east` (created by meshform) and an EKS secondary. */
+function eksMesh(primary: Partial<EksClusterOptions> = {}, west: Partial<EksClusterOptions> = {}) {
+  return withEksSecondary(
+    (mesh) =>
+      new KubernetesDatacenter(mesh, 'east', {
+        primary: true,
+        cluster: KubernetesCluster.eks({ region: 'us-east-1', vpcCidr: '10.10.0.0/16', ...primary }),
+        meshGateway: { address: 'mgw.east.example.com' },
+      }),
+    west,
+  );
 }
 
 describe('EKS clusters created by meshform', () => {
@@ -111,21 +121,16 @@ describe('EKS clusters created by meshform', () => {
   });
 
   it("admits the NAT addresses of a VM primary on a new VPC, in the same region through the stack's own provider", () => {
-    const out = synth((app) => {
-      const mesh = new Mesh(app, 'shop');
-      new VmDatacenter(mesh, 'vms', {
-        primary: true,
-        meshGateway: { address: 'mgw.vms.example.com' },
-        hosts: awsVmHosts({ region: 'us-west-2' }),
-      });
-      new KubernetesDatacenter(mesh, 'west', {
-        cluster: KubernetesCluster.eks({
-          region: 'us-west-2',
-          vpcCidr: '10.11.0.0/16',
-          apiPublicAccessCidrs: ['198.51.100.0/24'],
-        }),
-      });
-    });
+    const out = synth(
+      withEksSecondary(
+        (mesh) =>
+          new VmDatacenter(mesh, 'vms', {
+            primary: true,
+            meshGateway: { address: 'mgw.vms.example.com' },
+            hosts: awsVmHosts({ region: 'us-west-2' }),
+          }),
+      ),
+    );
     const west = out.stack('shop-west-infra');
     expect(west.provider!.aws).toHaveLength(1);
     expect(west.data!.aws_eips!.PrimaryEgress).toMatchObject({
@@ -160,21 +165,16 @@ describe('EKS clusters created by meshform', () => {
   );
 
   it("keeps a secondary's declared allow-list when meshform does not know the primary's egress, and says the logins are unproven", () => {
-    const out = synth((app) => {
-      const mesh = new Mesh(app, 'shop');
-      new KubernetesDatacenter(mesh, 'east', {
-        primary: true,
-        cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
-        meshGateway: { address: 'mgw.east.example.com' },
-      });
-      new KubernetesDatacenter(mesh, 'west', {
-        cluster: KubernetesCluster.eks({
-          region: 'us-west-2',
-          vpcCidr: '10.11.0.0/16',
-          apiPublicAccessCidrs: ['198.51.100.0/24'],
-        }),
-      });
-    });
+    const out = synth(
+      withEksSecondary(
+        (mesh) =>
+          new KubernetesDatacenter(mesh, 'east', {
+            primary: true,
+            cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
+            meshGateway: { address: 'mgw.east.example.com' },
+          }),
+      ),
+    );
     const west = out.stack('shop-west-infra');
     expect(onlyResource(west, 'aws_eks_cluster')).toMatchObject({
       vpc_config: { public_access_cidrs: ['198.51.100.0/24'] },
@@ -194,19 +194,7 @@ describe('EKS clusters created by meshform', () => {
   });
 
   it("refuses a secondary whose API endpoint is private: the primary's servers could not log its components in", () => {
-    const message = thrownMessage(() =>
-      synth((app) => {
-        const mesh = new Mesh(app, 'shop');
-        new KubernetesDatacenter(mesh, 'east', {
-          primary: true,
-          cluster: KubernetesCluster.eks({ region: 'us-east-1', vpcCidr: '10.10.0.0/16' }),
-          meshGateway: { address: 'mgw.east.example.com' },
-        });
-        new KubernetesDatacenter(mesh, 'west', {
-          cluster: KubernetesCluster.eks({ region: 'us-west-2', vpcCidr: '10.11.0.0/16' }),
-        });
-      }),
-    );
+    const message = thrownMessage(() => synth(eksMesh({}, { apiPublicAccessCidrs: [] })));
     expect(message).toBe(
       '[shop/west] secondary datacenter "west" keeps its EKS API endpoint private, but east\'s Consul servers call it for every ' +
         'login through its ACL auth method (global.federation.k8sAuthMethodHost), from outside its VPC: []. ' +
