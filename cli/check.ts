@@ -1,10 +1,12 @@
 /**
  * `meshform check`: a static proof, before anything is applied, that every declared upstream can be reached:
  * shared trust, a gateway path between the datacenters, an intention that allows the call, a protocol that
- * fits the L7 rules, and failover targets that exist and run the service.
+ * fits the L7 rules, and failover targets that exist and run the service; and that the primary's Consul servers
+ * reach every Kubernetes secondary's API server (its components log in through it), or that this is unproven.
  */
 import type { DatacenterDescription } from '../constructs/datacenter';
 import { datacenterTls } from '../constructs/private/ca-material';
+import type { FederationLogin } from '../constructs/private/egress';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { chainTrusted } from '../constructs/private/x509';
 import type { SecretStore } from '../constructs/secret-store';
@@ -38,10 +40,28 @@ export interface Edge {
   readonly ok: boolean;
 }
 
+/** The primary's servers → a Kubernetes secondary's API server: the ACL logins of the secondary's components. */
+export interface LoginEdge {
+  /** The primary. */
+  readonly from: string;
+  /** The secondary. */
+  readonly to: string;
+  readonly apiServer: string;
+  /** How it holds: meshform admits the primary, the allow-list is open, you declared it, or unproven. */
+  readonly reach: FederationLogin['reach'];
+  readonly ok: boolean;
+  readonly note: string;
+  readonly fix?: string;
+}
+
 /** The check of every mesh. */
 export interface CheckDocument {
   readonly format: 1;
-  readonly meshes: readonly { readonly mesh: string; readonly edges: readonly Edge[] }[];
+  readonly meshes: readonly {
+    readonly mesh: string;
+    readonly edges: readonly Edge[];
+    readonly logins: readonly LoginEdge[];
+  }[];
   readonly exitCode: number;
 }
 
@@ -255,14 +275,33 @@ export function checkMesh(manifest: MeshManifest, store?: SecretStore): Edge[] {
   return edges;
 }
 
+/**
+ * The login edge of every Kubernetes secondary. Fails closed: an edge meshform cannot prove is not ok until the
+ * cluster's options declare it.
+ */
+export function checkLogins(manifest: MeshManifest): LoginEdge[] {
+  return manifest.federation.flatMap((link) =>
+    link.login
+      ? [
+          {
+            from: link.to,
+            to: link.from,
+            apiServer: link.login.apiServer,
+            reach: link.login.reach,
+            ok: link.login.reach !== 'unproven',
+            note: link.login.note,
+            ...(link.login.fix ? { fix: link.login.fix } : {}),
+          },
+        ]
+      : [],
+  );
+}
+
 /** The check of every mesh of a synthesis. */
 export function checkMeshes(meshes: readonly MeshManifest[], store?: SecretStore): CheckDocument {
-  const results = meshes.map((m) => ({ mesh: m.mesh, edges: checkMesh(m, store) }));
-  return {
-    format: 1,
-    meshes: results,
-    exitCode: results.some((m) => m.edges.some((e) => !e.ok)) ? CHECK_EXIT.broken : CHECK_EXIT.ok,
-  };
+  const results = meshes.map((m) => ({ mesh: m.mesh, edges: checkMesh(m, store), logins: checkLogins(m) }));
+  const broken = results.some((m) => m.edges.some((e) => !e.ok) || m.logins.some((l) => !l.ok));
+  return { format: 1, meshes: results, exitCode: broken ? CHECK_EXIT.broken : CHECK_EXIT.ok };
 }
 
 function mark(check: EdgeCheck): string {
@@ -272,12 +311,13 @@ function mark(check: EdgeCheck): string {
 /** The check as a matrix for a terminal, then what to fix. */
 export function renderCheck(document: CheckDocument): string {
   const out: string[] = [];
-  for (const { mesh, edges } of document.meshes) {
+  for (const { mesh, edges, logins } of document.meshes) {
     const broken = edges.filter((e) => !e.ok);
     out.push(
       style.bold(`mesh ${mesh}`) +
         ` — ${edges.length} upstream edge${edges.length === 1 ? '' : 's'}, ${broken.length ? style.red(`${broken.length} broken`) : style.green('all reachable')}`,
     );
+    out.push(...renderLogins(logins));
     if (edges.length === 0) {
       out.push('  no upstream declared (addUpstream): nothing to check', '');
       continue;
@@ -309,4 +349,22 @@ export function renderCheck(document: CheckDocument): string {
     out.push('');
   }
   return `${out.join('\n')}\n`;
+}
+
+/** The federation logins of a mesh: one line each, then what to do about the unproven ones. */
+function renderLogins(logins: readonly LoginEdge[]): string[] {
+  if (logins.length === 0) return [];
+  const unproven = logins.filter((l) => !l.ok);
+  return [
+    `  federation logins (the primary's servers → each Kubernetes secondary's API server): ${
+      unproven.length ? style.red(`${unproven.length} unproven`) : style.green('all admitted')
+    }`,
+    ...logins.map(
+      (l) =>
+        `  ${l.ok ? style.green('ok') : style.red('UNPROVEN')} ${l.from} → ${l.to} (${l.apiServer}): ${l.note}${
+          l.ok || !l.fix ? '' : style.yellow(` — fix: ${l.fix}`)
+        }`,
+    ),
+    '',
+  ];
 }

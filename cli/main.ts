@@ -37,8 +37,9 @@ Commands:
   deploy                Plan, ask for approval, apply stack by stack in dependency order; a re-run continues after a
                         failure. --auto-approve (refused while a gate is not acknowledged), --allow <gate>.
   check [--json]        Synthesize, then prove every declared upstream reachable: shared trust, a gateway path, an
-                        allowing intention, a protocol fit for the L7 rules, failover targets running the service.
-                        Exit 0 all reachable, 4 a broken edge (the fix is named).
+                        allowing intention, a protocol fit for the L7 rules, failover targets running the service;
+                        and the primary's servers admitted by every Kubernetes secondary's API server.
+                        Exit 0 all reachable, 4 a broken or unproven edge (the fix is named).
   synth                 Synthesize the app named in cdktf.json into its output directory (default cdktf.out),
                         create the local secret store of each mesh if absent, and print a summary.
   secrets env           Print shell exports (TF_VAR_*) of every mesh's secret variables: eval "$(meshform secrets env)"

@@ -4,6 +4,7 @@ import { Mesh } from './mesh';
 import { MeshGateway, MeshGatewayOptions } from './mesh-gateway';
 import type { CaDatacenter, CaHosting } from './certificate-authority';
 import type { ServerCertificateRequest } from './private/ca-material';
+import type { FederationLogin } from './private/egress';
 import type { TerraformStack } from './private/engine';
 import { isDatacenterName } from './private/validation';
 import { StateBackend, StateLocation } from './state-backend';
@@ -240,6 +241,14 @@ export abstract class Datacenter extends Construct {
       dnsNames: [`server.${this.name}.${domain}`, `*.server.${this.name}.${domain}`, 'localhost'],
       ipAddresses: ['127.0.0.1', '::1'],
     };
+  }
+
+  /**
+   * A secondary whose components log in through an auth method the primary's servers call: how the primary
+   * reaches it (Kubernetes secondaries). None by default.
+   */
+  public federationLogin(): FederationLogin | undefined {
+    return undefined;
   }
 
   /** Checks what needs the whole mesh (e.g. federation inputs); called by Mesh.prepare. */

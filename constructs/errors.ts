@@ -237,6 +237,31 @@ export const errors = {
     );
   },
 
+  privateSecondaryApi(path: string, datacenter: string, primary: string): MeshformError {
+    return new MeshformError(
+      'private-secondary-api',
+      path,
+      `secondary datacenter "${datacenter}" keeps its EKS API endpoint private, but ${primary}'s Consul servers call it ` +
+        'for every login through its ACL auth method (global.federation.k8sAuthMethodHost), from outside its VPC',
+      [],
+      'set `apiPublicAccessCidrs` in `KubernetesCluster.eks({ ... })` to the networks you deploy from; meshform adds the ' +
+        `NAT addresses of ${primary} when it creates ${primary}'s network, else add them yourself and set apiServerAdmitsPrimary: true`,
+    );
+  },
+
+  remoteExecutionKubeconfig(path: string, workspace: string, context: string): MeshformError {
+    return new MeshformError(
+      'remote-execution-kubeconfig',
+      path,
+      `the Terraform Cloud workspace "${workspace}" runs remotely (execution mode "remote"), where the kubeconfig ` +
+        'context this datacenter reaches its cluster through does not exist',
+      context,
+      'run the workspace locally: `StateBackend.terraformCloud({ ..., executionMode: TerraformCloudExecutionMode.LOCAL })` ' +
+        "and set the workspace's execution mode to Local in Terraform Cloud; or run it on your own agent that holds " +
+        'this kubeconfig and the credentials it uses (`executionMode: TerraformCloudExecutionMode.AGENT`)',
+    );
+  },
+
   invalidUrl(path: string, what: string, url: string): MeshformError {
     return new MeshformError(
       'invalid-url',

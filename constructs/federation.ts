@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import type { Datacenter } from './datacenter';
 import { errors } from './errors';
 import type { Mesh } from './mesh';
+import type { FederationLogin } from './private/egress';
 
 /** One WAN federation link: a secondary datacenter joining the primary through mesh gateways. */
 export interface FederationLink {
@@ -13,6 +14,11 @@ export interface FederationLink {
   readonly via: 'mesh-gateways';
   /** Addresses of the primary's gateways the secondary dials first (`primary_gateways`). */
   readonly primaryGateways: readonly string[];
+  /**
+   * Kubernetes secondaries: how the primary's servers reach the secondary's API server, which they call for
+   * every login through the secondary's ACL auth method.
+   */
+  readonly login?: FederationLogin;
 }
 
 /**
@@ -45,12 +51,16 @@ export class Federation extends Construct {
     const primary = this.mesh.primary;
     return this.mesh.datacenters
       .filter((dc) => dc !== primary)
-      .map((dc) => ({
-        from: dc.name,
-        to: primary.name,
-        via: 'mesh-gateways' as const,
-        primaryGateways: this.primaryGateways,
-      }));
+      .map((dc) => {
+        const login = dc.federationLogin();
+        return {
+          from: dc.name,
+          to: primary.name,
+          via: 'mesh-gateways' as const,
+          primaryGateways: this.primaryGateways,
+          ...(login ? { login } : {}),
+        };
+      });
   }
 
   /** The datacenters other than the primary. */

@@ -16,6 +16,13 @@ export interface KubeconfigClusterOptions {
    * @default - none; required when the datacenter is a secondary
    */
   readonly apiServerUrl?: string;
+  /**
+   * You confirm that the API server admits the primary datacenter's Consul servers (its allow-list holds the
+   * addresses they leave their network from, or it has none). meshform cannot check an allow-list it does not
+   * manage: until you confirm, `meshform check` reports the primary's logins to this datacenter as unproven.
+   * @default false
+   */
+  readonly apiServerAdmitsPrimary?: boolean;
 }
 
 /** Options of an EKS cluster that meshform creates (VPC, cluster, node group) in the datacenter's infra stack. */
@@ -45,11 +52,19 @@ export interface EksClusterOptions {
    */
   readonly nodes?: number;
   /**
-   * CIDRs allowed to reach the cluster's public API endpoint (the machine that deploys, and the primary's
-   * Consul servers when this is a secondary). Empty keeps the endpoint private.
+   * CIDRs allowed to reach the cluster's public API endpoint (the machine that deploys). On a secondary, meshform
+   * adds the primary's NAT addresses when it creates the primary's network (an EKS cluster or a new VPC of VM
+   * hosts); a secondary's endpoint cannot be private (the primary's servers call it to log components in).
    * @default - none: the API endpoint is private to the VPC
    */
   readonly apiPublicAccessCidrs?: readonly string[];
+  /**
+   * A secondary only, when the primary's network is not one meshform creates (so meshform cannot add its NAT
+   * addresses to `apiPublicAccessCidrs` itself): you confirm that `apiPublicAccessCidrs` admits the primary's
+   * Consul servers. Until you do, `meshform check` reports the primary's logins to this datacenter as unproven.
+   * @default false
+   */
+  readonly apiServerAdmitsPrimary?: boolean;
   /**
    * Route 53 hosted zone in which meshform publishes the mesh gateway's declared address, pointing at the
    * Elastic IPs of the gateway's network load balancer.
@@ -85,12 +100,15 @@ export class KubeconfigCluster extends KubernetesCluster {
   public readonly context: string;
   /** API server URL for the ACL auth method. */
   public readonly apiServerUrl?: string;
+  /** Whether you confirmed that the API server admits the primary's Consul servers. */
+  public readonly apiServerAdmitsPrimary: boolean;
 
   constructor(options: KubeconfigClusterOptions) {
     super();
     this.path = options.path ?? '~/.kube/config';
     this.context = options.context;
     this.apiServerUrl = options.apiServerUrl;
+    this.apiServerAdmitsPrimary = options.apiServerAdmitsPrimary ?? false;
   }
 
   public describe(): string {

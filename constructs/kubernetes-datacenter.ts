@@ -9,13 +9,16 @@ import type { ServerCertificateRequest } from './private/ca-material';
 import { Cidr, parseCidr } from './private/cidr';
 import type { TerraformStack } from './private/engine';
 import {
+  CHART_FULLNAME,
   ConsulHelmValues,
   ConsulSecretRefs,
   consulHelmValues,
   describeSecurity,
   toValuesYaml,
 } from './private/helm-values';
-import { isDatacenterName } from './private/validation';
+import { EKS_SERVER_STORAGE_CLASS } from './private/kubernetes-access';
+import { FederationLogin, federationLogin, meshformEgress } from './private/egress';
+import { isDatacenterName, isDnsName } from './private/validation';
 import { EksClusterStack } from '../stacks/eks-cluster-stack';
 import { KubernetesDatacenterStack } from '../stacks/kubernetes-datacenter-stack';
 import { MeshConfigStack } from '../stacks/mesh-config-stack';
@@ -39,6 +42,11 @@ export interface KubernetesDatacenterProps extends DatacenterProps {
    * @default "consul"
    */
   readonly releaseName?: string;
+  /**
+   * StorageClass of the Consul servers' volumes (the chart's `server.storageClass`).
+   * @default - an EKS cluster meshform creates: the encrypted gp3 class meshform creates (`meshform-ebs-gp3-encrypted`); any other cluster: its default StorageClass
+   */
+  readonly serverStorageClass?: string;
 }
 
 /**
@@ -57,6 +65,8 @@ export class KubernetesDatacenter extends Datacenter {
   public readonly namespace: string;
   /** Helm release name. */
   public readonly releaseName: string;
+  /** StorageClass of the servers' volumes, when one is named (else the cluster's default). */
+  public readonly serverStorageClass?: string;
   /** The Consul stack. */
   public readonly stack: KubernetesDatacenterStack;
   /** The AWS infra stack of an EKS cluster meshform creates. */
@@ -75,8 +85,22 @@ export class KubernetesDatacenter extends Datacenter {
     if (!isDatacenterName(this.releaseName) || this.releaseName.length > 53) {
       throw errors.invalidKubernetesName(path, 'Helm release name', this.releaseName);
     }
+    this.serverStorageClass =
+      props.serverStorageClass ?? (this.cluster instanceof EksCluster ? EKS_SERVER_STORAGE_CLASS : undefined);
+    if (this.serverStorageClass !== undefined && !isDnsName(this.serverStorageClass)) {
+      throw errors.invalidValue(
+        path,
+        'serverStorageClass',
+        this.serverStorageClass,
+        'give the name of a StorageClass of the cluster: lowercase RFC 1123 labels separated by dots',
+      );
+    }
     if (!this.isPrimary && this.cluster instanceof KubeconfigCluster && this.cluster.apiServerUrl === undefined) {
       throw errors.missingKubernetesApiUrl(path, this.name);
+    }
+    const remote = this.backend.remoteWorkspace(this.stackName);
+    if (remote !== undefined && this.cluster instanceof KubeconfigCluster) {
+      throw errors.remoteExecutionKubeconfig(path, remote, this.cluster.context);
     }
     let vpcCidr: Cidr | undefined;
     if (this.cluster instanceof EksCluster) {
@@ -104,6 +128,25 @@ export class KubernetesDatacenter extends Datacenter {
   public override finalize(): void {
     // the mesh's config entries live on the primary's cluster once every service is known
     this.configStack?.build();
+    // a secondary's API admits the primary's servers when meshform knows where they leave their network
+    const egress = this.isPrimary ? undefined : meshformEgress(this.mesh.primary);
+    if (egress) this.infraStack?.admitPrimaryEgress(egress);
+  }
+
+  public override federationLogin(): FederationLogin | undefined {
+    if (this.isPrimary) return undefined;
+    const eks = this.cluster instanceof EksCluster;
+    const apiServer =
+      this.cluster instanceof KubeconfigCluster
+        ? (this.cluster.apiServerUrl ?? '(no API server URL)')
+        : `the EKS API endpoint of ${this.stackName}`;
+    return federationLogin(
+      this.cluster,
+      apiServer,
+      this.mesh.primary.name,
+      meshformEgress(this.mesh.primary),
+      `KubernetesCluster.${eks ? 'eks' : 'fromKubeconfig'}({ ..., apiServerAdmitsPrimary: true })`,
+    );
   }
 
   /** The VPC block of an EKS cluster meshform creates. */
@@ -120,7 +163,10 @@ export class KubernetesDatacenter extends Datacenter {
   }
 
   public validateInMesh(): void {
-    // Everything a Kubernetes datacenter needs from the mesh is checked by the mesh and its federation.
+    // The primary's servers call a secondary's API server for every login through its auth method.
+    if (!this.isPrimary && this.cluster instanceof EksCluster && !this.cluster.options.apiPublicAccessCidrs?.length) {
+      throw errors.privateSecondaryApi(this.node.path, this.name, this.mesh.primary.name);
+    }
   }
 
   /**
@@ -155,20 +201,26 @@ export class KubernetesDatacenter extends Datacenter {
   }
 
   /**
-   * The chart's server certificate names (as the chart documents them for `server.serverCert`).
+   * The names the chart's own server certificate carries (consul-k8s v2.0.3 templates/_helpers.tpl,
+   * `consul.serverTLSAltNames`, with `global.name` "consul" as the chart's full name): among them
+   * `consul-server.<namespace>.svc`, the address server-acl-init, the connect injector, the mesh gateway and the
+   * dataplanes dial and check the certificate against (`consul.consulK8sConsulServerEnvVars`).
    * @internal
    */
   public serverCertificateRequest(): ServerCertificateRequest {
     const base = this.baseServerNames();
-    const fullname = 'consul';
+    const server = `${CHART_FULLNAME}-server`;
+    const ns = this.namespace;
     return {
       datacenter: this.name,
       dnsNames: [
         ...base.dnsNames,
-        `${fullname}-server`,
-        `*.${fullname}-server`,
-        `*.${fullname}-server.${this.namespace}`,
-        `*.${fullname}-server.${this.namespace}.svc`,
+        server,
+        `*.${server}`,
+        `*.${server}.${ns}`,
+        `${server}.${ns}`,
+        `*.${server}.${ns}.svc`,
+        `${server}.${ns}.svc`,
       ],
       ipAddresses: base.ipAddresses,
     };
@@ -200,6 +252,7 @@ export class KubernetesDatacenter extends Datacenter {
       primaryDatacenter: mesh.primary.name,
       primaryGateways: this.isPrimary ? [] : mesh.federation.primaryGateways,
       kubernetesApiUrl: access.apiServerUrl,
+      storageClass: this.serverStorageClass,
       secrets: secretRefs,
       connect: mesh.certificateAuthority.connectConfig(this.caView),
       meshGateway: {
@@ -225,9 +278,12 @@ export class KubernetesDatacenter extends Datacenter {
               `${this.cluster.describe()}, KMS-encrypted secrets, EBS CSI driver, ${this.cluster.availabilityZones.length} Elastic IPs for the mesh gateway`,
           ]
         : [`cluster: ${this.cluster.describe()}`]),
-      `namespace ${this.namespace} with the mesh's secrets (trusted roots, server certificate, gossip key, ACL token${
-        this.isPrimary ? ', ACL bootstrap config' : ''
+      `namespace ${this.namespace} with the mesh's secrets (trusted roots, server certificate, gossip key, ${
+        this.isPrimary ? 'ACL bootstrap token, ACL replication token' : 'ACL replication token'
       })`,
+      this.cluster instanceof EksCluster && this.serverStorageClass === EKS_SERVER_STORAGE_CLASS
+        ? `server volumes: StorageClass ${EKS_SERVER_STORAGE_CLASS} (EBS gp3, encrypted; created by meshform)`
+        : `server volumes: ${this.serverStorageClass ? `StorageClass ${this.serverStorageClass}` : "the cluster's default StorageClass"}`,
       `helm release ${this.releaseName}: consul-k8s ${mesh.chartVersion}, Consul ${mesh.consulVersion}, ${this.servers} server${
         this.servers === 1 ? '' : 's'
       }`,

@@ -35,6 +35,16 @@ export interface S3StateBackendOptions {
   readonly kmsKeyId?: string;
 }
 
+/** Where a Terraform Cloud workspace runs plans and applies (the workspace's setting in Terraform Cloud). */
+export enum TerraformCloudExecutionMode {
+  /** On Terraform Cloud's own runners: nothing of the machine that deploys (kubeconfig, environment) is there. */
+  REMOTE = 'remote',
+  /** On the machine that runs meshform; Terraform Cloud keeps only the state. */
+  LOCAL = 'local',
+  /** On your own Terraform Cloud agents. */
+  AGENT = 'agent',
+}
+
 /** Options of a Terraform Cloud (or Terraform Enterprise) backend. */
 export interface TerraformCloudStateBackendOptions {
   /** The organization that owns the workspaces. */
@@ -54,6 +64,12 @@ export interface TerraformCloudStateBackendOptions {
    * @default "app.terraform.io"
    */
   readonly hostname?: string;
+  /**
+   * The execution mode the workspaces are set to in Terraform Cloud (meshform does not change it: set the
+   * workspaces to match). A datacenter whose cluster is reached through a kubeconfig cannot run remotely.
+   * @default TerraformCloudExecutionMode.REMOTE - Terraform Cloud's default for new workspaces
+   */
+  readonly executionMode?: TerraformCloudExecutionMode;
 }
 
 /** Where a stack's state is: the backend part of its synthesized `terraform` block. */
@@ -103,6 +119,14 @@ export abstract class StateBackend {
 
   /** Checks the options; throws a MeshformError naming `constructPath`. */
   public abstract validate(constructPath: string): void;
+
+  /**
+   * The workspace a stack's runs execute in remotely (on Terraform Cloud's runners, away from the machine that
+   * deploys), if they do.
+   */
+  public remoteWorkspace(_stackName: string): string | undefined {
+    return undefined;
+  }
 
   /** Attaches the backend to a stack. */
   public abstract bind(stack: TerraformStack, stackName: string): void;
@@ -211,6 +235,11 @@ class TerraformCloudStateBackend extends StateBackend {
     return `terraform cloud (${this.options.organization}/${this.workspace(stackName)})`;
   }
 
+  public override remoteWorkspace(stackName: string): string | undefined {
+    const mode = this.options.executionMode ?? TerraformCloudExecutionMode.REMOTE;
+    return mode === TerraformCloudExecutionMode.REMOTE ? this.workspace(stackName) : undefined;
+  }
+
   public location(stackName: string): StateLocation {
     return {
       cloud: {
@@ -224,6 +253,15 @@ class TerraformCloudStateBackend extends StateBackend {
   public validate(constructPath: string): void {
     if (this.options.organization.trim() === '') {
       throw errors.emptyValue(constructPath, 'terraformCloud organization');
+    }
+    const mode = this.options.executionMode;
+    if (mode !== undefined && !Object.values(TerraformCloudExecutionMode).includes(mode)) {
+      throw errors.invalidBackendOption(
+        constructPath,
+        'executionMode',
+        String(mode),
+        'use TerraformCloudExecutionMode.REMOTE, LOCAL or AGENT',
+      );
     }
     if (!/^[A-Za-z0-9_-]*$/.test(this.options.workspacePrefix ?? '')) {
       throw errors.invalidBackendOption(

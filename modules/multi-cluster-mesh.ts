@@ -25,6 +25,12 @@ export interface ClusterSpec {
    */
   readonly kubernetesApiUrl?: string;
   /**
+   * You confirm that the API server admits the primary's Consul servers (see `apiServerAdmitsPrimary` of
+   * `KubernetesCluster.fromKubeconfig`); until then `meshform check` reports the primary's logins as unproven.
+   * @default false
+   */
+  readonly apiServerAdmitsPrimary?: boolean;
+  /**
    * Stable DNS name of the cluster's mesh gateway; external-dns publishes it from the gateway Service.
    * @default - none; required for the primary of a mesh with more than one cluster
    */
@@ -97,6 +103,7 @@ export class MultiClusterMesh extends Construct {
             context: cluster.kubeconfigContext,
             path: cluster.kubeconfigPath,
             apiServerUrl: cluster.kubernetesApiUrl,
+            apiServerAdmitsPrimary: cluster.apiServerAdmitsPrimary,
           }),
           servers: serversPerCluster,
           backend: cluster.backend,

@@ -5,6 +5,9 @@
  *   test/fixtures/consul-k8s-<chart>-values-keys.json   every key path of the chart's values.yaml and its kind
  *   constructs/private/data/consul-agent-config-keys.json every key Consul's agent config accepts (flat paths)
  *   test/fixtures/consul-k8s-<chart>-crds/<kind>.json   each config-entry CRD's OpenAPI schema, descriptions removed
+ *   test/fixtures/consul-k8s-<chart>-values-defaults.json the chart's default of every value the hand-written
+ *                                                        fail conditions (consul-k8s-<chart>-chart-fails.json)
+ *                                                        read, and of the few other values the contract tests compare
  *
  * Usage: npm run derive-fixtures [-- --check]   (--check: exit 1 when a committed file is out of date)
  */
@@ -107,6 +110,35 @@ export function crdSchema(text: string): { kind: string; group: string; version:
   };
 }
 
+/** Value paths (`.a.b`) a chart-fails condition reads, in order of first use. */
+export function conditionPaths(condition: unknown): string[] {
+  if (typeof condition === 'string') return condition.startsWith('.') ? [condition.slice(1)] : [];
+  if (Array.isArray(condition)) return [...new Set(condition.slice(1).flatMap(conditionPaths))];
+  return [];
+}
+
+/** Values (besides those the fail conditions read) whose chart default the contract tests compare with ours. */
+export const COMPARED_DEFAULTS = [
+  'global.name',
+  'global.image',
+  'global.imageK8S',
+  'global.domain',
+  'server.storageClass',
+  'global.federation.primaryDatacenter',
+  'global.acls.createReplicationToken',
+  'connectInject.default',
+] as const;
+
+/** The chart default at a dotted path, or `undefined` when values.yaml has no such key. */
+function valueAt(values: unknown, dotted: string): unknown {
+  let node: unknown = values;
+  for (const key of dotted.split('.')) {
+    if (node === null || typeof node !== 'object' || !(key in (node as object))) return undefined;
+    node = (node as { [key: string]: unknown })[key];
+  }
+  return node;
+}
+
 /** Every derived file: target path -> content. */
 export function deriveAll(shared: string = SHARED_FIXTURES): { [file: string]: string } {
   const values = parse(fs.readFileSync(path.join(shared, `consul-k8s-${CHART}`, 'values.yaml'), 'utf8')) as unknown;
@@ -116,7 +148,18 @@ export function deriveAll(shared: string = SHARED_FIXTURES): { [file: string]: s
     deprecated: string[];
   };
   const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+  const fails = JSON.parse(
+    fs.readFileSync(path.join(ROOT, 'test', 'fixtures', `consul-k8s-${CHART}-chart-fails.json`), 'utf8'),
+  ) as { conditions: { when: unknown }[] };
+  const paths = [...new Set([...fails.conditions.flatMap((c) => conditionPaths(c.when)), ...COMPARED_DEFAULTS])].sort();
   return {
+    [`test/fixtures/consul-k8s-${CHART}-values-defaults.json`]: json({
+      derivedFrom: `hashicorp/consul-k8s v${CHART} charts/consul/values.yaml`,
+      defaults: Object.fromEntries(
+        paths.flatMap((p) => (valueAt(values, p) === undefined ? [] : [[p, valueAt(values, p)]])),
+      ),
+      notInValues: paths.filter((p) => valueAt(values, p) === undefined),
+    }),
     [`test/fixtures/consul-k8s-${CHART}-values-keys.json`]: json({
       derivedFrom: `hashicorp/consul-k8s v${CHART} charts/consul/values.yaml`,
       keys: valuesKeyKinds(values),

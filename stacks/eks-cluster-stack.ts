@@ -1,7 +1,8 @@
 import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
 import { Eip } from '@cdktf/provider-aws/lib/eip';
 import { EksAddon } from '@cdktf/provider-aws/lib/eks-addon';
-import { EksCluster as EksClusterResource } from '@cdktf/provider-aws/lib/eks-cluster';
+import { DataAwsEips } from '@cdktf/provider-aws/lib/data-aws-eips';
+import { EksCluster as EksClusterResource, EksClusterVpcConfig } from '@cdktf/provider-aws/lib/eks-cluster';
 import { EksNodeGroup } from '@cdktf/provider-aws/lib/eks-node-group';
 import { EksPodIdentityAssociation } from '@cdktf/provider-aws/lib/eks-pod-identity-association';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
@@ -14,11 +15,12 @@ import { Construct } from 'constructs';
 import type { EksCluster } from '../constructs/kubernetes-cluster';
 import type { KubernetesDatacenter } from '../constructs/kubernetes-datacenter';
 import { awsPrivateCaPermissions } from '../constructs/certificate-authority';
-import { awsProvider, managedPolicyArn, policyDocument, serviceTrustPolicy } from '../constructs/private/aws';
+import { awsProvider, managedPolicyArn, meshTags, policyDocument, serviceTrustPolicy } from '../constructs/private/aws';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { AwsNetwork } from '../constructs/private/aws-network';
 import type { Cidr } from '../constructs/private/cidr';
-import { TerraformOutput } from '../constructs/private/engine';
+import { EGRESS_NAT, EGRESS_TAG, MeshformEgress } from '../constructs/private/egress';
+import { Fn, TerraformOutput, Token } from '../constructs/private/engine';
 import { GATEWAY_EIP_TAG } from '../constructs/private/kubernetes-access';
 import { MeshStack } from './mesh-stack';
 
@@ -44,10 +46,16 @@ export class EksClusterStack extends MeshStack {
   public readonly clusterName: string;
   /** The network. */
   public readonly network: AwsNetwork;
+  /** The EKS cluster. */
+  private readonly eks: EksClusterResource;
+  /** The cluster's network settings as declared (before the primary's egress addresses are added). */
+  private readonly vpcConfig: EksClusterVpcConfig;
+  private readonly props: EksClusterStackProps;
 
   constructor(scope: Construct, id: string, props: EksClusterStackProps) {
     const dc = props.datacenter;
     super(scope, id, { mesh: dc.mesh, backend: dc.backend });
+    this.props = props;
     const cluster = props.cluster;
     const name = dc.stackName;
     this.clusterName = name;
@@ -82,21 +90,23 @@ export class EksClusterStack extends MeshStack {
     });
 
     const publicCidrs = [...(cluster.options.apiPublicAccessCidrs ?? [])];
+    this.vpcConfig = {
+      subnetIds: [...this.network.privateSubnetIds],
+      endpointPrivateAccess: true,
+      endpointPublicAccess: publicCidrs.length > 0,
+      ...(publicCidrs.length > 0 ? { publicAccessCidrs: publicCidrs } : {}),
+    };
     const eks = new EksClusterResource(this, 'Cluster', {
       name,
       roleArn: clusterRole.arn,
       version: cluster.kubernetesVersion,
-      vpcConfig: {
-        subnetIds: [...this.network.privateSubnetIds],
-        endpointPrivateAccess: true,
-        endpointPublicAccess: publicCidrs.length > 0,
-        ...(publicCidrs.length > 0 ? { publicAccessCidrs: publicCidrs } : {}),
-      },
+      vpcConfig: this.vpcConfig,
       encryptionConfig: { resources: ['secrets'], provider: { keyArn: secretsKey.arn } },
       enabledClusterLogTypes: ['api', 'audit', 'authenticator', 'controllerManager', 'scheduler'],
       accessConfig: { authenticationMode: 'API', bootstrapClusterCreatorAdminPermissions: true },
       dependsOn: [clusterPolicy, logs],
     });
+    this.eks = eks;
 
     const nodeRole = new IamRole(this, 'NodeRole', {
       name: `${name}-eks-node`,
@@ -200,10 +210,55 @@ export class EksClusterStack extends MeshStack {
     }
 
     new TerraformOutput(this, 'cluster_name', { value: eks.name });
+    new TerraformOutput(this, 'nat_public_ips', {
+      value: this.natAddresses(),
+      description: "Addresses the cluster's nodes and pods (the Consul servers) reach the internet from",
+    });
     new TerraformOutput(this, 'cluster_endpoint', { value: eks.endpoint });
     new TerraformOutput(this, 'mesh_gateway_public_ips', {
       value: gatewayIps.map((ip) => ip.publicIp),
       description: address ? `Point ${address} at these addresses` : 'Addresses of the mesh gateway load balancer',
     });
+  }
+
+  /** The public addresses of the network's NAT gateways (the Elastic IPs AwsNetwork tags as egress). */
+  private natAddresses(): string[] {
+    return this.network.node
+      .findAll()
+      .filter((c): c is Eip => c instanceof Eip && c.tagsInput?.[EGRESS_TAG] === EGRESS_NAT)
+      .map((ip) => ip.publicIp);
+  }
+
+  /**
+   * Admits the primary's Consul servers to this secondary's API endpoint: their NAT addresses, looked up by tag in
+   * the primary's region (its network's stack deploys first), join the declared `apiPublicAccessCidrs`.
+   */
+  public admitPrimaryEgress(egress: MeshformEgress): void {
+    const dc = this.props.datacenter;
+    const region = this.props.cluster.options.region;
+    const provider =
+      egress.region === region
+        ? undefined
+        : awsProvider(this, egress.region, dc.mesh.name, dc.name, dc.mesh.aws.url, `egress-${egress.region}`);
+    const primaryEgress = new DataAwsEips(this, 'PrimaryEgress', {
+      ...(provider ? { provider } : {}),
+      filter: [
+        { name: `tag:${EGRESS_TAG}`, values: [EGRESS_NAT] },
+        // the provider default tags of the primary's network stack
+        ...Object.entries(meshTags(dc.mesh.name, egress.datacenter)).map(([key, value]) => ({
+          name: `tag:${key}`,
+          values: [value],
+        })),
+      ],
+    });
+    this.eks.putVpcConfig({
+      ...this.vpcConfig,
+      publicAccessCidrs: Token.asList(
+        Fn.distinct(
+          Fn.concat([this.vpcConfig.publicAccessCidrs ?? [], Fn.formatlist('%s/32', [primaryEgress.publicIps])]),
+        ),
+      ),
+    });
+    this.addDependency(egress.stack);
   }
 }

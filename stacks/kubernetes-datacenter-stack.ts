@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import type { KubernetesDatacenter } from '../constructs/kubernetes-datacenter';
-import { bindClusterAccess, ClusterAccess } from '../constructs/private/kubernetes-access';
+import { bindClusterAccess, ClusterAccess, EKS_SERVER_STORAGE_CLASS } from '../constructs/private/kubernetes-access';
 import { KubernetesControlPlane } from '../constructs/private/kubernetes-control-plane';
 import { SecretVariables } from '../constructs/private/secret-variables';
 import { MeshStack } from './mesh-stack';
@@ -31,6 +31,8 @@ export class KubernetesDatacenterStack extends MeshStack {
       datacenter: dc.name,
       clusterName: dc.stackName,
       awsEndpoint: dc.mesh.aws.url,
+      // meshform creates its StorageClass unless the datacenter names another one
+      serverStorageClass: dc.serverStorageClass === EKS_SERVER_STORAGE_CLASS,
     });
     const secrets = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name, dc.isPrimary);
     this.controlPlane = new KubernetesControlPlane(this, 'ControlPlane', {
@@ -44,6 +46,7 @@ export class KubernetesDatacenterStack extends MeshStack {
       caProviderFiles: dc.mesh.certificateAuthority.providerFiles(),
       caProviderSecretName: dc.caProviderSecretName,
       renderValues: (refs) => dc.renderHelmValues(refs),
+      releaseDependsOn: this.access.serverStorageClass ? [this.access.serverStorageClass] : [],
     });
   }
 }

@@ -1,6 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { KubernetesCluster, KubernetesDatacenter, Mesh, StateBackend } from '../index';
-import { synth } from './support';
+import {
+  KubernetesCluster,
+  KubernetesDatacenter,
+  Mesh,
+  StateBackend,
+  TerraformCloudExecutionMode,
+  TerraformCloudStateBackendOptions,
+} from '../index';
+import { synth, thrownMessage } from './support';
+
+/** GIVEN helper: a kubeconfig primary whose stacks keep their state on Terraform Cloud with `options`. */
+function onTerraformCloud(options: Partial<TerraformCloudStateBackendOptions>) {
+  return () =>
+    synth((app) => {
+      const backend = StateBackend.terraformCloud({ organization: 'acme', ...options });
+      const mesh = new Mesh(app, 'shop', { backend });
+      new KubernetesDatacenter(mesh, 'east', {
+        primary: true,
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'east-admin' }),
+        meshGateway: { address: 'mgw.example.com' },
+      });
+    });
+}
 
 describe('state backends', () => {
   it('writes an S3 backend per stack: encrypted, own key, S3 lock file by default', () => {
@@ -57,6 +78,7 @@ describe('state backends', () => {
         organization: 'acme',
         workspacePrefix: 'mesh-',
         project: 'network',
+        executionMode: TerraformCloudExecutionMode.LOCAL,
       });
       const mesh = new Mesh(app, 'shop', { backend });
       new KubernetesDatacenter(mesh, 'east', {
@@ -102,5 +124,38 @@ describe('state backends', () => {
       'local (state/terraform.shop-east.tfstate)',
       's3 (s3://west-state/meshform/shop-west.tfstate)',
     ]);
+  });
+
+  it("refuses a kubeconfig cluster on a workspace that runs remotely (Terraform Cloud's default): its runners have no kubeconfig", () => {
+    expect(thrownMessage(onTerraformCloud({ workspacePrefix: 'mesh-' }))).toBe(
+      '[shop/east] the Terraform Cloud workspace "mesh-shop-east" runs remotely (execution mode "remote"), where the kubeconfig ' +
+        'context this datacenter reaches its cluster through does not exist: "east-admin". ' +
+        'Fix: run the workspace locally: `StateBackend.terraformCloud({ ..., executionMode: TerraformCloudExecutionMode.LOCAL })` ' +
+        "and set the workspace's execution mode to Local in Terraform Cloud; or run it on your own agent that holds " +
+        'this kubeconfig and the credentials it uses (`executionMode: TerraformCloudExecutionMode.AGENT`)',
+    );
+    expect(thrownMessage(onTerraformCloud({ executionMode: TerraformCloudExecutionMode.REMOTE }))).toContain(
+      'runs remotely',
+    );
+  });
+
+  it('accepts a kubeconfig cluster on a workspace run locally or on your own agent', () => {
+    for (const executionMode of [TerraformCloudExecutionMode.LOCAL, TerraformCloudExecutionMode.AGENT]) {
+      expect(onTerraformCloud({ executionMode })().stack('shop-east').terraform.cloud).toEqual({
+        organization: 'acme',
+        workspaces: { name: 'shop-east' },
+      });
+    }
+  });
+
+  it('accepts an EKS cluster meshform creates on a remote workspace (reached through AWS, not a kubeconfig)', () => {
+    const out = synth((app) => {
+      const mesh = new Mesh(app, 'shop', { backend: StateBackend.terraformCloud({ organization: 'acme' }) });
+      new KubernetesDatacenter(mesh, 'east', {
+        primary: true,
+        cluster: KubernetesCluster.eks({ region: 'us-east-1', vpcCidr: '10.10.0.0/16' }),
+      });
+    });
+    expect(out.stack('shop-east').terraform.cloud).toEqual({ organization: 'acme', workspaces: { name: 'shop-east' } });
   });
 });

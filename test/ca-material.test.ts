@@ -5,9 +5,9 @@ import { CertificateAuthority } from '../constructs/certificate-authority';
 import { CaMaterialError } from '../constructs/errors';
 import { inspectCa, reconcileCa } from '../constructs/private/ca-material';
 import { certificateFacts, splitPem } from '../constructs/private/x509';
-import { CertificateKeyAlgorithm } from '../index';
+import { CertificateKeyAlgorithm, KubernetesCluster, KubernetesDatacenter, Mesh } from '../index';
 import { issuedMesh, opensslRoot, request } from './ca-support';
-import { readTree, thrownMessage } from './support';
+import { readTree, synth, thrownMessage } from './support';
 
 const DAY = 86_400_000;
 const NOW = new Date('2026-11-22T12:00:00Z');
@@ -221,6 +221,28 @@ describe('CA material checks (synth and CLI)', () => {
       );
       expect(later.created).toContain('server certificate east: expired on 2028-09-17T12:00:00.000Z');
     });
+  });
+
+  it("re-issues a store's Kubernetes server certificate that lacks consul-server.<namespace>[.svc], the names the chart's components dial (consul-k8s v2.0.3 templates/_helpers.tpl consul.serverTLSAltNames)", () => {
+    // GIVEN a store issued with the branch point's names (test/ca-support request(): no consul-server.consul[.svc])
+    const { ca, plan } = issuedMesh('shop', ['east'], {}, NOW);
+    const before = certificateFacts(splitPem(ca.server('east')!.chainPem)[0]!).fingerprint;
+    // WHEN the next synth asks for the names a Kubernetes datacenter needs now
+    const [request] = synth((app) => {
+      const mesh = new Mesh(app, 'shop');
+      new KubernetesDatacenter(mesh, 'east', {
+        primary: true,
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
+      });
+    }).mesh('shop').ca.requests;
+    const actions = reconcileCa(ca, plan, [request!], () => undefined, days(1));
+    // THEN the server certificate is renewed with them, under the same intermediate
+    expect(actions.created).toEqual([
+      'server certificate east: lacks DNS:*.consul-server, DNS:*.consul-server.consul, DNS:consul-server.consul, DNS:consul-server.consul.svc',
+    ]);
+    const leaf = splitPem(ca.server('east')!.chainPem)[0]!;
+    expect(certificateFacts(leaf).fingerprint).not.toBe(before);
+    expect(certificateFacts(leaf).subjectAltName).toContain('DNS:consul-server.consul.svc');
   });
 
   it('creates the first root with the configured key and lifetime, unattended when no passphrase is given', () => {

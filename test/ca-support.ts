@@ -10,7 +10,12 @@ import { splitPem } from '../constructs/private/x509';
 import { SecretStore } from '../index';
 import { tempDir } from './support';
 
-/** The server certificate request of a Kubernetes-style datacenter `dc` in domain `consul`. */
+/**
+ * A server certificate request of a Kubernetes-style datacenter `dc` in domain `consul`, with the short name list
+ * meshform requested before issue 11 (no consul-server.<namespace>[.svc]): the CA tests only need some names, and
+ * the Kubernetes tests use it as the certificate of an existing store. The current names: a KubernetesDatacenter's
+ * serverCertificateRequest().
+ */
 export function request(dc: string, extraIps: string[] = []): ServerCertificateRequest {
   return {
     datacenter: dc,

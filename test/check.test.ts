@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { checkMesh, CHECK_EXIT, Edge } from '../cli/check';
+import { checkLogins, checkMesh, checkMeshes, CHECK_EXIT, Edge, renderCheck } from '../cli/check';
 import type { App } from '../constructs/private/engine';
 import {
   KubernetesCluster,
@@ -20,7 +20,10 @@ import { project, readOutput, REPO, run, synth, tempDir } from './support';
 
 afterEach(() => vi.restoreAllMocks());
 
-/** GIVEN helper: east (primary) and west clusters, web in both, api in east only; `define` adds the rest. */
+/**
+ * GIVEN helper: east (primary) and west clusters, web in both, api in east only; `define` adds the rest. West's
+ * API server admits the primary when `westAdmitsPrimary` (else that federation login is unproven).
+ */
 function meshWith(
   define: (s: {
     mesh: Mesh;
@@ -30,6 +33,7 @@ function meshWith(
     api: Service;
   }) => void,
   meshGatewayMode?: MeshGatewayMode,
+  westAdmitsPrimary?: boolean,
 ) {
   return (app: App) => {
     const mesh = new Mesh(app, 'shop', meshGatewayMode ? { traffic: { meshGatewayMode } } : {});
@@ -39,7 +43,11 @@ function meshWith(
       meshGateway: { address: 'mgw.east.example.com' },
     });
     const west = new KubernetesDatacenter(mesh, 'west', {
-      cluster: KubernetesCluster.fromKubeconfig({ context: 'west', apiServerUrl: 'https://198.51.100.7' }),
+      cluster: KubernetesCluster.fromKubeconfig({
+        context: 'west',
+        apiServerUrl: 'https://198.51.100.7',
+        apiServerAdmitsPrimary: westAdmitsPrimary,
+      }),
     });
     const api = new Service(mesh, 'api', { port: 9090, protocol: ServiceProtocol.HTTP, datacenters: [east] });
     const web = new Service(mesh, 'web', {
@@ -62,6 +70,9 @@ describe('meshform check: a static proof of every declared upstream', () => {
     const { code, stdout } = run(['check', '--project', dir, '--secrets-dir', path.join(dir, 'store')]);
     expect(code).toBe(CHECK_EXIT.ok);
     expect(stdout).toContain('mesh shop — 4 upstream edges, all reachable');
+    expect(stdout).toContain(
+      "  ok aws-us-east → gcp-europe-west (https://203.0.113.20): declared: the API server admits aws-us-east's Consul servers (meshform cannot check this allow-list)",
+    );
     expect(stdout).toMatch(/edge +trust +path +intention +protocol +failover/);
     expect(stdout).toContain('  ok web@aws-us-east → api@aws-us-east|gcp-europe-west');
     expect(stdout).toContain('      path      local, then via mesh gateways (local mode) to gcp-europe-west');
@@ -232,5 +243,34 @@ app.synth();
       note: "aws-us-east and aws-vms do not trust each other's certificates",
       fix: 'run meshform ca status and renew the datacenter that fails (meshform ca rotate --intermediate <dc>)',
     });
+  });
+
+  it("reports the primary's logins to a Kubernetes secondary it cannot prove (an allow-list meshform does not manage), and exits 4 until declared", () => {
+    // GIVEN east (primary) and west, an existing cluster reached by kubeconfig, web → api allowed
+    const manifest = synth(meshWith(({ web, api }) => api.allowFrom(web))).mesh('shop');
+    // THEN the upstream edge holds, the login edge east → west is unproven, and the check fails closed
+    expect(checkMesh(manifest).every((e) => e.ok)).toBe(true);
+    expect(checkLogins(manifest)).toEqual([
+      {
+        from: 'east',
+        to: 'west',
+        apiServer: 'https://198.51.100.7',
+        reach: 'unproven',
+        ok: false,
+        note: "meshform does not manage the allow-list of https://198.51.100.7: the primary's logins to this datacenter's auth method are not proven",
+        fix:
+          "admit the addresses east's Consul servers leave their network from in the API server's allow-list, " +
+          'then declare it with KubernetesCluster.fromKubeconfig({ ..., apiServerAdmitsPrimary: true })',
+      },
+    ]);
+    const document = checkMeshes([manifest]);
+    expect(document.exitCode).toBe(CHECK_EXIT.broken);
+    expect(renderCheck(document)).toContain(
+      "  federation logins (the primary's servers → each Kubernetes secondary's API server): 1 unproven",
+    );
+    // WHEN the cluster's options declare that its API server admits the primary, THEN the check passes
+    const declared = synth(meshWith(({ web, api }) => api.allowFrom(web), undefined, true)).mesh('shop');
+    expect(checkLogins(declared)).toMatchObject([{ reach: 'declared', ok: true }]);
+    expect(checkMeshes([declared]).exitCode).toBe(CHECK_EXIT.ok);
   });
 });

@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CertificateAuthority } from '../constructs/certificate-authority';
 import { checkAgentConfigKeys } from '../constructs/private/agent-config-keys';
 import { consulHelmValues, ConsulHelmValuesInput, serverSecurityConfig } from '../constructs/private/helm-values';
 import { defineDefaultMesh } from '../examples/default/main';
 import { deriveAll, SHARED_FIXTURES, ValueKind } from '../scripts/derive-fixtures';
+import { SECONDARY_INPUT } from './chart-support';
 import { helmValues, REPO, synth } from './support';
 
 const CHART_KEYS = (
@@ -39,38 +39,15 @@ export function unknownChartKeys(values: unknown, keys: { [path: string]: ValueK
   return problems;
 }
 
+/** A secondary with every option: the CA provider's files, a static gateway address and annotations. */
 const BASE: ConsulHelmValuesInput = {
-  datacenter: 'dc2',
-  domain: 'consul',
-  consulImage: 'hashicorp/consul:2.0.3',
-  controlPlaneImage: 'hashicorp/consul-k8s-control-plane:2.0.3',
-  servers: 3,
-  primary: false,
-  primaryDatacenter: 'dc1',
-  primaryGateways: ['192.0.2.1:443'],
-  kubernetesApiUrl: 'https://192.0.2.2',
+  ...SECONDARY_INPUT,
   secrets: {
-    caBundle: { secretName: 'a', secretKey: 'tls.crt' },
-    serverCertSecret: 'b',
-    gossipKey: { secretName: 'c', secretKey: 'key' },
-    aclToken: { secretName: 'd', secretKey: 'token' },
-    aclBootstrapConfigSecret: 'e',
+    ...SECONDARY_INPUT.secrets,
+    aclReplicationToken: { secretName: 'e', secretKey: 'token' },
     caProviderSecret: 'f',
   },
-  connect: CertificateAuthority.offline().connectConfig({
-    name: 'dc2',
-    hosting: 'kubernetes',
-    primary: false,
-    providerFileDirectory: '/consul/userconfig/x',
-  }),
-  meshGateway: {
-    replicas: 2,
-    serviceType: 'NodePort',
-    port: 443,
-    nodePort: 30443,
-    address: 'mgw.example.com',
-    annotations: { a: 'b' },
-  },
+  meshGateway: { ...SECONDARY_INPUT.meshGateway, replicas: 2, address: 'mgw.example.com', annotations: { a: 'b' } },
 };
 
 if (!fs.existsSync(SHARED_FIXTURES)) {

@@ -146,19 +146,19 @@ describe('secrets', () => {
     }
   });
 
-  it('gives the primary an agent config secret that creates the ACL token at first start', () => {
+  it('gives the primary its management token and the replication token it creates, each in its own secret, and no agent config of its own', () => {
     const out = synth(twoDatacenters);
     const secrets = resources(out.stack('shop-east'), 'kubernetes_secret_v1');
-    const config = secrets.find(
-      (s) => (s.metadata as { name: string }).name === 'consul-meshform-acl-bootstrap-config',
+    expect(secrets.map((s) => [(s.metadata as { name: string }).name, s.data])).toEqual(
+      expect.arrayContaining([
+        ['consul-meshform-acl-token', { token: '${var.meshform_shop_acl_bootstrap_token}' }],
+        ['consul-meshform-acl-replication-token', { token: '${var.meshform_shop_acl_replication_token}' }],
+      ]),
     );
-    expect(config?.data).toEqual({
-      'acl-initial-management.json':
-        '${jsonencode({"acl" = {"tokens" = {"initial_management" = var.meshform_shop_acl_bootstrap_token}}})}',
-    });
-    expect(helmValues(out.stack('shop-east')).server.extraVolumes).toEqual([
-      { type: 'secret', name: 'consul-meshform-acl-bootstrap-config', load: true },
-    ]);
+    expect(secrets).toHaveLength(5);
+    // consul-k8s v2.0.3 templates/server-statefulset.yaml already passes the bootstrap token secret to the servers
+    // as `acl.tokens.initial_management` (-hcl): meshform adds no config file of its own for it
+    expect(helmValues(out.stack('shop-east')).server.extraVolumes).toEqual([]);
   });
 
   it('installs the release only after the secrets exist', () => {
@@ -169,7 +169,7 @@ describe('secrets', () => {
       'kubernetes_secret_v1.ControlPlane_ServerCert_A9A63367',
       'kubernetes_secret_v1.ControlPlane_GossipKey_39402347',
       'kubernetes_secret_v1.ControlPlane_AclToken_E15F9930',
-      'kubernetes_secret_v1.ControlPlane_AclBootstrapConfig_7979B6D4',
+      'kubernetes_secret_v1.ControlPlane_AclReplicationToken_4B95EF98',
     ]);
   });
 });
@@ -209,7 +209,11 @@ describe('consul-k8s release', () => {
         secretName: 'consul-meshform-gossip-key',
         secretKey: 'key',
       });
-      expect(values.global.acls).toMatchObject({ manageSystemACLs: true, createReplicationToken: false });
+      // only the primary creates the replication token (consul-k8s v2.0.3 values.yaml global.acls.createReplicationToken)
+      expect(values.global.acls).toMatchObject({
+        manageSystemACLs: true,
+        createReplicationToken: name === 'shop-east',
+      });
       expect(JSON.parse(values.server.extraConfig)).toEqual({
         connect: {
           enabled: true,
@@ -244,16 +248,17 @@ describe('consul-k8s release', () => {
     }
   });
 
-  it('makes the primary federation-capable with its own bootstrap token and a static gateway address', () => {
+  it('makes the primary federation-capable with its own bootstrap token, the replication token it creates and a static gateway address', () => {
     const values = helmValues(synth(twoDatacenters).stack('shop-east'));
     expect(values.global.datacenter).toBe('east');
-    expect(values.global.federation).toEqual({
-      enabled: true,
-      createFederationSecret: false,
-      primaryDatacenter: 'east',
+    // no primaryDatacenter on the primary: consul-k8s v2.0.3 acceptance/tests/wan-federation/wan_federation_test.go
+    expect(values.global.federation).toEqual({ enabled: true, createFederationSecret: false });
+    expect(values.global.acls).toEqual({
+      manageSystemACLs: true,
+      createReplicationToken: true,
+      bootstrapToken: { secretName: 'consul-meshform-acl-token', secretKey: 'token' },
+      replicationToken: { secretName: 'consul-meshform-acl-replication-token', secretKey: 'token' },
     });
-    expect(values.global.acls.bootstrapToken).toEqual({ secretName: 'consul-meshform-acl-token', secretKey: 'token' });
-    expect(values.global.acls.replicationToken).toBeUndefined();
     expect(values.meshGateway.wanAddress).toEqual({ source: 'Static', static: 'mgw.east.example.com', port: 443 });
   });
 
@@ -408,7 +413,9 @@ describe('mesh manifest', () => {
         'consul-server',
         '*.consul-server',
         '*.consul-server.consul',
+        'consul-server.consul',
         '*.consul-server.consul.svc',
+        'consul-server.consul.svc',
       ],
       ipAddresses: ['127.0.0.1', '::1'],
     });

@@ -56,7 +56,10 @@ export class AwsNetwork extends Construct implements NetworkRef {
 
     const publicTier = this.tier(props, 'public', 0, { gatewayId: igw.id }, props.publicSubnetTags);
 
-    const natAddress = new Eip(this, 'NatAddress', { domain: 'vpc', tags: { Name: `${props.name}-nat` } });
+    const natAddress = new Eip(this, 'NatAddress', {
+      domain: 'vpc',
+      tags: { Name: `${props.name}-nat`, 'meshform:egress': 'nat' },
+    });
     const nat = new NatGateway(this, 'NatGateway', {
       allocationId: natAddress.id,
       subnetId: publicTier.subnets[0]!.id,

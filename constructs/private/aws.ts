@@ -25,7 +25,7 @@ export const AWS_SERVICES = [
 /**
  * The AWS provider of a meshform stack: one region, the mesh's default tags, and, in endpoint mode (an
  * emulator such as LocalStack), the endpoint for every service with the skips an emulator needs. The one
- * place meshform creates an AWS provider.
+ * place meshform creates an AWS provider; `alias` makes a second one (another region) beside a stack's own.
  */
 export function awsProvider(
   scope: Construct,
@@ -33,8 +33,10 @@ export function awsProvider(
   mesh: string,
   datacenter: string,
   endpoint?: string,
+  alias?: string,
 ): AwsProvider {
-  return new AwsProvider(scope, 'aws', {
+  return new AwsProvider(scope, alias ? `aws-${alias}` : 'aws', {
+    ...(alias ? { alias } : {}),
     region,
     defaultTags: [{ tags: meshTags(mesh, datacenter) }],
     ...(endpoint

@@ -13,6 +13,7 @@ export {
   DISABLE_STACK_TRACE_IN_METADATA,
   Fn,
   type ISynthesisSession,
+  type ITerraformDependable,
   Lazy,
   LocalBackend,
   Op,

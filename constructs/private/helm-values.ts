@@ -1,5 +1,11 @@
 import { stringify } from 'yaml';
 
+/**
+ * The chart's full name (`global.name`): every chart object is `<name>-...`, e.g. the servers' Service
+ * `consul-server`, whatever the release is called (consul-k8s v2.0.3 templates/_helpers.tpl, `consul.fullname`).
+ */
+export const CHART_FULLNAME = 'consul';
+
 /** A reference to one key of a Kubernetes secret. */
 export interface SecretKeyRef {
   readonly secretName: string;
@@ -13,9 +19,10 @@ export interface ConsulSecretRefs {
   /** A kubernetes.io/tls secret: the datacenter's server certificate chain and key. */
   readonly serverCertSecret: string;
   readonly gossipKey: SecretKeyRef;
+  /** The primary's ACL bootstrap (initial management) token; a secondary's replication token. */
   readonly aclToken: SecretKeyRef;
-  /** Primary only: a secret holding an agent config file that sets the ACL initial management token. */
-  readonly aclBootstrapConfigSecret?: string;
+  /** Primary only: the replication token the primary creates (with this SecretID) for its secondaries. */
+  readonly aclReplicationToken?: SecretKeyRef;
   /** A secret with the service mesh CA provider's files (public, e.g. Vault's TLS CA), mounted, not loaded. */
   readonly caProviderSecret?: string;
 }
@@ -33,6 +40,8 @@ export interface ConsulHelmValuesInput {
   readonly primaryGateways: readonly string[];
   /** URL of this cluster's API server as the primary's servers reach it (secondaries). */
   readonly kubernetesApiUrl?: string;
+  /** StorageClass of the servers' volumes (EKS clusters meshform creates: the class it creates). */
+  readonly storageClass?: string;
   readonly secrets: ConsulSecretRefs;
   /** The servers' `connect` agent configuration: the service mesh CA provider and lifetimes. */
   readonly connect: object;
@@ -78,8 +87,13 @@ export function serverExtraConfig(connect: object): object {
 /** The consul-k8s chart values for one datacenter, every security setting written out. */
 export function consulHelmValues(input: ConsulHelmValuesInput) {
   const { secrets, meshGateway } = input;
+  // The primary leaves primaryDatacenter out (consul-k8s v2.0.3 acceptance/tests/wan-federation): with it set, the
+  // injector and the mesh gateway log in through `<name>-k8s-component-auth-method-<dc>` in that datacenter
+  // (templates/connect-inject-deployment.yaml, mesh-gateway-deployment.yaml), which server-acl-init creates only
+  // in secondaries (control-plane/subcommand/server-acl-init/command.go). Consul then takes its own datacenter
+  // as primary (hashicorp/consul agent/config/builder.go).
   const federation = input.primary
-    ? { enabled: true, createFederationSecret: false, primaryDatacenter: input.datacenter }
+    ? { enabled: true, createFederationSecret: false }
     : {
         enabled: true,
         createFederationSecret: false,
@@ -87,9 +101,20 @@ export function consulHelmValues(input: ConsulHelmValuesInput) {
         primaryGateways: [...input.primaryGateways],
         k8sAuthMethodHost: input.kubernetesApiUrl,
       };
-  const acls = input.primary
-    ? { manageSystemACLs: true, createReplicationToken: false, bootstrapToken: { ...secrets.aclToken } }
-    : { manageSystemACLs: true, createReplicationToken: false, replicationToken: { ...secrets.aclToken } };
+  // The primary creates the replication token with the SecretID meshform derived (createReplicationToken together
+  // with replicationToken: server-acl-init's createACLWithSecretID); secondaries replicate with it, and the chart
+  // makes it their servers' agent token too (templates/server-statefulset.yaml).
+  const created = secrets.aclReplicationToken;
+  if (input.primary && !created) throw new Error('internal: the primary has no replication token secret');
+  const acls =
+    input.primary && created
+      ? {
+          manageSystemACLs: true,
+          createReplicationToken: true,
+          bootstrapToken: { ...secrets.aclToken },
+          replicationToken: { ...created },
+        }
+      : { manageSystemACLs: true, createReplicationToken: false, replicationToken: { ...secrets.aclToken } };
 
   const wanAddress =
     meshGateway.address !== undefined
@@ -99,7 +124,7 @@ export function consulHelmValues(input: ConsulHelmValuesInput) {
   return {
     global: {
       enabled: true,
-      name: 'consul',
+      name: CHART_FULLNAME,
       datacenter: input.datacenter,
       domain: input.domain,
       image: input.consulImage,
@@ -134,13 +159,9 @@ export function consulHelmValues(input: ConsulHelmValuesInput) {
       connect: true,
       disruptionBudget: { enabled: input.servers > 1, maxUnavailable: 1 },
       serverCert: { secretName: secrets.serverCertSecret },
+      ...(input.storageClass !== undefined ? { storageClass: input.storageClass } : {}),
       extraConfig: JSON.stringify(serverExtraConfig(input.connect)),
-      extraVolumes: [
-        ...(secrets.aclBootstrapConfigSecret
-          ? [{ type: 'secret', name: secrets.aclBootstrapConfigSecret, load: true }]
-          : []),
-        ...(secrets.caProviderSecret ? [{ type: 'secret', name: secrets.caProviderSecret, load: false }] : []),
-      ],
+      extraVolumes: secrets.caProviderSecret ? [{ type: 'secret', name: secrets.caProviderSecret, load: false }] : [],
     },
     connectInject: {
       enabled: true,

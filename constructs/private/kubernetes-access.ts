@@ -2,6 +2,7 @@ import { DataAwsEips } from '@cdktf/provider-aws/lib/data-aws-eips';
 import { DataAwsEksCluster } from '@cdktf/provider-aws/lib/data-aws-eks-cluster';
 import { HelmProvider } from '@cdktf/provider-helm/lib/provider';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
+import { StorageClassV1 } from '@cdktf/provider-kubernetes/lib/storage-class-v1';
 import { Construct } from 'constructs';
 import { EksCluster, KubeconfigCluster, KubernetesCluster } from '../kubernetes-cluster';
 import { awsProvider } from './aws';
@@ -13,7 +14,18 @@ export interface ClusterAccess {
   readonly apiServerUrl?: string;
   /** Annotations the platform needs on the mesh gateway Service (the user's own win on conflicts). */
   readonly gatewayAnnotations: { readonly [key: string]: string };
+  /** The StorageClass meshform creates for the servers' volumes (EKS clusters meshform creates), if any. */
+  readonly serverStorageClass?: StorageClassV1;
 }
+
+/**
+ * The StorageClass of the Consul servers' volumes on an EKS cluster meshform creates. EKS clusters of 1.30 and
+ * later have no default StorageClass, and the EBS CSI add-on's own optional default class
+ * (kubernetes-sigs/aws-ebs-csi-driver charts/aws-ebs-csi-driver/templates/ebs-csi-default-sc.yaml) sets no
+ * parameters, so its volumes are encrypted only if the account encrypts EBS by default (the driver's `encrypted`
+ * parameter defaults to false: docs/parameters.md). meshform's class says it: gp3, encrypted.
+ */
+export const EKS_SERVER_STORAGE_CLASS = 'meshform-ebs-gp3-encrypted';
 
 /** Tag of the Elastic IPs fronting a datacenter's mesh gateway (set by the EKS infra stack). */
 export const GATEWAY_EIP_TAG = 'meshform:mesh-gateway';
@@ -31,6 +43,8 @@ export function bindClusterAccess(
     readonly datacenter: string;
     readonly clusterName: string;
     readonly awsEndpoint?: string;
+    /** Whether to create meshform's server StorageClass (EKS clusters meshform creates). */
+    readonly serverStorageClass?: boolean;
   },
   options: { readonly helm: boolean } = { helm: true },
 ): ClusterAccess {
@@ -59,14 +73,25 @@ export function bindClusterAccess(
       filter: [{ name: `tag:${GATEWAY_EIP_TAG}`, values: [names.clusterName] }],
     });
     new HelmProvider(scope, 'helm', { kubernetes: { ...connection, exec } });
-    return {
-      apiServerUrl: eks.endpoint,
-      gatewayAnnotations: {
-        // In-tree AWS load balancer: an internet-facing NLB on the meshform Elastic IPs, one per zone.
-        'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb',
-        'service.beta.kubernetes.io/aws-load-balancer-eip-allocations': Fn.join(',', gatewayIps.allocationIds),
-      },
+    const annotations = {
+      // In-tree AWS load balancer: an internet-facing NLB on the meshform Elastic IPs, one per zone.
+      'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb',
+      'service.beta.kubernetes.io/aws-load-balancer-eip-allocations': Fn.join(',', gatewayIps.allocationIds),
     };
+    if (!names.serverStorageClass) return { apiServerUrl: eks.endpoint, gatewayAnnotations: annotations };
+    const serverStorageClass = new StorageClassV1(scope, 'ServerStorageClass', {
+      metadata: {
+        name: EKS_SERVER_STORAGE_CLASS,
+        labels: { 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': names.mesh },
+      },
+      storageProvisioner: 'ebs.csi.aws.com',
+      parameters: { type: 'gp3', encrypted: 'true', 'csi.storage.k8s.io/fstype': 'ext4' },
+      // Volumes are created in the zone of the node the server is scheduled on.
+      volumeBindingMode: 'WaitForFirstConsumer',
+      allowVolumeExpansion: true,
+      reclaimPolicy: 'Delete',
+    });
+    return { apiServerUrl: eks.endpoint, serverStorageClass, gatewayAnnotations: annotations };
   }
   throw new Error(`unsupported cluster kind ${cluster.constructor.name}`);
 }

@@ -2,7 +2,7 @@ import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
 import { SecretV1 } from '@cdktf/provider-kubernetes/lib/secret-v1';
 import { Release } from '@cdktf/provider-helm/lib/release';
 import { Construct } from 'constructs';
-import { Fn, Lazy } from './engine';
+import { ITerraformDependable, Lazy } from './engine';
 import { ConsulSecretRefs } from './helm-values';
 import { SecretVariables } from './secret-variables';
 import { CHART_REPOSITORY } from './versions';
@@ -22,10 +22,12 @@ export interface KubernetesControlPlaneProps {
   readonly caProviderSecretName: string;
   /** Renders the chart values (YAML); called at synth, after the whole mesh is known. */
   readonly renderValues: (refs: ConsulSecretRefs) => string;
+  /**
+   * What else the release needs first (e.g. the servers' StorageClass).
+   * @default - only the secrets
+   */
+  readonly releaseDependsOn?: readonly ITerraformDependable[];
 }
-
-/** Name of the agent config file that sets the ACL initial management token on the primary's servers. */
-const ACL_BOOTSTRAP_FILE = 'acl-initial-management.json';
 
 /**
  * Consul's control plane on one cluster: the namespace, the Kubernetes secrets the chart reads (server CA
@@ -60,7 +62,9 @@ export class KubernetesControlPlane extends Construct {
       serverCertSecret: `${prefix}-server-cert`,
       gossipKey: { secretName: `${prefix}-gossip-key`, secretKey: 'key' },
       aclToken: { secretName: `${prefix}-acl-token`, secretKey: 'token' },
-      ...(props.primary ? { aclBootstrapConfigSecret: `${prefix}-acl-bootstrap-config` } : {}),
+      ...(props.primary
+        ? { aclReplicationToken: { secretName: `${prefix}-acl-replication-token`, secretKey: 'token' } }
+        : {}),
       ...(props.caProviderFiles.length > 0 ? { caProviderSecret: props.caProviderSecretName } : {}),
     };
     const refs = this.secretRefs;
@@ -78,14 +82,12 @@ export class KubernetesControlPlane extends Construct {
         [refs.aclToken.secretKey]: props.secrets.value(props.primary ? 'aclBootstrapToken' : 'aclReplicationToken'),
       }),
     ];
-    if (refs.aclBootstrapConfigSecret) {
-      // The primary's servers create the initial management token from this file at first start, so the
-      // token is known before install and never has to be read back from the cluster.
+    if (refs.aclReplicationToken) {
+      // The primary creates the replication token with this SecretID (the chart's createReplicationToken with
+      // replicationToken), so every secondary's copy from the secret store is valid without reading it back.
       secrets.push(
-        secret('AclBootstrapConfig', refs.aclBootstrapConfigSecret, {
-          [ACL_BOOTSTRAP_FILE]: Fn.jsonencode({
-            acl: { tokens: { initial_management: props.secrets.value('aclBootstrapToken') } },
-          }),
+        secret('AclReplicationToken', refs.aclReplicationToken.secretName, {
+          [refs.aclReplicationToken.secretKey]: props.secrets.value('aclReplicationToken'),
         }),
       );
     }
@@ -113,7 +115,7 @@ export class KubernetesControlPlane extends Construct {
       atomic: false,
       cleanupOnFail: false,
       maxHistory: 10,
-      dependsOn: secrets,
+      dependsOn: [...secrets, ...(props.releaseDependsOn ?? [])],
     });
   }
 }

@@ -58,7 +58,13 @@ export function defineDefaultMesh(app: App): Mesh {
 
   const west = new KubernetesDatacenter(mesh, 'gcp-europe-west', {
     cloud: Cloud.GOOGLE_CLOUD,
-    cluster: KubernetesCluster.fromKubeconfig({ context: 'gke-europe-west', apiServerUrl: 'https://203.0.113.20' }),
+    cluster: KubernetesCluster.fromKubeconfig({
+      context: 'gke-europe-west',
+      apiServerUrl: 'https://203.0.113.20',
+      // The cluster's authorized networks hold aws-us-east's NAT addresses (the nat_public_ips output of
+      // shop-aws-us-east-infra): aws-us-east's Consul servers call this API for every login of gcp-europe-west.
+      apiServerAdmitsPrimary: true,
+    }),
     servers: 3,
     meshGateway: { serviceAnnotations: { 'cloud.google.com/l4-rbs': 'enabled' } },
   });
