@@ -33,6 +33,8 @@ export interface PlanTopology {
   previousRoot?: string;
   allowRotationWithoutCrossSigning?: boolean;
   meshCa?: 'offline' | 'aws-pca';
+  /** The CA's key algorithm (e.g. rsa-4096: slow to generate, which widens any race). */
+  keyAlgorithm?: string;
   services?: { name: string; port: number; datacenters: string[]; failover?: string[] }[];
   /** Where the stacks keep their state (default local files beside cdktf.out). */
   backend?: 'local' | 's3' | 'cloud';
@@ -71,7 +73,7 @@ const backend = t.backend === 's3'
   : t.backend === 'cloud'
     ? StateBackend.terraformCloud({ organization: 'acme', workspacePrefix: 'mesh-' })
     : undefined;
-const options = { root: t.root, previousRoot: t.previousRoot, allowRotationWithoutCrossSigning: t.allowRotationWithoutCrossSigning };
+const options = { root: t.root, previousRoot: t.previousRoot, allowRotationWithoutCrossSigning: t.allowRotationWithoutCrossSigning, ...(t.keyAlgorithm ? { keyAlgorithm: t.keyAlgorithm } : {}) };
 const ca = t.meshCa === 'aws-pca'
   ? CertificateAuthority.awsPrivateCa({ ...options, primaryCaArn: 'arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555' })
   : CertificateAuthority.offline(options);
