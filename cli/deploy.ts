@@ -78,7 +78,7 @@ function writeJournal(projectDir: string, journal: DeployJournal): void {
 
 /** Plans, asks, applies; returns the exit code. Holds the project's lock throughout. */
 export async function deployProject(options: DeployOptions): Promise<number> {
-  return withProjectLockAsync(options.projectDir, async () => {
+  return withProjectLockAsync(options.projectDir, 'deploy', async () => {
     const guard = new RunGuard();
     try {
       return await deployLocked(options, guard);

@@ -421,7 +421,7 @@ export interface PlanWithSynthesis {
 
 /** The plan and the synthesis it was made from (what `meshform deploy` applies). Holds the project's lock. */
 export async function planWithSynthesis(options: PlanOptions): Promise<PlanWithSynthesis> {
-  return withProjectLockAsync(options.projectDir, async () => {
+  return withProjectLockAsync(options.projectDir, 'plan', async () => {
     const guard = options.guard ?? new RunGuard();
     try {
       return await planLocked(options, guard);

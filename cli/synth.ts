@@ -23,8 +23,8 @@ export const PROJECT_LOCK = path.join('.meshform-cache', 'meshform.lock');
  * Runs `fn` holding the project's lock (re-entrant within a process); refuses at once, naming the holder,
  * while another run holds it. A lock left by a run that is gone is taken over.
  */
-export function withProjectLock<T>(projectDir: string, fn: () => T): T {
-  const lock = projectLock(projectDir);
+export function withProjectLock<T>(projectDir: string, command: string, fn: () => T): T {
+  const lock = projectLock(projectDir, command);
   try {
     return fn();
   } finally {
@@ -33,8 +33,12 @@ export function withProjectLock<T>(projectDir: string, fn: () => T): T {
 }
 
 /** `withProjectLock` for an asynchronous run (plan, deploy). */
-export async function withProjectLockAsync<T>(projectDir: string, fn: () => Promise<T>): Promise<T> {
-  const lock = projectLock(projectDir);
+export async function withProjectLockAsync<T>(
+  projectDir: string,
+  command: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const lock = projectLock(projectDir, command);
   try {
     return await fn();
   } finally {
@@ -42,9 +46,10 @@ export async function withProjectLockAsync<T>(projectDir: string, fn: () => Prom
   }
 }
 
-function projectLock(projectDir: string): FileLock {
+/** Takes the project's lock for `meshform <command>`, or refuses naming the holder. */
+function projectLock(projectDir: string, command: string): FileLock {
   cacheDirectory(projectDir);
-  const lock = new FileLock(path.join(projectDir, PROJECT_LOCK));
+  const lock = new FileLock(path.join(projectDir, PROJECT_LOCK), `meshform ${command} in ${projectDir}`);
   const holder = lock.tryAcquire();
   if (holder) {
     throw new CliError(
@@ -99,7 +104,7 @@ export function synthesize(
   check?: (previous: SynthResult | undefined, next: SynthResult) => void,
 ): SynthResult {
   const outdir = path.resolve(projectDir, config.output);
-  return withProjectLock(projectDir, () => {
+  return withProjectLock(projectDir, 'synth', () => {
     repairOutput(outdir);
     return synthesizeLocked(projectDir, config, outdir, check);
   });

@@ -116,7 +116,11 @@ function releaseAllOnExit(): void {
 export class FileLock {
   public readonly file: string;
 
-  constructor(file: string) {
+  /** @param command what the holder runs, as others are told (default: what `setLockCommand` named) */
+  constructor(
+    file: string,
+    private readonly command?: string,
+  ) {
     this.file = path.resolve(file);
   }
 
@@ -137,7 +141,7 @@ export class FileLock {
     const holder: LockHolder = {
       pid: process.pid,
       host: os.hostname(),
-      command: lockCommand,
+      command: this.command ?? lockCommand,
       since: new Date().toISOString(),
       ...(startTicks !== undefined ? { startTicks } : {}),
       token: randomBytes(12).toString('hex'),
