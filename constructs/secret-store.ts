@@ -49,8 +49,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const RESTORE_FIX =
   'restore the file (or the whole store directory) from your backup; if this mesh was never deployed, delete its directory in the store and run `meshform synth` to create new secrets';
 
-/** Stores this process already repaired (leftovers of interrupted writes removed), by directory. */
-const repaired = new Set<string>();
 const FILES = {
   index: 'store.json',
   gossipKey: 'gossip.key',
@@ -95,10 +93,11 @@ export class SecretStore {
 
   /**
    * Runs `write` holding the store's lock (waiting up to two minutes for another process's hold, saying so
-   * on stderr). The first hold of a process repairs what interrupted writes left behind.
+   * on stderr). Taking the lock first repairs what interrupted writes left behind.
    */
   public withLock<T>(write: () => T): T {
-    if (!this.lock.held) fs.mkdirSync(this.directory, { recursive: true, mode: 0o700 });
+    const outermost = !this.lock.held;
+    if (outermost) fs.mkdirSync(this.directory, { recursive: true, mode: 0o700 });
     try {
       this.lock.acquire(LOCK_WAIT_MS, (holder) =>
         process.stderr.write(`meshform: waiting for the secret store, locked by ${describeHolder(holder)}\n`),
@@ -109,10 +108,8 @@ export class SecretStore {
       throw e;
     }
     try {
-      if (!repaired.has(this.directory)) {
-        repaired.add(this.directory);
-        this.repair();
-      }
+      // nothing else writes while the lock is held: whatever is half-written was left by a run that is gone
+      if (outermost) this.repair();
       return write();
     } finally {
       this.lock.release();

@@ -142,12 +142,13 @@ export class CaMaterial {
   /** Ids of the roots in the store. */
   public roots(): string[] {
     const dir = path.join(this.root, 'roots');
-    return fs.existsSync(dir)
-      ? fs
-          .readdirSync(dir)
-          .filter((id) => !id.startsWith('.') && fs.existsSync(path.join(dir, id, 'certificate.pem')))
-          .sort()
-      : [];
+    if (!fs.existsSync(dir)) return [];
+    // a root being swapped (or left half-swapped): the store's lock waits for it, or repairs it
+    if (fs.readdirSync(dir).some((name) => name.startsWith('.'))) this.lock(() => undefined);
+    return fs
+      .readdirSync(dir)
+      .filter((id) => !id.startsWith('.') && fs.existsSync(path.join(dir, id, 'certificate.pem')))
+      .sort();
   }
 
   public rootCertificate(id: string): string | undefined {
