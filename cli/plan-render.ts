@@ -181,17 +181,18 @@ export function renderPlanMarkdown(plan: PlanDocument): string {
   );
   out.push('', '| stack | create | update | replace | destroy | note |', '| --- | ---: | ---: | ---: | ---: | --- |');
   for (const s of plan.stacks) {
+    const name = `\`${s.stack}\`${s.destroy ? ' (to destroy: left the app)' : ''}`;
     if (s.summary) {
       const c = s.summary.counts;
       const replaced = s.summary.resources
         .filter((r) => r.action === 'replace')
         .map((r) => `\`${r.address}\`${r.replaceBecause ? ` (${r.replaceBecause.join(', ')})` : ''}`);
       out.push(
-        `| \`${s.stack}\` | ${c.create} | ${c.update} | ${c.replace} | ${c.delete} | ${cell(replaced.length ? `replaces ${replaced.join(', ')}` : '')} |`,
+        `| ${name} | ${c.create} | ${c.update} | ${c.replace} | ${c.delete} | ${cell(replaced.length ? `replaces ${replaced.join(', ')}` : '')} |`,
       );
     } else {
       out.push(
-        `| \`${s.stack}\` | | | | | ${cell(`${s.status === 'failed' ? '**not planned**' : s.status}: ${s.reason ?? ''}`)} |`,
+        `| ${name} | | | | | ${cell(`${s.status === 'failed' ? '**not planned**' : s.status}: ${s.reason ?? ''}`)} |`,
       );
     }
   }

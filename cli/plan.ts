@@ -372,6 +372,19 @@ function tlsMaterialChanges(mesh: MeshManifest, plans: readonly StackPlan[]): Me
   return changes;
 }
 
+/** The registry sources (`hashicorp/aws`) of the providers a stack configures or requires. */
+function providerSources(json: StackInfo['json']): string[] {
+  const required = Object.entries(
+    (json.terraform as { required_providers?: { [name: string]: { source?: string } } } | undefined)
+      ?.required_providers ?? {},
+  ).map(([name, r]) => r.source ?? name);
+  const sources = [...stackProviders(json), ...required].map((source) => {
+    const parts = source.replace(/^registry\.terraform\.io\//, '').split('/');
+    return parts.length === 1 ? `hashicorp/${parts[0]}` : parts.join('/');
+  });
+  return [...new Set(sources)].sort();
+}
+
 /** Why a stack is not planned here (`skipped`, `remote` or `failed`), or undefined when it can be planned. */
 function unplannable(
   stack: StackInfo,
@@ -389,13 +402,13 @@ function unplannable(
     };
   }
   if (options.offline) {
-    const missing = stackProviders(stack.json).filter(
-      (p) => !env.mirror || !fs.existsSync(path.join(env.mirror, 'registry.terraform.io', 'hashicorp', p)),
+    const missing = providerSources(stack.json).filter(
+      (source) => !env.mirror || !fs.existsSync(path.join(env.mirror, 'registry.terraform.io', source)),
     );
     if (missing.length > 0)
       return {
         status: 'skipped',
-        reason: `offline: provider ${missing.map((p) => `hashicorp/${p}`).join(', ')} is not in the local provider mirror`,
+        reason: `offline: provider ${missing.join(', ')} is not in the local provider mirror`,
       };
   }
   return undefined;
@@ -498,6 +511,217 @@ function removedDatacenterSecrets(store: SecretStore, manifests: readonly MeshMa
   }
 }
 
+/** What every step of one plan shares. */
+interface PlanSteps {
+  readonly options: PlanOptions;
+  readonly synthesis: MeshSynthesis;
+  readonly cache: string;
+  readonly reading: StateReading;
+  /** The assumptions stated so far (`--assume-unapplied`). */
+  readonly assumptions: string[];
+}
+
+/** What each datacenter applied: the record of its control-plane stack, by stack name. */
+async function readCurrentRecords(
+  steps: PlanSteps,
+  stacks: readonly StackInfo[],
+  plans: readonly StackPlan[],
+): Promise<Map<string, { lookup: AppliedLookup; entry: AppliedEntry }>> {
+  // an offline plan read the stack's own state only when that state is a local file
+  const authoritative = (stack: StackInfo) =>
+    !steps.options.offline || stack.json.terraform?.backend?.local !== undefined;
+  const lookups = new Map<string, { lookup: AppliedLookup; entry: AppliedEntry }>();
+  for (const mesh of steps.synthesis.result.meshes) {
+    for (const dc of mesh.datacenters) {
+      const stack = stacks.find(
+        (s) => s.datacenter === dc.name && s.mesh === mesh.mesh && s.json.output?.[APPLIED_OUTPUT] !== undefined,
+      );
+      if (!stack) continue;
+      const planned = plans.find((p) => p.stack === stack.name && p.status === 'planned')?.summary;
+      const lookup = await readAppliedRecord(
+        stack.name,
+        stack.dir,
+        stack.json,
+        planned && authoritative(stack) ? planned : undefined,
+        steps.reading,
+      );
+      lookups.set(stack.name, {
+        lookup,
+        entry: { stack: stack.name, datacenter: dc.name, source: lookup.source, detail: lookup.detail },
+      });
+    }
+  }
+  return lookups;
+}
+
+/** The stacks that left the app: their lookups, those to destroy, those that cannot be planned. */
+interface LeftStacks {
+  readonly lookups: Map<string, AppliedLookup>;
+  readonly toDestroy: StackInfo[];
+  readonly notPlannable: StackPlan[];
+}
+
+/**
+ * Finds the stacks that left the app (named by the records read, including the records of datacenters that
+ * left, or by a configuration deploy kept) and reads their state: destroyed ones are gone; the others are to
+ * destroy, from the configuration deploy kept, or cannot be planned here.
+ */
+async function findLeftStacks(
+  steps: PlanSteps,
+  current: ReadonlySet<string>,
+  records: readonly AppliedRecord[],
+): Promise<LeftStacks> {
+  const left: LeftStacks = { lookups: new Map(), toDestroy: [], notPlannable: [] };
+  const { options } = steps;
+  for (;;) {
+    const known = [...records, ...[...left.lookups.values()].flatMap((l) => (l.record ? [l.record] : []))];
+    const next = [...removedStacks(known, current, steps.cache).values()].filter((r) => !left.lookups.has(r.name));
+    if (next.length === 0) return left;
+    for (const gone of next) {
+      const kept = appliedConfigurationDir(steps.cache, gone.name);
+      const keptJson = fs.existsSync(path.join(kept, 'cdk.tf.json'))
+        ? (JSON.parse(fs.readFileSync(path.join(kept, 'cdk.tf.json'), 'utf8')) as StackInfo['json'])
+        : undefined;
+      const lookup = await readAppliedRecord(
+        gone.name,
+        path.join(steps.synthesis.result.outdir, 'stacks', gone.name),
+        keptJson ?? { terraform: gone.location ?? {} },
+        undefined,
+        steps.reading,
+      );
+      left.lookups.set(gone.name, lookup);
+      const info: StackInfo = {
+        name: gone.name,
+        dir: kept,
+        json: keptJson ?? {},
+        dependsOn: gone.dependsOn,
+        ...(gone.mesh ? { mesh: gone.mesh } : {}),
+        ...(gone.datacenter ? { datacenter: gone.datacenter } : {}),
+        destroy: true,
+      };
+      if (lookup.source === 'none') continue; // destroyed: gone from the plan
+      const notPlannable = (reason: string) =>
+        left.notPlannable.push({ ...stackIdentity(info), status: 'failed', reason });
+      if (lookup.source === 'unavailable') {
+        if (options.assumeUnapplied)
+          steps.assumptions.push(
+            `stack ${gone.name} (left the app) is assumed destroyed (--assume-unapplied): ${lookup.detail}`,
+          );
+        else
+          notPlannable(
+            `it left the app, and whether its state still holds what it applied is unknown: ${lookup.detail}`,
+          );
+      } else if (!keptJson && options.terraform) {
+        notPlannable(
+          `it left the app, but its state still holds ${lookup.resources ?? 0} resource(s) and meshform kept no copy of the configuration that applied it (it was applied by another tool or on another machine). ` +
+            `Destroy it with the synthesis that applied it (check out that revision, then cdktf destroy ${gone.name})`,
+        );
+      } else left.toDestroy.push(info);
+    }
+  }
+}
+
+/** One mesh's plan: its records merged into what was applied, the change, the gates, the picture. */
+function planMesh(
+  steps: PlanSteps,
+  mesh: MeshManifest,
+  current: ReadonlyMap<string, { lookup: AppliedLookup; entry: AppliedEntry }>,
+  left: ReadonlyMap<string, AppliedLookup>,
+  plans: readonly StackPlan[],
+): MeshPlan {
+  const { options } = steps;
+  const entries: AppliedEntry[] = [];
+  const records: AppliedRecord[] = [];
+  const unreadable: UnreadableRecord[] = [];
+  const assumed: string[] = [];
+  const take = (lookup: AppliedLookup, entry: AppliedEntry) => {
+    entries.push(entry);
+    if (lookup.record) records.push(lookup.record);
+    else if (lookup.source !== 'unavailable') return;
+    else if (options.assumeUnapplied) {
+      assumed.push(entry.datacenter);
+      steps.assumptions.push(
+        `datacenter ${entry.datacenter} of mesh ${mesh.mesh} is assumed never applied (--assume-unapplied): ${lookup.detail}`,
+      );
+    } else unreadable.push({ datacenter: entry.datacenter, stack: entry.stack, detail: lookup.detail });
+  };
+  for (const { lookup, entry } of current.values())
+    if (mesh.datacenters.some((d) => d.name === entry.datacenter && d.stacks.some((st) => st.name === entry.stack)))
+      take(lookup, entry);
+  for (const [name, lookup] of left) {
+    if (lookup.record?.mesh !== mesh.mesh) continue;
+    take(lookup, {
+      stack: name,
+      datacenter: lookup.record.datacenter,
+      source: lookup.source,
+      detail: `${lookup.detail} (no longer in the app)`,
+      removed: true,
+    });
+  }
+  const before = mergeAppliedRecords(records);
+  const unknown = new Set(unreadable.map((u) => u.datacenter));
+  // against an unknown baseline "everything is new" would be a guess: only what the readable records support
+  const changes =
+    unknown.size > 0 && records.length === 0
+      ? []
+      : [...diffMesh(before, mesh), ...tlsMaterialChanges(mesh, plans)].filter(
+          (c) => c.datacenter === undefined || !unknown.has(c.datacenter),
+        );
+  const meshStacks = plans
+    .filter((p) => p.mesh === mesh.mesh && p.summary)
+    .map((p) => ({ stack: p.stack, resources: p.summary!.resources }));
+  const gates = [
+    ...evaluateGates(before, mesh, changes, meshStacks, options.allow, records),
+    ...unevaluableGates(mesh.mesh, unreadable),
+  ];
+  const pictureDir = path.join(steps.synthesis.result.outdir, MESH_MANIFEST_DIR, 'plan');
+  fs.mkdirSync(pictureDir, { recursive: true });
+  const picture = path.join(pictureDir, `${mesh.mesh}.svg`);
+  fs.writeFileSync(picture, renderPlanSvg(mesh, before, changes));
+  const currentRecords = records.filter((r) => mesh.datacenters.some((d) => d.name === r.datacenter)).length;
+  return {
+    mesh: mesh.mesh,
+    comparedWith:
+      unreadable.length > 0
+        ? 'unreadable'
+        : records.length === 0
+          ? 'nothing'
+          : currentRecords < entries.filter((e) => !e.removed).length
+            ? 'partly-applied'
+            : 'applied',
+    applied: entries,
+    assumedUnapplied: assumed,
+    changes,
+    certificates: (steps.synthesis.stores.find((st) => st.mesh === mesh.mesh)?.certificates ?? []).map((l) =>
+      l.replace(/\u001b\[[0-9;]*m/g, ''),
+    ),
+    gates,
+    picture: path.relative(options.projectDir, picture),
+  };
+}
+
+/** The exit code (see PLAN_EXIT) and whether anything changes. */
+function outcome(
+  options: PlanOptions,
+  meshes: readonly MeshPlan[],
+  plans: readonly StackPlan[],
+): { exitCode: number; changes: boolean } {
+  const incomplete =
+    plans.some((p) => p.status === 'failed') || meshes.some((m) => m.gates.some((g) => g.status === 'cannot-evaluate'));
+  const gated = meshes.some((m) => m.gates.some((g) => g.status === 'fired' && !g.acknowledged));
+  const changes =
+    meshes.some((m) => m.changes.length > 0 || m.certificates.some((c) => c.startsWith('issued '))) ||
+    plans.some((p) => p.status === 'waiting' || p.destroy || (p.summary !== undefined && !isEmptyPlan(p.summary)));
+  const exitCode = incomplete
+    ? PLAN_EXIT.error
+    : gated
+      ? PLAN_EXIT.gated
+      : changes && options.detailedExitCode
+        ? PLAN_EXIT.changes
+        : PLAN_EXIT.ok;
+  return { exitCode, changes };
+}
+
 async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWithSynthesis> {
   const synthesis = synthesizeMeshes(options.projectDir, options.store);
   guard.check('after synthesis; nothing was planned');
@@ -506,11 +730,17 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
   const { env, reason: unavailable } = terraformFor(options);
   const stacks = stacksOf(synthesis);
   const secrets = secretVariables(options.store, synthesis.result.meshes);
-  const reading: StateReading = {
-    offline: options.offline,
-    ...(env && !options.offline ? { terraform: env } : {}),
-    workDir: path.join(run.dir, 'state'),
-    ...(options.terraformCloudBaseUrl ? { terraformCloudBaseUrl: options.terraformCloudBaseUrl } : {}),
+  const steps: PlanSteps = {
+    options,
+    synthesis,
+    cache,
+    assumptions: [],
+    reading: {
+      offline: options.offline,
+      ...(env && !options.offline ? { terraform: env } : {}),
+      workDir: path.join(run.dir, 'state'),
+      ...(options.terraformCloudBaseUrl ? { terraformCloudBaseUrl: options.terraformCloudBaseUrl } : {}),
+    },
   };
   const context: PlanContext | undefined = env ? { options, env, cache, run, initLock: new Lock() } : undefined;
   const stackRuns = new Map<string, { dir: string; environment: { [name: string]: string } }>();
@@ -545,204 +775,36 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
       ? { ...r, status: 'waiting' as const, reason: `upstream ${pending.join(', ')} not yet applied: ${r.reason}` }
       : r;
   });
-
-  // what each datacenter applied: its control-plane stack's record
-  const authoritative = (stack: StackInfo) => !options.offline || stack.json.terraform?.backend?.local !== undefined;
-  const lookups = new Map<string, { lookup: AppliedLookup; entry: AppliedEntry }>();
-  for (const mesh of synthesis.result.meshes) {
-    for (const dc of mesh.datacenters) {
-      const stack = stacks.find(
-        (s) => s.datacenter === dc.name && s.mesh === mesh.mesh && s.json.output?.[APPLIED_OUTPUT] !== undefined,
-      );
-      if (!stack) continue;
-      const planned = plans.find((p) => p.stack === stack.name && p.status === 'planned')?.summary;
-      const lookup = await readAppliedRecord(
-        stack.name,
-        stack.dir,
-        stack.json,
-        planned && authoritative(stack) ? planned : undefined,
-        reading,
-      );
-      lookups.set(stack.name, {
-        lookup,
-        entry: { stack: stack.name, datacenter: dc.name, source: lookup.source, detail: lookup.detail },
-      });
-    }
-  }
-
-  // stacks that left the app but whose state still holds what they applied: to destroy
-  const assumptions: string[] = [];
-  const current = new Set(stacks.map((s) => s.name));
-  const goneStacks: StackInfo[] = [];
-  const unreadableGone: StackPlan[] = [];
-  const removedLookups = new Map<string, AppliedLookup>();
-  const seen = new Set<string>();
-  for (;;) {
-    const records = [...lookups.values(), ...[...removedLookups].map(([, l]) => ({ lookup: l }))]
-      .map((l) => l.lookup.record)
-      .filter((r): r is AppliedRecord => r !== undefined);
-    const next = [...removedStacks(records, current, cache).values()].filter((r) => !seen.has(r.name));
-    if (next.length === 0) break;
-    for (const gone of next) {
-      seen.add(gone.name);
-      const kept = appliedConfigurationDir(cache, gone.name);
-      const keptJson = fs.existsSync(path.join(kept, 'cdk.tf.json'))
-        ? (JSON.parse(fs.readFileSync(path.join(kept, 'cdk.tf.json'), 'utf8')) as StackInfo['json'])
-        : undefined;
-      const backendJson: StackBackendJson = keptJson ?? { terraform: gone.location ?? {} };
-      const lookup = await readAppliedRecord(
-        gone.name,
-        path.join(synthesis.result.outdir, 'stacks', gone.name),
-        backendJson,
-        undefined,
-        reading,
-      );
-      removedLookups.set(gone.name, lookup);
-      const info: StackInfo = {
-        name: gone.name,
-        dir: kept,
-        json: keptJson ?? {},
-        dependsOn: gone.dependsOn,
-        ...(gone.mesh ? { mesh: gone.mesh } : {}),
-        ...(gone.datacenter ? { datacenter: gone.datacenter } : {}),
-        destroy: true,
-      };
-      if (lookup.source === 'none') continue; // destroyed: gone from the plan
-      if (lookup.source === 'unavailable') {
-        if (options.assumeUnapplied) {
-          assumptions.push(
-            `stack ${gone.name} (left the app) is assumed destroyed (--assume-unapplied): ${lookup.detail}`,
-          );
-          continue;
-        }
-        unreadableGone.push({
-          ...stackIdentity(info),
-          status: 'failed',
-          reason: `it left the app, and whether its state still holds what it applied is unknown: ${lookup.detail}`,
-        });
-        continue;
-      }
-      if (!keptJson && options.terraform) {
-        unreadableGone.push({
-          ...stackIdentity(info),
-          status: 'failed',
-          reason:
-            `it left the app, but its state still holds ${lookup.resources ?? 0} resource(s) and meshform kept no copy of the configuration that applied it (it was applied by another tool or on another machine). ` +
-            `Destroy it with the synthesis that applied it (check out that revision, then cdktf destroy ${gone.name})`,
-        });
-        continue;
-      }
-      goneStacks.push(info);
-    }
-  }
+  const current = await readCurrentRecords(steps, stacks, plans);
+  const left = await findLeftStacks(
+    steps,
+    new Set(stacks.map((s) => s.name)),
+    [...current.values()].flatMap(({ lookup }) => (lookup.record ? [lookup.record] : [])),
+  );
   guard.check('while reading what was applied; nothing was planned');
   // a removed datacenter's secret variables: from the store, for the datacenter as its record describes it
   const removedSecrets = removedDatacenterSecrets(
     options.store,
-    [...removedLookups.values()].flatMap((l) => (l.record ? [l.record.manifest] : [])),
+    [...left.lookups.values()].flatMap((l) => (l.record ? [l.record.manifest] : [])),
   );
-  const destroyPlans = await planAll(goneStacks, removedSecrets);
-  plans.push(...destroyPlans, ...unreadableGone);
+  plans.push(...(await planAll(left.toDestroy, removedSecrets)), ...left.notPlannable);
   guard.check('while planning; the plans made so far are not applied');
 
-  const meshes: MeshPlan[] = [];
-  for (const mesh of synthesis.result.meshes) {
-    const entries: AppliedEntry[] = [];
-    const records: AppliedRecord[] = [];
-    const unreadable: UnreadableRecord[] = [];
-    const assumed: string[] = [];
-    const take = (lookup: AppliedLookup, entry: AppliedEntry) => {
-      entries.push(entry);
-      if (lookup.record) records.push(lookup.record);
-      else if (lookup.source === 'unavailable') {
-        if (options.assumeUnapplied) {
-          assumed.push(entry.datacenter);
-          assumptions.push(
-            `datacenter ${entry.datacenter} of mesh ${mesh.mesh} is assumed never applied (--assume-unapplied): ${lookup.detail}`,
-          );
-        } else unreadable.push({ datacenter: entry.datacenter, stack: entry.stack, detail: lookup.detail });
-      }
-    };
-    for (const { lookup, entry } of lookups.values()) {
-      if (
-        mesh.datacenters.some((d) => d.name === entry.datacenter) &&
-        stacks.some((s) => s.name === entry.stack && s.mesh === mesh.mesh)
-      )
-        take(lookup, entry);
-    }
-    for (const [name, lookup] of removedLookups) {
-      if (!lookup.record || lookup.record.mesh !== mesh.mesh) continue;
-      take(lookup, {
-        stack: name,
-        datacenter: lookup.record.datacenter,
-        source: lookup.source,
-        detail: `${lookup.detail} (no longer in the app)`,
-        removed: true,
-      });
-    }
-    const before = mergeAppliedRecords(records);
-    const unknown = new Set(unreadable.map((u) => u.datacenter));
-    // against an unknown baseline, "everything is new" would be a guess: only what the readable records support
-    const changes = [...diffMesh(before, mesh), ...tlsMaterialChanges(mesh, plans)]
-      .filter(() => unknown.size === 0 || records.length > 0)
-      .filter((c) => c.datacenter === undefined || !unknown.has(c.datacenter));
-    const meshStacks = plans
-      .filter((p) => p.mesh === mesh.mesh && p.summary)
-      .map((p) => ({ stack: p.stack, resources: p.summary!.resources }));
-    const gates = [
-      ...evaluateGates(before, mesh, changes, meshStacks, options.allow, records),
-      ...unevaluableGates(mesh.mesh, unreadable),
-    ];
-    const pictureDir = path.join(synthesis.result.outdir, MESH_MANIFEST_DIR, 'plan');
-    fs.mkdirSync(pictureDir, { recursive: true });
-    const picture = path.join(pictureDir, `${mesh.mesh}.svg`);
-    fs.writeFileSync(picture, renderPlanSvg(mesh, before, changes));
-    const currentRecords = records.filter((r) => mesh.datacenters.some((d) => d.name === r.datacenter)).length;
-    meshes.push({
-      mesh: mesh.mesh,
-      comparedWith:
-        unreadable.length > 0
-          ? 'unreadable'
-          : records.length === 0
-            ? 'nothing'
-            : currentRecords < entries.filter((e) => !e.removed).length
-              ? 'partly-applied'
-              : 'applied',
-      applied: entries,
-      assumedUnapplied: assumed,
-      changes,
-      certificates: (synthesis.stores.find((st) => st.mesh === mesh.mesh)?.certificates ?? []).map((l) =>
-        l.replace(/\u001b\[[0-9;]*m/g, ''),
-      ),
-      gates,
-      picture: path.relative(options.projectDir, picture),
-    });
-  }
+  const meshes = synthesis.result.meshes.map((mesh) => planMesh(steps, mesh, current, left.lookups, plans));
   options.progress?.done();
-  const incomplete =
-    plans.some((p) => p.status === 'failed') || meshes.some((m) => m.gates.some((g) => g.status === 'cannot-evaluate'));
-  const gated = meshes.some((m) => m.gates.some((g) => g.status === 'fired' && !g.acknowledged));
-  const changes =
-    meshes.some((m) => m.changes.length > 0 || m.certificates.some((c) => c.startsWith('issued '))) ||
-    plans.some((p) => p.status === 'waiting' || p.destroy || (p.summary !== undefined && !isEmptyPlan(p.summary)));
+  const { exitCode, changes } = outcome(options, meshes, plans);
   const plan: PlanDocument = {
     format: PLAN_FORMAT,
     run: run.id,
     mode: options.offline ? 'offline' : 'online',
-    assumptions,
+    assumptions: steps.assumptions,
     terraform: env
       ? { available: true, version: env.version, ...(env.mirror ? { mirror: env.mirror } : {}) }
       : { available: false, ...(unavailable ? { reason: unavailable } : {}) },
     meshes,
     stacks: dependencyOrder(plans).map((name) => plans.find((p) => p.stack === name)!),
     changes,
-    exitCode: incomplete
-      ? PLAN_EXIT.error
-      : gated
-        ? PLAN_EXIT.gated
-        : changes && options.detailedExitCode
-          ? PLAN_EXIT.changes
-          : PLAN_EXIT.ok,
+    exitCode,
   };
   fs.writeFileSync(path.join(run.dir, 'plan.json'), `${JSON.stringify(plan, null, 2)}\n`, { mode: 0o600 });
   return { plan, synthesis, run, ...(env ? { terraform: env } : {}), stackRuns };

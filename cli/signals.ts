@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { CliError } from './output';
-import { interruptTerraform } from './terraform';
+import { forwardInterrupts, interruptTerraform } from './terraform';
 
 /** What stopped the run. */
 export interface Interruption {
@@ -22,7 +22,10 @@ export interface Interruption {
 
 /** The run was interrupted; its exit code is 128 + the signal's number. */
 export class InterruptedError extends CliError {
-  constructor(public readonly interruption: Interruption, where: string) {
+  constructor(
+    public readonly interruption: Interruption,
+    where: string,
+  ) {
     super(`interrupted (${interruption.reason}) ${where}`, interruption.exitCode);
   }
 }
@@ -106,6 +109,7 @@ export class RunGuard {
   constructor(private readonly log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {
     // a launcher that is gone may have held the reading end of our output: keep going to stop cleanly
     for (const stream of [process.stdout, process.stderr]) stream.on('error', ignoreBrokenPipe);
+    forwardInterrupts(true);
     for (const signal of CAUGHT) {
       const handler = () => this.interrupt(signal, `received ${signal}`);
       this.handlers.set(signal, handler);
@@ -158,6 +162,7 @@ export class RunGuard {
     if (this.watch) clearInterval(this.watch);
     for (const [signal, handler] of this.handlers) process.off(signal, handler);
     for (const stream of [process.stdout, process.stderr]) stream.off('error', ignoreBrokenPipe);
+    if (this.handlers.size > 0) forwardInterrupts(false);
     this.handlers.clear();
   }
 }

@@ -191,8 +191,9 @@ export class StackWorkspace {
    */
   public run(args: readonly string[], timeoutMs = 600_000): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const child = spawn(this.env.binary, [...args], { cwd: this.dir, env: this.environment(), detached: true });
-      running.add(child);
+      const ownGroup = forwarding > 0;
+      const child = spawn(this.env.binary, [...args], { cwd: this.dir, env: this.environment(), detached: ownGroup });
+      running.set(child, ownGroup);
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -217,13 +218,26 @@ export class StackWorkspace {
   }
 }
 
-/** Terraform processes running now (each the leader of its own process group). */
-const running = new Set<ChildProcess>();
+/** Terraform processes running now, each with whether it leads its own process group. */
+const running = new Map<ChildProcess, boolean>();
+
+/** How many runs forward interrupts to Terraform now (a plan or deploy's RunGuard). */
+let forwarding = 0;
+
+/**
+ * Turns on (or back off) forwarding interrupts: while on, each Terraform runs in its own process group, so a
+ * terminal's Ctrl-C reaches it only through `interruptTerraform`, exactly once. While off (the integration
+ * tier, tests), Terraform shares meshform's process group, as any child does.
+ */
+export function forwardInterrupts(on: boolean): void {
+  forwarding = Math.max(0, forwarding + (on ? 1 : -1));
+}
 
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
   try {
-    process.kill(-child.pid, signal);
+    if (running.get(child)) process.kill(-child.pid, signal);
+    else child.kill(signal);
   } catch {
     // already gone
   }
@@ -235,7 +249,7 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  * one stops it at once. Returns how many were running.
  */
 export function interruptTerraform(): number {
-  for (const child of running) signalGroup(child, 'SIGINT');
+  for (const child of running.keys()) signalGroup(child, 'SIGINT');
   return running.size;
 }
 

@@ -104,13 +104,24 @@ function childrenOf(pid: number): number[] {
     .filter((d) => /^\d+$/.test(d))
     .filter((d) => {
       try {
-        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+        return parentOf(Number(d)) === pid;
       } catch {
         return false;
       }
     })
     .map(Number);
+}
+
+/** The parent of a process (from /proc). */
+function parentOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** Every process below `pid` (children, their children...). */
+function descendantsOf(pid: number): number[] {
+  const children = childrenOf(pid);
+  return [...children, ...children.flatMap(descendantsOf)];
 }
 
 /** Ends a process this test started, by its id, if it still runs (cleanup after a failed assertion). */
@@ -285,6 +296,7 @@ describe.skipIf(!available.ok)('meshform deploy applies exactly what was approve
     // GIVEN a deploy of version-1 waiting for approval
     const p = chainProject();
     let concurrent: ReturnType<typeof spawnSync> | undefined;
+    let shown = '';
     const code = await deployProject({
       projectDir: p.dir,
       store: SecretStore.open({ directory: p.store }),
@@ -294,23 +306,24 @@ describe.skipIf(!available.ok)('meshform deploy applies exactly what was approve
       write: () => undefined,
       confirm: async (question) => {
         // WHEN meanwhile the app changes to version-2 and someone runs meshform plan on the project
-        expect(question).toMatch(
-          /^Plan run \d{8}T\d{6}Z-[0-9a-f]{6}:\n  apply    a  1 to create, 0 to update, 0 to replace, 0 to destroy — plan \.meshform-cache\/runs\/.+\/plans\/a\.tfplan sha256 [0-9a-f]{64}\n/,
-        );
         fs.writeFileSync(path.join(p.dir, 'version'), 'version-2');
         concurrent = spawnSync(process.execPath, [BIN, ...p.args('plan')], { encoding: 'utf8', timeout: 300_000 });
+        shown = question;
         return true;
       },
     });
-    // THEN the plan was refused, naming the deploy that holds the project
+    // THEN the deploy applied what it showed: version-1 everywhere
+    expect(code).toBe(0);
+    for (const stack of ['a', 'b', 'c']) expect(markerInput(p.state(stack))).toBe('version-1');
+    expect(shown).toMatch(
+      /^Plan run \d{8}T\d{6}Z-[0-9a-f]{6}:\n  apply {4}a {2}1 to create, 0 to update, 0 to replace, 0 to destroy — plan \.meshform-cache\/runs\/.+\/plans\/a\.tfplan sha256 [0-9a-f]{64}\n/,
+    );
+    // AND the plan was refused, naming the deploy that holds the project
     expect(concurrent!.status).toBe(1);
     expect(concurrent!.stderr).toContain(
       `meshform: error: another meshform run is using this project: meshform deploy in ${p.dir} (pid ${process.pid} on `,
     );
     expect(concurrent!.stderr).toContain(`remove ${path.join(p.dir, '.meshform-cache', 'meshform.lock')}`);
-    // AND the deploy applied what it showed: version-1 everywhere
-    expect(code).toBe(0);
-    for (const stack of ['a', 'b', 'c']) expect(markerInput(p.state(stack))).toBe('version-1');
     // AND once it is done, the project is free again
     expect(fs.existsSync(path.join(p.dir, '.meshform-cache', 'meshform.lock'))).toBe(false);
   });
@@ -382,7 +395,15 @@ describe.skipIf(!available.ok)('an interrupted deploy stops Terraform and says w
       child.on('exit', (code, signal) => resolve({ code, signal })),
     );
     const pidFile = path.join(p.dir, 'terraform.pid');
-    await until('terraform applies b', () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim() !== '');
+    try {
+      await until(
+        'terraform applies b',
+        () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim() !== '',
+      );
+    } catch (e) {
+      for (const pid of [...descendantsOf(child.pid!), child.pid!]) endIfRunning(pid);
+      throw new Error(`${(e as Error).message}; the deploy said: ${output}`);
+    }
     const terraform = Number(fs.readFileSync(pidFile, 'utf8').trim());
     return { child, exited, terraform, output: () => output };
   }
@@ -390,6 +411,7 @@ describe.skipIf(!available.ok)('an interrupted deploy stops Terraform and says w
   it('SIGTERM: Terraform is stopped gracefully, the journal says where, the next deploy continues', async () => {
     const p = chainProject();
     const { child, exited, terraform, output } = await deployInsideApplyOfB(p, [process.execPath, BIN]);
+    const started = descendantsOf(child.pid!);
     try {
       // WHEN
       child.kill('SIGTERM');
@@ -402,8 +424,7 @@ describe.skipIf(!available.ok)('an interrupted deploy stops Terraform and says w
       expect(p.journal().interrupted.terraform).toMatch(/^terraform stopped \(exit \d+\) and saved its state/);
       expect(p.journal().stacks).toMatchObject({ a: 'applied', b: 'interrupted', c: 'pending' });
     } finally {
-      endIfRunning(child.pid);
-      endIfRunning(terraform);
+      for (const pid of [child.pid!, ...started, terraform]) endIfRunning(pid);
     }
     // AND the next deploy is not stopped by a state lock: it continues
     fs.rmSync(path.join(p.dir, 'slow'));
@@ -422,12 +443,13 @@ describe.skipIf(!available.ok)('an interrupted deploy stops Terraform and says w
   ])('killing %s (SIGKILL) leaves neither meshform nor Terraform running', async (_name, launch) => {
     const p = chainProject();
     const { child, exited, terraform } = await deployInsideApplyOfB(p, launch);
-    const worker = Number(
-      JSON.parse(fs.readFileSync(path.join(p.dir, '.meshform-cache', 'meshform.lock'), 'utf8')).pid,
-    );
-    expect(worker).not.toBe(child.pid);
-    const between = childrenOf(child.pid!);
+    // everything the launcher started, to end whatever a failed assertion would leave behind
+    const started = descendantsOf(child.pid!);
+    // meshform itself: the process that runs Terraform (the launcher's descendant)
+    const worker = parentOf(terraform);
     try {
+      expect(worker).not.toBe(child.pid);
+      expect(started).toContain(worker);
       // WHEN the launcher is killed outright
       child.kill('SIGKILL');
       await exited;
@@ -435,9 +457,10 @@ describe.skipIf(!available.ok)('an interrupted deploy stops Terraform and says w
       await until('meshform and terraform stop', () => !running(worker) && !running(terraform));
       expect(p.journal().interrupted).toMatchObject({ signal: 'SIGTERM', stack: 'b', step: 'terraform apply' });
       expect(p.journal().interrupted.reason).toMatch(/^its launcher .+ \(pid \d+\) went away$/);
+      // (it held the project's lock, and released it)
       expect(fs.existsSync(path.join(p.dir, '.meshform-cache', 'meshform.lock'))).toBe(false);
     } finally {
-      for (const pid of [worker, terraform, ...between]) endIfRunning(pid);
+      for (const pid of [child.pid!, ...started, terraform]) endIfRunning(pid);
     }
     fs.rmSync(path.join(p.dir, 'slow'));
     expect((await p.deploy('--auto-approve')).code).toBe(0);
