@@ -88,6 +88,9 @@ function markerInput(state: unknown): unknown {
   return resources?.find((r) => r.name === 'marker')?.instances[0]?.attributes.input.value;
 }
 
+/** The tsx launcher (what `npm run meshform` ran until now: it starts meshform as a second process). */
+const TSX = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+
 /** True while a process with this pid exists (and is not a zombie). */
 function running(pid: number): boolean {
   try {
@@ -307,7 +310,10 @@ describe.skipIf(!available.ok)('meshform deploy applies exactly what was approve
       confirm: async (question) => {
         // WHEN meanwhile the app changes to version-2 and someone runs meshform plan on the project
         fs.writeFileSync(path.join(p.dir, 'version'), 'version-2');
-        concurrent = spawnSync(process.execPath, [BIN, ...p.args('plan')], { encoding: 'utf8', timeout: 300_000 });
+        concurrent = spawnSync(process.execPath, [TSX, path.join(REPO, 'cli', 'main.ts'), ...p.args('plan')], {
+          encoding: 'utf8',
+          timeout: 300_000,
+        });
         shown = question;
         return true;
       },
@@ -435,10 +441,7 @@ describe.skipIf(!available.ok)('an interrupted deploy stops Terraform and says w
   });
 
   it.each([
-    [
-      'the tsx launcher',
-      [process.execPath, path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(REPO, 'cli', 'main.ts')],
-    ],
+    ['the tsx launcher', [process.execPath, TSX, path.join(REPO, 'cli', 'main.ts')]],
     ['npm run', ['npm', '--prefix', REPO, 'run', '-s', 'meshform', '--']],
   ])('killing %s (SIGKILL) leaves neither meshform nor Terraform running', async (_name, launch) => {
     const p = chainProject();
