@@ -90,8 +90,7 @@ function fromState(
   resources: number,
 ): AppliedLookup {
   const parsed = parseRecord(outputs[APPLIED_OUTPUT], stack);
-  if (parsed && 'record' in parsed)
-    return { stack, source, record: parsed.record, detail: `from ${where}`, resources };
+  if (parsed && 'record' in parsed) return { stack, source, record: parsed.record, detail: `from ${where}`, resources };
   if (parsed) return { stack, source: 'unavailable', detail: `${where}: ${parsed.problem}`, resources };
   if (resources > 0 || Object.keys(outputs).length > 0)
     return {
@@ -178,7 +177,8 @@ export async function terraformCloudState(
     );
   if (typeof ws === 'number') return unavailable(`Terraform Cloud answers HTTP ${ws} for ${name}`);
   const current = ws.data.relationships?.['current-state-version'];
-  if (current && current.data === null) return { stack, source: 'none', detail: `${name} has no state yet`, resources: 0 };
+  if (current && current.data === null)
+    return { stack, source: 'none', detail: `${name} has no state yet`, resources: 0 };
   const version = await get(`workspaces/${ws.data.id}/current-state-version`);
   if (typeof version === 'number')
     return unavailable(`Terraform Cloud answers HTTP ${version} for the current state of ${name}`);
@@ -259,14 +259,17 @@ export async function readAppliedRecord(
     }
   }
   const kind = backend ? Object.keys(backend)[0] : 'unknown';
-  if (reading.offline)
-    return { stack, source: 'unavailable', detail: `offline: its ${kind} state is not read` };
+  if (reading.offline) return { stack, source: 'unavailable', detail: `offline: its ${kind} state is not read` };
   if (!reading.terraform || !reading.workDir)
-    return { stack, source: 'unavailable', detail: `its ${kind} state is read with terraform, which does not run here` };
+    return {
+      stack,
+      source: 'unavailable',
+      detail: `its ${kind} state is read with terraform, which does not run here`,
+    };
   const pulled = await pullState(reading.terraform, stackJson, path.join(reading.workDir, stack));
-  if (!pulled.ok)
-    return { stack, source: 'unavailable', detail: `its ${kind} state cannot be read: ${pulled.error}` };
-  if (!pulled.state) return { stack, source: 'none', detail: `its ${kind} state is empty (never applied)`, resources: 0 };
+  if (!pulled.ok) return { stack, source: 'unavailable', detail: `its ${kind} state cannot be read: ${pulled.error}` };
+  if (!pulled.state)
+    return { stack, source: 'none', detail: `its ${kind} state is empty (never applied)`, resources: 0 };
   return fromState(
     stack,
     'terraform-state',

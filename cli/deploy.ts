@@ -98,12 +98,13 @@ function resumeNote(previous: DeployJournal | undefined): string | undefined {
   const done = Object.entries(previous.stacks)
     .filter(([, s]) => s === 'applied' || s === 'destroyed')
     .map(([n, s]) => (s === 'destroyed' ? `${n} (destroyed)` : n));
-  return `resuming: the last deploy ${stop}; already done: ${done.join(', ') || 'none'}\n`;
+  return `resuming: the last deploy ${stop}; done in that run: ${done.join(', ') || 'none'}\n`;
 }
 
 /** One line of the approval: what is done to a stack and the hash of the saved plan that does it. */
 function approvalLine(stack: StackPlan): string {
-  if (stack.status === 'waiting') return `  plan and apply  ${stack.stack}  (once its upstream is applied; asked again)`;
+  if (stack.status === 'waiting')
+    return `  plan and apply  ${stack.stack}  (once its upstream is applied; asked again)`;
   const c = stack.summary!.counts;
   const what = stack.destroy ? 'destroy' : 'apply  ';
   return `  ${what}  ${stack.stack}  ${c.create} to create, ${c.update} to update, ${c.replace} to replace, ${c.delete} to destroy — plan ${stack.planFile} sha256 ${stack.planSha256}`;
@@ -270,7 +271,9 @@ async function applyRun(
       options.write(style.red(`${name}: not applied: ${reason}. Run meshform deploy again to plan anew\n`));
       return PLAN_EXIT.error;
     }
-    options.write(style.bold(`${name}: terraform apply${stack.destroy ? ' (destroy)' : ''} of plan sha256 ${sha256}\n`));
+    options.write(
+      style.bold(`${name}: terraform apply${stack.destroy ? ' (destroy)' : ''} of plan sha256 ${sha256}\n`),
+    );
     const applied = await workspace.run(['apply', '-input=false', '-no-color', planFile], 3_600_000);
     if (guard.interrupted) {
       return stopped(

@@ -33,11 +33,7 @@ export function withProjectLock<T>(projectDir: string, command: string, fn: () =
 }
 
 /** `withProjectLock` for an asynchronous run (plan, deploy). */
-export async function withProjectLockAsync<T>(
-  projectDir: string,
-  command: string,
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function withProjectLockAsync<T>(projectDir: string, command: string, fn: () => Promise<T>): Promise<T> {
   const lock = projectLock(projectDir, command);
   try {
     return await fn();

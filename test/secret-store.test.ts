@@ -8,8 +8,6 @@ import { issuedMesh } from './ca-support';
 import { planProject } from './plan-support';
 import { BIN, REPO, tempDir, thrownMessage, until } from './support';
 
-
-
 describe('SecretStore', () => {
   it('creates a complete, private entry on first use and reuses it afterwards', () => {
     // GIVEN an empty directory

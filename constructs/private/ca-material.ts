@@ -164,7 +164,7 @@ export class CaMaterial {
   public crossCertificate(id: string): string | undefined {
     return readCertificate(
       path.join(this.settled(this.rootDir(id)), 'cross-signed.pem'),
-      'remove the file and run `meshform synth`: meshform cross-signs the root again (it needs the previous root\'s passphrase)',
+      "remove the file and run `meshform synth`: meshform cross-signs the root again (it needs the previous root's passphrase)",
     );
   }
 

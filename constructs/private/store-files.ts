@@ -35,8 +35,7 @@ function leftovers(target: string): { staging: string[]; old: string[] } {
   const dir = path.dirname(target);
   const base = path.basename(target);
   const names = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
-  const pick = (kind: string) =>
-    names.filter((n) => n.startsWith(`.${base}.${kind}-`)).map((n) => path.join(dir, n));
+  const pick = (kind: string) => names.filter((n) => n.startsWith(`.${base}.${kind}-`)).map((n) => path.join(dir, n));
   return { staging: pick('staging'), old: pick('old') };
 }
 
