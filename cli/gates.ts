@@ -76,6 +76,8 @@ export function unevaluableGates(mesh: string, unreadable: readonly UnreadableRe
 export interface PlannedStackChanges {
   readonly stack: string;
   readonly resources: readonly ResourceChange[];
+  /** The stack left the app (its plan destroys it), and the datacenter it belonged to. */
+  readonly leaves?: { readonly datacenter?: string };
 }
 
 /** Votes needed to keep a Raft quorum with `servers` servers. */
@@ -257,7 +259,19 @@ export function evaluateGates(
       );
     }
   }
+  const removedDatacenters = new Set(
+    before?.datacenters.filter((d) => !after.datacenters.some((a) => a.name === d.name)).map((d) => d.name) ?? [],
+  );
   for (const stack of stacks) {
+    // a stack that leaves while its datacenter stays (a datacenter that leaves is gated as a whole, above)
+    if (stack.leaves && !(stack.leaves.datacenter && removedDatacenters.has(stack.leaves.datacenter))) {
+      fire(
+        'stateful-destroy',
+        stack.stack,
+        `${stack.stack} left the app: deploy destroys everything it applied (${stack.resources.length} resource${stack.resources.length === 1 ? '' : 's'}: ${stack.resources.map((r) => r.address).join(', ')}). ` +
+          'Keep it in the app if it still serves, or back up what it holds first',
+      );
+    }
     const servers = stack.resources.filter(
       (r) => serverResource(r) && (r.action === 'replace' || r.action === 'delete'),
     );

@@ -669,7 +669,11 @@ function planMesh(
         );
   const meshStacks = plans
     .filter((p) => p.mesh === mesh.mesh && p.summary)
-    .map((p) => ({ stack: p.stack, resources: p.summary!.resources }));
+    .map((p) => ({
+      stack: p.stack,
+      resources: p.summary!.resources,
+      ...(p.destroy ? { leaves: { ...(p.datacenter ? { datacenter: p.datacenter } : {}) } } : {}),
+    }));
   const gates = [
     ...evaluateGates(before, mesh, changes, meshStacks, options.allow, records),
     ...unevaluableGates(mesh.mesh, unreadable),

@@ -295,28 +295,36 @@ describe('meshform deploy', () => {
 });
 
 describe.skipIf(!available.ok)('meshform deploy applies exactly what was approved', () => {
-  it('a plan started while a deploy waits for approval is refused, naming the deploy; the deploy applies the plan it showed', async () => {
-    // GIVEN a deploy of version-1 waiting for approval
-    const p = chainProject();
-    let concurrent: ReturnType<typeof spawnSync> | undefined;
-    let shown = '';
-    const code = await deployProject({
+  /** WHEN helper: `meshform deploy` of project `p` (in this process), approved by `confirm`. */
+  function approvedWith(
+    p: ReturnType<typeof chainProject>,
+    confirm: (question: string) => Promise<boolean>,
+  ): Promise<number> {
+    return deployProject({
       projectDir: p.dir,
       store: SecretStore.open({ directory: p.store }),
       parallelism: 2,
       allow: new Set(),
       autoApprove: false,
       write: () => undefined,
-      confirm: async (question) => {
-        // WHEN meanwhile the app changes to version-2 and someone runs meshform plan on the project
-        fs.writeFileSync(path.join(p.dir, 'version'), 'version-2');
-        concurrent = spawnSync(process.execPath, [TSX, path.join(REPO, 'cli', 'main.ts'), ...p.args('plan')], {
-          encoding: 'utf8',
-          timeout: 300_000,
-        });
-        shown = question;
-        return true;
-      },
+      confirm,
+    });
+  }
+
+  it('a plan started while a deploy waits for approval is refused, naming the deploy; the deploy applies the plan it showed', async () => {
+    // GIVEN a deploy of version-1 waiting for approval
+    const p = chainProject();
+    let concurrent: ReturnType<typeof spawnSync> | undefined;
+    let shown = '';
+    const code = await approvedWith(p, async (question) => {
+      // WHEN meanwhile the app changes to version-2 and someone runs meshform plan on the project
+      fs.writeFileSync(path.join(p.dir, 'version'), 'version-2');
+      concurrent = spawnSync(process.execPath, [TSX, path.join(REPO, 'cli', 'main.ts'), ...p.args('plan')], {
+        encoding: 'utf8',
+        timeout: 300_000,
+      });
+      shown = question;
+      return true;
     });
     // THEN the deploy applied what it showed: version-1 everywhere
     expect(code).toBe(0);
@@ -337,20 +345,12 @@ describe.skipIf(!available.ok)('meshform deploy applies exactly what was approve
   it('applies only the saved plans of its own run, each checked against the hash it showed', async () => {
     const p = chainProject();
     let shown = '';
-    const code = await deployProject({
-      projectDir: p.dir,
-      store: SecretStore.open({ directory: p.store }),
-      parallelism: 2,
-      allow: new Set(),
-      autoApprove: false,
-      write: () => undefined,
-      confirm: async (question) => {
-        shown = question;
-        // WHEN a's saved plan is replaced after it was shown
-        const plans = path.join(p.dir, '.meshform-cache', 'runs', question.match(/^Plan run (\S+):/)![1]!, 'plans');
-        fs.copyFileSync(path.join(plans, 'c.tfplan'), path.join(plans, 'a.tfplan'));
-        return true;
-      },
+    const code = await approvedWith(p, async (question) => {
+      shown = question;
+      // WHEN a's saved plan is replaced after it was shown
+      const plans = path.join(p.dir, '.meshform-cache', 'runs', question.match(/^Plan run (\S+):/)![1]!, 'plans');
+      fs.copyFileSync(path.join(plans, 'c.tfplan'), path.join(plans, 'a.tfplan'));
+      return true;
     });
     // THEN nothing is applied from it
     expect(shown).toContain('apply    a');

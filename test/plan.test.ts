@@ -39,6 +39,17 @@ async function appliedThenChanged(applied: Parameters<typeof planProject>[0], ne
   return p;
 }
 
+/** GIVEN helper: a project that applied root-1 everywhere, with root-2 created in its store. */
+async function rootOneAppliedRootTwoCreated() {
+  const p = planProject();
+  await jsonPlan(p);
+  p.markApplied();
+  SecretStore.open({ directory: p.store })
+    .ca('shop')
+    .createRoot('root-2', { keyAlgorithm: 'ec-p256', validityDays: 3650 });
+  return p;
+}
+
 function gateIds(plan: PlanDocument): string[] {
   return plan.meshes.flatMap((m) => m.gates.map((g) => `${g.id}${g.acknowledged ? ' (acknowledged)' : ''}`));
 }
@@ -209,13 +220,8 @@ describe('risk gates: each fires, blocks with exit 3, and is acknowledged with -
   });
 
   it('ca-root-without-cross-signing: a root switch the topology forced', async () => {
-    const p = planProject();
-    await jsonPlan(p);
-    p.markApplied();
     // the new root exists (as `meshform ca rotate --root --no-cross-sign --force` makes it)
-    SecretStore.open({ directory: p.store })
-      .ca('shop')
-      .createRoot('root-2', { keyAlgorithm: 'ec-p256', validityDays: 3650 });
+    const p = await rootOneAppliedRootTwoCreated();
     p.set({ root: 'root-2', allowRotationWithoutCrossSigning: true });
     const plan = await jsonPlan(p);
     expect(gateIds(plan)).toEqual(['ca-root-without-cross-signing']);
@@ -233,12 +239,7 @@ describe('risk gates: each fires, blocks with exit 3, and is acknowledged with -
   });
 
   it('does not gate a cross-signed rotation step, nor the retirement that follows', async () => {
-    const p = planProject();
-    await jsonPlan(p);
-    p.markApplied();
-    SecretStore.open({ directory: p.store })
-      .ca('shop')
-      .createRoot('root-2', { keyAlgorithm: 'ec-p256', validityDays: 3650 });
+    const p = await rootOneAppliedRootTwoCreated();
     p.set({ root: 'root-2', previousRoot: 'root-1' });
     const step = await jsonPlan(p);
     expect(gateIds(step)).toEqual([]);
@@ -267,12 +268,7 @@ describe('risk gates: each fires, blocks with exit 3, and is acknowledged with -
 
   it('ca-root-without-cross-signing: retiring the old root before every datacenter applied the cross-signed step', async () => {
     // GIVEN root-1 applied everywhere, then the cross-signed step to root-2 applied by east only
-    const p = planProject();
-    await jsonPlan(p);
-    p.markApplied();
-    SecretStore.open({ directory: p.store })
-      .ca('shop')
-      .createRoot('root-2', { keyAlgorithm: 'ec-p256', validityDays: 3650 });
+    const p = await rootOneAppliedRootTwoCreated();
     p.set({ root: 'root-2', previousRoot: 'root-1' });
     expect(gateIds(await jsonPlan(p))).toEqual([]);
     p.markApplied(['shop-east']);
@@ -424,6 +420,20 @@ describe('risk gates: each fires, blocks with exit 3, and is acknowledged with -
       expect(gates[0]!.message).toContain('aws_instance.server-0 (replace because of user_data)');
     });
 
+    it('stateful-destroy: a stack that left the app while its datacenter stays', () => {
+      const summary = summarizeTerraformPlan(
+        terraformPlan([{ address: 'kubernetes_manifest.ServiceDefaults_api', actions: ['delete'] }]),
+        {},
+      );
+      const m = manifest();
+      const leaving = [{ stack: 'shop-east-config', resources: summary.resources, leaves: { datacenter: 'east' } }];
+      const gates = evaluateGates(m, m, [], leaving, new Set());
+      expect(gates.map((g) => `${g.id} ${g.subject}`)).toEqual(['stateful-destroy shop-east-config']);
+      expect(gates[0]!.message).toBe(
+        'shop-east-config left the app: deploy destroys everything it applied (1 resource: kubernetes_manifest.ServiceDefaults_api). Keep it in the app if it still serves, or back up what it holds first',
+      );
+    });
+
     it('stateful-destroy: the Consul release or namespace of a cluster is destroyed', () => {
       const summary = summarizeTerraformPlan(
         terraformPlan([
@@ -533,7 +543,27 @@ async function terraformCloudStandIn(workspaces: {
 }
 
 describe('Terraform Cloud stacks', () => {
-  const cloud = (name: string) => ({ terraform: { cloud: { organization: 'acme', workspaces: { name } } } });
+  /** WHEN helper: what stack `stack` applied, read from workspace `name` of a stand-in holding `workspaces`. */
+  async function lookUpInCloud(
+    workspaces: Parameters<typeof terraformCloudStandIn>[0],
+    token: string,
+    stack: string,
+    name: string,
+  ): Promise<{ lookup: Awaited<ReturnType<typeof readAppliedRecord>>; seen: string[] }> {
+    const api = await terraformCloudStandIn(workspaces);
+    process.env.TF_TOKEN_app_terraform_io = token;
+    try {
+      const stackJson = { terraform: { cloud: { organization: 'acme', workspaces: { name } } } };
+      const lookup = await readAppliedRecord(stack, tempDir(), stackJson, undefined, {
+        offline: false,
+        terraformCloudBaseUrl: () => api.base,
+      });
+      return { lookup, seen: api.seen };
+    } finally {
+      delete process.env.TF_TOKEN_app_terraform_io;
+      api.close();
+    }
+  }
 
   it('reads what a workspace applied through the API, and knows a workspace with no state', async () => {
     const record = {
@@ -543,78 +573,52 @@ describe('Terraform Cloud stacks', () => {
       datacenter: 'aws-eu-west',
       manifest: {},
     };
-    const api = await terraformCloudStandIn({
+    const workspaces = {
       'mesh-payments-aws-eu-west': { outputs: { [APPLIED_OUTPUT]: JSON.stringify(record) }, resources: 12 },
       'mesh-new': {},
+    };
+    const found = await lookUpInCloud(workspaces, 'test-token', 'payments-aws-eu-west', 'mesh-payments-aws-eu-west');
+    expect(found.lookup).toMatchObject({
+      source: 'terraform-cloud',
+      detail: 'from workspace acme/mesh-payments-aws-eu-west',
+      record,
+      resources: 12,
     });
-    process.env.TF_TOKEN_app_terraform_io = 'test-token';
-    try {
-      const reading = { offline: false, terraformCloudBaseUrl: () => api.base };
-      const found = await readAppliedRecord(
-        'payments-aws-eu-west',
-        tempDir(),
-        cloud('mesh-payments-aws-eu-west'),
-        undefined,
-        reading,
-      );
-      expect(found).toMatchObject({
-        source: 'terraform-cloud',
-        detail: 'from workspace acme/mesh-payments-aws-eu-west',
-        record,
-        resources: 12,
-      });
-      expect(api.seen[0]).toBe('GET /api/v2/organizations/acme/workspaces/mesh-payments-aws-eu-west Bearer test-token');
-      expect(await readAppliedRecord('payments-new', tempDir(), cloud('mesh-new'), undefined, reading)).toEqual({
-        stack: 'payments-new',
-        source: 'none',
-        detail: 'workspace acme/mesh-new has no state yet',
-        resources: 0,
-      });
-    } finally {
-      delete process.env.TF_TOKEN_app_terraform_io;
-      api.close();
-    }
+    expect(found.seen[0]).toBe('GET /api/v2/organizations/acme/workspaces/mesh-payments-aws-eu-west Bearer test-token');
+    expect((await lookUpInCloud(workspaces, 'test-token', 'payments-new', 'mesh-new')).lookup).toEqual({
+      stack: 'payments-new',
+      source: 'none',
+      detail: 'workspace acme/mesh-new has no state yet',
+      resources: 0,
+    });
   });
 
   it('never reads a 404 as "never applied": Terraform Cloud answers it for "not allowed" too', async () => {
     // GIVEN a workspace that exists and applied, and a token that may not read it (the API answers 404)
-    const api = await terraformCloudStandIn({ 'mesh-payments-x': { outputs: { other: 'x' }, resources: 3 } });
-    process.env.TF_TOKEN_app_terraform_io = 'a-token-of-another-organization';
-    try {
-      // WHEN
-      const lookup = await readAppliedRecord('payments-x', tempDir(), cloud('mesh-payments-x'), undefined, {
-        offline: false,
-        terraformCloudBaseUrl: () => api.base,
-      });
-      // THEN what it applied is unknown, not nothing
-      expect(lookup).toEqual({
-        stack: 'payments-x',
-        source: 'unavailable',
-        detail:
-          'Terraform Cloud answers 404 for workspace acme/mesh-payments-x: it does not exist, or the token may not read it (the API gives the same answer for both)',
-      });
-    } finally {
-      delete process.env.TF_TOKEN_app_terraform_io;
-      api.close();
-    }
+    const workspaces = { 'mesh-payments-x': { outputs: { other: 'x' }, resources: 3 } };
+    // WHEN
+    const { lookup } = await lookUpInCloud(
+      workspaces,
+      'a-token-of-another-organization',
+      'payments-x',
+      'mesh-payments-x',
+    );
+    // THEN what it applied is unknown, not nothing
+    expect(lookup).toEqual({
+      stack: 'payments-x',
+      source: 'unavailable',
+      detail:
+        'Terraform Cloud answers 404 for workspace acme/mesh-payments-x: it does not exist, or the token may not read it (the API gives the same answer for both)',
+    });
   });
 
   it('a workspace whose state holds resources but no meshform record is not "never applied"', async () => {
-    const api = await terraformCloudStandIn({ 'mesh-payments-x': { outputs: { other: 'x' }, resources: 3 } });
-    process.env.TF_TOKEN_app_terraform_io = 'test-token';
-    try {
-      const lookup = await readAppliedRecord('payments-x', tempDir(), cloud('mesh-payments-x'), undefined, {
-        offline: false,
-        terraformCloudBaseUrl: () => api.base,
-      });
-      expect(lookup).toMatchObject({ source: 'unavailable', resources: 3 });
-      expect(lookup.detail).toBe(
-        'workspace acme/mesh-payments-x holds 3 resources but no meshform record (applied by an older meshform or by hand): what it runs is unknown',
-      );
-    } finally {
-      delete process.env.TF_TOKEN_app_terraform_io;
-      api.close();
-    }
+    const workspaces = { 'mesh-payments-x': { outputs: { other: 'x' }, resources: 3 } };
+    const { lookup } = await lookUpInCloud(workspaces, 'test-token', 'payments-x', 'mesh-payments-x');
+    expect(lookup).toMatchObject({ source: 'unavailable', resources: 3 });
+    expect(lookup.detail).toBe(
+      'workspace acme/mesh-payments-x holds 3 resources but no meshform record (applied by an older meshform or by hand): what it runs is unknown',
+    );
   });
 
   it('a pipeline without credentials: the plan fails closed (exit 1), every datacenter named, gates "cannot evaluate"', async () => {
