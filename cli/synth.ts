@@ -44,6 +44,7 @@ export async function withProjectLockAsync<T>(projectDir: string, command: strin
 
 /** Takes the project's lock for `meshform <command>`, or refuses naming the holder. */
 function projectLock(projectDir: string, command: string): FileLock {
+  readCdktfConfig(projectDir); // not a project: say so, and write nothing there
   cacheDirectory(projectDir);
   const lock = new FileLock(path.join(projectDir, PROJECT_LOCK), `meshform ${command} in ${projectDir}`);
   const holder = lock.tryAcquire();
