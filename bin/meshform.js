@@ -1,19 +1,37 @@
 #!/usr/bin/env node
-// The meshform command: runs the compiled CLI (dist/cli/main.js) to its end. Needs no TypeScript runtime.
+// The meshform command, in this one process (no launcher in front of it that could be killed and leave the
+// command, and Terraform, running). The installed package runs its compiled CLI (dist/cli/main.js) and needs
+// no TypeScript runtime; a development checkout (cli/main.ts beside this file's folder) runs its sources
+// through tsx's require hook, so it never runs a stale build.
 'use strict';
+const fs = require('node:fs');
 const path = require('node:path');
 
 const { peerDependencies } = require('../package.json');
 const compiled = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+const source = path.join(__dirname, '..', 'cli', 'main.ts');
 
 function fail(message) {
   process.stderr.write(`meshform: error: ${message}\n`);
   process.exitCode = 1;
 }
 
+function load() {
+  if (fs.existsSync(source)) {
+    try {
+      require.resolve('tsx/cjs');
+    } catch {
+      return require(compiled); // a checkout without its dev dependencies: the build, if there is one
+    }
+    require('tsx/cjs');
+    return require(source);
+  }
+  return require(compiled);
+}
+
 let cli;
 try {
-  cli = require(compiled);
+  cli = load();
 } catch (e) {
   const missing = e && e.code === 'MODULE_NOT_FOUND' ? /Cannot find module '([^']+)'/.exec(e.message) : null;
   const peer = missing && Object.keys(peerDependencies).find((p) => missing[1] === p || missing[1].startsWith(`${p}/`));

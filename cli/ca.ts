@@ -68,17 +68,12 @@ const LAST_SYNTH = 'synthesized.json';
 
 /** The mesh as the last successful `meshform synth` saw it, from the store. */
 export function lastSynthesized(store: SecretStore, mesh: string): MeshManifest | undefined {
-  const file = path.join(store.meshDirectory(mesh), LAST_SYNTH);
-  if (!fs.existsSync(file)) return undefined;
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as MeshManifest;
+  return store.readJson<MeshManifest>(mesh, LAST_SYNTH);
 }
 
 /** Records the mesh a synth issued certificates for. */
 export function recordSynthesized(store: SecretStore, mesh: MeshManifest): void {
-  const file = path.join(store.meshDirectory(mesh.mesh), LAST_SYNTH);
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, `${JSON.stringify(mesh, null, 2)}\n`, { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  store.writeJson(mesh.mesh, LAST_SYNTH, mesh);
 }
 
 /**
@@ -101,9 +96,8 @@ interface RotationJournal {
   readonly issued: string[];
 }
 
-function journalFile(store: SecretStore, mesh: string): string {
-  return path.join(store.meshDirectory(mesh), 'ca', 'rotation.json');
-}
+/** The rotation journal, relative to the mesh's entry in the store. */
+const ROTATION_JOURNAL = path.join('ca', 'rotation.json');
 
 /**
  * Issues whatever the synthesized topology needs (first root, cross-signed root, datacenter intermediates
@@ -119,8 +113,7 @@ export function reconcileMeshCa(
 ): string[] {
   const ca = store.ca(mesh.mesh);
   const plan = mesh.ca.plan;
-  const journal = journalFile(store, mesh.mesh);
-  const open = fs.existsSync(journal) ? (JSON.parse(fs.readFileSync(journal, 'utf8')) as RotationJournal) : undefined;
+  const open = store.readJson<RotationJournal>(mesh.mesh, ROTATION_JOURNAL);
   if (open && !plan.previousRoot && open.to === plan.root) {
     const missing = mesh.ca.requests.map((r) => r.datacenter).filter((dc) => !open.issued.includes(dc));
     if (missing.length > 0)
@@ -133,9 +126,9 @@ export function reconcileMeshCa(
       to: plan.root,
       issued: mesh.ca.requests.map((r) => r.datacenter).sort(),
     };
-    fs.writeFileSync(journal, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    store.writeJson(mesh.mesh, ROTATION_JOURNAL, record);
   } else if (open) {
-    fs.rmSync(journal);
+    store.removeJson(mesh.mesh, ROTATION_JOURNAL);
   }
   const lines = actions.created.map((a) => `issued ${a}`);
   for (const id of ca.roots()) {

@@ -1,37 +1,59 @@
 /**
- * `meshform deploy`: plan, ask for approval (gates must be acknowledged), then apply stack by stack in
- * dependency order. A failure stops there; a re-run plans again and continues with what is left (stacks
- * already applied plan to no change).
+ * `meshform deploy`: plan, ask for approval (gates must be acknowledged), then apply exactly the plans of
+ * that run, each checked against the hash shown in the approval: first the destroy plans of stacks that left
+ * the app (in reverse dependency order), then every other stack in dependency order. A failure or an
+ * interruption stops there and the journal says where; a re-run plans again and continues with what is left.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CliError, style } from './output';
 import {
-  cacheDirectory,
+  appliedConfigurationDir,
   dependencyOrder,
+  fileSha256,
+  keepAppliedConfiguration,
   PLAN_EXIT,
   PlanOptions,
   planWithSynthesis,
   PlanWithSynthesis,
-  savedPlanPath,
   StackPlan,
 } from './plan';
 import { renderPlanText } from './plan-render';
-import { variableEnvironment, StackWorkspace, TerraformEnvironment, terraformError } from './terraform';
+import { Interruption, RunGuard } from './signals';
+import { cacheDirectory, withProjectLockAsync } from './synth';
+import { StackWorkspace, TerraformEnvironment, terraformDiagnostics, terraformError } from './terraform';
 import { isEmptyPlan } from './terraform-plan';
 
-/** What a deploy did to each stack, kept between runs so a re-run says where it resumes. */
+/** What a deploy did to a stack. */
+type StackOutcome = 'applied' | 'destroyed' | 'unchanged' | 'pending' | 'failed' | 'interrupted';
+
+/** What a deploy did, kept between runs so a re-run says where the last one stopped. */
 interface DeployJournal {
-  readonly stacks: { [stack: string]: 'applied' | 'failed' | 'unchanged' | 'pending' };
-  readonly failed?: { readonly stack: string; readonly reason: string };
+  /** The plan run it applied. */
+  readonly run: string;
+  readonly started: string;
+  finished?: string;
+  readonly stacks: { [stack: string]: StackOutcome };
+  failed?: { readonly stack: string; readonly reason: string; readonly error?: string };
+  /** Where an interruption (a signal, the launcher gone) stopped it. */
+  interrupted?: {
+    readonly signal: string;
+    readonly reason: string;
+    readonly at: string;
+    readonly stack?: string;
+    /** `approval`, `before terraform apply`, `terraform apply`. */
+    readonly step: string;
+    /** How Terraform ended, when it was running. */
+    readonly terraform?: string;
+  };
 }
 
 /** Options of a deploy. */
-export interface DeployOptions extends Omit<PlanOptions, 'offline' | 'terraform'> {
+export interface DeployOptions extends Omit<PlanOptions, 'offline' | 'terraform' | 'guard' | 'detailedExitCode'> {
   /** Apply without asking; refused when a gate fires that is not acknowledged. */
   readonly autoApprove: boolean;
-  /** Asks the user to approve; resolves true to go on. */
-  readonly confirm: (question: string) => boolean;
+  /** Asks the user to approve; resolves true to go on. `abort` is signalled when the run is interrupted. */
+  readonly confirm: (question: string, abort: AbortSignal) => Promise<boolean>;
   /** Where progress and the plan are printed. */
   readonly write: (text: string) => void;
 }
@@ -49,161 +71,300 @@ function readJournal(projectDir: string): DeployJournal | undefined {
 }
 
 function writeJournal(projectDir: string, journal: DeployJournal): void {
-  fs.writeFileSync(journalFile(projectDir), `${JSON.stringify(journal, null, 2)}\n`);
+  const file = journalFile(projectDir);
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(journal, null, 2)}\n`, { mode: 0o600 });
+  fs.renameSync(`${file}.tmp`, file);
 }
 
-/** Plans, asks, applies; returns the exit code. */
+/** Plans, asks, applies; returns the exit code. Holds the project's lock throughout. */
 export async function deployProject(options: DeployOptions): Promise<number> {
-  const previous = readJournal(options.projectDir);
-  if (previous?.failed) {
-    options.write(
-      style.yellow(
-        `resuming: the last deploy stopped at ${previous.failed.stack} (${previous.failed.reason}); already applied: ${
-          Object.entries(previous.stacks)
-            .filter(([, s]) => s === 'applied')
-            .map(([n]) => n)
-            .join(', ') || 'none'
-        }\n`,
-      ),
-    );
-  }
-  const planned = await planWithSynthesis({ ...options, offline: false, terraform: true });
+  return withProjectLockAsync(options.projectDir, 'deploy', async () => {
+    const guard = new RunGuard();
+    try {
+      return await deployLocked(options, guard);
+    } finally {
+      guard.stop();
+    }
+  });
+}
+
+function resumeNote(previous: DeployJournal | undefined): string | undefined {
+  const stop = previous?.interrupted
+    ? `was interrupted (${previous.interrupted.reason}) at ${previous.interrupted.stack ? `${previous.interrupted.stack}, ` : ''}${previous.interrupted.step}`
+    : previous?.failed
+      ? `stopped at ${previous.failed.stack} (${previous.failed.reason})`
+      : undefined;
+  if (!previous || !stop) return undefined;
+  const done = Object.entries(previous.stacks)
+    .filter(([, s]) => s === 'applied' || s === 'destroyed')
+    .map(([n, s]) => (s === 'destroyed' ? `${n} (destroyed)` : n));
+  return `resuming: the last deploy ${stop}; done in that run: ${done.join(', ') || 'none'}\n`;
+}
+
+/** One line of the approval: what is done to a stack and the hash of the saved plan that does it. */
+function approvalLine(stack: StackPlan): string {
+  if (stack.status === 'waiting')
+    return `  plan and apply  ${stack.stack}  (once its upstream is applied; asked again)`;
+  const c = stack.summary!.counts;
+  const what = stack.destroy ? 'destroy' : 'apply  ';
+  return `  ${what}  ${stack.stack}  ${c.create} to create, ${c.update} to update, ${c.replace} to replace, ${c.delete} to destroy — plan ${stack.planFile} sha256 ${stack.planSha256}`;
+}
+
+async function deployLocked(options: DeployOptions, guard: RunGuard): Promise<number> {
+  const note = resumeNote(readJournal(options.projectDir));
+  if (note) options.write(style.yellow(note));
+  const planned = await planWithSynthesis({ ...options, offline: false, terraform: true, guard });
   const { plan } = planned;
   options.write(renderPlanText(plan));
-  const blocked = plan.meshes.flatMap((m) => m.gates).filter((g) => !g.acknowledged);
+  if (plan.exitCode === PLAN_EXIT.error) {
+    const failed = plan.stacks.filter((s) => s.status === 'failed').map((s) => `${s.stack} (${s.reason})`);
+    const unknown = plan.meshes.filter((m) => m.comparedWith === 'unreadable').map((m) => `mesh ${m.mesh}`);
+    options.write(
+      style.red(
+        `deploy refused: the plan is incomplete: ${[...failed.map((f) => `cannot plan ${f}`), ...unknown.map((m) => `what ${m} applied cannot be read`)].join('; ')}. ` +
+          'Fix what keeps them from planning here (or state an assumption with --assume-unapplied); nothing was applied\n',
+      ),
+    );
+    return PLAN_EXIT.error;
+  }
+  const blocked = plan.meshes.flatMap((m) => m.gates).filter((g) => g.status === 'fired' && !g.acknowledged);
   if (blocked.length > 0) {
     options.write(
       style.red(
-        `deploy refused: ${blocked.length} gate${blocked.length === 1 ? '' : 's'} not acknowledged (${blocked.map((g) => g.acknowledgeWith).join(', ')})\n`,
+        `deploy refused: ${blocked.length} gate${blocked.length === 1 ? '' : 's'} not acknowledged (${[...new Set(blocked.map((g) => g.acknowledgeWith))].join(', ')})\n`,
       ),
     );
     return PLAN_EXIT.gated;
   }
   const terraform = planned.terraform;
   if (!terraform) throw new CliError(`deploy needs terraform: ${plan.terraform.reason}`);
-  const failedToPlan = plan.stacks.filter((s) => s.status === 'failed');
-  if (failedToPlan.length > 0) {
-    options.write(style.red(`deploy refused: ${failedToPlan.map((s) => s.stack).join(', ')} could not be planned\n`));
-    return PLAN_EXIT.error;
-  }
-  const unplannable = plan.stacks.filter((s) => s.status === 'not-planned' && !s.reason?.startsWith('upstream'));
-  if (unplannable.length > 0) {
+  const elsewhere = plan.stacks.filter((s) => s.status === 'remote' || s.status === 'skipped');
+  if (elsewhere.length > 0) {
     options.write(
       style.red(
-        `deploy refused: cannot plan ${unplannable.map((s) => `${s.stack} (${s.reason})`).join('; ')}. ` +
-          'Fix what keeps them from planning here, or apply Terraform Cloud workspaces in Terraform Cloud\n',
+        `deploy refused: cannot apply ${elsewhere.map((s) => `${s.stack} (${s.reason})`).join('; ')} here. ` +
+          'Apply Terraform Cloud workspaces in Terraform Cloud\n',
       ),
     );
     return PLAN_EXIT.error;
   }
-  const pending = plan.stacks.filter((s) => s.status === 'not-planned' || (s.summary && !isEmptyPlan(s.summary)));
+  const pending = plan.stacks.filter(
+    (s) => s.status === 'waiting' || (s.summary && (s.destroy || !isEmptyPlan(s.summary))),
+  );
+  const journal: DeployJournal = {
+    run: plan.run,
+    started: new Date().toISOString(),
+    stacks: Object.fromEntries(plan.stacks.map((s) => [s.stack, pending.includes(s) ? 'pending' : 'unchanged'])),
+  };
   if (pending.length === 0) {
-    writeJournal(options.projectDir, { stacks: Object.fromEntries(plan.stacks.map((s) => [s.stack, 'unchanged'])) });
+    journal.finished = new Date().toISOString();
+    writeJournal(options.projectDir, journal);
+    keepUnchanged(options.projectDir, planned);
     options.write(style.green('nothing to apply: every stack is up to date\n'));
     return PLAN_EXIT.ok;
   }
-  if (
-    !options.autoApprove &&
-    !options.confirm(
-      `Apply ${pending.length} stack${pending.length === 1 ? '' : 's'} (${pending.map((s) => s.stack).join(', ')})? Only "yes" is accepted: `,
-    )
-  ) {
-    options.write('deploy cancelled\n');
-    return PLAN_EXIT.error;
+  if (!options.autoApprove) {
+    const approved = await options.confirm(
+      `Plan run ${plan.run}:\n${pending.map(approvalLine).join('\n')}\n` +
+        `Apply ${pending.length === 1 ? 'this plan' : `these ${pending.length} plans`}? Only "yes" is accepted: `,
+      guard.abort.signal,
+    );
+    if (guard.interrupted) return stopped(options, journal, guard.interrupted, undefined, 'approval');
+    if (!approved) {
+      options.write('deploy cancelled: nothing was applied\n');
+      return PLAN_EXIT.error;
+    }
   }
-  return applyInOrder(planned, terraform, options);
+  return applyRun(planned, terraform, options, guard, journal);
 }
 
-async function applyInOrder(
-  { plan, synthesis, secrets, stackJson }: PlanWithSynthesis,
+/** Records an interruption in the journal and says where the deploy stopped. */
+function stopped(
+  options: DeployOptions,
+  journal: DeployJournal,
+  interruption: Interruption,
+  stack: string | undefined,
+  step: string,
+  terraform?: string,
+): number {
+  if (stack) journal.stacks[stack] = 'interrupted';
+  journal.interrupted = {
+    signal: interruption.signal,
+    reason: interruption.reason,
+    at: new Date().toISOString(),
+    ...(stack ? { stack } : {}),
+    step,
+    ...(terraform ? { terraform } : {}),
+  };
+  writeJournal(options.projectDir, journal);
+  options.write(
+    style.red(
+      `deploy interrupted (${interruption.reason}) ${stack ? `at ${stack}, ` : ''}${step}${terraform ? `: ${terraform}` : ''}. ` +
+        'Run meshform deploy again to continue with what is left\n',
+    ),
+  );
+  return interruption.exitCode;
+}
+
+/** Keeps the configuration of every stack that is applied and unchanged (what destroys it once it leaves). */
+function keepUnchanged(projectDir: string, { plan, stackRuns }: PlanWithSynthesis): void {
+  const cache = cacheDirectory(projectDir);
+  for (const stack of plan.stacks) {
+    if (stack.destroy || !stack.summary?.applied || !isEmptyPlan(stack.summary)) continue;
+    keepAppliedConfiguration(cache, stackRuns.get(stack.stack)!.dir, stack);
+  }
+}
+
+async function applyRun(
+  planned: PlanWithSynthesis,
   terraform: TerraformEnvironment,
   options: DeployOptions,
+  guard: RunGuard,
+  journal: DeployJournal,
 ): Promise<number> {
-  const journal: DeployJournal = { stacks: Object.fromEntries(plan.stacks.map((s) => [s.stack, 'pending'])) };
+  const { plan, stackRuns } = planned;
+  const cache = cacheDirectory(options.projectDir);
+  writeJournal(options.projectDir, journal);
+  keepUnchanged(options.projectDir, planned);
   const byName = new Map(plan.stacks.map((s) => [s.stack, s]));
-  for (const name of dependencyOrder(plan.stacks)) {
+  const goes = plan.stacks.filter((s) => s.destroy);
+  const stays = plan.stacks.filter((s) => !s.destroy);
+  // what left the app goes first, dependants before what they depend on; then the app in dependency order
+  const order = [...dependencyOrder(goes).reverse(), ...dependencyOrder(stays)];
+  for (const name of order) {
     const stack = byName.get(name)!;
-    if (stack.summary && isEmptyPlan(stack.summary)) {
-      journal.stacks[name] = 'unchanged';
+    if (journal.stacks[name] === 'unchanged') {
       options.write(style.dim(`${name}: no changes\n`));
       continue;
     }
-    const stackDir = path.join(synthesis.result.outdir, 'stacks', name);
+    if (guard.interrupted) return stopped(options, journal, guard.interrupted, name, 'before terraform apply');
+    const run = stackRuns.get(name)!;
     const workspace = new StackWorkspace(
-      stackDir,
+      run.dir,
       terraform,
-      { offline: false, environment: variableEnvironment(stackJson.get(name)!, secrets) },
+      { offline: false, environment: run.environment },
       undefined,
     );
-    let planFile = stack.planFile;
+    let planFile = stack.planFile && path.resolve(options.projectDir, stack.planFile);
+    let sha256 = stack.planSha256;
     if (!planFile) {
-      // not planned up front because something upstream had not been applied yet: plan it now
-      const replanned = await replan(workspace, stack, options);
+      // not planned up front because something upstream had not been applied yet: plan it now, in this run
+      const replanned = await replan(workspace, stack, planned.run.dir, options, guard);
+      if (guard.interrupted) return stopped(options, journal, guard.interrupted, name, 'terraform plan');
       if (typeof replanned === 'number') {
         journal.stacks[name] = 'failed';
-        writeJournal(options.projectDir, {
-          ...journal,
-          failed: { stack: name, reason: 'planning after its upstream failed' },
-        });
+        journal.failed = { stack: name, reason: 'planning after its upstream was applied failed' };
+        writeJournal(options.projectDir, journal);
         return replanned;
       }
       if (replanned === undefined) {
         journal.stacks[name] = 'unchanged';
         continue;
       }
-      planFile = replanned;
+      ({ planFile, sha256 } = replanned);
+    } else if (!fs.existsSync(planFile) || fileSha256(planFile) !== sha256) {
+      // only the approved plan of this run is applied
+      const reason = `its saved plan ${stack.planFile} is not the one approved (sha256 ${sha256})`;
+      journal.stacks[name] = 'failed';
+      journal.failed = { stack: name, reason };
+      writeJournal(options.projectDir, journal);
+      options.write(style.red(`${name}: not applied: ${reason}. Run meshform deploy again to plan anew\n`));
+      return PLAN_EXIT.error;
     }
-    options.write(style.bold(`${name}: terraform apply\n`));
+    options.write(
+      style.bold(`${name}: terraform apply${stack.destroy ? ' (destroy)' : ''} of plan sha256 ${sha256}\n`),
+    );
     const applied = await workspace.run(['apply', '-input=false', '-no-color', planFile], 3_600_000);
+    if (guard.interrupted) {
+      return stopped(
+        options,
+        journal,
+        guard.interrupted,
+        name,
+        'terraform apply',
+        applied.code === 0
+          ? 'terraform finished the apply'
+          : `terraform stopped (exit ${applied.code}) and saved its state: ${terraformError(applied.stderr || applied.stdout)}`,
+      );
+    }
     if (applied.code !== 0) {
+      const error = terraformDiagnostics(applied.stderr || applied.stdout);
       const reason = terraformError(applied.stderr || applied.stdout, 2) || `exit ${applied.code}`;
       journal.stacks[name] = 'failed';
-      writeJournal(options.projectDir, { ...journal, failed: { stack: name, reason } });
+      journal.failed = { stack: name, reason, error };
+      writeJournal(options.projectDir, journal);
       options.write(
         style.red(
-          `${name}: apply failed: ${reason}\nstopped here; fix the cause and run meshform deploy again to continue with the remaining stacks\n`,
+          `${name}: apply failed: ${reason}\n${indent(error)}\nstopped here; fix the cause and run meshform deploy again to continue with the remaining stacks\n`,
         ),
       );
       return PLAN_EXIT.error;
     }
-    journal.stacks[name] = 'applied';
+    if (stack.destroy) {
+      journal.stacks[name] = 'destroyed';
+      fs.rmSync(appliedConfigurationDir(cache, name), { recursive: true, force: true });
+      options.write(style.green(`${name}: destroyed\n`));
+    } else {
+      journal.stacks[name] = 'applied';
+      keepAppliedConfiguration(cache, run.dir, stack);
+      options.write(style.green(`${name}: applied\n`));
+    }
     writeJournal(options.projectDir, journal);
-    options.write(style.green(`${name}: applied\n`));
   }
+  journal.finished = new Date().toISOString();
   writeJournal(options.projectDir, journal);
   options.write(style.green('deploy complete\n'));
   return PLAN_EXIT.ok;
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
 }
 
 /** Plans a stack whose upstream was applied during this deploy; asks again unless auto-approved. */
 async function replan(
   workspace: StackWorkspace,
   stack: StackPlan,
+  runDir: string,
   options: DeployOptions,
-): Promise<string | undefined | number> {
+  guard: RunGuard,
+): Promise<{ planFile: string; sha256: string } | undefined | number> {
   options.write(style.bold(`${stack.stack}: terraform plan (its upstream is applied now)\n`));
   const init = await workspace.run(['init', '-input=false', '-no-color']);
-  const planFile = savedPlanPath(cacheDirectory(options.projectDir), stack.stack);
+  const planFile = path.join(runDir, 'plans', `${stack.stack}.tfplan`);
   const planned =
     init.code === 0
       ? await workspace.run(['plan', '-input=false', '-no-color', '-detailed-exitcode', `-out=${planFile}`])
       : init;
+  if (guard.interrupted) return PLAN_EXIT.error;
   if (planned.code === 0) {
     options.write(style.dim(`${stack.stack}: no changes\n`));
     return undefined;
   }
   if (planned.code !== 2) {
-    options.write(style.red(`${stack.stack}: plan failed: ${terraformError(planned.stderr || planned.stdout)}\n`));
+    options.write(
+      style.red(`${stack.stack}: plan failed:\n${indent(terraformDiagnostics(planned.stderr || planned.stdout))}\n`),
+    );
     return PLAN_EXIT.error;
   }
+  fs.chmodSync(planFile, 0o600);
+  const sha256 = fileSha256(planFile);
   options.write(
     planned.stdout
       .split('\n')
       .filter((l) => /^\s+[#+~-]|Plan:/.test(l))
       .join('\n') + '\n',
   );
-  fs.chmodSync(planFile, 0o600);
-  if (!options.autoApprove && !options.confirm(`Apply ${stack.stack}? Only "yes" is accepted: `))
+  if (
+    !options.autoApprove &&
+    !(await options.confirm(
+      `Apply ${stack.stack} (plan ${path.relative(options.projectDir, planFile)} sha256 ${sha256})? Only "yes" is accepted: `,
+      guard.abort.signal,
+    ))
+  )
     return PLAN_EXIT.error;
-  return planFile;
+  return { planFile, sha256 };
 }

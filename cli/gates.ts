@@ -3,7 +3,7 @@
  * dangerous, the safe way, and the `--allow <id>` that acknowledges it.
  */
 import type { MeshChange } from '../constructs/private/mesh-diff';
-import type { MeshManifest } from '../constructs/private/mesh-manifest';
+import type { AppliedRecord, MeshManifest } from '../constructs/private/mesh-manifest';
 import type { ResourceChange } from './terraform-plan';
 
 /** Every gate, by id. */
@@ -19,23 +19,65 @@ export const GATE_IDS = [
 
 export type GateId = (typeof GATE_IDS)[number];
 
-/** A gate that fired. */
+/** The gates that compare with what was applied: they cannot be evaluated without every applied record. */
+export const RECORD_GATES: readonly GateId[] = [
+  'ca-root-without-cross-signing',
+  'server-quorum',
+  'primary-change',
+  'gateway-readdress',
+  'failover-target-removal',
+  'stateful-destroy',
+];
+
+/** A gate that fired, or one that could not be evaluated. */
 export interface Gate {
   readonly id: GateId;
   readonly mesh?: string;
+  /** `fired`: the change is dangerous; `cannot-evaluate`: what was applied is unknown, so it cannot be told. */
+  readonly status: 'fired' | 'cannot-evaluate';
   /** What it is about: a datacenter, a stack, the root. */
   readonly subject: string;
-  /** Why it is dangerous and what to do instead. */
+  /** Why it is dangerous and what to do instead (or why it cannot be evaluated and how to fix that). */
   readonly message: string;
-  /** The flag that acknowledges it. */
+  /** What acknowledges it: `--allow <id>`; for a gate that cannot be evaluated, what makes it evaluable. */
   readonly acknowledgeWith: string;
+  /** True for a fired gate acknowledged with `--allow`; never for one that cannot be evaluated. */
   readonly acknowledged: boolean;
+}
+
+/** A datacenter whose applied record could not be read. */
+export interface UnreadableRecord {
+  readonly datacenter: string;
+  readonly stack: string;
+  readonly detail: string;
+}
+
+/**
+ * The gates that depend on what was applied, reported as cannot be evaluated because the records of
+ * `unreadable` could not be read: the plan fails closed unless the user states an assumption.
+ */
+export function unevaluableGates(mesh: string, unreadable: readonly UnreadableRecord[]): Gate[] {
+  if (unreadable.length === 0) return [];
+  const names = unreadable.map((u) => u.datacenter).join(', ');
+  return RECORD_GATES.map((id) => ({
+    id,
+    mesh,
+    status: 'cannot-evaluate' as const,
+    subject: `what ${names} applied`,
+    message:
+      `cannot evaluate: the applied record of ${unreadable.map((u) => `${u.datacenter} (${u.stack}: ${u.detail})`).join('; ')} could not be read, ` +
+      'so a change against it cannot be judged. Give meshform read access to that state, or state an explicit assumption with --assume-unapplied',
+    acknowledgeWith: `read access to the state of ${names}, or --assume-unapplied`,
+    acknowledged: false,
+  }));
 }
 
 /** A stack's planned resource changes, for the gates that look at Terraform. */
 export interface PlannedStackChanges {
   readonly stack: string;
   readonly resources: readonly ResourceChange[];
+  /** The stack left the app (its plan destroys it), and the datacenter it belonged to. */
+  readonly leaves?: { readonly datacenter?: string };
 }
 
 /** Votes needed to keep a Raft quorum with `servers` servers. */
@@ -76,18 +118,25 @@ function replaceReason(resource: ResourceChange): string {
 }
 
 /** Evaluates every gate for one mesh's change; `allowed` holds the acknowledged gate ids. */
+/**
+ * Evaluates every gate for one mesh's change; `allowed` holds the acknowledged gate ids. `records` are the
+ * applied records `before` was merged from (one per datacenter): a root is retired only when each of them
+ * shows the cross-signed step.
+ */
 export function evaluateGates(
   before: MeshManifest | undefined,
   after: MeshManifest,
   changes: readonly MeshChange[],
   stacks: readonly PlannedStackChanges[],
   allowed: ReadonlySet<string>,
+  records: readonly AppliedRecord[] = [],
 ): Gate[] {
   const gates: Gate[] = [];
   const fire = (id: GateId, subject: string, message: string) =>
     gates.push({
       id,
       mesh: after.mesh,
+      status: 'fired',
       subject,
       message,
       acknowledgeWith: `--allow ${id}`,
@@ -101,7 +150,25 @@ export function evaluateGates(
       // a cross-signed step from the applied root, or the end of a rotation that was applied with both roots
       const rotationStep = a.previousRoot === b.root && a.crossSign;
       const retirement = a.root === b.root && b.previousRoot !== undefined && a.previousRoot === undefined;
-      if (!rotationStep && !retirement) {
+      // every datacenter that stays must have applied the step: the others still trust only the old root
+      const lagging = records
+        .filter((r) => after.datacenters.some((d) => d.name === r.datacenter))
+        .filter((r) => {
+          const p = r.manifest.ca.plan;
+          return !(p.root === a.root && p.previousRoot === b.previousRoot && p.crossSign);
+        })
+        .map(
+          (r) =>
+            `${r.datacenter} (runs ${r.manifest.ca.plan.root}${r.manifest.ca.plan.previousRoot ? ` trusting ${r.manifest.ca.plan.previousRoot}` : ''})`,
+        );
+      if (retirement && lagging.length > 0) {
+        fire(
+          'ca-root-without-cross-signing',
+          'agent TLS root',
+          `retiring ${b.previousRoot} although not every datacenter applied the cross-signed step to ${a.root}: ${lagging.join(', ')}. ` +
+            `Their servers trust only the old root and would reject the new chains. Deploy the step (root '${a.root}', previousRoot '${b.previousRoot}') to every datacenter first, then retire ${b.previousRoot}`,
+        );
+      } else if (!rotationStep && !retirement) {
         fire(
           'ca-root-without-cross-signing',
           'agent TLS root',
@@ -155,6 +222,21 @@ export function evaluateGates(
     const removed = before.datacenters
       .filter((d) => !after.datacenters.some((a) => a.name === d.name))
       .map((d) => d.name);
+    // a service that stays but no longer fails over to a datacenter that stays
+    for (const service of before.services) {
+      const now = after.services.find((s) => s.name === service.name);
+      const dropped = (service.failover ?? []).filter(
+        (dc) => !removed.includes(dc) && !(now?.failover ?? []).includes(dc),
+      );
+      if (now && dropped.length > 0) {
+        fire(
+          'failover-target-removal',
+          `service ${service.name}`,
+          `service ${service.name} no longer fails over to ${dropped.join(', ')} (failover ${(service.failover ?? []).join(' → ')} becomes ${(now.failover ?? []).join(' → ') || 'none'}): ` +
+            `while its instances are unhealthy, traffic that fails over there now has nowhere to go. Make sure ${service.name} is healthy where it runs, or add another target first`,
+        );
+      }
+    }
     for (const dc of removed) {
       const dependants = [...before.services, ...after.services]
         .filter((s) => s.failover?.includes(dc))
@@ -172,12 +254,24 @@ export function evaluateGates(
       fire(
         'stateful-destroy',
         `datacenter ${dc}`,
-        `datacenter ${dc} leaves the topology: its stacks (${gone.join(', ')}) leave the app, and destroying them destroys its Consul servers and their data. ` +
-          `Move its workloads out and remove it from every failover first; destroy its stacks with the previous synthesis (cdktf destroy ${gone.join(' ')})`,
+        `datacenter ${dc} leaves the topology: deploy destroys its stacks (${[...gone].reverse().join(', ')}, in that order), its Consul servers and their data. ` +
+          'Move its workloads out and remove it from every failover first',
       );
     }
   }
+  const removedDatacenters = new Set(
+    before?.datacenters.filter((d) => !after.datacenters.some((a) => a.name === d.name)).map((d) => d.name) ?? [],
+  );
   for (const stack of stacks) {
+    // a stack that leaves while its datacenter stays (a datacenter that leaves is gated as a whole, above)
+    if (stack.leaves && !(stack.leaves.datacenter && removedDatacenters.has(stack.leaves.datacenter))) {
+      fire(
+        'stateful-destroy',
+        stack.stack,
+        `${stack.stack} left the app: deploy destroys everything it applied (${stack.resources.length} resource${stack.resources.length === 1 ? '' : 's'}: ${stack.resources.map((r) => r.address).join(', ')}). ` +
+          'Keep it in the app if it still serves, or back up what it holds first',
+      );
+    }
     const servers = stack.resources.filter(
       (r) => serverResource(r) && (r.action === 'replace' || r.action === 'delete'),
     );

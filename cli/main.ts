@@ -10,8 +10,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { CaMaterialError, MeshformError } from '../constructs/errors';
+import { setLockCommand } from '../constructs/private/file-lock';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { SecretStore } from '../constructs/secret-store';
 import { CliError, style } from './output';
@@ -30,12 +32,17 @@ const USAGE = `Usage: meshform <command> [options]
 
 Commands:
   plan                  Synthesize, then show the change in mesh terms against what every datacenter last applied
-                        (read from its Terraform state), a real terraform plan of every stack that can be planned
-                        here, risk gates, and an SVG picture. Options: --offline (fake credentials, local provider
-                        mirror, local state only), --json, --markdown, --parallelism <n> (default 4),
-                        --allow <gate> (repeatable), --no-terraform. Exit 0 ok, 3 a gate blocked, 1 error.
-  deploy                Plan, ask for approval, apply stack by stack in dependency order; a re-run continues after a
-                        failure. --auto-approve (refused while a gate is not acknowledged), --allow <gate>.
+                        (its record in its Terraform state), a real terraform plan of every stack that can be
+                        planned here, risk gates, and an SVG picture. Options: --offline (fake credentials, local
+                        provider mirror, local state only), --json, --markdown, --parallelism <n> (default 4),
+                        --allow <gate> (repeatable), --no-terraform, --assume-unapplied (a record that cannot be
+                        read counts as never applied, and the plan says so), --detailed-exitcode.
+                        Exit 0 no change, 2 changes (--detailed-exitcode), 3 a gate blocked, 1 incomplete (a stack
+                        not planned, a gate that cannot be evaluated).
+  deploy                Plan, ask for approval (each saved plan's sha256 shown), then apply exactly those plans:
+                        stacks that left the app are destroyed first, the others applied in dependency order; a
+                        re-run continues after a failure or an interruption. --auto-approve (refused while a gate
+                        is not acknowledged), --allow <gate>, --assume-unapplied.
   check [--json]        Synthesize, then prove every declared upstream reachable: shared trust, a gateway path, an
                         allowing intention, a protocol fit for the L7 rules, failover targets running the service;
                         and the primary's servers admitted by every Kubernetes secondary's API server.
@@ -109,13 +116,32 @@ function terminalProgress(): Progress {
   };
 }
 
-/** Reads "yes" from the terminal. */
-function confirmOnTerminal(question: string): boolean {
+/**
+ * Reads "yes" from the terminal, asynchronously (a synchronous read of a terminal put in non-blocking mode fails
+ * with EAGAIN). Ctrl-C at the prompt interrupts the run like a SIGINT; an interruption cancels the prompt.
+ */
+function confirmOnTerminal(question: string, abort: AbortSignal): Promise<boolean> {
   if (!process.stdin.isTTY) throw new CliError('no terminal to approve on: review the plan and pass --auto-approve', 2);
-  process.stderr.write(question);
-  const buffer = Buffer.alloc(256);
-  const n = fs.readSync(0, buffer, 0, buffer.length, null);
-  return buffer.toString('utf8', 0, n).trim() === 'yes';
+  return new Promise((resolve) => {
+    const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    let done = false;
+    const finish = (answer: boolean) => {
+      if (done) return;
+      done = true;
+      abort.removeEventListener('abort', cancel);
+      rl.close();
+      process.stdin.pause();
+      resolve(answer);
+    };
+    const cancel = () => {
+      process.stderr.write('\n');
+      finish(false);
+    };
+    abort.addEventListener('abort', cancel);
+    rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
+    rl.on('close', () => finish(false));
+    rl.question(question, (answer) => finish(answer.trim() === 'yes'));
+  });
 }
 
 function planOptions(values: { parallelism?: string; allow?: string[] }): { parallelism: number; allow: Set<string> } {
@@ -163,6 +189,8 @@ export function main(argv: readonly string[]): number | Promise<number> {
       allow: { type: 'string', multiple: true },
       'no-terraform': { type: 'boolean' },
       'auto-approve': { type: 'boolean' },
+      'assume-unapplied': { type: 'boolean' },
+      'detailed-exitcode': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -172,6 +200,7 @@ export function main(argv: readonly string[]): number | Promise<number> {
     return command === undefined && !values.help ? 2 : 0;
   }
   const projectDir = path.resolve(values.project ?? '.');
+  setLockCommand(`meshform ${[command, sub].filter(Boolean).join(' ')} in ${projectDir}`);
   const store = SecretStore.open({ directory: values['secrets-dir'] });
 
   switch (command) {
@@ -184,6 +213,8 @@ export function main(argv: readonly string[]): number | Promise<number> {
         parallelism,
         allow,
         terraform: values['no-terraform'] !== true,
+        assumeUnapplied: values['assume-unapplied'] === true,
+        detailedExitCode: values['detailed-exitcode'] === true,
         ...(values.json ? {} : { progress: terminalProgress() }),
       }).then((plan) => {
         process.stdout.write(
@@ -204,6 +235,7 @@ export function main(argv: readonly string[]): number | Promise<number> {
         store,
         parallelism,
         allow,
+        assumeUnapplied: values['assume-unapplied'] === true,
         autoApprove: values['auto-approve'] === true,
         confirm: confirmOnTerminal,
         write: (t) => process.stdout.write(t),

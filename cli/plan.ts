@@ -1,44 +1,61 @@
 /**
- * `meshform plan`: synthesize, then show the change in mesh terms against what every datacenter last applied,
- * with a real `terraform plan` of every stack that can be planned here, risk gates, and a picture.
+ * `meshform plan`: synthesize, then show the change in mesh terms against what every datacenter last applied
+ * (its applied record, read from its state: never a synthesis), with a real `terraform plan` of every stack
+ * that can be planned here, risk gates, and a picture. Whatever cannot be planned or read fails the plan
+ * (exit 1), unless it is an allowed skip or an explicit assumption, which the plan lists.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { diffMesh, MeshChange } from '../constructs/private/mesh-diff';
 import {
   APPLIED_OUTPUT,
-  APPLIED_RECORD_FORMAT,
   MESH_MANIFEST_DIR,
   MeshManifest,
   mergeAppliedRecords,
-  scopeManifest,
   type AppliedRecord,
 } from '../constructs/private/mesh-manifest';
+import type { StateLocation } from '../constructs/state-backend';
 import { SecretStore } from '../constructs/secret-store';
-import { AppliedLookup, readAppliedRecord, StackBackendJson } from './applied';
-import { lastSynthesized } from './ca';
+import { AppliedLookup, AppliedSource, readAppliedRecord, StackBackendJson, StateReading } from './applied';
 import { CliError } from './output';
-import { evaluateGates, Gate } from './gates';
+import { evaluateGates, Gate, UnreadableRecord, unevaluableGates } from './gates';
 import { secretVariables } from './secrets';
 import { renderPlanSvg } from './plan-svg';
+import { RunGuard } from './signals';
+import { cacheDirectory, withProjectLockAsync } from './synth';
 import { MeshSynthesis, synthesizeMeshes } from './synth-meshes';
 import {
+  findProviderMirror,
   Lock,
   variableEnvironment,
   pool,
+  terraformDiagnostics,
   terraformError,
   StackWorkspace,
   stackProviders,
   terraformAvailability,
   TerraformEnvironment,
 } from './terraform';
-import { StackPlanSummary, summarizeTerraformPlan } from './terraform-plan';
+import { isEmptyPlan, StackPlanSummary, summarizeTerraformPlan } from './terraform-plan';
 
 /** Version of the plan document (`--json`); its schema is docs/plan.schema.json. */
-export const PLAN_FORMAT = 1;
+export const PLAN_FORMAT = 2;
 
-/** Exit codes of `meshform plan` (and the plan step of `meshform deploy`). */
-export const PLAN_EXIT = { ok: 0, error: 1, gated: 3 } as const;
+/**
+ * Exit codes of `meshform plan` (and the plan step of `meshform deploy`): 0 no change (or changes, without
+ * `--detailed-exitcode`), 2 changes (with it), 3 a gate blocked, 1 incomplete: a stack that should have been
+ * planned was not, or a gate could not be evaluated. The first that applies of 1, 3, 2, 0.
+ */
+export const PLAN_EXIT = { ok: 0, error: 1, changes: 2, gated: 3 } as const;
+
+/**
+ * What happened to a stack: `planned`; `failed` (it should have been planned and was not: terraform init or
+ * plan failed, a provider or the backend is out of reach, its state cannot be read); `skipped` (allowed:
+ * `--no-terraform`, or offline with a provider not in the local mirror); `waiting` (something it depends on
+ * was never applied: it is planned during deploy, after it); `remote` (Terraform Cloud plans it).
+ */
+export type StackStatus = 'planned' | 'failed' | 'skipped' | 'waiting' | 'remote';
 
 /** One stack's plan. */
 export interface StackPlan {
@@ -46,25 +63,41 @@ export interface StackPlan {
   readonly mesh?: string;
   readonly datacenter?: string;
   readonly dependsOn: readonly string[];
-  /** `planned`; `not-planned` (cannot be planned here: the reason says why); `failed` (terraform failed). */
-  readonly status: 'planned' | 'not-planned' | 'failed';
+  readonly status: StackStatus;
+  /** The stack left the app but its state still holds what it applied: the plan destroys it. */
+  readonly destroy?: boolean;
   readonly reason?: string;
+  /** Terraform's whole error output (failed and waiting stacks). */
+  readonly error?: string;
   readonly summary?: StackPlanSummary;
-  /** Where the saved plan is (online): what `meshform deploy` applies. */
+  /** The saved plan `meshform deploy` applies (online), relative to the project. */
   readonly planFile?: string;
+  /** SHA-256 of the saved plan, shown in the approval and checked again before it is applied. */
+  readonly planSha256?: string;
+}
+
+/** One datacenter's applied record lookup, as the plan reports it. */
+export interface AppliedEntry {
+  readonly stack: string;
+  readonly datacenter: string;
+  readonly source: AppliedSource;
+  readonly detail: string;
+  /** The datacenter left the app; what it applied is still in its state. */
+  readonly removed?: boolean;
 }
 
 /** One mesh's plan. */
 export interface MeshPlan {
   readonly mesh: string;
-  /** What the change is compared with. */
-  readonly comparedWith: 'nothing' | 'applied' | 'partly-applied' | 'last-synthesized';
-  readonly applied: readonly {
-    readonly stack: string;
-    readonly datacenter: string;
-    readonly source: AppliedLookup['source'];
-    readonly detail: string;
-  }[];
+  /**
+   * What the change is compared with: `nothing` applied, every datacenter's record (`applied`), some
+   * datacenters' records (`partly-applied`: the others never applied), or `unreadable` (a record could not
+   * be read and no assumption was stated: the gates that depend on it cannot be evaluated).
+   */
+  readonly comparedWith: 'nothing' | 'applied' | 'partly-applied' | 'unreadable';
+  readonly applied: readonly AppliedEntry[];
+  /** Datacenters whose record could not be read, assumed never applied (`--assume-unapplied`). */
+  readonly assumedUnapplied: readonly string[];
   readonly changes: readonly MeshChange[];
   /** What this synthesis did to the mesh's CA material in the store (issued, renewed, rotation notes). */
   readonly certificates: readonly string[];
@@ -76,10 +109,22 @@ export interface MeshPlan {
 /** The whole plan, as `--json` prints it. */
 export interface PlanDocument {
   readonly format: number;
+  /** This plan run: its saved plans are in `.meshform-cache/runs/<id>/`. */
+  readonly run: string;
   readonly mode: 'online' | 'offline';
-  readonly terraform: { readonly available: boolean; readonly version?: string; readonly reason?: string };
+  /** The assumptions the plan rests on, stated by the user (`--assume-unapplied`). */
+  readonly assumptions: readonly string[];
+  readonly terraform: {
+    readonly available: boolean;
+    readonly version?: string;
+    readonly reason?: string;
+    /** The local provider mirror (offline). */
+    readonly mirror?: string;
+  };
   readonly meshes: readonly MeshPlan[];
   readonly stacks: readonly StackPlan[];
+  /** Something changes (a mesh change, certificates issued, a stack's plan, a stack waiting or to destroy). */
+  readonly changes: boolean;
   readonly exitCode: number;
 }
 
@@ -101,22 +146,20 @@ export interface PlanOptions {
   readonly allow: ReadonlySet<string>;
   /** Skip Terraform entirely (mesh-level plan and gates only). */
   readonly terraform: boolean;
+  /** Assume a datacenter whose applied record cannot be read never applied (and say so), instead of failing. */
+  readonly assumeUnapplied?: boolean;
+  /** Exit 2 when something changes (like `terraform plan -detailed-exitcode`). */
+  readonly detailedExitCode?: boolean;
   readonly progress?: Progress;
-}
-
-/** meshform's per-project working directory (plugin cache, offline copies, deploy journal); git-ignored. */
-export function cacheDirectory(projectDir: string): string {
-  const dir = path.join(projectDir, '.meshform-cache');
-  // saved plans and offline state copies hold secret values: private to the user
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  fs.chmodSync(dir, 0o700);
-  const ignore = path.join(dir, '.gitignore');
-  if (!fs.existsSync(ignore)) fs.writeFileSync(ignore, '# meshform working files: never commit\n*\n');
-  return dir;
+  /** Catches interruptions (a deploy passes its own); one is made for the plan when absent. */
+  readonly guard?: RunGuard;
+  /** Terraform Cloud's API base URL for a host (default `https://<host>`). */
+  readonly terraformCloudBaseUrl?: (hostname: string) => string;
 }
 
 interface StackInfo {
   readonly name: string;
+  /** Where Terraform runs for it: its synthesized directory, or the kept copy of what was applied (removed). */
   readonly dir: string;
   readonly json: StackBackendJson & {
     provider?: { [name: string]: unknown };
@@ -124,8 +167,10 @@ interface StackInfo {
     variable?: { [name: string]: { default?: unknown } };
   };
   readonly dependsOn: readonly string[];
-  readonly mesh?: MeshManifest;
+  readonly mesh?: string;
   readonly datacenter?: string;
+  /** It left the app: the plan destroys it. */
+  readonly destroy?: boolean;
 }
 
 /** The stacks in an order where every stack comes after the ones it depends on (ties by name). */
@@ -151,11 +196,69 @@ export function dependencyOrder(
   return order;
 }
 
-/** Where a stack's saved plan is kept (private cache). */
-export function savedPlanPath(cache: string, stack: string): string {
-  const dir = path.join(cache, 'plans');
+/** SHA-256 of a file, hex. */
+export function fileSha256(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** One plan run: its id and the directory of its saved plans. */
+export interface PlanRun {
+  readonly id: string;
+  readonly dir: string;
+}
+
+/** How many plan runs are kept (older ones, and their saved plans, are removed). */
+const KEPT_RUNS = 10;
+
+/** Starts a plan run: `.meshform-cache/runs/<UTC time>-<random>/`, private; the oldest runs beyond ten go. */
+export function startPlanRun(cache: string): PlanRun {
+  const root = path.join(cache, 'runs');
+  fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+  const id = `${new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+  const dir = path.join(root, id);
+  fs.mkdirSync(path.join(dir, 'plans'), { recursive: true, mode: 0o700 });
+  const runs = fs.readdirSync(root).sort();
+  for (const old of runs.slice(0, Math.max(0, runs.length - KEPT_RUNS)))
+    if (old !== id) fs.rmSync(path.join(root, old), { recursive: true, force: true });
+  return { id, dir };
+}
+
+/** Where deploy keeps the configuration it applied to a stack: what destroys it once it left the app. */
+export function appliedConfigurationDir(cache: string, stack: string): string {
+  return path.join(cache, 'applied', stack);
+}
+
+/** What deploy records beside an applied configuration. */
+interface AppliedConfigurationMeta {
+  readonly mesh?: string;
+  readonly datacenter?: string;
+  readonly dependsOn: readonly string[];
+}
+
+/**
+ * Keeps a copy of the configuration just applied to a stack (its Terraform JSON, with a local state path made
+ * absolute, and its provider lock file), so the stack can be destroyed after it left the app.
+ */
+export function keepAppliedConfiguration(cache: string, stackDir: string, plan: StackPlan): void {
+  const dir = appliedConfigurationDir(cache, plan.stack);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return path.join(dir, `${stack}.tfplan`);
+  const json = JSON.parse(fs.readFileSync(path.join(stackDir, 'cdk.tf.json'), 'utf8')) as {
+    terraform?: { backend?: { local?: { path?: string } } };
+  };
+  const local = json.terraform?.backend?.local;
+  if (local) local.path = path.resolve(stackDir, local.path ?? 'terraform.tfstate');
+  fs.writeFileSync(path.join(dir, 'cdk.tf.json'), JSON.stringify(json, null, 2), { mode: 0o600 });
+  const lockFile = path.join(stackDir, '.terraform.lock.hcl');
+  if (fs.existsSync(lockFile)) fs.copyFileSync(lockFile, path.join(dir, '.terraform.lock.hcl'));
+  const meta: AppliedConfigurationMeta = {
+    ...(plan.mesh ? { mesh: plan.mesh } : {}),
+    ...(plan.datacenter ? { datacenter: plan.datacenter } : {}),
+    dependsOn: plan.dependsOn,
+  };
+  fs.writeFileSync(path.join(dir, 'meshform.json'), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
 }
 
 function stacksOf(synthesis: MeshSynthesis): StackInfo[] {
@@ -165,29 +268,37 @@ function stacksOf(synthesis: MeshSynthesis): StackInfo[] {
     const json = JSON.parse(fs.readFileSync(path.join(dir, 'cdk.tf.json'), 'utf8')) as StackInfo['json'];
     const mesh = synthesis.result.meshes.find((m) => m.datacenters.some((d) => d.stacks.some((s) => s.name === name)));
     const datacenter = mesh?.datacenters.find((d) => d.stacks.some((s) => s.name === name))?.name;
-    return { name, dir, json, dependsOn, ...(mesh ? { mesh } : {}), ...(datacenter ? { datacenter } : {}) };
+    return { name, dir, json, dependsOn, ...(mesh ? { mesh: mesh.mesh } : {}), ...(datacenter ? { datacenter } : {}) };
   });
 }
 
-/** What names a stack in the plan: its name, what it depends on, its mesh and datacenter. */
-function stackIdentity(stack: StackInfo): Pick<StackPlan, 'stack' | 'dependsOn' | 'mesh' | 'datacenter'> {
+/** What names a stack in the plan: its name, what it depends on, its mesh and datacenter, whether it goes. */
+function stackIdentity(stack: StackInfo): Pick<StackPlan, 'stack' | 'dependsOn' | 'mesh' | 'datacenter' | 'destroy'> {
   return {
     stack: stack.name,
     dependsOn: stack.dependsOn,
-    ...(stack.mesh ? { mesh: stack.mesh.mesh } : {}),
+    ...(stack.mesh ? { mesh: stack.mesh } : {}),
     ...(stack.datacenter ? { datacenter: stack.datacenter } : {}),
+    ...(stack.destroy ? { destroy: true } : {}),
   };
 }
 
-/** Plans one stack with real Terraform; never throws. */
+/** What the plan's stacks run with, shared by every stack plan. */
+interface PlanContext {
+  readonly options: PlanOptions;
+  readonly env: TerraformEnvironment;
+  readonly cache: string;
+  readonly run: PlanRun;
+  readonly initLock: Lock;
+}
+
+/** Plans one stack with real Terraform (a destroy plan for a stack that left the app); never throws. */
 async function planStack(
   stack: StackInfo,
-  env: TerraformEnvironment,
-  options: PlanOptions,
-  cache: string,
-  secrets: { [variable: string]: string },
-  initLock: Lock,
+  context: PlanContext,
+  environment: { [name: string]: string },
 ): Promise<StackPlan> {
+  const { options, env, cache, run } = context;
   const base = stackIdentity(stack);
   const localState = stack.json.terraform?.backend?.local?.path;
   const workspace = new StackWorkspace(
@@ -196,46 +307,52 @@ async function planStack(
     {
       offline: options.offline,
       pluginCache: process.env.TF_PLUGIN_CACHE_DIR ?? path.join(cache, 'plugins'),
-      environment: variableEnvironment(stack.json, secrets),
+      environment,
       ...(options.offline && localState ? { initialState: path.resolve(stack.dir, localState) } : {}),
     },
     options.offline ? path.join(cache, 'offline') : undefined,
   );
-  // A saved plan holds every variable's value, secrets included: it is kept in the private cache, never under
-  // the synth output.
-  const planFile = options.offline ? 'meshform.tfplan' : savedPlanPath(cache, stack.name);
+  // A saved plan holds every variable's value, secrets included: it is kept in the private cache (this run's
+  // directory), never under the synth output.
+  const planFile = options.offline ? 'meshform.tfplan' : path.join(run.dir, 'plans', `${stack.name}.tfplan`);
+  const failed = (step: string, output: string): StackPlan => ({
+    ...base,
+    status: 'failed',
+    reason: `terraform ${step} failed: ${terraformError(output)}`,
+    error: terraformDiagnostics(output),
+  });
   options.progress?.step(`${stack.name}: terraform init`);
-  const init = await initLock.run(() => workspace.run(['init', '-input=false', '-no-color']));
-  if (init.code !== 0)
-    // providers or the backend out of reach here: listed with the reason, not a failure of the plan
-    return {
-      ...base,
-      status: 'not-planned',
-      reason: `terraform init failed: ${terraformError(init.stderr || init.stdout)}`,
-    };
-  options.progress?.step(`${stack.name}: terraform plan`);
+  const init = await context.initLock.run(() => workspace.run(['init', '-input=false', '-no-color']));
+  if (init.code !== 0) return failed('init', init.stderr || init.stdout);
+  options.progress?.step(`${stack.name}: terraform plan${stack.destroy ? ' -destroy' : ''}`);
   const plan = await workspace.run([
     'plan',
     '-input=false',
     '-no-color',
     '-lock=false',
     `-out=${planFile}`,
+    ...(stack.destroy ? ['-destroy'] : []),
     ...(options.offline ? ['-refresh=false'] : []),
   ]);
-  if (plan.code !== 0)
-    return { ...base, status: 'failed', reason: `terraform plan: ${terraformError(plan.stderr || plan.stdout)}` };
-  fs.chmodSync(path.resolve(workspace.dir, planFile), 0o600);
+  if (plan.code !== 0) return failed('plan', plan.stderr || plan.stdout);
+  const saved = path.resolve(workspace.dir, planFile);
+  fs.chmodSync(saved, 0o600);
   const show = await workspace.run(['show', '-json', planFile]);
-  if (show.code !== 0) return { ...base, status: 'failed', reason: `terraform show: ${terraformError(show.stderr)}` };
+  if (show.code !== 0) return failed('show', show.stderr);
   const summary = summarizeTerraformPlan(JSON.parse(show.stdout), stack.json as never);
-  return { ...base, status: 'planned', summary, ...(options.offline ? {} : { planFile }) };
+  return {
+    ...base,
+    status: 'planned',
+    summary,
+    ...(options.offline ? {} : { planFile: path.relative(options.projectDir, saved), planSha256: fileSha256(saved) }),
+  };
 }
 
 /** Where a planned stack deploys new TLS material to a datacenter that has some (its secret resources update). */
 function tlsMaterialChanges(mesh: MeshManifest, plans: readonly StackPlan[]): MeshChange[] {
   const changes: MeshChange[] = [];
   for (const plan of plans) {
-    if (plan.mesh !== mesh.mesh || !plan.summary || !plan.datacenter) continue;
+    if (plan.mesh !== mesh.mesh || !plan.summary || !plan.datacenter || plan.destroy) continue;
     const updated = plan.summary.resources.filter(
       (r) =>
         (r.action === 'update' || r.action === 'replace') &&
@@ -255,23 +372,44 @@ function tlsMaterialChanges(mesh: MeshManifest, plans: readonly StackPlan[]): Me
   return changes;
 }
 
-/** Why a stack cannot be planned here, or undefined when it can. */
+/** The registry sources (`hashicorp/aws`) of the providers a stack configures or requires. */
+function providerSources(json: StackInfo['json']): string[] {
+  const required = Object.entries(
+    (json.terraform as { required_providers?: { [name: string]: { source?: string } } } | undefined)
+      ?.required_providers ?? {},
+  ).map(([name, r]) => r.source ?? name);
+  const sources = [...stackProviders(json), ...required].map((source) => {
+    const parts = source.replace(/^registry\.terraform\.io\//, '').split('/');
+    return parts.length === 1 ? `hashicorp/${parts[0]}` : parts.join('/');
+  });
+  return [...new Set(sources)].sort();
+}
+
+/** Why a stack is not planned here (`skipped`, `remote` or `failed`), or undefined when it can be planned. */
 function unplannable(
   stack: StackInfo,
   options: PlanOptions,
   env: TerraformEnvironment | undefined,
   unavailable: string,
-): string | undefined {
-  if (!env) return unavailable;
+): Pick<StackPlan, 'status' | 'reason'> | undefined {
+  if (!options.terraform) return { status: 'skipped', reason: 'Terraform skipped (--no-terraform)' };
+  if (!env) return { status: 'failed', reason: `Terraform ${unavailable}` };
   if (stack.json.terraform?.cloud && !options.offline) {
-    return 'Terraform Cloud plans this workspace remotely (a speculative plan cannot be saved here); the mesh-level plan and gates cover it';
+    return {
+      status: 'remote',
+      reason:
+        'Terraform Cloud plans this workspace remotely (a speculative plan cannot be saved here); the mesh-level plan and gates cover it',
+    };
   }
   if (options.offline) {
-    const missing = stackProviders(stack.json).filter(
-      (p) => !fs.existsSync(path.join(env.mirror ?? '', 'registry.terraform.io', 'hashicorp', p)),
+    const missing = providerSources(stack.json).filter(
+      (source) => !env.mirror || !fs.existsSync(path.join(env.mirror, 'registry.terraform.io', source)),
     );
     if (missing.length > 0)
-      return `offline: provider ${missing.map((p) => `hashicorp/${p}`).join(', ')} is not in the local provider mirror`;
+      return {
+        status: 'skipped',
+        reason: `offline: provider ${missing.join(', ')} is not in the local provider mirror`,
+      };
   }
   return undefined;
 }
@@ -281,159 +419,397 @@ export async function planProject(options: PlanOptions): Promise<PlanDocument> {
   return (await planWithSynthesis(options)).plan;
 }
 
-/** Every mesh's last synthesized topology in the store (read before a synthesis records the new one). */
-function lastSynthesizedMeshes(store: SecretStore): Map<string, MeshManifest> {
-  const meshes = new Map<string, MeshManifest>();
-  if (!fs.existsSync(store.directory)) return meshes;
-  for (const entry of fs.readdirSync(store.directory, { withFileTypes: true })) {
-    if (!entry.isDirectory() || !store.has(entry.name)) continue;
-    const last = lastSynthesized(store, entry.name);
-    if (last) meshes.set(entry.name, last);
-  }
-  return meshes;
-}
-
 /** A plan with what it was made from, which `meshform deploy` applies without working it out again. */
 export interface PlanWithSynthesis {
   readonly plan: PlanDocument;
   /** The synthesis planned. */
   readonly synthesis: MeshSynthesis;
+  /** The plan run (its directory holds the saved plans). */
+  readonly run: PlanRun;
   /** The Terraform the plans ran with (absent when Terraform was not available or skipped). */
   readonly terraform?: TerraformEnvironment;
-  /** Every mesh's secrets as values of the stacks' sensitive variables. */
-  readonly secrets: { readonly [variable: string]: string };
-  /** Each synthesized stack's Terraform JSON, by stack name. */
-  readonly stackJson: ReadonlyMap<string, StackInfo['json']>;
+  /** For each stack: where Terraform runs for it and the environment (secret variables) it needs. */
+  readonly stackRuns: ReadonlyMap<string, { readonly dir: string; readonly environment: { [name: string]: string } }>;
 }
 
-/** The plan and the synthesis it was made from (what `meshform deploy` applies). */
+/** The plan and the synthesis it was made from (what `meshform deploy` applies). Holds the project's lock. */
 export async function planWithSynthesis(options: PlanOptions): Promise<PlanWithSynthesis> {
-  const previouslySynthesized = lastSynthesizedMeshes(options.store);
-  const synthesis = synthesizeMeshes(options.projectDir, options.store);
-  const cache = cacheDirectory(options.projectDir);
-  const availability = options.terraform
-    ? terraformAvailability({ offline: options.offline })
-    : { ok: false as const, reason: 'skipped (--no-terraform)' };
-  const env = availability.ok ? availability.env : undefined;
-  const stacks = stacksOf(synthesis);
-  const secrets = secretVariables(options.store, synthesis.result.meshes);
-
-  const initLock = new Lock();
-  let finished = 0;
-  const results = await pool(
-    stacks.map((stack) => async (): Promise<StackPlan> => {
-      const reason = unplannable(stack, options, env, availability.ok ? '' : `Terraform ${availability.reason}`);
-      const result: StackPlan = reason
-        ? { ...stackIdentity(stack), status: 'not-planned', reason }
-        : await planStack(stack, env!, options, cache, secrets, initLock);
-      finished++;
-      options.progress?.step(`planned ${finished}/${stacks.length} stacks`);
-      return result;
-    }),
-    options.parallelism,
-  );
-  // A stack that failed while something it depends on was never applied is waiting for it, not broken.
-  const plans = results.map((r) => {
-    if (r.status !== 'failed') return r;
-    const pending = r.dependsOn.filter((dep) => {
-      const upstream = results.find((u) => u.stack === dep);
-      return !upstream?.summary?.applied;
-    });
-    return pending.length > 0
-      ? { ...r, status: 'not-planned' as const, reason: `upstream ${pending.join(', ')} not yet applied (${r.reason})` }
-      : r;
+  return withProjectLockAsync(options.projectDir, 'plan', async () => {
+    const guard = options.guard ?? new RunGuard();
+    try {
+      return await planLocked(options, guard);
+    } finally {
+      if (!options.guard) guard.stop();
+    }
   });
+}
 
-  const meshes: MeshPlan[] = [];
-  for (const mesh of synthesis.result.meshes) {
-    const lookups: MeshPlan['applied'][number][] = [];
-    const records: AppliedRecord[] = [];
-    let fallback = false;
-    const last = previouslySynthesized.get(mesh.mesh);
-    /** Keeps a stack's record; where its state cannot be read, the last synthesized topology stands in. */
-    const take = (lookup: AppliedLookup, stack: string, datacenter: string) => {
-      if (lookup.record) records.push(lookup.record);
-      else if (lookup.source === 'unavailable' && last?.datacenters.some((d) => d.name === datacenter)) {
-        fallback = true;
-        records.push({
-          format: APPLIED_RECORD_FORMAT,
-          mesh: mesh.mesh,
-          stack,
-          datacenter,
-          manifest: scopeManifest(last, datacenter),
+/** The Terraform the plan runs with: offline, the local provider mirror when there is one. */
+function terraformFor(options: PlanOptions): { env?: TerraformEnvironment; reason?: string } {
+  if (!options.terraform) return { reason: 'skipped (--no-terraform)' };
+  const online = terraformAvailability({ offline: false });
+  if (!online.ok) return { reason: online.reason };
+  if (!options.offline) return { env: online.env };
+  const mirror = findProviderMirror();
+  return { env: { ...online.env, ...(mirror ? { mirror } : {}) } };
+}
+
+/** A stack that left the app, found through an applied record's peers or a configuration deploy kept. */
+interface RemovedStack {
+  readonly name: string;
+  readonly mesh?: string;
+  readonly datacenter?: string;
+  readonly dependsOn: readonly string[];
+  readonly location?: StateLocation;
+}
+
+/** Stacks that left the app: named by an applied record's peers or by a configuration deploy kept. */
+function removedStacks(
+  records: readonly AppliedRecord[],
+  current: ReadonlySet<string>,
+  cache: string,
+): Map<string, RemovedStack> {
+  const removed = new Map<string, RemovedStack>();
+  for (const record of records) {
+    for (const peer of record.peers ?? []) {
+      peer.stacks.forEach((st, i) => {
+        if (current.has(st.name) || removed.has(st.name)) return;
+        removed.set(st.name, {
+          name: st.name,
+          mesh: record.mesh,
+          datacenter: peer.datacenter,
+          // a datacenter's stacks deploy in order: each after the ones before it
+          dependsOn: peer.stacks.slice(0, i).map((p) => p.name),
+          location: st.location,
         });
-      }
-    };
+      });
+    }
+  }
+  const kept = path.join(cache, 'applied');
+  for (const name of fs.existsSync(kept) ? fs.readdirSync(kept).sort() : []) {
+    if (current.has(name) || removed.has(name)) continue;
+    let meta: AppliedConfigurationMeta;
+    try {
+      meta = JSON.parse(fs.readFileSync(path.join(kept, name, 'meshform.json'), 'utf8')) as AppliedConfigurationMeta;
+    } catch {
+      meta = { dependsOn: [] };
+    }
+    removed.set(name, { name, ...meta });
+  }
+  return removed;
+}
+
+/**
+ * The secret variables of datacenters that left the app, from the store, as their records describe them (a
+ * destroy plan needs its variables). Where the store no longer has them, none: Terraform says what it misses.
+ */
+function removedDatacenterSecrets(store: SecretStore, manifests: readonly MeshManifest[]): { [v: string]: string } {
+  try {
+    return secretVariables(store, manifests);
+  } catch {
+    return {};
+  }
+}
+
+/** What every step of one plan shares. */
+interface PlanSteps {
+  readonly options: PlanOptions;
+  readonly synthesis: MeshSynthesis;
+  readonly cache: string;
+  readonly reading: StateReading;
+  /** The assumptions stated so far (`--assume-unapplied`). */
+  readonly assumptions: string[];
+}
+
+/** What each datacenter applied: the record of its control-plane stack, by stack name. */
+async function readCurrentRecords(
+  steps: PlanSteps,
+  stacks: readonly StackInfo[],
+  plans: readonly StackPlan[],
+): Promise<Map<string, { lookup: AppliedLookup; entry: AppliedEntry }>> {
+  // an offline plan read the stack's own state only when that state is a local file
+  const authoritative = (stack: StackInfo) =>
+    !steps.options.offline || stack.json.terraform?.backend?.local !== undefined;
+  const lookups = new Map<string, { lookup: AppliedLookup; entry: AppliedEntry }>();
+  for (const mesh of steps.synthesis.result.meshes) {
     for (const dc of mesh.datacenters) {
       const stack = stacks.find(
-        (s) => s.datacenter === dc.name && s.mesh?.mesh === mesh.mesh && s.json.output?.[APPLIED_OUTPUT] !== undefined,
+        (s) => s.datacenter === dc.name && s.mesh === mesh.mesh && s.json.output?.[APPLIED_OUTPUT] !== undefined,
       );
       if (!stack) continue;
-      const planned = plans.find((p) => p.stack === stack.name)?.summary;
-      const lookup = await readAppliedRecord(stack.name, stack.dir, stack.json, planned);
-      lookups.push({ stack: stack.name, datacenter: dc.name, source: lookup.source, detail: lookup.detail });
-      take(lookup, stack.name, dc.name);
-    }
-    // datacenters that left the topology: what they applied is still in their state
-    for (const dc of last?.datacenters.filter((d) => !mesh.datacenters.some((a) => a.name === d.name)) ?? []) {
-      // the control-plane stack (the one that records what it applied) is named <mesh>-<datacenter>
-      const stack = dc.stacks.find((st) => st.name === `${mesh.mesh}-${dc.name}`);
-      if (!stack?.location) continue;
+      const planned = plans.find((p) => p.stack === stack.name && p.status === 'planned')?.summary;
       const lookup = await readAppliedRecord(
         stack.name,
-        path.join(synthesis.result.outdir, 'stacks', stack.name),
-        { terraform: stack.location },
-        undefined,
+        stack.dir,
+        stack.json,
+        planned && authoritative(stack) ? planned : undefined,
+        steps.reading,
       );
-      lookups.push({
-        stack: stack.name,
-        datacenter: dc.name,
-        source: lookup.source,
-        detail: `${lookup.detail} (no longer in the app)`,
+      lookups.set(stack.name, {
+        lookup,
+        entry: { stack: stack.name, datacenter: dc.name, source: lookup.source, detail: lookup.detail },
       });
-      take(lookup, stack.name, dc.name);
     }
-    const before = mergeAppliedRecords(records);
-    const changes = [...diffMesh(before, mesh), ...tlsMaterialChanges(mesh, plans)];
-    const meshStacks = plans
-      .filter((p) => p.mesh === mesh.mesh && p.summary)
-      .map((p) => ({ stack: p.stack, resources: p.summary!.resources }));
-    const gates = evaluateGates(before, mesh, changes, meshStacks, options.allow);
-    const pictureDir = path.join(synthesis.result.outdir, MESH_MANIFEST_DIR, 'plan');
-    fs.mkdirSync(pictureDir, { recursive: true });
-    const picture = path.join(pictureDir, `${mesh.mesh}.svg`);
-    fs.writeFileSync(picture, renderPlanSvg(mesh, before, changes));
-    meshes.push({
-      mesh: mesh.mesh,
-      comparedWith:
-        records.length === 0
-          ? 'nothing'
-          : fallback
-            ? 'last-synthesized'
-            : records.length < lookups.length
-              ? 'partly-applied'
-              : 'applied',
-      applied: lookups,
-      changes,
-      certificates: (synthesis.stores.find((st) => st.mesh === mesh.mesh)?.certificates ?? []).map((l) =>
-        l.replace(/\u001b\[[0-9;]*m/g, ''),
-      ),
-      gates,
-      picture: path.relative(options.projectDir, picture),
+  }
+  return lookups;
+}
+
+/** The stacks that left the app: their lookups, those to destroy, those that cannot be planned. */
+interface LeftStacks {
+  readonly lookups: Map<string, AppliedLookup>;
+  readonly toDestroy: StackInfo[];
+  readonly notPlannable: StackPlan[];
+}
+
+/**
+ * Finds the stacks that left the app (named by the records read, including the records of datacenters that
+ * left, or by a configuration deploy kept) and reads their state: destroyed ones are gone; the others are to
+ * destroy, from the configuration deploy kept, or cannot be planned here.
+ */
+async function findLeftStacks(
+  steps: PlanSteps,
+  current: ReadonlySet<string>,
+  records: readonly AppliedRecord[],
+): Promise<LeftStacks> {
+  const left: LeftStacks = { lookups: new Map(), toDestroy: [], notPlannable: [] };
+  const { options } = steps;
+  for (;;) {
+    const known = [...records, ...[...left.lookups.values()].flatMap((l) => (l.record ? [l.record] : []))];
+    const next = [...removedStacks(known, current, steps.cache).values()].filter((r) => !left.lookups.has(r.name));
+    if (next.length === 0) return left;
+    for (const gone of next) {
+      const kept = appliedConfigurationDir(steps.cache, gone.name);
+      const keptJson = fs.existsSync(path.join(kept, 'cdk.tf.json'))
+        ? (JSON.parse(fs.readFileSync(path.join(kept, 'cdk.tf.json'), 'utf8')) as StackInfo['json'])
+        : undefined;
+      const lookup = await readAppliedRecord(
+        gone.name,
+        path.join(steps.synthesis.result.outdir, 'stacks', gone.name),
+        keptJson ?? { terraform: gone.location ?? {} },
+        undefined,
+        steps.reading,
+      );
+      left.lookups.set(gone.name, lookup);
+      const info: StackInfo = {
+        name: gone.name,
+        dir: kept,
+        json: keptJson ?? {},
+        dependsOn: gone.dependsOn,
+        ...(gone.mesh ? { mesh: gone.mesh } : {}),
+        ...(gone.datacenter ? { datacenter: gone.datacenter } : {}),
+        destroy: true,
+      };
+      if (lookup.source === 'none') continue; // destroyed: gone from the plan
+      const notPlannable = (reason: string) =>
+        left.notPlannable.push({ ...stackIdentity(info), status: 'failed', reason });
+      if (lookup.source === 'unavailable') {
+        if (options.assumeUnapplied)
+          steps.assumptions.push(
+            `stack ${gone.name} (left the app) is assumed destroyed (--assume-unapplied): ${lookup.detail}`,
+          );
+        else
+          notPlannable(
+            `it left the app, and whether its state still holds what it applied is unknown: ${lookup.detail}`,
+          );
+      } else if (!keptJson && options.terraform) {
+        notPlannable(
+          `it left the app, but its state still holds ${lookup.resources ?? 0} resource(s) and meshform kept no copy of the configuration that applied it (it was applied by another tool or on another machine). ` +
+            `Destroy it with the synthesis that applied it (check out that revision, then cdktf destroy ${gone.name})`,
+        );
+      } else left.toDestroy.push(info);
+    }
+  }
+}
+
+/** One mesh's plan: its records merged into what was applied, the change, the gates, the picture. */
+function planMesh(
+  steps: PlanSteps,
+  mesh: MeshManifest,
+  current: ReadonlyMap<string, { lookup: AppliedLookup; entry: AppliedEntry }>,
+  left: ReadonlyMap<string, AppliedLookup>,
+  plans: readonly StackPlan[],
+): MeshPlan {
+  const { options } = steps;
+  const entries: AppliedEntry[] = [];
+  const records: AppliedRecord[] = [];
+  const unreadable: UnreadableRecord[] = [];
+  const assumed: string[] = [];
+  const take = (lookup: AppliedLookup, entry: AppliedEntry) => {
+    entries.push(entry);
+    if (lookup.record) records.push(lookup.record);
+    else if (lookup.source !== 'unavailable') return;
+    else if (options.assumeUnapplied) {
+      assumed.push(entry.datacenter);
+      steps.assumptions.push(
+        `datacenter ${entry.datacenter} of mesh ${mesh.mesh} is assumed never applied (--assume-unapplied): ${lookup.detail}`,
+      );
+    } else unreadable.push({ datacenter: entry.datacenter, stack: entry.stack, detail: lookup.detail });
+  };
+  for (const { lookup, entry } of current.values())
+    if (mesh.datacenters.some((d) => d.name === entry.datacenter && d.stacks.some((st) => st.name === entry.stack)))
+      take(lookup, entry);
+  for (const [name, lookup] of left) {
+    if (lookup.record?.mesh !== mesh.mesh) continue;
+    take(lookup, {
+      stack: name,
+      datacenter: lookup.record.datacenter,
+      source: lookup.source,
+      detail: `${lookup.detail} (no longer in the app)`,
+      removed: true,
     });
   }
+  const before = mergeAppliedRecords(records);
+  const unknown = new Set(unreadable.map((u) => u.datacenter));
+  // against an unknown baseline "everything is new" would be a guess: only what the readable records support
+  const changes =
+    unknown.size > 0 && records.length === 0
+      ? []
+      : [...diffMesh(before, mesh), ...tlsMaterialChanges(mesh, plans)].filter(
+          (c) => c.datacenter === undefined || !unknown.has(c.datacenter),
+        );
+  const meshStacks = plans
+    .filter((p) => p.mesh === mesh.mesh && p.summary)
+    .map((p) => ({
+      stack: p.stack,
+      resources: p.summary!.resources,
+      ...(p.destroy ? { leaves: { ...(p.datacenter ? { datacenter: p.datacenter } : {}) } } : {}),
+    }));
+  const gates = [
+    ...evaluateGates(before, mesh, changes, meshStacks, options.allow, records),
+    ...unevaluableGates(mesh.mesh, unreadable),
+  ];
+  const pictureDir = path.join(steps.synthesis.result.outdir, MESH_MANIFEST_DIR, 'plan');
+  fs.mkdirSync(pictureDir, { recursive: true });
+  const picture = path.join(pictureDir, `${mesh.mesh}.svg`);
+  fs.writeFileSync(picture, renderPlanSvg(mesh, before, changes));
+  const currentRecords = records.filter((r) => mesh.datacenters.some((d) => d.name === r.datacenter)).length;
+  return {
+    mesh: mesh.mesh,
+    comparedWith:
+      unreadable.length > 0
+        ? 'unreadable'
+        : records.length === 0
+          ? 'nothing'
+          : currentRecords < entries.filter((e) => !e.removed).length
+            ? 'partly-applied'
+            : 'applied',
+    applied: entries,
+    assumedUnapplied: assumed,
+    changes,
+    certificates: (steps.synthesis.stores.find((st) => st.mesh === mesh.mesh)?.certificates ?? []).map((l) =>
+      l.replace(/\u001b\[[0-9;]*m/g, ''),
+    ),
+    gates,
+    picture: path.relative(options.projectDir, picture),
+  };
+}
+
+/** The exit code (see PLAN_EXIT) and whether anything changes. */
+function outcome(
+  options: PlanOptions,
+  meshes: readonly MeshPlan[],
+  plans: readonly StackPlan[],
+): { exitCode: number; changes: boolean } {
+  const incomplete =
+    plans.some((p) => p.status === 'failed') || meshes.some((m) => m.gates.some((g) => g.status === 'cannot-evaluate'));
+  const gated = meshes.some((m) => m.gates.some((g) => g.status === 'fired' && !g.acknowledged));
+  const changes =
+    meshes.some((m) => m.changes.length > 0 || m.certificates.some((c) => c.startsWith('issued '))) ||
+    plans.some((p) => p.status === 'waiting' || p.destroy || (p.summary !== undefined && !isEmptyPlan(p.summary)));
+  const exitCode = incomplete
+    ? PLAN_EXIT.error
+    : gated
+      ? PLAN_EXIT.gated
+      : changes && options.detailedExitCode
+        ? PLAN_EXIT.changes
+        : PLAN_EXIT.ok;
+  return { exitCode, changes };
+}
+
+async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWithSynthesis> {
+  const synthesis = synthesizeMeshes(options.projectDir, options.store);
+  guard.check('after synthesis; nothing was planned');
+  const cache = cacheDirectory(options.projectDir);
+  const run = startPlanRun(cache);
+  const { env, reason: unavailable } = terraformFor(options);
+  const stacks = stacksOf(synthesis);
+  const secrets = secretVariables(options.store, synthesis.result.meshes);
+  const steps: PlanSteps = {
+    options,
+    synthesis,
+    cache,
+    assumptions: [],
+    reading: {
+      offline: options.offline,
+      ...(env && !options.offline ? { terraform: env } : {}),
+      workDir: path.join(run.dir, 'state'),
+      ...(options.terraformCloudBaseUrl ? { terraformCloudBaseUrl: options.terraformCloudBaseUrl } : {}),
+    },
+  };
+  const context: PlanContext | undefined = env ? { options, env, cache, run, initLock: new Lock() } : undefined;
+  const stackRuns = new Map<string, { dir: string; environment: { [name: string]: string } }>();
+
+  /** Plans the stacks (in parallel, bounded); an interruption stops starting new ones. */
+  const planAll = async (list: readonly StackInfo[], extraSecrets: { [v: string]: string } = {}) => {
+    let finished = 0;
+    return pool(
+      list.map((stack) => async (): Promise<StackPlan> => {
+        const environment = variableEnvironment(stack.json, { ...secrets, ...extraSecrets });
+        stackRuns.set(stack.name, { dir: stack.dir, environment });
+        const reason = guard.interrupted
+          ? { status: 'failed' as const, reason: `not planned: ${guard.interrupted.reason}` }
+          : unplannable(stack, options, env, unavailable ?? '');
+        const result: StackPlan = reason
+          ? { ...stackIdentity(stack), ...reason }
+          : await planStack(stack, context!, environment);
+        finished++;
+        options.progress?.step(`planned ${finished}/${list.length} stacks`);
+        return result;
+      }),
+      options.parallelism,
+    );
+  };
+
+  const results = await planAll(stacks);
+  // A stack whose plan failed while something it depends on was never applied is waiting for it, not broken.
+  const plans: StackPlan[] = results.map((r) => {
+    if (r.status !== 'failed' || !r.reason?.startsWith('terraform plan failed')) return r;
+    const pending = r.dependsOn.filter((dep) => !results.find((u) => u.stack === dep)?.summary?.applied);
+    return pending.length > 0
+      ? { ...r, status: 'waiting' as const, reason: `upstream ${pending.join(', ')} not yet applied: ${r.reason}` }
+      : r;
+  });
+  const current = await readCurrentRecords(steps, stacks, plans);
+  const left = await findLeftStacks(
+    steps,
+    new Set(stacks.map((s) => s.name)),
+    [...current.values()].flatMap(({ lookup }) => (lookup.record ? [lookup.record] : [])),
+  );
+  guard.check('while reading what was applied; nothing was planned');
+  // a removed datacenter's secret variables: from the store, for the datacenter as its record describes it
+  const removedSecrets = removedDatacenterSecrets(
+    options.store,
+    [...left.lookups.values()].flatMap((l) => (l.record ? [l.record.manifest] : [])),
+  );
+  plans.push(...(await planAll(left.toDestroy, removedSecrets)), ...left.notPlannable);
+  guard.check('while planning; the plans made so far are not applied');
+
+  const meshes = synthesis.result.meshes.map((mesh) => planMesh(steps, mesh, current, left.lookups, plans));
   options.progress?.done();
-  const failed = plans.some((p) => p.status === 'failed');
-  const gated = meshes.some((m) => m.gates.some((g) => !g.acknowledged));
+  const { exitCode, changes } = outcome(options, meshes, plans);
   const plan: PlanDocument = {
     format: PLAN_FORMAT,
+    run: run.id,
     mode: options.offline ? 'offline' : 'online',
+    assumptions: steps.assumptions,
     terraform: env
-      ? { available: true, version: env.version }
-      : { available: false, reason: availability.ok ? undefined : availability.reason },
+      ? { available: true, version: env.version, ...(env.mirror ? { mirror: env.mirror } : {}) }
+      : { available: false, ...(unavailable ? { reason: unavailable } : {}) },
     meshes,
     stacks: dependencyOrder(plans).map((name) => plans.find((p) => p.stack === name)!),
-    exitCode: failed ? PLAN_EXIT.error : gated ? PLAN_EXIT.gated : PLAN_EXIT.ok,
+    changes,
+    exitCode,
   };
-  return { plan, synthesis, terraform: env, secrets, stackJson: new Map(stacks.map((st) => [st.name, st.json])) };
+  fs.writeFileSync(path.join(run.dir, 'plan.json'), `${JSON.stringify(plan, null, 2)}\n`, { mode: 0o600 });
+  return { plan, synthesis, run, ...(env ? { terraform: env } : {}), stackRuns };
 }

@@ -74,35 +74,39 @@ export interface MeshSynthesis {
 /**
  * Synthesizes the app of the project's cdktf.json and brings each mesh's secret store in line with it
  * (secrets created if absent, certificates issued or renewed) before the output is replaced: when a CA
- * check refuses, the previous output stays as it was.
+ * check refuses, the previous output stays as it was. Holds the project's lock (another synth, plan or
+ * deploy of the project is refused) and, while it touches the store, the store's lock.
  */
 export function synthesizeMeshes(projectDir: string, store: SecretStore): MeshSynthesis {
   const config = readCdktfConfig(projectDir);
   const stores: StoreStatus[] = [];
-  const result = synthesize(projectDir, config, (previous, next) => {
-    // what certificates were last issued for (the store) counts over a cdktf.out that may be stale or absent
-    const before: SynthResult = {
-      outdir: previous?.outdir ?? path.resolve(projectDir, config.output),
-      annotations: [],
-      dependencies: {},
-      meshes: next.meshes.flatMap((m) => {
-        const known =
-          (store.has(m.mesh) ? lastSynthesized(store, m.mesh) : undefined) ??
-          previous?.meshes.find((p) => p.mesh === m.mesh);
-        return known ? [known] : [];
-      }),
-    };
-    const notes = rotationAlone(before, next);
-    for (const m of next.meshes) {
-      checkRootTransition(
-        before.meshes.find((b) => b.mesh === m.mesh),
-        m,
-      );
-      const { created } = store.ensure(m.mesh);
-      const certificates = [...(notes.get(m.mesh) ?? []).map((n) => style.yellow(n)), ...reconcileMeshCa(store, m)];
-      recordSynthesized(store, m);
-      stores.push({ mesh: m.mesh, created, certificates, ...store.info(m.mesh) });
-    }
-  });
+  const result = synthesize(projectDir, config, (previous, next) =>
+    // the store's lock is held from reading what was last issued to recording this synthesis
+    store.withLock(() => {
+      // what certificates were last issued for (the store) counts over a cdktf.out that may be stale or absent
+      const before: SynthResult = {
+        outdir: previous?.outdir ?? path.resolve(projectDir, config.output),
+        annotations: [],
+        dependencies: {},
+        meshes: next.meshes.flatMap((m) => {
+          const known =
+            (store.has(m.mesh) ? lastSynthesized(store, m.mesh) : undefined) ??
+            previous?.meshes.find((p) => p.mesh === m.mesh);
+          return known ? [known] : [];
+        }),
+      };
+      const notes = rotationAlone(before, next);
+      for (const m of next.meshes) {
+        checkRootTransition(
+          before.meshes.find((b) => b.mesh === m.mesh),
+          m,
+        );
+        const { created } = store.ensure(m.mesh);
+        const certificates = [...(notes.get(m.mesh) ?? []).map((n) => style.yellow(n)), ...reconcileMeshCa(store, m)];
+        recordSynthesized(store, m);
+        stores.push({ mesh: m.mesh, created, certificates, ...store.info(m.mesh) });
+      }
+    }),
+  );
   return { result, stores };
 }

@@ -1,8 +1,61 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { describeHolder, FileLock } from '../constructs/private/file-lock';
 import { MESH_MANIFEST_DIR, MeshManifest } from '../constructs/private/mesh-manifest';
 import { CliError } from './output';
+
+/** meshform's per-project working directory (plugin cache, plan runs, deploy journal); git-ignored. */
+export function cacheDirectory(projectDir: string): string {
+  const dir = path.join(projectDir, '.meshform-cache');
+  // saved plans and offline state copies hold secret values: private to the user
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+  const ignore = path.join(dir, '.gitignore');
+  if (!fs.existsSync(ignore)) fs.writeFileSync(ignore, '# meshform working files: never commit\n*\n');
+  return dir;
+}
+
+/** The project's lock file: one plan, deploy, synth or check at a time. */
+export const PROJECT_LOCK = path.join('.meshform-cache', 'meshform.lock');
+
+/**
+ * Runs `fn` holding the project's lock (re-entrant within a process); refuses at once, naming the holder,
+ * while another run holds it. A lock left by a run that is gone is taken over.
+ */
+export function withProjectLock<T>(projectDir: string, command: string, fn: () => T): T {
+  const lock = projectLock(projectDir, command);
+  try {
+    return fn();
+  } finally {
+    lock.release();
+  }
+}
+
+/** `withProjectLock` for an asynchronous run (plan, deploy). */
+export async function withProjectLockAsync<T>(projectDir: string, command: string, fn: () => Promise<T>): Promise<T> {
+  const lock = projectLock(projectDir, command);
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+/** Takes the project's lock for `meshform <command>`, or refuses naming the holder. */
+function projectLock(projectDir: string, command: string): FileLock {
+  readCdktfConfig(projectDir); // not a project: say so, and write nothing there
+  cacheDirectory(projectDir);
+  const lock = new FileLock(path.join(projectDir, PROJECT_LOCK), `meshform ${command} in ${projectDir}`);
+  const holder = lock.tryAcquire();
+  if (holder) {
+    throw new CliError(
+      `another meshform run is using this project: ${describeHolder(holder)}. ` +
+        `Wait for it to finish; if that process is gone or is not meshform, remove ${path.join(projectDir, PROJECT_LOCK)}`,
+    );
+  }
+  return lock;
+}
 
 /** The parts of cdktf.json meshform reads. */
 export interface CdktfConfig {
@@ -48,6 +101,38 @@ export function synthesize(
   check?: (previous: SynthResult | undefined, next: SynthResult) => void,
 ): SynthResult {
   const outdir = path.resolve(projectDir, config.output);
+  return withProjectLock(projectDir, 'synth', () => {
+    repairOutput(outdir);
+    return synthesizeLocked(projectDir, config, outdir, check);
+  });
+}
+
+/**
+ * Finishes or undoes what an interrupted synthesis left beside the output directory (under the project lock,
+ * nothing else writes there): a complete staged output whose predecessor was moved aside is moved in, else
+ * the previous output is put back; leftovers are removed.
+ */
+function repairOutput(outdir: string): void {
+  const dir = path.dirname(outdir);
+  const base = path.basename(outdir);
+  if (!fs.existsSync(dir)) return;
+  const names = fs.readdirSync(dir);
+  const staging = names.filter((n) => n.startsWith(`${base}.staging-`)).map((n) => path.join(dir, n));
+  const old = names.filter((n) => n.startsWith(`${base}.old-`)).map((n) => path.join(dir, n));
+  if (!fs.existsSync(outdir) && old.length > 0) {
+    // the output was moved aside only once a staged output was complete: that one is the newer synthesis
+    const next = staging.find((s) => fs.existsSync(path.join(s, 'manifest.json'))) ?? old[0]!;
+    fs.renameSync(next, outdir);
+  }
+  for (const leftover of [...staging, ...old]) fs.rmSync(leftover, { recursive: true, force: true });
+}
+
+function synthesizeLocked(
+  projectDir: string,
+  config: CdktfConfig,
+  outdir: string,
+  check?: (previous: SynthResult | undefined, next: SynthResult) => void,
+): SynthResult {
   const staging = `${outdir}.staging-${process.pid}`;
   fs.rmSync(staging, { recursive: true, force: true });
   const run = spawnSync(config.app, {

@@ -31,6 +31,8 @@ export interface StackPlanSummary {
   readonly outputsChanged: readonly string[];
   /** True when the stack has state (something was applied before). */
   readonly applied: boolean;
+  /** How many managed resources the state held before the plan. */
+  readonly priorResources: number;
   /** The outputs in the state before the plan. */
   readonly priorOutputs: { readonly [name: string]: unknown };
 }
@@ -56,7 +58,7 @@ interface PlanJson {
   readonly prior_state?: {
     readonly values?: {
       readonly outputs?: { readonly [name: string]: { readonly value: unknown } };
-      readonly root_module?: { readonly resources?: readonly unknown[] };
+      readonly root_module?: { readonly resources?: readonly { readonly mode?: string }[] };
     };
   };
 }
@@ -111,12 +113,16 @@ export function summarizeTerraformPlan(plan: PlanJson, stackJson: StackJson): St
       )
       .map(([k, c]) => [k, c.before]),
   );
+  // data sources read by this plan are in the prior state too: only managed resources were applied
+  const priorResources = (plan.prior_state?.values?.root_module?.resources ?? []).filter(
+    (r) => r.mode === undefined || r.mode === 'managed',
+  ).length;
   return {
     counts,
     resources,
     outputsChanged,
-    applied:
-      (plan.prior_state?.values?.root_module?.resources?.length ?? 0) > 0 || Object.keys(priorOutputs).length > 0,
+    applied: priorResources > 0 || Object.keys(priorOutputs).length > 0,
+    priorResources,
     priorOutputs,
   };
 }

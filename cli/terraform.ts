@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -184,29 +184,73 @@ export class StackWorkspace {
 
   /**
    * Runs terraform with `args`; resolves with its exit code and output (never rejects on a non-zero exit).
-   * Each run is logged to `meshform-terraform.log` in the working directory, except the output of `show`:
-   * a JSON plan holds the variables' values, secrets included.
+   * Terraform runs in its own process group, so an interrupt reaches it once, through `interruptTerraform`
+   * (a terminal's Ctrl-C goes to meshform, which forwards it). Each run is logged to `meshform-terraform.log`
+   * in the working directory, except the output of `show` and `state`: they hold the variables' values and
+   * the state, secrets included.
    */
   public run(args: readonly string[], timeoutMs = 600_000): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const child = spawn(this.env.binary, [...args], { cwd: this.dir, env: this.environment() });
+      const ownGroup = forwarding > 0;
+      const child = spawn(this.env.binary, [...args], { cwd: this.dir, env: this.environment(), detached: ownGroup });
+      running.set(child, ownGroup);
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-      child.on('close', (code) => {
+      const timer = setTimeout(() => signalGroup(child, 'SIGTERM'), timeoutMs);
+      const finish = (code: number | null, error?: Error) => {
         clearTimeout(timer);
-        const logged = args[0] === 'show' ? '(output not logged: it holds variable values)\n' : stdout;
+        running.delete(child);
+        const logged =
+          args[0] === 'show' || args[0] === 'state' ? '(output not logged: it holds secret values)\n' : stdout;
+        if (error) stderr += `${error.message}\n`;
         fs.appendFileSync(
           path.join(this.dir, 'meshform-terraform.log'),
           `$ terraform ${args.join(' ')}\n${logged}${stderr}\n`,
           { mode: 0o600 },
         );
         resolve({ code: code ?? 1, stdout, stderr });
-      });
+      };
+      child.on('error', (e) => finish(1, e));
+      child.on('close', (code) => finish(code));
     });
   }
+}
+
+/** Terraform processes running now, each with whether it leads its own process group. */
+const running = new Map<ChildProcess, boolean>();
+
+/** How many runs forward interrupts to Terraform now (a plan or deploy's RunGuard). */
+let forwarding = 0;
+
+/**
+ * Turns on (or back off) forwarding interrupts: while on, each Terraform runs in its own process group, so a
+ * terminal's Ctrl-C reaches it only through `interruptTerraform`, exactly once. While off (the integration
+ * tier, tests), Terraform shares meshform's process group, as any child does.
+ */
+export function forwardInterrupts(on: boolean): void {
+  forwarding = Math.max(0, forwarding + (on ? 1 : -1));
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    if (running.get(child)) process.kill(-child.pid, signal);
+    else child.kill(signal);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Interrupts every running Terraform as a terminal's Ctrl-C would (SIGINT to its process group): the first
+ * makes it stop gracefully (finish the operations in flight, save its state, release its lock), a second
+ * one stops it at once. Returns how many were running.
+ */
+export function interruptTerraform(): number {
+  for (const child of running.keys()) signalGroup(child, 'SIGINT');
+  return running.size;
 }
 
 /** `TF_VAR_*` values for every variable of a stack that has no default and a value in `values` (its secrets). */
@@ -264,4 +308,45 @@ export function terraformError(output: string, maxErrors = 3): string {
     line.startsWith('Error:') ? [lines[i + 1]?.startsWith('with ') ? `${line} ${lines[i + 1]}` : line] : [],
   );
   return (errors.length > 0 ? errors.slice(0, maxErrors) : lines.slice(-3)).join(' ');
+}
+
+/** Everything Terraform said went wrong, whole (its box drawing removed, blank runs collapsed). */
+export function terraformDiagnostics(output: string): string {
+  return output
+    .split('\n')
+    .map((l) => l.replace(/^[│╷╵]\s?/, '').trimEnd())
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+/** A state read through Terraform: the state document, or none when the backend holds no state yet. */
+export type PulledState =
+  | { readonly ok: true; readonly state?: { outputs?: { [name: string]: { value?: unknown } }; resources?: unknown[] } }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * Reads a stack's state from its backend with `terraform state pull` (S3 and any other backend Terraform
+ * reaches with the user's credentials), in `workDir`, a scratch copy holding only the backend. The state is
+ * kept in memory only.
+ */
+export async function pullState(
+  env: TerraformEnvironment,
+  backend: { readonly terraform?: object },
+  workDir: string,
+): Promise<PulledState> {
+  fs.rmSync(workDir, { recursive: true, force: true });
+  fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(workDir, 'cdk.tf.json'), JSON.stringify({ terraform: backend.terraform }, null, 2));
+  const workspace = new StackWorkspace(workDir, env, { offline: false }, undefined);
+  const init = await workspace.run(['init', '-input=false', '-no-color']);
+  if (init.code !== 0) return { ok: false, error: terraformDiagnostics(init.stderr || init.stdout) };
+  const pulled = await workspace.run(['state', 'pull']);
+  if (pulled.code !== 0) return { ok: false, error: terraformDiagnostics(pulled.stderr || pulled.stdout) };
+  if (pulled.stdout.trim() === '') return { ok: true };
+  try {
+    return { ok: true, state: JSON.parse(pulled.stdout) as Extract<PulledState, { ok: true }>['state'] };
+  } catch (e) {
+    return { ok: false, error: `terraform state pull printed no state document (${(e as Error).message})` };
+  }
 }

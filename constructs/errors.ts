@@ -843,6 +843,22 @@ export const errors = {
       'restore the directory from your backup; if this mesh was never deployed, delete the directory and run `meshform synth` to create a new store',
     );
   },
+
+  /** A file of the secret store that cannot be used as it is: names the file, what is wrong and the fix. */
+  storeFileCorrupt(file: string, problem: string, fix: string): MeshformError {
+    return new MeshformError('secret-store-corrupt', file, `this file of the secret store ${problem}`, file, fix);
+  },
+
+  /** Another process kept the secret store locked longer than meshform waits. */
+  storeLocked(lockFile: string, holder: string, waitedSeconds: number): MeshformError {
+    return new MeshformError(
+      'secret-store-locked',
+      lockFile,
+      `the secret store is locked by ${holder}; waited ${waitedSeconds} s`,
+      lockFile,
+      'wait for that run to finish and try again; if that process is not meshform (or is gone), remove the lock file',
+    );
+  },
 };
 
 /** Factories for every warning meshform emits. */

@@ -10,6 +10,7 @@ import {
   APPLIED_OUTPUT,
   APPLIED_RECORD_FORMAT,
   AppliedRecord,
+  appliedPeers,
   MESH_MANIFEST_FORMAT,
   MeshManifest,
   scopeManifest,
@@ -270,14 +271,17 @@ export class Mesh extends Construct {
     const output = new TerraformOutput(stack, 'MeshformApplied', {
       description: 'The mesh as this stack applied it (meshform plan compares against it). No secret.',
       value: Lazy.stringValue({
-        produce: () =>
-          JSON.stringify({
+        produce: () => {
+          const manifest = this.manifest();
+          return JSON.stringify({
             format: APPLIED_RECORD_FORMAT,
             mesh: this.name,
             stack: stack.node.id,
             datacenter: dc.name,
-            manifest: scopeManifest(this.manifest(), dc.name),
-          } satisfies AppliedRecord),
+            manifest: scopeManifest(manifest, dc.name),
+            peers: appliedPeers(manifest),
+          } satisfies AppliedRecord);
+        },
       }),
     });
     output.overrideLogicalId(APPLIED_OUTPUT);

@@ -4,7 +4,15 @@ import * as path from 'node:path';
 import { errors } from './errors';
 import { replicationToken } from './private/acl';
 import { CaMaterial } from './private/ca-material';
+import { describeHolder, FileLock, LockBusyError } from './private/file-lock';
 import { createGossipKey } from './private/pki';
+import {
+  readJsonFile,
+  removeLeftoverFiles,
+  repairDirectory,
+  replaceDirectory,
+  writeFileAtomic,
+} from './private/store-files';
 import { certificateFacts, keyMatchesCertificate, privateKeyPem, readPrivateKey } from './private/x509';
 
 /** The secrets every datacenter of one mesh shares (TLS material is per datacenter: see `ca()`). */
@@ -38,6 +46,15 @@ export interface SecretStoreOptions {
 }
 
 const FORMAT = 2;
+/** The store's lock file (in the store directory): held for every write. */
+const LOCK_FILE = '.meshform.lock';
+/** How long a write waits for another process's hold on the store. */
+const LOCK_WAIT_MS = 120_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The fix for a store file meshform cannot use. */
+const RESTORE_FIX =
+  'restore the file (or the whole store directory) from your backup; if this mesh was never deployed, delete its directory in the store and run `meshform synth` to create new secrets';
+
 const FILES = {
   index: 'store.json',
   gossipKey: 'gossip.key',
@@ -56,10 +73,14 @@ interface StoreIndex {
  * every datacenter shares, and the mesh's CA material (`ca()`: the offline root, cross-signed roots,
  * per-datacenter intermediates and server certificates).
  *
- * Created on first use. Files are written with mode 0600 in 0700 directories; a new entry is written to a
- * temporary directory and renamed into place, so it is either complete or absent. Synthesis never reads it:
- * secrets reach Terraform only as sensitive variables (`meshform secrets env`). A store of format 1 (one
- * shared server CA) is upgraded in place: its CA becomes root `root-1`.
+ * Created on first use. Files are written with mode 0600 in 0700 directories. Every write holds the store's
+ * lock (`.meshform.lock`, naming its holder; another process waits for it), so two runs never interleave;
+ * a new entry, a root and a datacenter's certificates are each written as one directory swapped into place,
+ * so each is complete or absent, and the leftovers of an interrupted write are cleaned (or the write
+ * finished) before the store is used. A file that cannot be read is refused naming it and the fix.
+ * Synthesis never reads the store: secrets reach Terraform only as sensitive variables
+ * (`meshform secrets env`). A store of format 1 (one shared server CA) is upgraded in place: its CA becomes
+ * root `root-1`.
  */
 export class SecretStore {
   /** Opens (without creating) the store at `options.directory`, `$MESHFORM_SECRETS_DIR` or `./.meshform`. */
@@ -69,9 +90,66 @@ export class SecretStore {
 
   /** Absolute path of the store directory. */
   public readonly directory: string;
+  private readonly lock: FileLock;
 
   private constructor(options: SecretStoreOptions) {
     this.directory = path.resolve(options.directory ?? process.env.MESHFORM_SECRETS_DIR ?? '.meshform');
+    this.lock = new FileLock(path.join(this.directory, LOCK_FILE));
+  }
+
+  /**
+   * Runs `write` holding the store's lock (waiting up to two minutes for another process's hold, saying so
+   * on stderr). Taking the lock first repairs what interrupted writes left behind.
+   */
+  public withLock<T>(write: () => T): T {
+    const outermost = !this.lock.held;
+    if (outermost) fs.mkdirSync(this.directory, { recursive: true, mode: 0o700 });
+    try {
+      this.lock.acquire(LOCK_WAIT_MS, (holder) =>
+        process.stderr.write(`meshform: waiting for the secret store, locked by ${describeHolder(holder)}\n`),
+      );
+    } catch (e) {
+      if (e instanceof LockBusyError)
+        throw errors.storeLocked(e.file, describeHolder(e.holder), Math.round(LOCK_WAIT_MS / 1000));
+      throw e;
+    }
+    try {
+      // nothing else writes while the lock is held: whatever is half-written was left by a run that is gone
+      if (outermost) this.repair();
+      return write();
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /** Cleans what interrupted writes left: staged entries, temporary files, half-swapped CA directories. */
+  private repair(): void {
+    for (const entry of fs.readdirSync(this.directory, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const dir = path.join(this.directory, entry.name);
+      if (entry.name.startsWith('.') && entry.name.includes('.staging-')) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
+      removeLeftoverFiles(dir);
+      const ca = path.join(dir, 'ca');
+      // a root staged by an earlier meshform's upgrade from format 1
+      for (const name of fs.existsSync(ca) ? fs.readdirSync(ca) : [])
+        if (name.startsWith('.') && name.includes('.staging-')) fs.rmSync(path.join(ca, name), { recursive: true });
+      for (const group of [path.join(ca, 'roots'), path.join(ca, 'datacenters')]) {
+        if (!fs.existsSync(group)) continue;
+        const targets = new Set(
+          fs.readdirSync(group).map((name) => name.replace(/^\.(.+)\.(?:staging|old)-\d+$/, '$1')),
+        );
+        for (const target of targets) repairDirectory(path.join(group, target));
+      }
+      // a root directory without a certificate was never a root: an earlier meshform stopped while writing it
+      const roots = path.join(ca, 'roots');
+      for (const id of fs.existsSync(roots) ? fs.readdirSync(roots) : []) {
+        if (!id.startsWith('.') && !fs.existsSync(path.join(roots, id, 'certificate.pem')))
+          fs.rmSync(path.join(roots, id), { recursive: true, force: true });
+      }
+    }
   }
 
   /** Directory of one mesh's entry. */
@@ -84,7 +162,7 @@ export class SecretStore {
     return fs.existsSync(path.join(this.meshDirectory(mesh), FILES.index));
   }
 
-  /** Reads a mesh's shared secrets; throws when the entry is missing or incomplete. */
+  /** Reads a mesh's shared secrets; throws naming the file when the entry is missing or incomplete. */
   public load(mesh: string): MeshSecrets {
     const dir = this.meshDirectory(mesh);
     this.readIndex(mesh);
@@ -102,14 +180,34 @@ export class SecretStore {
       aclReplicationToken: replicationToken(management),
     };
     if (Buffer.from(secrets.gossipKey, 'base64').length !== 32) {
-      throw errors.secretStoreCorrupt(dir, `${FILES.gossipKey} is not 32 bytes of base64`);
+      throw errors.storeFileCorrupt(path.join(dir, FILES.gossipKey), 'is not 32 bytes of base64', RESTORE_FIX);
+    }
+    if (!UUID.test(secrets.aclBootstrapToken)) {
+      throw errors.storeFileCorrupt(path.join(dir, FILES.aclBootstrapToken), 'does not hold a UUID', RESTORE_FIX);
     }
     return secrets;
   }
 
-  /** The mesh's CA material. */
+  /** The mesh's CA material; its writes hold the store's lock. */
   public ca(mesh: string): CaMaterial {
-    return new CaMaterial(this.meshDirectory(mesh), mesh);
+    return new CaMaterial(this.meshDirectory(mesh), mesh, (write) => this.withLock(write));
+  }
+
+  /** A JSON document the store keeps for a mesh (`file` relative to its entry), if any; refused when unreadable. */
+  public readJson<T>(mesh: string, file: string): T | undefined {
+    return readJsonFile<T>(path.join(this.meshDirectory(mesh), file), RESTORE_FIX);
+  }
+
+  /** Writes a JSON document of a mesh's entry completely or not at all, holding the store's lock. */
+  public writeJson(mesh: string, file: string, value: unknown): void {
+    this.withLock(() =>
+      writeFileAtomic(path.join(this.meshDirectory(mesh), file), `${JSON.stringify(value, null, 2)}\n`),
+    );
+  }
+
+  /** Removes a JSON document of a mesh's entry, holding the store's lock. */
+  public removeJson(mesh: string, file: string): void {
+    this.withLock(() => fs.rmSync(path.join(this.meshDirectory(mesh), file), { force: true }));
   }
 
   /** Printable facts about a mesh's entry. */
@@ -128,23 +226,23 @@ export class SecretStore {
   /** Returns the mesh's shared secrets, creating the entry first when the mesh has none. */
   public ensure(mesh: string): { readonly secrets: MeshSecrets; readonly created: boolean } {
     if (this.has(mesh)) return { secrets: this.load(mesh), created: false };
-    this.create(mesh);
-    return { secrets: this.load(mesh), created: true };
+    const created = this.withLock(() => {
+      if (this.has(mesh)) return false; // another process created it while this one waited
+      this.create(mesh);
+      return true;
+    });
+    return { secrets: this.load(mesh), created };
   }
 
   private readIndex(mesh: string): StoreIndex {
     const dir = this.meshDirectory(mesh);
     const file = path.join(dir, FILES.index);
-    let index: StoreIndex;
-    try {
-      index = JSON.parse(fs.readFileSync(file, 'utf8')) as StoreIndex;
-    } catch {
-      throw errors.secretStoreCorrupt(dir, `${FILES.index} is missing or not JSON`);
-    }
-    if (index.mesh !== mesh) throw errors.secretStoreCorrupt(dir, `${FILES.index} is for mesh "${index.mesh}"`);
-    if (index.format === 1) return this.upgradeFromFormat1(mesh, index.serverCaFingerprint);
-    if (index.format !== FORMAT)
-      throw errors.secretStoreCorrupt(dir, `${FILES.index} has unknown format ${index.format}`);
+    const index = readJsonFile<StoreIndex>(file, RESTORE_FIX);
+    if (!index) throw errors.secretStoreCorrupt(dir, `${FILES.index} is missing`);
+    if (index.mesh !== mesh)
+      throw errors.storeFileCorrupt(file, `is for mesh "${index.mesh}", not "${mesh}"`, RESTORE_FIX);
+    if (index.format === 1) return this.withLock(() => this.upgradeFromFormat1(mesh, index.serverCaFingerprint));
+    if (index.format !== FORMAT) throw errors.storeFileCorrupt(file, `has unknown format ${index.format}`, RESTORE_FIX);
     return index;
   }
 
@@ -155,6 +253,8 @@ export class SecretStore {
    */
   private upgradeFromFormat1(mesh: string, recordedFingerprint: string | undefined): StoreIndex {
     const dir = this.meshDirectory(mesh);
+    const current = readJsonFile<StoreIndex>(path.join(dir, FILES.index), RESTORE_FIX);
+    if (current?.format === FORMAT) return current; // another process upgraded it while this one waited
     const certificateFile = path.join(dir, 'server-ca.pem');
     const keyFile = path.join(dir, 'server-ca-key.pem');
     const rootDir = path.join(dir, 'ca', 'roots', 'root-1');
@@ -166,30 +266,24 @@ export class SecretStore {
       }
       if (!keyMatchesCertificate(certificate, key))
         throw errors.secretStoreCorrupt(dir, 'server-ca-key.pem does not match server-ca.pem');
-      const staging = path.join(dir, 'ca', `.root-1.staging-${process.pid}`);
-      fs.rmSync(staging, { recursive: true, force: true });
-      fs.mkdirSync(staging, { recursive: true, mode: 0o700 });
-      const passphrase = randomBytes(24).toString('base64url');
-      fs.writeFileSync(path.join(staging, 'key.pem'), privateKeyPem(key, passphrase), { mode: 0o600 });
-      fs.writeFileSync(path.join(staging, 'passphrase'), `${passphrase}\n`, { mode: 0o600 });
-      fs.writeFileSync(path.join(staging, 'certificate.pem'), certificate, { mode: 0o644 });
       fs.mkdirSync(path.dirname(rootDir), { recursive: true, mode: 0o700 });
-      fs.rmSync(rootDir, { recursive: true, force: true });
-      fs.renameSync(staging, rootDir);
+      replaceDirectory(rootDir, (staging) => {
+        const passphrase = randomBytes(24).toString('base64url');
+        fs.writeFileSync(path.join(staging, 'key.pem'), privateKeyPem(key, passphrase), { mode: 0o600 });
+        fs.writeFileSync(path.join(staging, 'passphrase'), `${passphrase}\n`, { mode: 0o600 });
+        fs.writeFileSync(path.join(staging, 'certificate.pem'), certificate, { mode: 0o644 });
+      });
       fs.rmSync(keyFile);
       fs.rmSync(certificateFile);
     } else if (!fs.existsSync(path.join(rootDir, 'certificate.pem'))) {
       throw errors.secretStoreCorrupt(dir, 'server-ca.pem or server-ca-key.pem is missing (format 1)');
     }
     const index: StoreIndex = { format: FORMAT, mesh };
-    const tmp = path.join(dir, `${FILES.index}.tmp-${process.pid}`);
-    fs.writeFileSync(tmp, `${JSON.stringify(index, null, 2)}\n`, { mode: 0o600 });
-    fs.renameSync(tmp, path.join(dir, FILES.index));
+    writeFileAtomic(path.join(dir, FILES.index), `${JSON.stringify(index, null, 2)}\n`);
     return index;
   }
 
   private create(mesh: string): void {
-    fs.mkdirSync(this.directory, { recursive: true, mode: 0o700 });
     const ignore = path.join(this.directory, '.gitignore');
     if (!fs.existsSync(ignore)) fs.writeFileSync(ignore, '# meshform secret store: never commit\n*\n', { mode: 0o600 });
     const staging = fs.mkdtempSync(path.join(this.directory, `.${mesh}.staging-`));
@@ -203,7 +297,6 @@ export class SecretStore {
       fs.renameSync(staging, this.meshDirectory(mesh));
     } catch (e) {
       fs.rmSync(staging, { recursive: true, force: true });
-      if (this.has(mesh)) return; // another process created it first
       throw e;
     }
   }

@@ -3,6 +3,26 @@ import * as path from 'node:path';
 import { APPLIED_OUTPUT } from '../constructs/private/mesh-manifest';
 import { REPO, runAsync, tempDir } from './support';
 
+/** What makes the synthesized stacks applyable here (see PlanProjectOptions.applyable), appended to app.ts. */
+const APPLYABLE = `
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+const outdir = process.env.CDKTF_OUTDIR;
+for (const name of fs.readdirSync(path.join(outdir, 'stacks'))) {
+  const file = path.join(outdir, 'stacks', name, 'cdk.tf.json');
+  const stack = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const digest = createHash('sha256').update(JSON.stringify([stack.resource ?? {}, stack.data ?? {}])).digest('hex');
+  const { required_providers, ...terraform } = stack.terraform;
+  const kept = {
+    terraform,
+    ...(stack.variable ? { variable: stack.variable } : {}),
+    resource: { terraform_data: { installed: { input: digest } } },
+    ...(stack.output?.meshform_applied ? { output: { meshform_applied: stack.output.meshform_applied } } : {}),
+  };
+  fs.writeFileSync(file, JSON.stringify(kept, null, 2));
+}
+`;
+
 /** Knobs of the planned mesh, read by the project's program from topology.json. */
 export interface PlanTopology {
   primary?: 'east' | 'west';
@@ -13,7 +33,21 @@ export interface PlanTopology {
   previousRoot?: string;
   allowRotationWithoutCrossSigning?: boolean;
   meshCa?: 'offline' | 'aws-pca';
-  services?: { name: string; port: number; datacenters: string[] }[];
+  /** The CA's key algorithm (e.g. rsa-4096: slow to generate, which widens any race). */
+  keyAlgorithm?: string;
+  services?: { name: string; port: number; datacenters: string[]; failover?: string[] }[];
+  /** Where the stacks keep their state (default local files beside cdktf.out). */
+  backend?: 'local' | 's3' | 'cloud';
+}
+
+/** Options of a planned project. */
+export interface PlanProjectOptions {
+  /**
+   * Each stack keeps its backend, variables and `meshform_applied` record, but its resources become one
+   * `terraform_data` (holding a digest of what it replaces, so a change still plans as an update) and its
+   * providers go: real Terraform plans, applies and destroys it here, with no cloud and no provider download.
+   */
+  readonly applyable?: boolean;
 }
 
 /** A project whose app declares a Kubernetes mesh (east, west, north) from topology.json. */
@@ -22,23 +56,29 @@ export interface PlanProject {
   readonly store: string;
   set(t: PlanTopology): void;
   plan(...args: string[]): Promise<{ code: number; stdout: string }>;
+  deploy(...args: string[]): Promise<{ code: number; stdout: string }>;
   /** Records in each control-plane stack's local state what it would apply now, as `terraform apply` does. */
   markApplied(only?: string[]): void;
 }
 
-export function planProject(topology: PlanTopology = {}): PlanProject {
+export function planProject(topology: PlanTopology = {}, options: PlanProjectOptions = {}): PlanProject {
   const dir = tempDir('meshform-plan-');
   fs.writeFileSync(
     path.join(dir, 'app.ts'),
     `import * as fs from 'node:fs';
-import { App, CertificateAuthority, KubernetesCluster, KubernetesDatacenter, Mesh, Service } from ${JSON.stringify(path.join(REPO, 'index'))};
+import { App, CertificateAuthority, KubernetesCluster, KubernetesDatacenter, Mesh, Service, StateBackend } from ${JSON.stringify(path.join(REPO, 'index'))};
 const t = JSON.parse(fs.readFileSync('topology.json', 'utf8'));
-const options = { root: t.root, previousRoot: t.previousRoot, allowRotationWithoutCrossSigning: t.allowRotationWithoutCrossSigning };
+const backend = t.backend === 's3'
+  ? StateBackend.s3({ bucket: 'meshform-test-state', region: 'eu-west-1' })
+  : t.backend === 'cloud'
+    ? StateBackend.terraformCloud({ organization: 'acme', workspacePrefix: 'mesh-' })
+    : undefined;
+const options = { root: t.root, previousRoot: t.previousRoot, allowRotationWithoutCrossSigning: t.allowRotationWithoutCrossSigning, ...(t.keyAlgorithm ? { keyAlgorithm: t.keyAlgorithm } : {}) };
 const ca = t.meshCa === 'aws-pca'
   ? CertificateAuthority.awsPrivateCa({ ...options, primaryCaArn: 'arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555' })
   : CertificateAuthority.offline(options);
 const app = new App({ stackTraces: false });
-const mesh = new Mesh(app, 'shop', { certificateAuthority: ca });
+const mesh = new Mesh(app, 'shop', { certificateAuthority: ca, ...(backend ? { backend } : {}) });
 const primary = t.primary ?? 'east';
 const dcs = {};
 for (const name of t.datacenters ?? ['east', 'west']) {
@@ -50,9 +90,9 @@ for (const name of t.datacenters ?? ['east', 'west']) {
     meshGateway: isPrimary ? { address: name === 'east' ? t.eastGateway ?? 'mgw.east.example.com' : 'mgw.' + name + '.example.com' } : {},
   });
 }
-for (const s of t.services ?? []) new Service(mesh, s.name, { port: s.port, datacenters: s.datacenters.map((d) => dcs[d]) });
+for (const s of t.services ?? []) new Service(mesh, s.name, { port: s.port, datacenters: s.datacenters.map((d) => dcs[d]), failover: (s.failover ?? []).map((d) => dcs[d]) });
 app.synth();
-`,
+${options.applyable ? APPLYABLE : ''}`,
   );
   const tsx = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
   fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ language: 'typescript', app: `node ${tsx} app.ts` }));
@@ -64,6 +104,7 @@ app.synth();
     store,
     set,
     plan: (...args: string[]) => runAsync(['plan', '--project', dir, '--secrets-dir', store, ...args]),
+    deploy: (...args: string[]) => runAsync(['deploy', '--project', dir, '--secrets-dir', store, ...args]),
     markApplied(only?: string[]) {
       const stacks = path.join(dir, 'cdktf.out', 'stacks');
       for (const name of fs.readdirSync(stacks)) {

@@ -8,7 +8,8 @@ import { terraformAvailability } from '../cli/terraform';
 import { APPLIED_OUTPUT } from '../constructs/private/mesh-manifest';
 import { SecretStore } from '../index';
 import { holdsPrivateKey } from './ca-support';
-import { project, readTree, REPO, runAsync } from './support';
+import { planProject } from './plan-support';
+import { project, readTree, REPO, runAsync, tempDir } from './support';
 
 const available = terraformAvailability({ offline: true });
 if (!available.ok) console.warn(`skipping meshform plan with real Terraform: ${available.reason}`);
@@ -75,10 +76,10 @@ describe.skipIf(!available.ok)('meshform plan --offline of the default example, 
     });
     expect(plan.stacks.map((s) => `${s.stack}: ${s.status}`)).toEqual([
       'shop-aws-us-east-infra: planned',
-      'shop-aws-us-east: not-planned',
-      'shop-aws-us-east-config: not-planned',
+      'shop-aws-us-east: skipped',
+      'shop-aws-us-east-config: skipped',
       'shop-aws-vms: planned',
-      'shop-gcp-europe-west: not-planned',
+      'shop-gcp-europe-west: skipped',
     ]);
     expect(plan.stacks[1]!.reason).toBe(
       'offline: provider hashicorp/helm, hashicorp/kubernetes is not in the local provider mirror',
@@ -122,6 +123,10 @@ describe.skipIf(!available.ok)('meshform plan --offline of the default example, 
 
   it('shows the mesh-level plan, the Terraform plan and the picture as text', () => {
     expect(text).toContain('mesh shop — compared with nothing applied yet: everything is to create');
+    expect(text).toContain(
+      '  shop-aws-us-east         skipped: offline: provider hashicorp/helm, hashicorp/kubernetes is not in the local provider mirror',
+    );
+    expect(text).toContain('Exit 0: planned (changes to apply; --detailed-exitcode exits 2 for them)');
     expect(text).toContain('  + datacenter aws-vms: vm on aws, 3 servers, gateway mgw.aws-vms.shop.example.com:443');
     expect(text).toMatch(/Terraform \d+\.\d+\.\d+, offline/);
     const vms = plan.stacks.find((s) => s.stack === 'shop-aws-vms')!.summary!.counts;
@@ -146,7 +151,7 @@ describe.skipIf(!available.ok)('meshform plan --offline of the default example, 
       path.join(dir, '.meshform-cache', 'offline', 'shop-aws-vms', 'meshform-terraform.log'),
       'utf8',
     );
-    expect(log).toContain('$ terraform show -json meshform.tfplan\n(output not logged: it holds variable values)');
+    expect(log).toContain('$ terraform show -json meshform.tfplan\n(output not logged: it holds secret values)');
     expect(log.includes(secrets.gossipKey)).toBe(false);
     expect(holdsPrivateKey(log, serverKey)).toBe(false);
   });
@@ -179,4 +184,64 @@ describe.skipIf(!available.ok)('meshform plan --offline of the default example, 
     expect(mesh.changes.filter((c) => c.datacenter === 'aws-vms')).toEqual([]);
     expect(again.stacks.find((s) => s.stack === 'shop-aws-vms')!.summary!.outputsChanged).not.toContain(APPLIED_OUTPUT);
   }, 600_000);
+});
+
+const online = terraformAvailability({ offline: false });
+
+describe.skipIf(!online.ok)('a plan never passes empty', () => {
+  it("online, where providers cannot be installed (no network here): the plan fails (exit 1) with Terraform's whole error", async () => {
+    // GIVEN a Kubernetes mesh: its stacks need the helm and kubernetes providers
+    const p = planProject();
+    // WHEN planned online
+    const { code, stdout } = await p.plan('--json');
+    const plan = JSON.parse(stdout) as PlanDocument;
+    // THEN it is incomplete: the primary's stack could not be planned (init fails without a network; with one,
+    // its plan fails without a cluster), and the reason and Terraform's whole error are kept
+    expect(code).toBe(1);
+    const east = plan.stacks.find((s) => s.stack === 'shop-east')!;
+    expect(east.status).toBe('failed');
+    expect(east.reason).toMatch(/^terraform (init|plan) failed: Error: /);
+    expect(east.error!.split('\n').length).toBeGreaterThan(2);
+    expect(plan.stacks.filter((s) => s.status === 'planned')).toEqual([]);
+  });
+
+  it('offline: a state kept in S3 is not read, so it is unknown, never "nothing applied"', async () => {
+    // GIVEN a mesh whose stacks (reduced to terraform_data: planned here for real) keep their state in S3
+    const p = planProject({ backend: 's3' }, { applyable: true });
+    // WHEN planned offline
+    const { code, stdout } = await p.plan('--offline', '--json');
+    const plan = JSON.parse(stdout) as PlanDocument;
+    // THEN the stacks are planned, but what they applied is unknown: the plan fails closed
+    expect(plan.stacks.map((s) => `${s.stack}: ${s.status}`)).toEqual([
+      'shop-east: planned',
+      'shop-east-config: planned',
+      'shop-west: planned',
+    ]);
+    expect(plan.meshes[0]!.applied.map((a) => `${a.datacenter}: ${a.source} (${a.detail})`)).toEqual([
+      'east: unavailable (offline: its s3 state is not read)',
+      'west: unavailable (offline: its s3 state is not read)',
+    ]);
+    expect(code).toBe(1);
+    // AND stating the assumption plans against nothing, and says so
+    const assumed = JSON.parse((await p.plan('--offline', '--json', '--assume-unapplied')).stdout) as PlanDocument;
+    expect(assumed.exitCode).toBe(0);
+    expect(assumed.assumptions).toHaveLength(2);
+  });
+
+  it('offline without a provider mirror: stacks that need a provider are skipped and listed; allowed only offline', async () => {
+    const before = process.env.MESHFORM_TF_PROVIDER_MIRROR;
+    process.env.MESHFORM_TF_PROVIDER_MIRROR = tempDir('meshform-no-mirror-');
+    try {
+      const p = planProject();
+      const { code, stdout } = await p.plan('--offline');
+      expect(code).toBe(0);
+      expect(stdout).toContain('offline (fake credentials, no provider mirror found, local state only, no refresh)');
+      expect(stdout).toContain(
+        'shop-east         skipped: offline: provider hashicorp/helm, hashicorp/kubernetes is not in the local provider mirror',
+      );
+    } finally {
+      if (before === undefined) delete process.env.MESHFORM_TF_PROVIDER_MIRROR;
+      else process.env.MESHFORM_TF_PROVIDER_MIRROR = before;
+    }
+  });
 });

@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import Ajv from 'ajv';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readAppliedRecord } from '../cli/applied';
-import { evaluateGates, GATE_IDS } from '../cli/gates';
-import type { PlanDocument } from '../cli/plan';
-import { renderPlanMarkdown } from '../cli/plan-render';
+import { evaluateGates, GATE_IDS, RECORD_GATES } from '../cli/gates';
+import { planProject as planDocument, type PlanDocument } from '../cli/plan';
+import { renderPlanMarkdown, renderPlanText } from '../cli/plan-render';
 import { summarizeTerraformPlan } from '../cli/terraform-plan';
 import { diffMesh } from '../constructs/private/mesh-diff';
 import { APPLIED_OUTPUT, MeshManifest } from '../constructs/private/mesh-manifest';
@@ -39,6 +39,17 @@ async function appliedThenChanged(applied: Parameters<typeof planProject>[0], ne
   return p;
 }
 
+/** GIVEN helper: a project that applied root-1 everywhere, with root-2 created in its store. */
+async function rootOneAppliedRootTwoCreated() {
+  const p = planProject();
+  await jsonPlan(p);
+  p.markApplied();
+  SecretStore.open({ directory: p.store })
+    .ca('shop')
+    .createRoot('root-2', { keyAlgorithm: 'ec-p256', validityDays: 3650 });
+  return p;
+}
+
 function gateIds(plan: PlanDocument): string[] {
   return plan.meshes.flatMap((m) => m.gates.map((g) => `${g.id}${g.acknowledged ? ' (acknowledged)' : ''}`));
 }
@@ -65,9 +76,9 @@ describe('meshform plan: the change in mesh terms', () => {
     expect(mesh.certificates).toContain('issued intermediate east (root-1)');
     expect(plan.exitCode).toBe(0);
     expect(plan.stacks.map((s) => `${s.stack}: ${s.status} (${s.reason})`)).toEqual([
-      'shop-east: not-planned (Terraform skipped (--no-terraform))',
-      'shop-east-config: not-planned (Terraform skipped (--no-terraform))',
-      'shop-west: not-planned (Terraform skipped (--no-terraform))',
+      'shop-east: skipped (Terraform skipped (--no-terraform))',
+      'shop-east-config: skipped (Terraform skipped (--no-terraform))',
+      'shop-west: skipped (Terraform skipped (--no-terraform))',
     ]);
     expect(plan.terraform).toEqual({ available: false, reason: 'skipped (--no-terraform)' });
     const svg = path.join(p.dir, mesh.picture);
@@ -110,6 +121,67 @@ describe('meshform plan: the change in mesh terms', () => {
   });
 });
 
+describe('the baseline is what was applied, never a synthesis', () => {
+  it('fails closed while a state cannot be read: re-running plan (or synth) never silences a gate', async () => {
+    // GIVEN a mesh whose states are in S3, which this plan cannot read (Terraform is not run)
+    const p = planProject({ backend: 's3' });
+    const first = await jsonPlan(p);
+    expect(first.exitCode).toBe(1);
+    expect(first.meshes[0]!.applied.map((a) => `${a.datacenter}: ${a.source} (${a.detail})`)).toEqual([
+      'east: unavailable (its s3 state is read with terraform, which does not run here)',
+      'west: unavailable (its s3 state is read with terraform, which does not run here)',
+    ]);
+    // WHEN the primary's gateway moves and west drops to one server, and plan (and synth) run again and again
+    p.set({ backend: 's3', eastGateway: 'mgw-new.east.example.com', westServers: 1 });
+    await runAsync(['synth', '--project', p.dir, '--secrets-dir', p.store]);
+    const second = await jsonPlan(p);
+    const third = await jsonPlan(p);
+    // THEN every run fails closed: the gates that compare with what was applied cannot be evaluated
+    for (const plan of [second, third]) {
+      expect(plan.exitCode).toBe(1);
+      expect(plan.meshes[0]!.comparedWith).toBe('unreadable');
+      expect(plan.meshes[0]!.gates.filter((g) => g.status === 'cannot-evaluate').map((g) => g.id)).toEqual([
+        ...RECORD_GATES,
+      ]);
+    }
+  });
+
+  it('--assume-unapplied: the plan states the assumption and compares with nothing', async () => {
+    const p = planProject({ backend: 's3' });
+    const { code, stdout } = await p.plan('--no-terraform', '--assume-unapplied');
+    expect(code).toBe(0);
+    expect(stdout).toContain(
+      'ASSUMED: datacenter east of mesh shop is assumed never applied (--assume-unapplied): its s3 state is read with terraform, which does not run here',
+    );
+    expect(stdout).toContain(
+      'mesh shop — compared with nothing applied yet: everything is to create (east, west assumed never applied: --assume-unapplied)',
+    );
+  });
+
+  it('a state holding resources but no meshform record is not "never applied", and a corrupt state file is named', async () => {
+    // GIVEN east applied by hand (resources, no record) and west's state file damaged
+    const p = planProject();
+    await jsonPlan(p);
+    fs.writeFileSync(
+      path.join(p.dir, 'terraform.shop-east.tfstate'),
+      JSON.stringify({ version: 4, outputs: {}, resources: [{ mode: 'managed', type: 'helm_release', name: 'x' }] }),
+    );
+    fs.writeFileSync(path.join(p.dir, 'terraform.shop-west.tfstate'), '{"version": 4, "outp');
+    // WHEN
+    const plan = await jsonPlan(p);
+    // THEN neither is taken for "nothing applied"
+    expect(plan.exitCode).toBe(1);
+    expect(plan.meshes[0]!.applied.map((a) => `${a.datacenter}: ${a.source}`)).toEqual([
+      'east: unavailable',
+      'west: unavailable',
+    ]);
+    expect(plan.meshes[0]!.applied[0]!.detail).toMatch(
+      /terraform\.shop-east\.tfstate holds 1 resource but no meshform record \(applied by an older meshform or by hand\): what it runs is unknown$/,
+    );
+    expect(plan.meshes[0]!.applied[1]!.detail).toMatch(/terraform\.shop-west\.tfstate is not JSON \(/);
+  });
+});
+
 describe('risk gates: each fires, blocks with exit 3, and is acknowledged with --allow', () => {
   it('primary-change', async () => {
     const p = await appliedThenChanged({}, { primary: 'west' });
@@ -148,13 +220,8 @@ describe('risk gates: each fires, blocks with exit 3, and is acknowledged with -
   });
 
   it('ca-root-without-cross-signing: a root switch the topology forced', async () => {
-    const p = planProject();
-    await jsonPlan(p);
-    p.markApplied();
     // the new root exists (as `meshform ca rotate --root --no-cross-sign --force` makes it)
-    SecretStore.open({ directory: p.store })
-      .ca('shop')
-      .createRoot('root-2', { keyAlgorithm: 'ec-p256', validityDays: 3650 });
+    const p = await rootOneAppliedRootTwoCreated();
     p.set({ root: 'root-2', allowRotationWithoutCrossSigning: true });
     const plan = await jsonPlan(p);
     expect(gateIds(plan)).toEqual(['ca-root-without-cross-signing']);
@@ -172,12 +239,7 @@ describe('risk gates: each fires, blocks with exit 3, and is acknowledged with -
   });
 
   it('does not gate a cross-signed rotation step, nor the retirement that follows', async () => {
-    const p = planProject();
-    await jsonPlan(p);
-    p.markApplied();
-    SecretStore.open({ directory: p.store })
-      .ca('shop')
-      .createRoot('root-2', { keyAlgorithm: 'ec-p256', validityDays: 3650 });
+    const p = await rootOneAppliedRootTwoCreated();
     p.set({ root: 'root-2', previousRoot: 'root-1' });
     const step = await jsonPlan(p);
     expect(gateIds(step)).toEqual([]);
@@ -189,13 +251,53 @@ describe('risk gates: each fires, blocks with exit 3, and is acknowledged with -
     expect(gateIds(await jsonPlan(p))).toEqual([]);
   });
 
+  it('failover-target-removal: a service stops failing over to a datacenter that stays', async () => {
+    // GIVEN api runs in east and west and fails over to west; applied
+    const api = { name: 'api', port: 9090, datacenters: ['east', 'west'] };
+    const p = await appliedThenChanged({ services: [{ ...api, failover: ['west'] }] }, { services: [api] });
+    // WHEN its failover is removed (west stays)
+    const plan = await jsonPlan(p);
+    // THEN
+    expect(gateIds(plan)).toEqual(['failover-target-removal']);
+    expect(plan.meshes[0]!.gates[0]!.subject).toBe('service api');
+    expect(plan.meshes[0]!.gates[0]!.message).toBe(
+      'service api no longer fails over to west (failover west becomes none): while its instances are unhealthy, traffic that fails over there now has nowhere to go. Make sure api is healthy where it runs, or add another target first',
+    );
+    expect((await jsonPlan(p, '--allow', 'failover-target-removal')).exitCode).toBe(0);
+  });
+
+  it('ca-root-without-cross-signing: retiring the old root before every datacenter applied the cross-signed step', async () => {
+    // GIVEN root-1 applied everywhere, then the cross-signed step to root-2 applied by east only
+    const p = await rootOneAppliedRootTwoCreated();
+    p.set({ root: 'root-2', previousRoot: 'root-1' });
+    expect(gateIds(await jsonPlan(p))).toEqual([]);
+    p.markApplied(['shop-east']);
+    // WHEN root-1 is retired
+    p.set({ root: 'root-2' });
+    const plan = await jsonPlan(p);
+    // THEN
+    expect(gateIds(plan)).toEqual(['ca-root-without-cross-signing']);
+    expect(plan.meshes[0]!.gates[0]!.message).toBe(
+      "retiring root-1 although not every datacenter applied the cross-signed step to root-2: west (runs root-1). Their servers trust only the old root and would reject the new chains. Deploy the step (root 'root-2', previousRoot 'root-1') to every datacenter first, then retire root-1",
+    );
+  });
+
   it('stateful-destroy: a datacenter leaves the topology', async () => {
     const p = await appliedThenChanged({ datacenters: ['east', 'west', 'north'] }, { datacenters: ['east', 'west'] });
     const plan = await jsonPlan(p);
     expect(gateIds(plan)).toEqual(['stateful-destroy']);
-    expect(plan.meshes[0]!.gates[0]!.message).toContain(
-      'datacenter north leaves the topology: its stacks (shop-north) leave the app',
+    expect(plan.meshes[0]!.gates[0]!.message).toBe(
+      'datacenter north leaves the topology: deploy destroys its stacks (shop-north, in that order), its Consul servers and their data. Move its workloads out and remove it from every failover first',
     );
+    // found through the records the other datacenters applied (never through a synthesis)
+    expect(plan.meshes[0]!.applied.find((a) => a.datacenter === 'north')).toMatchObject({
+      stack: 'shop-north',
+      source: 'state-file',
+      removed: true,
+    });
+    expect(plan.stacks.find((s) => s.stack === 'shop-north')).toMatchObject({ status: 'skipped', destroy: true });
+    // a second plan still has it: it stays "to destroy" until its state is gone
+    expect(gateIds(await jsonPlan(p))).toEqual(['stateful-destroy']);
     expect(plan.meshes[0]!.changes.map((c) => `${c.action} ${c.subject}`)).toEqual([
       'delete datacenter north',
       'delete link north → east',
@@ -318,6 +420,20 @@ describe('risk gates: each fires, blocks with exit 3, and is acknowledged with -
       expect(gates[0]!.message).toContain('aws_instance.server-0 (replace because of user_data)');
     });
 
+    it('stateful-destroy: a stack that left the app while its datacenter stays', () => {
+      const summary = summarizeTerraformPlan(
+        terraformPlan([{ address: 'kubernetes_manifest.ServiceDefaults_api', actions: ['delete'] }]),
+        {},
+      );
+      const m = manifest();
+      const leaving = [{ stack: 'shop-east-config', resources: summary.resources, leaves: { datacenter: 'east' } }];
+      const gates = evaluateGates(m, m, [], leaving, new Set());
+      expect(gates.map((g) => `${g.id} ${g.subject}`)).toEqual(['stateful-destroy shop-east-config']);
+      expect(gates[0]!.message).toBe(
+        'shop-east-config left the app: deploy destroys everything it applied (1 resource: kubernetes_manifest.ServiceDefaults_api). Keep it in the app if it still serves, or back up what it holds first',
+      );
+    });
+
     it('stateful-destroy: the Consul release or namespace of a cluster is destroyed', () => {
       const summary = summarizeTerraformPlan(
         terraformPlan([
@@ -372,8 +488,84 @@ describe('plan output', () => {
   });
 });
 
+/**
+ * GIVEN a stand-in for Terraform Cloud's API (JSON:API documents as its API reference describes them: a
+ * workspace with its current-state-version relationship and resource-count, the current state version with
+ * resources-processed, the current state version's outputs), answering 404 for anything it does not know or
+ * a wrong token, as Terraform Cloud does ("not found, or user unauthorized").
+ */
+async function terraformCloudStandIn(workspaces: {
+  [name: string]: { outputs?: { [name: string]: string }; resources?: number };
+}): Promise<{ base: string; seen: string[]; close: () => void }> {
+  const seen: string[] = [];
+  const byId = new Map(Object.keys(workspaces).map((name, i) => [`ws-${i}`, name]));
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url} ${req.headers.authorization}`);
+    res.setHeader('Content-Type', 'application/vnd.api+json');
+    const send = (body: unknown) => res.end(JSON.stringify(body));
+    const authorized = req.headers.authorization === 'Bearer test-token';
+    const ws = req.url?.match(/^\/api\/v2\/organizations\/acme\/workspaces\/([^/]+)$/);
+    const byWorkspace = req.url?.match(/^\/api\/v2\/workspaces\/(ws-\d+)\/(current-state-version(?:-outputs)?)$/);
+    const name = ws ? decodeURIComponent(ws[1]!) : byWorkspace ? byId.get(byWorkspace[1]!) : undefined;
+    const workspace = name === undefined ? undefined : workspaces[name];
+    if (!authorized || !workspace) {
+      res.statusCode = 404;
+      return send({ errors: [{ status: '404', title: 'not found' }] });
+    }
+    const id = [...byId].find(([, n]) => n === name)![0];
+    const state = workspace.outputs !== undefined;
+    if (ws)
+      return send({
+        data: {
+          id,
+          type: 'workspaces',
+          attributes: { name, 'resource-count': workspace.resources ?? 0 },
+          relationships: {
+            'current-state-version': { data: state ? { id: `sv-${id}`, type: 'state-versions' } : null },
+          },
+        },
+      });
+    if (!state) {
+      res.statusCode = 404;
+      return send({ errors: [{ status: '404', title: 'not found' }] });
+    }
+    if (byWorkspace![2] === 'current-state-version')
+      return send({ data: { id: `sv-${id}`, type: 'state-versions', attributes: { 'resources-processed': true } } });
+    return send({
+      data: Object.entries(workspace.outputs!).map(([n, value]) => ({
+        type: 'state-version-outputs',
+        attributes: { name: n, value, sensitive: false },
+      })),
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => server.close() };
+}
+
 describe('Terraform Cloud stacks', () => {
-  it('reads what a workspace applied through the API', async () => {
+  /** WHEN helper: what stack `stack` applied, read from workspace `name` of a stand-in holding `workspaces`. */
+  async function lookUpInCloud(
+    workspaces: Parameters<typeof terraformCloudStandIn>[0],
+    token: string,
+    stack: string,
+    name: string,
+  ): Promise<{ lookup: Awaited<ReturnType<typeof readAppliedRecord>>; seen: string[] }> {
+    const api = await terraformCloudStandIn(workspaces);
+    process.env.TF_TOKEN_app_terraform_io = token;
+    try {
+      const stackJson = { terraform: { cloud: { organization: 'acme', workspaces: { name } } } };
+      const lookup = await readAppliedRecord(stack, tempDir(), stackJson, undefined, {
+        offline: false,
+        terraformCloudBaseUrl: () => api.base,
+      });
+      return { lookup, seen: api.seen };
+    } finally {
+      delete process.env.TF_TOKEN_app_terraform_io;
+      api.close();
+    }
+  }
+
+  it('reads what a workspace applied through the API, and knows a workspace with no state', async () => {
     const record = {
       format: 1,
       mesh: 'payments',
@@ -381,80 +573,117 @@ describe('Terraform Cloud stacks', () => {
       datacenter: 'aws-eu-west',
       manifest: {},
     };
-    const seen: string[] = [];
-    const server = http.createServer((req, res) => {
-      seen.push(`${req.method} ${req.url} ${req.headers.authorization}`);
-      res.setHeader('Content-Type', 'application/vnd.api+json');
-      if (req.url === '/api/v2/organizations/acme/workspaces/mesh-payments-aws-eu-west')
-        res.end(JSON.stringify({ data: { id: 'ws-123' } }));
-      else if (req.url === '/api/v2/workspaces/ws-123/current-state-version-outputs')
-        res.end(
-          JSON.stringify({
-            data: [{ attributes: { name: APPLIED_OUTPUT, value: JSON.stringify(record), sensitive: false } }],
-          }),
-        );
-      else {
-        res.statusCode = 404;
-        res.end('{}');
-      }
+    const workspaces = {
+      'mesh-payments-aws-eu-west': { outputs: { [APPLIED_OUTPUT]: JSON.stringify(record) }, resources: 12 },
+      'mesh-new': {},
+    };
+    const found = await lookUpInCloud(workspaces, 'test-token', 'payments-aws-eu-west', 'mesh-payments-aws-eu-west');
+    expect(found.lookup).toMatchObject({
+      source: 'terraform-cloud',
+      detail: 'from workspace acme/mesh-payments-aws-eu-west',
+      record,
+      resources: 12,
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    process.env.TF_TOKEN_app_terraform_io = 'test-token';
-    try {
-      const stackJson = {
-        terraform: { cloud: { organization: 'acme', workspaces: { name: 'mesh-payments-aws-eu-west' } } },
-      };
-      const found = await readAppliedRecord('payments-aws-eu-west', tempDir(), stackJson, undefined, {
-        terraformCloudBaseUrl: () => base,
-      });
-      expect(found).toMatchObject({
-        source: 'terraform-cloud',
-        detail: 'from workspace acme/mesh-payments-aws-eu-west',
-        record,
-      });
-      expect(seen[0]).toBe('GET /api/v2/organizations/acme/workspaces/mesh-payments-aws-eu-west Bearer test-token');
-      const missing = await readAppliedRecord(
-        'payments-x',
-        tempDir(),
-        { terraform: { cloud: { organization: 'acme', workspaces: { name: 'nope' } } } },
-        undefined,
-        {
-          terraformCloudBaseUrl: () => base,
-        },
-      );
-      expect(missing).toEqual({ stack: 'payments-x', source: 'none', detail: 'workspace nope has no state yet' });
-    } finally {
-      delete process.env.TF_TOKEN_app_terraform_io;
-      server.close();
-    }
+    expect(found.seen[0]).toBe('GET /api/v2/organizations/acme/workspaces/mesh-payments-aws-eu-west Bearer test-token');
+    expect((await lookUpInCloud(workspaces, 'test-token', 'payments-new', 'mesh-new')).lookup).toEqual({
+      stack: 'payments-new',
+      source: 'none',
+      detail: 'workspace acme/mesh-new has no state yet',
+      resources: 0,
+    });
   });
 
-  it('still gives the mesh-level plan and gates for CloudBackend stacks without a token, from the last synthesis', async () => {
-    const dir = tempDir('meshform-tfc-');
-    const program = path.join(dir, 'app.ts');
-    fs.writeFileSync(
-      program,
-      `import { App } from ${JSON.stringify(path.join(REPO, 'index'))};\nimport { defineMultiClusterMesh } from ${JSON.stringify(path.join(REPO, 'examples', 'multi-cluster', 'main'))};\nconst app = new App({ stackTraces: false });\ndefineMultiClusterMesh(app);\napp.synth();\n`,
+  it('never reads a 404 as "never applied": Terraform Cloud answers it for "not allowed" too', async () => {
+    // GIVEN a workspace that exists and applied, and a token that may not read it (the API answers 404)
+    const workspaces = { 'mesh-payments-x': { outputs: { other: 'x' }, resources: 3 } };
+    // WHEN
+    const { lookup } = await lookUpInCloud(
+      workspaces,
+      'a-token-of-another-organization',
+      'payments-x',
+      'mesh-payments-x',
     );
-    fs.writeFileSync(
-      path.join(dir, 'cdktf.json'),
-      JSON.stringify({ app: `node ${path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs')} app.ts` }),
+    // THEN what it applied is unknown, not nothing
+    expect(lookup).toEqual({
+      stack: 'payments-x',
+      source: 'unavailable',
+      detail:
+        'Terraform Cloud answers 404 for workspace acme/mesh-payments-x: it does not exist, or the token may not read it (the API gives the same answer for both)',
+    });
+  });
+
+  it('a workspace whose state holds resources but no meshform record is not "never applied"', async () => {
+    const workspaces = { 'mesh-payments-x': { outputs: { other: 'x' }, resources: 3 } };
+    const { lookup } = await lookUpInCloud(workspaces, 'test-token', 'payments-x', 'mesh-payments-x');
+    expect(lookup).toMatchObject({ source: 'unavailable', resources: 3 });
+    expect(lookup.detail).toBe(
+      'workspace acme/mesh-payments-x holds 3 resources but no meshform record (applied by an older meshform or by hand): what it runs is unknown',
     );
-    const plan = async () =>
-      JSON.parse(
-        (await runAsync(['plan', '--json', '--project', dir, '--secrets-dir', path.join(dir, 'store')])).stdout,
-      ) as PlanDocument;
-    const first = await plan();
-    expect(first.meshes[0]!.applied.map((a) => a.source)).toEqual(['unavailable', 'unavailable', 'unavailable']);
-    expect(first.meshes[0]!.applied[0]!.detail).toBe(
-      'no token for app.terraform.io (TF_TOKEN_app_terraform_io or terraform login)',
+  });
+
+  it('a pipeline without credentials: the plan fails closed (exit 1), every datacenter named, gates "cannot evaluate"', async () => {
+    // GIVEN the mesh's stacks in Terraform Cloud and no token in the environment
+    const p = planProject({ backend: 'cloud' });
+    // WHEN
+    const plan = await jsonPlan(p);
+    // THEN
+    expect(plan.exitCode).toBe(1);
+    const mesh = plan.meshes[0]!;
+    expect(mesh.comparedWith).toBe('unreadable');
+    expect(mesh.applied.map((a) => `${a.datacenter}: ${a.source} (${a.detail})`)).toEqual([
+      'east: unavailable (no token for app.terraform.io (TF_TOKEN_app_terraform_io or terraform login))',
+      'west: unavailable (no token for app.terraform.io (TF_TOKEN_app_terraform_io or terraform login))',
+    ]);
+    expect(mesh.changes).toEqual([]);
+    expect(mesh.gates.map((g) => `${g.id}: ${g.status}`)).toEqual(RECORD_GATES.map((id) => `${id}: cannot-evaluate`));
+    expect(mesh.gates[0]!.acknowledgeWith).toBe('read access to the state of east, west, or --assume-unapplied');
+    // AND the text says why and what to do
+    const { code, stdout } = await p.plan('--no-terraform');
+    expect(code).toBe(1);
+    expect(stdout).toContain(
+      '  ? datacenter east: what it applied is unknown (shop-east: no token for app.terraform.io',
     );
-    expect(first.meshes[0]!.comparedWith).toBe('nothing');
-    expect(first.stacks.every((s) => s.status === 'not-planned')).toBe(true);
-    expect(first.stacks[0]!.reason).toMatch(/^Terraform Cloud plans this workspace remotely/);
-    const second = await plan();
-    expect(second.meshes[0]!.comparedWith).toBe('last-synthesized');
-    expect(second.meshes[0]!.changes).toEqual([]);
+    expect(stdout).toContain(
+      '? CANNOT EVALUATE ca-root-without-cross-signing, server-quorum, primary-change, gateway-readdress, failover-target-removal, stateful-destroy — what east, west applied',
+    );
+    expect(stdout).toContain('Exit 1: the plan is incomplete');
+  });
+
+  it('a token that cannot read the workspaces (404): exit 1 through the whole plan; --assume-unapplied states the assumption', async () => {
+    const api = await terraformCloudStandIn({ 'mesh-shop-east': { outputs: {} }, 'mesh-shop-west': { outputs: {} } });
+    process.env.TF_TOKEN_app_terraform_io = 'a-token-of-another-organization';
+    const p = planProject({ backend: 'cloud' });
+    const options = {
+      projectDir: p.dir,
+      store: SecretStore.open({ directory: p.store }),
+      offline: false,
+      parallelism: 2,
+      allow: new Set<string>(),
+      terraform: false,
+      terraformCloudBaseUrl: () => api.base,
+    };
+    try {
+      const failed = await planDocument(options);
+      expect(failed.exitCode).toBe(1);
+      expect(failed.meshes[0]!.applied[0]!.detail).toMatch(
+        /^Terraform Cloud answers 404 for workspace acme\/mesh-shop-east/,
+      );
+      const assumed = await planDocument({ ...options, assumeUnapplied: true });
+      expect(assumed.exitCode).toBe(0);
+      expect(assumed.assumptions).toEqual([
+        expect.stringMatching(
+          /^datacenter east of mesh shop is assumed never applied \(--assume-unapplied\): Terraform Cloud answers 404/,
+        ),
+        expect.stringMatching(/^datacenter west of mesh shop is assumed never applied/),
+      ]);
+      expect(assumed.meshes[0]!.comparedWith).toBe('nothing');
+      expect(assumed.meshes[0]!.assumedUnapplied).toEqual(['east', 'west']);
+      expect(renderPlanText(assumed)).toContain(
+        'ASSUMED: datacenter east of mesh shop is assumed never applied (--assume-unapplied): Terraform Cloud answers 404',
+      );
+    } finally {
+      delete process.env.TF_TOKEN_app_terraform_io;
+      api.close();
+    }
   });
 });

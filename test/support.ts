@@ -133,6 +133,18 @@ export function thrownMessage(fn: () => unknown): string {
 
 const TSX = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
+/** The meshform command as users run it (`npx meshform`): one process, no launcher. */
+export const BIN = path.join(REPO, 'bin', 'meshform.js');
+
+/** Waits until `condition` holds, polling; fails with `what` after `timeoutMs` (a bound, not a timing assertion). */
+export async function until(what: string, condition: () => boolean, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** GIVEN helper: a project directory whose cdktf.json runs `program` (a .ts file path). */
 export function project(program: string): string {
   const dir = tempDir('meshform-project-');

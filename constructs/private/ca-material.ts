@@ -2,7 +2,8 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CaPlan } from '../certificate-authority';
-import { caErrors, CaMaterialError } from '../errors';
+import { caErrors, CaMaterialError, errors } from '../errors';
+import { copyFiles, hasLeftovers, repairDirectory, replaceDirectory, writeFileAtomic } from './store-files';
 import {
   certificateFacts,
   CertificateFacts,
@@ -40,16 +41,51 @@ const DAY = 86_400_000;
 /** Certificates start a minute in the past, so a peer whose clock is slightly behind accepts them. */
 const BACKDATE = 60_000;
 
-function write(file: string, content: string, mode = 0o600): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, content, { mode });
-  fs.renameSync(tmp, file);
+/** The fix for a datacenter's certificate file meshform cannot read: it is issued again. */
+function reissueFix(dc: string): string {
+  return `remove it with its directory (${path.join('ca', 'datacenters', dc)}) and run \`meshform synth\` or \`meshform ca rotate --intermediate ${dc}\`: meshform issues the datacenter's intermediate and server certificate again`;
 }
 
-function read(file: string): string | undefined {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+/** The fix for a root file meshform cannot read. */
+const ROOT_FIX =
+  'restore the root directory (certificate.pem, key.pem, and passphrase if it was unattended) from your offline backup; if no datacenter was ever deployed with this root, delete its directory and run `meshform synth`';
+
+/** A certificate file's text, checked to be one: undefined when absent; refused naming the file when unreadable. */
+function readCertificate(file: string, fix: string): string | undefined {
+  const pem = readText(file, fix);
+  if (pem === undefined) return undefined;
+  try {
+    for (const one of splitPem(pem)) new X509Certificate(one);
+    if (splitPem(pem).length === 0) throw new Error('no PEM certificate in it');
+  } catch (e) {
+    throw errors.storeFileCorrupt(file, `does not hold a readable certificate (${(e as Error).message})`, fix);
+  }
+  return pem;
 }
+
+/** An unencrypted key file's text, checked to be a key. */
+function readKey(file: string, fix: string): string | undefined {
+  const pem = readText(file, fix);
+  if (pem === undefined) return undefined;
+  try {
+    readPrivateKey(pem);
+  } catch (e) {
+    throw errors.storeFileCorrupt(file, `does not hold a readable private key (${(e as Error).message})`, fix);
+  }
+  return pem;
+}
+
+function readText(file: string, fix: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw errors.storeFileCorrupt(file, `cannot be read (${(e as Error).message})`, fix);
+  }
+}
+
+/** Runs a write of the store holding its lock. */
+export type StoreLock = <T>(write: () => T) => T;
 
 /**
  * One mesh's CA material in the secret store:
@@ -62,15 +98,21 @@ function read(file: string): string | undefined {
  *     ca/datacenters/<dc>/server.pem     server certificate + intermediate (+ cross-signed root) chain
  *     ca/datacenters/<dc>/server-key.pem
  *
- * Every file is written to a temporary name and renamed, so each is complete or absent.
+ * Every write holds the store's lock. A root, and a datacenter's certificates and keys, are each written as
+ * one directory swapped into place (a key never sits beside another run's certificate); a single file is
+ * written to a temporary name and renamed. A file that is not what it should be is refused, naming it.
  */
 export class CaMaterial {
   private readonly root: string;
 
-  /** @param mesh the mesh's name, used in certificate names and errors */
+  /**
+   * @param mesh the mesh's name, used in certificate names and errors
+   * @param lock runs each write holding the store's lock (the store passes its own)
+   */
   constructor(
     meshDirectory: string,
     public readonly mesh: string,
+    private readonly lock: StoreLock = (write) => write(),
   ) {
     this.root = path.join(meshDirectory, 'ca');
   }
@@ -83,6 +125,15 @@ export class CaMaterial {
     return path.join(this.root, 'datacenters', dc);
   }
 
+  /**
+   * The directory a read looks in: when another run is swapping it (or one was interrupted doing so), waits
+   * for the store's lock and finishes or undoes that write first.
+   */
+  private settled(dir: string): string {
+    if (!fs.existsSync(dir) && hasLeftovers(dir)) this.lock(() => repairDirectory(dir));
+    return dir;
+  }
+
   /** How errors name a root. */
   public rootSubject(id: string): string {
     return `${this.mesh} root ${id}`;
@@ -91,37 +142,43 @@ export class CaMaterial {
   /** Ids of the roots in the store. */
   public roots(): string[] {
     const dir = path.join(this.root, 'roots');
-    return fs.existsSync(dir)
-      ? fs
-          .readdirSync(dir)
-          .filter((id) => fs.existsSync(path.join(dir, id, 'certificate.pem')))
-          .sort()
-      : [];
+    if (!fs.existsSync(dir)) return [];
+    // a root being swapped (or left half-swapped): the store's lock waits for it, or repairs it
+    if (fs.readdirSync(dir).some((name) => name.startsWith('.'))) this.lock(() => undefined);
+    return fs
+      .readdirSync(dir)
+      .filter((id) => !id.startsWith('.') && fs.existsSync(path.join(dir, id, 'certificate.pem')))
+      .sort();
   }
 
   public rootCertificate(id: string): string | undefined {
-    return read(path.join(this.rootDir(id), 'certificate.pem'));
+    return readCertificate(path.join(this.settled(this.rootDir(id)), 'certificate.pem'), ROOT_FIX);
   }
 
   /** True when the root's passphrase lies beside its key (created unattended). */
   public isUnattended(id: string): boolean {
-    return fs.existsSync(path.join(this.rootDir(id), 'passphrase'));
+    return fs.existsSync(path.join(this.settled(this.rootDir(id)), 'passphrase'));
   }
 
   /** Root `id` cross-signed by the root it replaced, if any. */
   public crossCertificate(id: string): string | undefined {
-    return read(path.join(this.rootDir(id), 'cross-signed.pem'));
+    return readCertificate(
+      path.join(this.settled(this.rootDir(id)), 'cross-signed.pem'),
+      "remove the file and run `meshform synth`: meshform cross-signs the root again (it needs the previous root's passphrase)",
+    );
   }
 
   public intermediate(dc: string): { certificatePem: string; keyPem: string } | undefined {
-    const cert = read(path.join(this.dcDir(dc), 'intermediate.pem'));
-    const key = read(path.join(this.dcDir(dc), 'intermediate-key.pem'));
+    const dir = this.settled(this.dcDir(dc));
+    const cert = readCertificate(path.join(dir, 'intermediate.pem'), reissueFix(dc));
+    const key = readKey(path.join(dir, 'intermediate-key.pem'), reissueFix(dc));
     return cert && key ? { certificatePem: cert, keyPem: key } : undefined;
   }
 
   public server(dc: string): { chainPem: string; keyPem: string } | undefined {
-    const chain = read(path.join(this.dcDir(dc), 'server.pem'));
-    const key = read(path.join(this.dcDir(dc), 'server-key.pem'));
+    const dir = this.settled(this.dcDir(dc));
+    const chain = readCertificate(path.join(dir, 'server.pem'), reissueFix(dc));
+    const key = readKey(path.join(dir, 'server-key.pem'), reissueFix(dc));
     return chain && key ? { chainPem: chain, keyPem: key } : undefined;
   }
 
@@ -133,42 +190,51 @@ export class CaMaterial {
     id: string,
     options: { keyAlgorithm: KeyAlgorithm; validityDays: number; passphrase?: string; now?: Date },
   ): void {
-    if (this.rootCertificate(id)) throw caErrors.rootExists(this.rootSubject(id));
-    const now = options.now ?? new Date();
-    const key = generateKey(options.keyAlgorithm);
-    const certificate = issueCertificate({
-      commonName: `${this.mesh} mesh root ${id}`,
-      organization: 'meshform',
-      publicKey: key.publicKey,
-      selfSigningKey: key.privateKey,
-      notBefore: new Date(now.getTime() - BACKDATE),
-      notAfter: new Date(now.getTime() + options.validityDays * DAY),
-      ca: {},
+    this.lock(() => {
+      if (this.rootCertificate(id)) throw caErrors.rootExists(this.rootSubject(id));
+      const now = options.now ?? new Date();
+      const key = generateKey(options.keyAlgorithm);
+      const certificate = issueCertificate({
+        commonName: `${this.mesh} mesh root ${id}`,
+        organization: 'meshform',
+        publicKey: key.publicKey,
+        selfSigningKey: key.privateKey,
+        notBefore: new Date(now.getTime() - BACKDATE),
+        notAfter: new Date(now.getTime() + options.validityDays * DAY),
+        ca: {},
+      });
+      const passphrase = options.passphrase ?? randomBytes(24).toString('base64url');
+      replaceDirectory(this.rootDir(id), (dir) => {
+        put(dir, 'key.pem', privateKeyPem(key.privateKey, passphrase));
+        if (options.passphrase === undefined) put(dir, 'passphrase', `${passphrase}\n`);
+        put(dir, 'certificate.pem', certificate, 0o644);
+      });
     });
-    const passphrase = options.passphrase ?? randomBytes(24).toString('base64url');
-    const dir = this.rootDir(id);
-    write(path.join(dir, 'key.pem'), privateKeyPem(key.privateKey, passphrase));
-    if (options.passphrase === undefined) write(path.join(dir, 'passphrase'), `${passphrase}\n`);
-    write(path.join(dir, 'certificate.pem'), certificate, 0o644);
   }
 
   /** Removes a root that was never used (a rotation that failed half-way). */
   public removeRoot(id: string): void {
-    fs.rmSync(this.rootDir(id), { recursive: true, force: true });
+    this.lock(() => fs.rmSync(this.rootDir(id), { recursive: true, force: true }));
   }
 
   /** The root's private key, decrypted with the stored or provided passphrase, checked against its certificate. */
   public rootKey(id: string, passphrases: PassphraseProvider) {
     const subject = this.rootSubject(id);
-    const keyFile = path.join(this.rootDir(id), 'key.pem');
-    const keyPem = read(keyFile);
+    const dir = this.settled(this.rootDir(id));
+    const keyFile = path.join(dir, 'key.pem');
+    const keyPem = readText(keyFile, ROOT_FIX);
     if (!keyPem) throw caErrors.rootKeyMissing(subject, keyFile);
-    const passphrase = read(path.join(this.rootDir(id), 'passphrase'))?.trim() ?? passphrases(id);
+    const stored = readText(path.join(dir, 'passphrase'), ROOT_FIX)?.trim();
+    const passphrase = stored ?? passphrases(id);
     if (passphrase === undefined) throw caErrors.passphraseNeeded(subject, passphraseVariable(id));
     let key;
     try {
       key = readPrivateKey(keyPem, passphrase);
     } catch {
+      if (!/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(keyPem))
+        throw errors.storeFileCorrupt(keyFile, 'does not hold an encrypted private key', ROOT_FIX);
+      if (stored !== undefined)
+        throw errors.storeFileCorrupt(keyFile, 'is not decrypted by the passphrase stored beside it', ROOT_FIX);
       throw caErrors.wrongPassphrase(subject, passphraseVariable(id));
     }
     if (!keyMatchesCertificate(this.rootCertificate(id)!, key)) {
@@ -177,11 +243,15 @@ export class CaMaterial {
     return key;
   }
 
-  /** Re-encrypts a root key with a new passphrase and removes the stored one. */
+  /** Re-encrypts a root key with a new passphrase and removes the stored one (one swap: never half done). */
   public protect(id: string, newPassphrase: string, passphrases: PassphraseProvider): void {
-    const key = this.rootKey(id, passphrases);
-    write(path.join(this.rootDir(id), 'key.pem'), privateKeyPem(key, newPassphrase));
-    fs.rmSync(path.join(this.rootDir(id), 'passphrase'), { force: true });
+    this.lock(() => {
+      const key = this.rootKey(id, passphrases);
+      replaceDirectory(this.rootDir(id), (dir, previous) => {
+        copyFiles(previous, dir, ['certificate.pem', 'cross-signed.pem']);
+        put(dir, 'key.pem', privateKeyPem(key, newPassphrase));
+      });
+    });
   }
 
   /**
@@ -196,7 +266,6 @@ export class CaMaterial {
     options: { passphrase: string; keyPassphrase?: string; rotationWindowDays: number; now?: Date },
   ): void {
     const subject = this.rootSubject(id);
-    if (this.rootCertificate(id)) throw caErrors.rootExists(subject);
     const certificates = splitPem(certificatePem);
     if (certificates.length !== 1) throw caErrors.badCertificateFile(subject, certificates.length);
     const certificate = certificates[0]!;
@@ -220,27 +289,33 @@ export class CaMaterial {
     if (problems.length > 0) throw problems[0]!;
     if (!keyMatchesCertificate(certificate, key))
       throw caErrors.keyMismatch(subject, 'give the key that belongs to this certificate');
-    const dir = this.rootDir(id);
-    write(path.join(dir, 'key.pem'), privateKeyPem(key, options.passphrase));
-    write(path.join(dir, 'certificate.pem'), certificate, 0o644);
+    this.lock(() => {
+      if (this.rootCertificate(id)) throw caErrors.rootExists(subject);
+      replaceDirectory(this.rootDir(id), (dir) => {
+        put(dir, 'key.pem', privateKeyPem(key, options.passphrase));
+        put(dir, 'certificate.pem', certificate, 0o644);
+      });
+    });
   }
 
   /** Signs root `id`'s key and subject with root `previous` (valid until the earlier of the two expiries). */
   public crossSign(id: string, previous: string, passphrases: PassphraseProvider, now = new Date()): void {
-    const newRoot = this.rootCertificate(id)!;
-    const oldRoot = this.rootCertificate(previous)!;
-    const cross = issueCertificate({
-      commonName: '',
-      subjectFromPem: newRoot,
-      publicKey: new X509Certificate(newRoot).publicKey,
-      issuer: { certificatePem: oldRoot, privateKey: this.rootKey(previous, passphrases) },
-      notBefore: new Date(now.getTime() - BACKDATE),
-      notAfter: new Date(
-        Math.min(certificateFacts(newRoot).notAfter.getTime(), certificateFacts(oldRoot).notAfter.getTime()),
-      ),
-      ca: {},
+    this.lock(() => {
+      const newRoot = this.rootCertificate(id)!;
+      const oldRoot = this.rootCertificate(previous)!;
+      const cross = issueCertificate({
+        commonName: '',
+        subjectFromPem: newRoot,
+        publicKey: new X509Certificate(newRoot).publicKey,
+        issuer: { certificatePem: oldRoot, privateKey: this.rootKey(previous, passphrases) },
+        notBefore: new Date(now.getTime() - BACKDATE),
+        notAfter: new Date(
+          Math.min(certificateFacts(newRoot).notAfter.getTime(), certificateFacts(oldRoot).notAfter.getTime()),
+        ),
+        ca: {},
+      });
+      writeFileAtomic(path.join(this.rootDir(id), 'cross-signed.pem'), cross, 0o644);
     });
-    write(path.join(this.rootDir(id), 'cross-signed.pem'), cross, 0o644);
   }
 
   /**
@@ -277,32 +352,37 @@ export class CaMaterial {
     return `${certificate}${rootPem}`;
   }
 
-  /** Issues a datacenter's intermediate under root `rootId` (path length 0: it issues leaves only). */
+  /**
+   * Issues a datacenter's intermediate under root `rootId` (path length 0: it issues leaves only). The old
+   * server certificate belongs to the old intermediate: it goes in the same swap, so no mismatched pair remains.
+   */
   public issueIntermediate(
     dc: string,
     rootId: string,
     options: { keyAlgorithm: KeyAlgorithm; validityDays: number; now?: Date },
     passphrases: PassphraseProvider,
   ): void {
-    const now = options.now ?? new Date();
-    const rootPem = this.rootCertificate(rootId)!;
-    const rootKey = this.rootKey(rootId, passphrases);
-    const key = generateKey(options.keyAlgorithm);
-    const certificate = issueCertificate({
-      commonName: `${this.mesh} ${dc} intermediate (${rootId})`,
-      organization: 'meshform',
-      publicKey: key.publicKey,
-      issuer: { certificatePem: rootPem, privateKey: rootKey },
-      notBefore: new Date(now.getTime() - BACKDATE),
-      notAfter: new Date(
-        Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(rootPem).notAfter.getTime()),
-      ),
-      ca: { pathLength: 0 },
+    this.lock(() => {
+      const now = options.now ?? new Date();
+      const rootPem = this.rootCertificate(rootId)!;
+      const rootKey = this.rootKey(rootId, passphrases);
+      const key = generateKey(options.keyAlgorithm);
+      const certificate = issueCertificate({
+        commonName: `${this.mesh} ${dc} intermediate (${rootId})`,
+        organization: 'meshform',
+        publicKey: key.publicKey,
+        issuer: { certificatePem: rootPem, privateKey: rootKey },
+        notBefore: new Date(now.getTime() - BACKDATE),
+        notAfter: new Date(
+          Math.min(now.getTime() + options.validityDays * DAY, certificateFacts(rootPem).notAfter.getTime()),
+        ),
+        ca: { pathLength: 0 },
+      });
+      replaceDirectory(this.dcDir(dc), (dir) => {
+        put(dir, 'intermediate-key.pem', privateKeyPem(key.privateKey));
+        put(dir, 'intermediate.pem', certificate, 0o644);
+      });
     });
-    // the old server certificate belongs to the old intermediate: removed first, so no mismatched pair remains
-    fs.rmSync(path.join(this.dcDir(dc), 'server.pem'), { force: true });
-    write(path.join(this.dcDir(dc), 'intermediate-key.pem'), privateKeyPem(key.privateKey));
-    write(path.join(this.dcDir(dc), 'intermediate.pem'), certificate, 0o644);
   }
 
   /** Issues a datacenter's server certificate from its intermediate; the chain carries the cross-signed root. */
@@ -310,41 +390,48 @@ export class CaMaterial {
     request: ServerCertificateRequest,
     options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date },
   ): void {
-    const now = options.now ?? new Date();
-    const intermediate = this.intermediate(request.datacenter)!;
-    const key = generateKey(options.keyAlgorithm);
-    const leaf = issueCertificate({
-      commonName: request.dnsNames[0]!,
-      publicKey: key.publicKey,
-      issuer: { certificatePem: intermediate.certificatePem, privateKey: readPrivateKey(intermediate.keyPem) },
-      notBefore: new Date(now.getTime() - BACKDATE),
-      notAfter: new Date(
-        Math.min(
-          now.getTime() + options.validityDays * DAY,
-          certificateFacts(intermediate.certificatePem).notAfter.getTime(),
+    this.lock(() => {
+      const now = options.now ?? new Date();
+      const intermediate = this.intermediate(request.datacenter)!;
+      const key = generateKey(options.keyAlgorithm);
+      const leaf = issueCertificate({
+        commonName: request.dnsNames[0]!,
+        publicKey: key.publicKey,
+        issuer: { certificatePem: intermediate.certificatePem, privateKey: readPrivateKey(intermediate.keyPem) },
+        notBefore: new Date(now.getTime() - BACKDATE),
+        notAfter: new Date(
+          Math.min(
+            now.getTime() + options.validityDays * DAY,
+            certificateFacts(intermediate.certificatePem).notAfter.getTime(),
+          ),
         ),
-      ),
-      dnsNames: request.dnsNames,
-      ipAddresses: request.ipAddresses,
+        dnsNames: request.dnsNames,
+        ipAddresses: request.ipAddresses,
+      });
+      replaceDirectory(this.dcDir(request.datacenter), (dir, previous) => {
+        copyFiles(previous, dir, ['intermediate.pem', 'intermediate-key.pem']);
+        put(dir, 'server-key.pem', privateKeyPem(key.privateKey));
+        put(dir, 'server.pem', `${leaf}${intermediate.certificatePem}${options.crossChain ?? ''}`, 0o644);
+      });
     });
-    fs.rmSync(path.join(this.dcDir(request.datacenter), 'server.pem'), { force: true });
-    write(path.join(this.dcDir(request.datacenter), 'server-key.pem'), privateKeyPem(key.privateKey));
-    write(
-      path.join(this.dcDir(request.datacenter), 'server.pem'),
-      `${leaf}${intermediate.certificatePem}${options.crossChain ?? ''}`,
-      0o644,
-    );
   }
 
   /** Rewrites a datacenter's server chain (same certificate and key): leaf, intermediate, cross-signed root if any. */
   public rechainServer(dc: string, crossChain: string | undefined): void {
-    const [leaf] = splitPem(this.server(dc)!.chainPem);
-    write(
-      path.join(this.dcDir(dc), 'server.pem'),
-      `${leaf}${this.intermediate(dc)!.certificatePem}${crossChain ?? ''}`,
-      0o644,
-    );
+    this.lock(() => {
+      const [leaf] = splitPem(this.server(dc)!.chainPem);
+      writeFileAtomic(
+        path.join(this.dcDir(dc), 'server.pem'),
+        `${leaf}${this.intermediate(dc)!.certificatePem}${crossChain ?? ''}`,
+        0o644,
+      );
+    });
   }
+}
+
+/** Writes one file of a staged directory. */
+function put(dir: string, name: string, content: string, mode = 0o600): void {
+  fs.writeFileSync(path.join(dir, name), content, { mode });
 }
 
 /** An IP address as node:crypto prints it in a subjectAltName (IPv6: eight groups, no leading zeros). */

@@ -3,6 +3,7 @@ import type { CaPlan, MeshCaSummary } from '../certificate-authority';
 import type { FederationLink } from '../federation';
 import type { ServiceDescription } from '../service';
 import type { ResolvedMeshTraffic } from '../mesh';
+import type { StateLocation } from '../state-backend';
 import type { ServerCertificateRequest } from './ca-material';
 
 /** Version of the mesh manifest format written to `<outdir>/meshform/<mesh>.json`. */
@@ -60,6 +61,26 @@ export interface AppliedRecord {
   readonly stack: string;
   readonly datacenter: string;
   readonly manifest: MeshManifest;
+  /**
+   * Every datacenter of the mesh when this stack applied, with its stacks (in deploy order) and where each
+   * keeps its state: how a later plan finds the state of a datacenter that has left the app, until it is
+   * destroyed. Absent in records of an earlier meshform.
+   */
+  readonly peers?: readonly AppliedPeer[];
+}
+
+/** A datacenter of the mesh as an applied record knows it: its stacks and their state. */
+export interface AppliedPeer {
+  readonly datacenter: string;
+  readonly stacks: readonly { readonly name: string; readonly location: StateLocation }[];
+}
+
+/** Every datacenter of a manifest as an applied record's peers. */
+export function appliedPeers(manifest: MeshManifest): AppliedPeer[] {
+  return manifest.datacenters.map((dc) => ({
+    datacenter: dc.name,
+    stacks: dc.stacks.map((s) => ({ name: s.name, location: s.location })),
+  }));
 }
 
 /** The mesh manifest as one datacenter sees it: its own description, links, certificate request and services. */
