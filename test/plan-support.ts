@@ -66,12 +66,13 @@ export function planProject(topology: PlanTopology = {}, options: PlanProjectOpt
   fs.writeFileSync(
     path.join(dir, 'app.ts'),
     `import * as fs from 'node:fs';
-import { App, CertificateAuthority, KubernetesCluster, KubernetesDatacenter, Mesh, Service, StateBackend } from ${JSON.stringify(path.join(REPO, 'index'))};
+import { App, CertificateAuthority, KubernetesCluster, KubernetesDatacenter, Mesh, Service, StateBackend, TerraformCloudExecutionMode } from ${JSON.stringify(path.join(REPO, 'index'))};
 const t = JSON.parse(fs.readFileSync('topology.json', 'utf8'));
 const backend = t.backend === 's3'
   ? StateBackend.s3({ bucket: 'meshform-test-state', region: 'eu-west-1' })
   : t.backend === 'cloud'
-    ? StateBackend.terraformCloud({ organization: 'acme', workspacePrefix: 'mesh-' })
+    // runs on the team's own agent, which holds the kubeconfig (a remote run could not reach the clusters)
+    ? StateBackend.terraformCloud({ organization: 'acme', workspacePrefix: 'mesh-', executionMode: TerraformCloudExecutionMode.AGENT })
     : undefined;
 const options = { root: t.root, previousRoot: t.previousRoot, allowRotationWithoutCrossSigning: t.allowRotationWithoutCrossSigning, ...(t.keyAlgorithm ? { keyAlgorithm: t.keyAlgorithm } : {}) };
 const ca = t.meshCa === 'aws-pca'
