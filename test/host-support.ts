@@ -36,7 +36,8 @@ export interface Token {
 
 /**
  * A stand-in for a server's Consul HTTP API on TLS (the datacenter's own server certificate, so the agent
- * verifies it with the CA bundle it installed): leader status, config entries, and ACL policies and tokens
+ * verifies it with the CA bundle it installed) or a client agent's local API: leader status, service
+ * registration, config entries, and ACL policies and tokens
  * with the endpoints and shapes of Consul's HTTP API (/v1/acl/policy, /v1/acl/policy/name/:name,
  * /v1/acl/policy/:id, /v1/acl/token, /v1/acl/token/:accessor). Only `tokens` may call the ACL endpoints.
  */
@@ -45,6 +46,8 @@ export class FakeConsul {
   public readonly entries = new Map<string, Entry>();
   public readonly policies = new Map<string, Policy>();
   public readonly tokens = new Map<string, Token>();
+  /** Services registered with the local agent's API. */
+  public readonly registered: { Name: string }[] = [];
   private server?: https.Server;
 
   /** @param aclTokens secret ids allowed to read and write ACLs (none: anything goes) */
@@ -75,6 +78,10 @@ export class FakeConsul {
         const policyById = /^\/v1\/acl\/policy\/([^/]+)$/.exec(url);
         const tokenById = /^\/v1\/acl\/token\/([^/]+)$/.exec(url);
         if (url === '/v1/status/leader') return reply(200, JSON.stringify('10.0.0.1:8300'));
+        if (req.method === 'PUT' && url === '/v1/agent/service/register') {
+          this.registered.push(JSON.parse(body) as { Name: string });
+          return reply(200, '');
+        }
         if (req.method === 'PUT' && url === '/v1/config') {
           const entry = JSON.parse(body) as Entry;
           this.entries.set(`${entry.Kind}/${entry.Name}`, entry);

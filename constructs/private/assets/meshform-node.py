@@ -422,6 +422,9 @@ def cmd_register_service(args):
             log("registered service %s" % args.name)
             return
         except (urllib.error.URLError, OSError) as e:
+            if untrusted(e):
+                fail("the local agent's certificate does not verify against the mesh's CA bundle (%s): its HTTPS "
+                     "API must serve the client API certificate (tls.https.cert_file)" % e)
             if time.time() > deadline:
                 fail("could not register %s: %s" % (args.name, e))
             time.sleep(5)
