@@ -11,13 +11,12 @@ import {
   KubernetesDatacenter,
   Mesh,
   SecretStore,
-  Service,
   VmDatacenter,
   VmHosts,
 } from '../index';
 import fixture from './fixtures/consul-acl-replication.json';
 import { FakeConsul, ownHostRoot, runNode } from './host-support';
-import { awsVmHosts, resources, synth, tempDir } from './support';
+import { awsVmHosts, awsVmPrimary, resources, synth, tempDir } from './support';
 
 const NO_PYTHON = spawnSync('python3', ['--version']).error ? 'python3 not found' : undefined;
 if (NO_PYTHON) console.warn(`skipping meshform-node ACL tests: ${NO_PYTHON}`);
@@ -181,12 +180,7 @@ describe('replication token rules on a VM primary', () => {
   function replicationPolicy(withKubernetesSecondary: boolean): string {
     const stack = synth((app) => {
       const mesh = new Mesh(app, 'shop');
-      const vms = new VmDatacenter(mesh, 'vms', {
-        primary: true,
-        meshGateway: { address: 'mgw.vms.example.com' },
-        hosts: awsVmHosts(),
-      });
-      new Service(mesh, 'api', { port: 8080, datacenters: [vms] });
+      awsVmPrimary(mesh);
       if (withKubernetesSecondary)
         new KubernetesDatacenter(mesh, 'k8s', {
           cluster: KubernetesCluster.fromKubeconfig({ context: 'k8s', apiServerUrl: 'https://203.0.113.9' }),

@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileMeshCa } from '../cli/ca';
-import { HostRole, Mesh, SecretStore, Service, ServiceProtocol, VmDatacenter, VmHosts } from '../index';
+import { Mesh, SecretStore, Service, ServiceProtocol, VmDatacenter } from '../index';
 import { FakeConsul, NODE_SCRIPT, ownHostRoot, runNode } from './host-support';
-import { synth, tempDir } from './support';
+import { ownHosts, synth, tempDir } from './support';
 
 const NO_PYTHON = spawnSync('python3', ['--version']).error ? 'python3 not found' : undefined;
 if (NO_PYTHON) console.warn(`skipping meshform-node config-entries tests: ${NO_PYTHON}`);
@@ -26,16 +26,7 @@ describe.skipIf(NO_PYTHON)(
           const mesh = new Mesh(app, 'lab');
           const api = new Service(mesh, 'api', { port: 9090, protocol: ServiceProtocol.HTTP });
           const web = new Service(mesh, 'web', { port: 80, protocol: ServiceProtocol.HTTP, upstreams: [api] });
-          const dc = new VmDatacenter(mesh, 'onprem', {
-            primary: true,
-            hosts: VmHosts.existing([
-              { name: 's1', address: '10.0.0.1', role: HostRole.SERVER },
-              { name: 's2', address: '10.0.0.2', role: HostRole.SERVER },
-              { name: 's3', address: '10.0.0.3', role: HostRole.SERVER },
-              { name: 'g1', address: '10.0.0.4', role: HostRole.MESH_GATEWAY },
-              { name: 'c1', address: '10.0.0.5', role: HostRole.CLIENT, services: [api, web] },
-            ]),
-          });
+          const dc = new VmDatacenter(mesh, 'onprem', { primary: true, hosts: ownHosts([api, web]) });
           api.runsIn(dc);
           web.runsIn(dc);
           api.allowFrom(web);

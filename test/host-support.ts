@@ -6,6 +6,9 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { REPO, run, tempDir } from './support';
 
+/** The keys of the secrets document of a service host or gateway (no server material). */
+export const AGENT_SECRETS_KEYS = ['ca_bundle', 'client_api_cert', 'client_api_key', 'format', 'gossip_key', 'tokens'];
+
 /** The on-host agent script, as the hosts get it. */
 export const NODE_SCRIPT = path.join(REPO, 'constructs', 'private', 'assets', 'meshform-node.py');
 

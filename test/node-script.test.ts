@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineHybridMesh } from '../examples/hybrid/main';
 import { reconcileMeshCa } from '../cli/ca';
 import { SecretStore } from '../index';
-import { NODE_SCRIPT, ownHostRoot, runNode } from './host-support';
+import { AGENT_SECRETS_KEYS, NODE_SCRIPT, ownHostRoot, runNode } from './host-support';
 import { synth, tempDir } from './support';
 
 const NO_PYTHON = spawnSync('python3', ['--version']).error ? 'python3 not found' : undefined;
@@ -137,14 +137,7 @@ print(json.dumps(h))`;
     it('gives a client host its own service token and nothing of the servers', () => {
       const root = hostRoot('mainframe-bridge-1');
       const delivered = JSON.parse(fs.readFileSync(path.join(root, 'etc/meshform/secrets.json'), 'utf8'));
-      expect(Object.keys(delivered).sort()).toEqual([
-        'ca_bundle',
-        'client_api_cert',
-        'client_api_key',
-        'format',
-        'gossip_key',
-        'tokens',
-      ]);
+      expect(Object.keys(delivered).sort()).toEqual(AGENT_SECRETS_KEYS);
       expect(Object.keys(delivered.tokens).sort()).toEqual(['agent', 'service-mainframe-bridge']);
 
       const result = node(root, ['secrets']);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { defineHybridMesh } from '../examples/hybrid/main';
 import { HostRole, SecretStore, Service, VmDatacenter, VmHosts } from '../index';
 import { reconcileMeshCa } from '../cli/ca';
+import { AGENT_SECRETS_KEYS } from './host-support';
 import { kubernetesPrimary, project as makeProject, run, Synthesized, synth, thrownMessage } from './support';
 
 /** The hybrid example synthesized in a project with its secret store, and `meshform secrets host` on it. */
@@ -135,14 +136,7 @@ describe('VM datacenter on your own hosts', () => {
     const gateway = JSON.parse(hostSecrets('on-premises', 'gateway-1'));
     // THEN it gets the agent and mesh gateway tokens, nothing of the servers
     expect(Object.keys(gateway.tokens).sort()).toEqual(['agent', 'mesh-gateway']);
-    expect(Object.keys(gateway).sort()).toEqual([
-      'ca_bundle',
-      'client_api_cert',
-      'client_api_key',
-      'format',
-      'gossip_key',
-      'tokens',
-    ]);
+    expect(Object.keys(gateway).sort()).toEqual(AGENT_SECRETS_KEYS);
     // AND hosts meshform does not hand secrets to are refused with the reason
     expect(thrownMessage(() => hostSecrets('vms', 'x'))).toBe(
       'datacenter "vms" does not run on your own hosts: its hosts fetch their secrets themselves',

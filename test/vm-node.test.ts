@@ -6,9 +6,9 @@ import { parseHcl } from '../constructs/private/hcl';
 import { CONSUL_START_TIMEOUT } from '../constructs/private/vm-node';
 import { inboundLines, MESH_FLOWS, portText } from '../constructs/private/vm-ports';
 import { defineHybridMesh } from '../examples/hybrid/main';
-import { HostRole, Mesh, Service, VmDatacenter, VmHosts } from '../index';
+import { Mesh, Service, VmDatacenter } from '../index';
 import gatewayFixture from './fixtures/consul-mesh-gateway-federation.json';
-import { awsVmHosts, resources, synth } from './support';
+import { awsVmPrimary, ownHosts, resources, synth } from './support';
 
 /** The hybrid example (an EC2 datacenter and one on your own hosts), synthesized once. */
 const hybrid = synth(defineHybridMesh);
@@ -165,16 +165,7 @@ describe('VM sidecar metrics', () => {
       const api = new Service(mesh, 'api', { port: 9090 });
       const web = new Service(mesh, 'web', { port: 80 });
       web.addUpstream(api, { localBindPort: 20201 }).addUpstream(db, { localBindPort: 20200 });
-      const dc = new VmDatacenter(mesh, 'onprem', {
-        primary: true,
-        hosts: VmHosts.existing([
-          { name: 's1', address: '10.0.0.1', role: HostRole.SERVER },
-          { name: 's2', address: '10.0.0.2', role: HostRole.SERVER },
-          { name: 's3', address: '10.0.0.3', role: HostRole.SERVER },
-          { name: 'g1', address: '10.0.0.4', role: HostRole.MESH_GATEWAY },
-          { name: 'c1', address: '10.0.0.5', role: HostRole.CLIENT, services: [web, api, db] },
-        ]),
-      });
+      const dc = new VmDatacenter(mesh, 'onprem', { primary: true, hosts: ownHosts([web, api, db]) });
       for (const s of [db, api, web]) s.runsIn(dc);
     });
     const node = JSON.parse(
@@ -189,15 +180,7 @@ describe('VM sidecar metrics', () => {
   });
 
   it('open the metrics ports to the VPC on EC2 (where a Prometheus scrapes), on service hosts and gateways only', () => {
-    const stack = synth((app) => {
-      const mesh = new Mesh(app, 'shop');
-      const vms = new VmDatacenter(mesh, 'vms', {
-        primary: true,
-        meshGateway: { address: 'mgw.vms.example.com' },
-        hosts: awsVmHosts(),
-      });
-      new Service(mesh, 'api', { port: 8080, datacenters: [vms] });
-    }).stack('shop-vms');
+    const stack = synth((app) => awsVmPrimary(new Mesh(app, 'shop'))).stack('shop-vms');
     const metrics = resources(stack, 'aws_vpc_security_group_ingress_rule').filter((r) => r.from_port === 20200);
     expect(metrics.map((r) => [String(r.security_group_id).match(/(\w+)SecurityGroup/)![1], r.cidr_ipv4])).toEqual([
       ['client', '10.20.0.0/16'],

@@ -330,30 +330,7 @@ export class CaMaterial {
     request: ServerCertificateRequest,
     options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date },
   ): void {
-    const now = options.now ?? new Date();
-    const intermediate = this.intermediate(request.datacenter)!;
-    const key = generateKey(options.keyAlgorithm);
-    const leaf = issueCertificate({
-      commonName: request.dnsNames[0]!,
-      publicKey: key.publicKey,
-      issuer: { certificatePem: intermediate.certificatePem, privateKey: readPrivateKey(intermediate.keyPem) },
-      notBefore: new Date(now.getTime() - BACKDATE),
-      notAfter: new Date(
-        Math.min(
-          now.getTime() + options.validityDays * DAY,
-          certificateFacts(intermediate.certificatePem).notAfter.getTime(),
-        ),
-      ),
-      dnsNames: request.dnsNames,
-      ipAddresses: request.ipAddresses,
-    });
-    fs.rmSync(path.join(this.dcDir(request.datacenter), 'server.pem'), { force: true });
-    write(path.join(this.dcDir(request.datacenter), 'server-key.pem'), privateKeyPem(key.privateKey));
-    write(
-      path.join(this.dcDir(request.datacenter), 'server.pem'),
-      `${leaf}${intermediate.certificatePem}${options.crossChain ?? ''}`,
-      0o644,
-    );
+    this.issueLeaf(request.datacenter, 'server', request, options);
   }
 
   /**
@@ -364,11 +341,22 @@ export class CaMaterial {
     dc: string,
     options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date },
   ): void {
+    this.issueLeaf(dc, 'client-api', CLIENT_API_NAMES, options, ['serverAuth']);
+  }
+
+  /** A leaf from `dc`'s intermediate, written as `<stem>.pem` (leaf, intermediate, cross-signed root) and `<stem>-key.pem`. */
+  private issueLeaf(
+    dc: string,
+    stem: 'server' | 'client-api',
+    names: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] },
+    options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date },
+    extendedKeyUsage?: readonly ('serverAuth' | 'clientAuth')[],
+  ): void {
     const now = options.now ?? new Date();
     const intermediate = this.intermediate(dc)!;
     const key = generateKey(options.keyAlgorithm);
     const leaf = issueCertificate({
-      commonName: CLIENT_API_NAMES.dnsNames[0],
+      commonName: names.dnsNames[0]!,
       publicKey: key.publicKey,
       issuer: { certificatePem: intermediate.certificatePem, privateKey: readPrivateKey(intermediate.keyPem) },
       notBefore: new Date(now.getTime() - BACKDATE),
@@ -378,14 +366,14 @@ export class CaMaterial {
           certificateFacts(intermediate.certificatePem).notAfter.getTime(),
         ),
       ),
-      dnsNames: CLIENT_API_NAMES.dnsNames,
-      ipAddresses: CLIENT_API_NAMES.ipAddresses,
-      extendedKeyUsage: ['serverAuth'],
+      dnsNames: names.dnsNames,
+      ipAddresses: names.ipAddresses,
+      ...(extendedKeyUsage ? { extendedKeyUsage } : {}),
     });
-    fs.rmSync(path.join(this.dcDir(dc), 'client-api.pem'), { force: true });
-    write(path.join(this.dcDir(dc), 'client-api-key.pem'), privateKeyPem(key.privateKey));
+    fs.rmSync(path.join(this.dcDir(dc), `${stem}.pem`), { force: true });
+    write(path.join(this.dcDir(dc), `${stem}-key.pem`), privateKeyPem(key.privateKey));
     write(
-      path.join(this.dcDir(dc), 'client-api.pem'),
+      path.join(this.dcDir(dc), `${stem}.pem`),
       `${leaf}${intermediate.certificatePem}${options.crossChain ?? ''}`,
       0o644,
     );
