@@ -299,12 +299,14 @@ export function caRotateIntermediate(
     provider,
   );
   const cross = plan.previousRoot && plan.crossSign ? ca.crossCertificate(plan.root) : undefined;
-  ca.issueServer(request, {
+  const leaf = {
     keyAlgorithm: plan.keyAlgorithm,
     validityDays: plan.serverCertificateValidityDays,
     ...(cross ? { crossChain: cross } : {}),
-  });
-  return `issued a new intermediate and server certificate for ${dc} under ${plan.root}: export the secrets and deploy ${dc}'s stack\n`;
+  };
+  ca.issueServer(request, leaf);
+  if (request.clientApi) ca.issueClientApi(dc, leaf);
+  return `issued a new intermediate and ${request.clientApi ? 'server and client API certificates' : 'server certificate'} for ${dc} under ${plan.root}: export the secrets and deploy ${dc}'s stack\n`;
 }
 
 /** `meshform ca protect --root --id <id>`: re-encrypts a root key with a passphrase and removes the stored one. */

@@ -1,8 +1,8 @@
-import { aclPlan, deriveTokenUuid, roleSecrets } from '../constructs/private/acl';
+import { aclPlan, deriveTokenUuid, replicationRules, roleSecrets } from '../constructs/private/acl';
 import { datacenterTls } from '../constructs/private/ca-material';
 import { meshConfigEntries, toApiEntry } from '../constructs/private/config-entries';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
-import { secretInputs } from '../constructs/private/secret-inputs';
+import { SecretDatacenter, secretInputs, SecretKind } from '../constructs/private/secret-inputs';
 import { SecretStore } from '../constructs/secret-store';
 import { CliError } from './output';
 
@@ -19,25 +19,36 @@ export function secretValues(store: SecretStore, mesh: MeshManifest): { variable
   const shared = store.ensure(mesh.mesh).secrets;
   const ca = store.ca(mesh.mesh);
   const tls = new Map(mesh.datacenters.map((dc) => [dc.name, datacenterTls(ca, mesh.ca.plan, dc.name)]));
-  return secretInputs(
-    mesh.mesh,
-    mesh.datacenters.map((dc) => dc.name),
-  ).map((input) => {
+  return secretInputs(mesh.mesh, secretDatacenters(mesh)).map((input) => {
     const t = input.datacenter ? tls.get(input.datacenter)! : undefined;
-    const value =
-      input.kind === 'gossipKey'
-        ? shared.gossipKey
-        : input.kind === 'aclBootstrapToken'
-          ? shared.aclBootstrapToken
-          : input.kind === 'aclReplicationToken'
-            ? shared.aclReplicationToken
-            : input.kind === 'caBundle'
-              ? t!.caBundle
-              : input.kind === 'serverChain'
-                ? t!.serverChain
-                : t!.serverKey;
-    return { variable: input.variable, value };
+    const clientApi = () => {
+      if (!t?.clientApi) throw noClientApiCertificate(input.datacenter!);
+      return t.clientApi;
+    };
+    const values: { readonly [kind in SecretKind]: () => string } = {
+      gossipKey: () => shared.gossipKey,
+      aclBootstrapToken: () => shared.aclBootstrapToken,
+      aclReplicationToken: () => shared.aclReplicationToken,
+      caBundle: () => t!.caBundle,
+      serverChain: () => t!.serverChain,
+      serverKey: () => t!.serverKey,
+      clientApiChain: () => clientApi().chainPem,
+      clientApiKey: () => clientApi().keyPem,
+    };
+    return { variable: input.variable, value: values[input.kind]() };
   });
+}
+
+function noClientApiCertificate(datacenter: string): CliError {
+  return new CliError(`no client API certificate of ${datacenter} in the store: run meshform synth to issue it`);
+}
+
+/** The mesh's datacenters as their secret variables see them (which get a client API certificate). */
+function secretDatacenters(mesh: MeshManifest): SecretDatacenter[] {
+  return mesh.datacenters.map((dc) => ({
+    name: dc.name,
+    clientApi: mesh.ca.requests.find((r) => r.datacenter === dc.name)?.clientApi,
+  }));
 }
 
 /** Every secret variable of the meshes and its value, as Terraform's environment takes them. */
@@ -68,7 +79,7 @@ export function secretsAsTfvars(store: SecretStore, meshes: readonly MeshManifes
 
 /**
  * The secrets file of one of your own hosts (`/etc/meshform/secrets.json` on the host): only what its role
- * needs, with the datacenter's ACL tokens derived from the mesh's management token.
+ * needs, with the datacenter's ACL tokens derived from the mesh's replication token.
  */
 export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacenter: string, host: string): string {
   const dc = mesh.datacenters.find((d) => d.name === datacenter);
@@ -84,8 +95,12 @@ export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacente
     );
   const secrets = store.ensure(mesh.mesh).secrets;
   const tls = datacenterTls(store.ca(mesh.mesh), mesh.ca.plan, datacenter);
-  const plan = aclPlan(mesh.mesh, datacenter, dc.services ?? [], (label) =>
-    deriveTokenUuid(secrets.aclReplicationToken, label),
+  const plan = aclPlan(
+    mesh.mesh,
+    datacenter,
+    dc.services ?? [],
+    (label) => deriveTokenUuid(secrets.aclReplicationToken, label),
+    dc.primary ? { secretId: secrets.aclReplicationToken, rules: replicationRules(mesh.datacenters) } : undefined,
   );
   const role =
     entry.role === 'server'
@@ -93,6 +108,7 @@ export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacente
       : entry.role === 'mesh-gateway'
         ? ({ kind: 'mesh-gateway' } as const)
         : ({ kind: 'client', services: entry.services } as const);
+  if (role.kind !== 'server' && !tls.clientApi) throw noClientApiCertificate(datacenter);
   const configEntries =
     role.kind === 'server' && dc.primary ? meshConfigEntries(mesh.services, mesh.traffic).map(toApiEntry) : undefined;
   const document = roleSecrets(
@@ -102,8 +118,9 @@ export function ownHostSecrets(store: SecretStore, mesh: MeshManifest, datacente
       caBundle: tls.caBundle,
       serverCertificate: tls.serverChain,
       serverKey: tls.serverKey,
+      ...(tls.clientApi ? { clientApi: { certificate: tls.clientApi.chainPem, key: tls.clientApi.keyPem } } : {}),
       gossipKey: secrets.gossipKey,
-      management: dc.primary ? secrets.aclBootstrapToken : secrets.aclReplicationToken,
+      aclAdmin: dc.primary ? { management: secrets.aclBootstrapToken } : { replication: secrets.aclReplicationToken },
     },
     configEntries,
   );

@@ -308,7 +308,7 @@ export class Mesh extends Construct {
       primary: this.primary.name,
       secretVariables: secretInputs(
         this.name,
-        this.dcs.map((dc) => dc.name),
+        this.dcs.map((dc) => ({ name: dc.name, clientApi: dc.serverCertificateRequest().clientApi })),
       ).map((input) => input.variable),
       ca: {
         plan: this.certificateAuthority.plan,

@@ -20,7 +20,15 @@ import { Cidr, cidrsOverlap, parseCidr } from './private/cidr';
 import type { TerraformStack } from './private/engine';
 import type { HclObject } from './private/hcl';
 import { isDatacenterName, isIpAddress } from './private/validation';
-import { agentConfig, CA_PROVIDER_DIRECTORY, NodeRole, NodeService, NodeSpec, SecretsSource } from './private/vm-node';
+import {
+  agentConfig,
+  CA_PROVIDER_DIRECTORY,
+  MetricsBinding,
+  NodeRole,
+  NodeService,
+  NodeSpec,
+  SecretsSource,
+} from './private/vm-node';
 import type { Service } from './service';
 import {
   AwsVmHosts,
@@ -256,7 +264,8 @@ export class VmDatacenter extends Datacenter {
   }
 
   /**
-   * The server certificate: Consul's names, and the server hosts' addresses when they are known.
+   * The server certificate: Consul's names, and the server hosts' addresses when they are known; and a
+   * certificate for the client agents' local HTTPS API.
    * @internal
    */
   public serverCertificateRequest(): ServerCertificateRequest {
@@ -265,7 +274,12 @@ export class VmDatacenter extends Datacenter {
       this.hosts instanceof OwnVmHosts
         ? this.hosts.hosts.filter((h) => h.role === HostRole.SERVER).map((h) => h.address)
         : [];
-    return { datacenter: this.name, dnsNames: base.dnsNames, ipAddresses: [...base.ipAddresses, ...ownServers] };
+    return {
+      datacenter: this.name,
+      dnsNames: base.dnsNames,
+      ipAddresses: [...base.ipAddresses, ...ownServers],
+      clientApi: true,
+    };
   }
 
   /** The cloud auto-join tag value of this datacenter's servers. */
@@ -307,6 +321,7 @@ export class VmDatacenter extends Datacenter {
       secrets,
       connectCa: mesh.certificateAuthority.connectConfig(this.caView),
       caProviderFiles: role === 'server' ? mesh.certificateAuthority.providerFiles() : [],
+      metrics: metricsBinding(mesh.traffic.prometheusBindAddress),
       ...(address ? { address } : {}),
       ...(gatewayWanAddress ? { gatewayWanAddress } : {}),
     };
@@ -495,6 +510,12 @@ export class VmDatacenter extends Datacenter {
         : {}),
     });
   }
+}
+
+/** The mesh's `ip:port` Prometheus bind address (checked by the mesh) as address and first port. */
+function metricsBinding(bindAddress: string): MetricsBinding {
+  const at = bindAddress.lastIndexOf(':');
+  return { ip: bindAddress.slice(0, at), port: Number(bindAddress.slice(at + 1)) };
 }
 
 function withServerCount(props: VmDatacenterProps): DatacenterProps {

@@ -210,23 +210,11 @@ export class EksClusterStack extends MeshStack {
     }
 
     new TerraformOutput(this, 'cluster_name', { value: eks.name });
-    new TerraformOutput(this, 'nat_public_ips', {
-      value: this.natAddresses(),
-      description: "Addresses the cluster's nodes and pods (the Consul servers) reach the internet from",
-    });
     new TerraformOutput(this, 'cluster_endpoint', { value: eks.endpoint });
     new TerraformOutput(this, 'mesh_gateway_public_ips', {
       value: gatewayIps.map((ip) => ip.publicIp),
       description: address ? `Point ${address} at these addresses` : 'Addresses of the mesh gateway load balancer',
     });
-  }
-
-  /** The public addresses of the network's NAT gateways (the Elastic IPs AwsNetwork tags as egress). */
-  private natAddresses(): string[] {
-    return this.network.node
-      .findAll()
-      .filter((c): c is Eip => c instanceof Eip && c.tagsInput?.[EGRESS_TAG] === EGRESS_NAT)
-      .map((ip) => ip.publicIp);
   }
 
   /**

@@ -2,7 +2,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Construct } from 'constructs';
 import { type ISynthesisSession, TerraformOutput } from '../constructs/private/engine';
-import { nodeFiles, PATHS, enabledUnits } from '../constructs/private/vm-node';
+import {
+  enabledUnits,
+  GATEWAY_LISTEN_PORT,
+  nodeFiles,
+  PATHS,
+  sidecarMetricsPorts,
+} from '../constructs/private/vm-node';
+import { inboundLines, VmRole } from '../constructs/private/vm-ports';
 import type { HostGroup, VmDatacenter } from '../constructs/vm-datacenter';
 import { MeshStack } from './mesh-stack';
 
@@ -25,24 +32,27 @@ export class OwnHostsStack extends MeshStack {
   constructor(scope: Construct, id: string, props: OwnHostsStackProps) {
     const dc = props.datacenter;
     super(scope, id, { mesh: dc.mesh, backend: dc.backend });
-    this.renderHosts = () =>
-      dc.hostGroups(() => ({ source: 'file', path: OWN_HOST_SECRETS }), dc.meshGateway.wanEndpoint);
+    this.dc = dc;
     new TerraformOutput(this, 'bundles', {
       value: `bundles/${id}`,
       description: 'Install bundles of the datacenter hosts, under the synth output directory',
     });
   }
 
-  private readonly renderHosts: () => HostGroup[];
+  private readonly dc: VmDatacenter;
 
   protected override onSynthesized(session: ISynthesisSession): void {
     const root = path.join(session.outdir, 'bundles', this.node.id);
     fs.rmSync(root, { recursive: true, force: true });
-    for (const group of this.renderHosts()) writeBundle(path.join(root, group.name), group, this.node.id);
+    const groups = this.dc.hostGroups(
+      () => ({ source: 'file', path: OWN_HOST_SECRETS }),
+      this.dc.meshGateway.wanEndpoint,
+    );
+    for (const group of groups) writeBundle(path.join(root, group.name), group, this.dc, this.node.id);
   }
 }
 
-function writeBundle(dir: string, group: HostGroup, stack: string): void {
+function writeBundle(dir: string, group: HostGroup, dc: VmDatacenter, stack: string): void {
   const spec = group.spec;
   for (const file of nodeFiles(spec)) {
     const target = path.join(dir, 'files', file.path);
@@ -65,16 +75,18 @@ function writeBundle(dir: string, group: HostGroup, stack: string): void {
     `chmod 0755 ${PATHS.nodeScript}`,
     `${PATHS.nodeScript} install`,
     'systemctl daemon-reload',
-    `systemctl enable --now ${enabledUnits(spec).join(' ')}`,
-    `echo "meshform: ${group.name} is up; check with: systemctl status consul"`,
+    // consul.service is ready only once it joined its peers: the other hosts may not be installed yet
+    `systemctl enable --now --no-block ${enabledUnits(spec).join(' ')}`,
+    `echo "meshform: ${group.name} is starting; it is up once it joined its peers: systemctl status consul"`,
     '',
   ].join('\n');
   fs.writeFileSync(path.join(dir, 'install.sh'), install, { mode: 0o755 });
+  const address = group.host!.address;
   const services = spec.services.map((s) => `${s.name} (port ${s.port}, Envoy sidecar)`).join(', ');
   const readme = [
     `# Host ${group.name}: ${group.role} of ${spec.mesh}/${spec.datacenter}`,
     '',
-    `Address: ${group.host?.address ?? ''}. ${services ? `Services: ${services}.` : ''}`,
+    `Address: ${address} (the agent binds and advertises it).${services ? ` Services: ${services}.` : ''}`,
     `Installs Consul ${spec.artifacts.map((a) => `${a.name} ${a.version}`).join(' and ')} (SHA-256 verified before install),`,
     'the agent configuration, and these systemd units:',
     '',
@@ -86,22 +98,107 @@ function writeBundle(dir: string, group: HostGroup, stack: string): void {
     '',
     '```sh',
     `npx meshform secrets host --mesh ${spec.mesh} --datacenter ${spec.datacenter} --host ${group.name} \\`,
-    `  | ssh root@${group.host?.address ?? group.name} 'install -D -m 0600 /dev/stdin ${OWN_HOST_SECRETS}'`,
+    `  | ssh root@${address} 'install -D -m 0600 /dev/stdin ${OWN_HOST_SECRETS}'`,
     '```',
     '',
-    `It holds only what a ${group.role} needs${group.role === 'server' ? ' (servers also get the CA key, to issue their own certificate, and the management token)' : ''}.`,
+    `It holds only what a ${group.role} needs: ${secretsContent(group, dc)}`,
+    'No CA key is in it: meshform issued the certificates.',
     '',
     '## 2. Install',
     '',
     '```sh',
-    `scp -r ${group.name} root@${group.host?.address ?? group.name}:/root/meshform-bundle`,
-    `ssh root@${group.host?.address ?? group.name} /root/meshform-bundle/install.sh`,
+    `scp -r ${group.name} root@${address}:/root/meshform-bundle`,
+    `ssh root@${address} /root/meshform-bundle/install.sh`,
     '```',
     '',
-    `Requirements: Linux with systemd and python3, outbound HTTPS to the release sites (or a mirror), and the`,
-    `Consul ports open between the datacenter's hosts (8300, 8301 tcp/udp, 8443 to gateways, 21000-21255 to service hosts).`,
+    'Requirements: Linux with systemd and python3, and outbound HTTPS to the release sites (or a mirror).',
+    '',
+    '## 3. Network',
+    '',
+    `Open on this host (from the datacenter's other hosts):`,
+    '',
+    ...inboundLines(ownRole(group.role)).map((l) => `- ${l}`),
+    ...networkNotes(group, dc),
+    ...(group.role === 'mesh-gateway' ? ['', '## 4. Publish the gateway', '', ...publishGateway(group, dc)] : []),
+    '',
     `Generated by meshform from stack ${stack}; regenerate with meshform synth rather than editing.`,
     '',
   ].join('\n');
   fs.writeFileSync(path.join(dir, 'README.md'), readme);
+}
+
+function ownRole(role: HostGroup['role']): VmRole {
+  return role === 'mesh-gateway' ? 'gateway' : role;
+}
+
+/** What the secrets file of a host of this role holds (as `meshform secrets host` writes it). */
+function secretsContent(group: HostGroup, dc: VmDatacenter): string {
+  const common = "the mesh's trusted roots (`ca_bundle`), the gossip key and this host's agent token";
+  if (group.role === 'server') {
+    const admin = dc.isPrimary
+      ? "the mesh's ACL management token (the servers' initial management token; only the primary's servers get it)"
+      : "the mesh's ACL replication token (the servers' replication token, with which they also create ACL tokens)";
+    const replication = dc.isPrimary ? " and of the mesh's replication token" : '';
+    const entries = dc.isPrimary ? "; the mesh's config entries, which the servers apply" : '';
+    return (
+      `${common}; ${dc.name}'s server certificate chain and its private key; ${admin}; the ACL policies and ` +
+      `tokens the servers create, with the secret id of every agent, gateway and service token of ${dc.name}` +
+      `${replication}${entries}.`
+    );
+  }
+  const local = 'the certificate and key of the local HTTPS API (names localhost, 127.0.0.1 and ::1)';
+  return group.role === 'mesh-gateway'
+    ? `${common}; ${local}; the mesh gateway's token.`
+    : `${common}; ${local}; the service token of ${group.spec.services.map((s) => s.name).join(', ')}.`;
+}
+
+/** Outbound rules and metrics ports of a host, from the same facts as the EC2 security groups. */
+function networkNotes(group: HostGroup, dc: VmDatacenter): string[] {
+  const others = dc.mesh.datacenters.filter((d) => d !== dc);
+  const endpoint = (d: (typeof others)[number]) =>
+    d.meshGateway.wanEndpoint ?? `the address ${d.name}'s platform assigns, port ${d.meshGateway.wanPort}`;
+  const lines: string[] = [];
+  const dials =
+    group.role === 'mesh-gateway' ? others : group.role === 'server' ? others.filter((d) => d.isPrimary) : [];
+  if (dials.length > 0) {
+    lines.push(
+      '',
+      `Allow out to the other datacenters' mesh gateways (${group.role === 'server' ? "the primary's, until federation is up" : 'every one'}):`,
+      '',
+    );
+    lines.push(...dials.map((d) => `- ${d.name}: ${endpoint(d)} (TCP)`));
+  }
+  const metrics = group.spec.metrics;
+  const ports =
+    group.role === 'client'
+      ? sidecarMetricsPorts(group.spec.services, metrics.port)
+      : group.role === 'mesh-gateway'
+        ? [metrics.port]
+        : [];
+  if (ports.length > 0 && !metrics.ip.startsWith('127.'))
+    lines.push(
+      '',
+      `Envoy Prometheus metrics on ${metrics.ip}: ${ports.map((p) => `${p}/tcp`).join(', ')} (open to your Prometheus only).`,
+    );
+  return lines;
+}
+
+/** How the gateway becomes reachable at the declared address. */
+function publishGateway(group: HostGroup, dc: VmDatacenter): string[] {
+  const wan = dc.meshGateway.wanEndpoint;
+  const local = `${group.host!.address}:${GATEWAY_LISTEN_PORT}`;
+  if (!wan) {
+    return [
+      `${dc.name} declares no gateway address, so the gateway registers ${local} and only this network reaches it:`,
+      'set `meshGateway: { address }` on the datacenter for other datacenters to federate with it.',
+    ];
+  }
+  return [
+    `The gateway listens on ${local} and registers ${wan} as the address other datacenters dial`,
+    '(`-wan-address`). Make that address reach it:',
+    '',
+    `- DNS: ${dc.meshGateway.address} resolves to this host or to the public address in front of it;`,
+    `- forward TCP ${dc.meshGateway.wanPort} on that address to ${local} (your firewall, NAT or load balancer, TCP passthrough: the gateway routes by TLS SNI);`,
+    "- allow inbound from the other datacenters' gateways and servers (their egress addresses).",
+  ];
 }

@@ -25,7 +25,7 @@ import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-securit
 import { Construct } from 'constructs';
 import { awsPrivateCaPermissions } from '../constructs/certificate-authority';
 import { meshConfigEntries, toApiEntry } from '../constructs/private/config-entries';
-import { aclPlan, deriveTokenExpression, roleSecrets } from '../constructs/private/acl';
+import { aclPlan, deriveTokenExpression, replicationRules, roleSecrets } from '../constructs/private/acl';
 import { awsProvider, policyDocument, serviceTrustPolicy } from '../constructs/private/aws';
 import { AwsNetwork, NetworkRef } from '../constructs/private/aws-network';
 import {
@@ -37,7 +37,9 @@ import {
   TerraformOutput,
 } from '../constructs/private/engine';
 import { SecretVariables } from '../constructs/private/secret-variables';
-import { cloudInit, GATEWAY_LISTEN_PORT, SIDECAR_PORT_RANGE, units } from '../constructs/private/vm-node';
+import { cloudInit, GATEWAY_LISTEN_PORT, sidecarMetricsPorts, units } from '../constructs/private/vm-node';
+import { MESH_FLOWS, REMOTE_GATEWAY_DIALERS, VmRole } from '../constructs/private/vm-ports';
+import { isIpAddress } from '../constructs/private/validation';
 import type { HostGroup, VmDatacenter } from '../constructs/vm-datacenter';
 import {
   AwsVmHosts,
@@ -56,43 +58,46 @@ export interface VmDatacenterStackProps {
   readonly datacenter: VmDatacenter;
 }
 
-type Role = 'server' | 'client' | 'gateway';
+type Role = VmRole;
 
-interface PortRule {
+/** Another datacenter's mesh gateway as this datacenter's hosts dial it. */
+interface RemoteGateway {
+  readonly datacenter: string;
+  readonly primary: boolean;
   readonly port: number;
-  readonly toPort?: number;
-  readonly protocol: 'tcp' | 'udp';
-  readonly what: string;
+  readonly cidr: { readonly cidrIpv4?: string; readonly cidrIpv6?: string };
+  readonly where: string;
 }
 
-const SERVER_RPC: PortRule = { port: 8300, protocol: 'tcp', what: 'Consul server RPC' };
-const LAN_TCP: PortRule = { port: 8301, protocol: 'tcp', what: 'Consul LAN gossip (TCP)' };
-const LAN_UDP: PortRule = { port: 8301, protocol: 'udp', what: 'Consul LAN gossip (UDP)' };
-const WAN_THROUGH_GATEWAY: PortRule = {
-  port: 8302,
-  protocol: 'tcp',
-  what: 'Consul WAN gossip forwarded by the mesh gateway',
-};
-const GATEWAY: PortRule = { port: GATEWAY_LISTEN_PORT, protocol: 'tcp', what: 'mesh gateway' };
-const SIDECARS: PortRule = {
-  port: SIDECAR_PORT_RANGE.from,
-  toPort: SIDECAR_PORT_RANGE.to,
-  protocol: 'tcp',
-  what: 'Envoy sidecar mTLS',
-};
-
-/** Who may talk to whom inside a datacenter: [from, to, ports]. */
-const MESH_FLOWS: readonly (readonly [Role, Role, readonly PortRule[]])[] = [
-  ['server', 'server', [SERVER_RPC, LAN_TCP, LAN_UDP]],
-  ['client', 'server', [SERVER_RPC, LAN_TCP, LAN_UDP]],
-  ['gateway', 'server', [SERVER_RPC, LAN_TCP, LAN_UDP, WAN_THROUGH_GATEWAY]],
-  ['server', 'client', [LAN_TCP, LAN_UDP]],
-  ['client', 'client', [LAN_TCP, LAN_UDP, SIDECARS]],
-  ['gateway', 'client', [LAN_TCP, LAN_UDP, SIDECARS]],
-  ['server', 'gateway', [LAN_TCP, LAN_UDP, GATEWAY]],
-  ['client', 'gateway', [LAN_TCP, LAN_UDP, GATEWAY]],
-  ['gateway', 'gateway', [LAN_TCP, LAN_UDP]],
-];
+/**
+ * Where this datacenter's hosts dial the other datacenters' gateways: the declared address when it is an IP,
+ * the peer's VPC block for a peered datacenter reached by name, else anywhere (a DNS name's addresses may
+ * change, and an address the platform assigns is not known at synth), always on the declared port.
+ */
+function remoteGatewayTargets(dc: VmDatacenter): RemoteGateway[] {
+  return dc.mesh.datacenters
+    .filter((d) => d !== dc)
+    .map((d) => {
+      const address = d.meshGateway.address;
+      const peer = dc.peeredWith.find((p) => p === d);
+      const cidr =
+        address && isIpAddress(address)
+          ? address.includes(':')
+            ? { cidrIpv6: `${address}/128` }
+            : { cidrIpv4: `${address}/32` }
+          : peer
+            ? { cidrIpv4: (peer.hosts as AwsVmHosts).options.network.cidr }
+            : { cidrIpv4: '0.0.0.0/0' };
+      const where = address
+        ? peer && !isIpAddress(address)
+          ? `${address}, in the peered VPC`
+          : address
+        : peer
+          ? 'in the peered VPC'
+          : 'address assigned by its platform';
+      return { datacenter: d.name, primary: d.isPrimary, port: d.meshGateway.wanPort, cidr, where };
+    });
+}
 
 /** Name of a host group's Secrets Manager entry (hosts read it by name, so user data holds no reference). */
 export function secretName(dc: VmDatacenter, group: string): string {
@@ -135,7 +140,7 @@ export class VmDatacenterStack extends MeshStack {
     const hosts = dc.hosts as AwsVmHosts;
     const region = hosts.options.region;
     awsProvider(this, region, dc.mesh.name, dc.name, dc.mesh.aws.url);
-    this.inputs = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name, dc.isPrimary);
+    this.inputs = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name, dc.isPrimary, true);
 
     // Network.
     const networkOption = hosts.options.network;
@@ -143,7 +148,7 @@ export class VmDatacenterStack extends MeshStack {
       const zones = networkOption.options.availabilityZones ?? ['a', 'b', 'c'].map((z) => `${region}${z}`);
       const network = new AwsNetwork(this, 'Network', { name: id, cidr: dc.vpcCidr!, availabilityZones: zones });
       this.network = network;
-      this.privateRouteTableIds = [network.privateRouteTableId];
+      this.privateRouteTableIds = [...network.privateRouteTableIds];
     } else {
       const existing = (networkOption as ExistingVpc).options;
       this.network = {
@@ -244,7 +249,6 @@ export class VmDatacenterStack extends MeshStack {
     // holds (a secondary never holds the management token). Servers administer ACLs with the management token
     // on the primary and the replication token on secondaries.
     const replication = inputs.value('aclReplicationToken');
-    const management = dc.isPrimary ? inputs.value('aclBootstrapToken') : replication;
     // Each derived id is a local (computed once, readable in the plan); the policies' rules hold quotes, so
     // they travel as a JSON local rather than inside a function call.
     const derived = new Map<string, string>();
@@ -257,11 +261,18 @@ export class VmDatacenterStack extends MeshStack {
       }
       return ref;
     };
+    // a VM primary's servers create the mesh's replication token, with the secret id every secondary holds
     const fullPlan = aclPlan(
       dc.mesh.name,
       dc.name,
       dc.services.map((s) => s.name),
       derive,
+      dc.isPrimary
+        ? {
+            secretId: replication,
+            rules: replicationRules(dc.mesh.datacenters.map((d) => ({ platform: d.platform, primary: d.isPrimary }))),
+          }
+        : undefined,
     );
     const policies = new TerraformLocal(this, 'meshform_acl_policies', fullPlan.policies);
     const plan = { ...fullPlan, policies: policies.expression as unknown as typeof fullPlan.policies };
@@ -269,8 +280,9 @@ export class VmDatacenterStack extends MeshStack {
       caBundle: inputs.value('caBundle'),
       serverCertificate: inputs.value('serverChain'),
       serverKey: inputs.value('serverKey'),
+      clientApi: { certificate: inputs.value('clientApiChain'), key: inputs.value('clientApiKey') },
       gossipKey: inputs.value('gossipKey'),
-      management,
+      aclAdmin: dc.isPrimary ? { management: inputs.value('aclBootstrapToken') } : { replication },
     };
     const secretNames = new Map<string, SecretsmanagerSecret>();
     const secretFor = (group: string) => {
@@ -289,6 +301,7 @@ export class VmDatacenterStack extends MeshStack {
       secretFor(group);
       return { source: 'aws-secretsmanager', secret_id: secretName(dc, group), region };
     }, this.gatewayWanAddress);
+    this.metricsIngress();
     for (const group of this.hostGroups) {
       const secret = secretFor(group.name);
       const role =
@@ -375,6 +388,15 @@ export class VmDatacenterStack extends MeshStack {
       value: this.gatewayWanAddress,
       description: 'Address other datacenters dial to reach this datacenter',
     });
+    // What the declared gateway address's DNS record must point at (meshform publishes it itself only in a
+    // hosted zone it is given): the load balancer's DNS name (alias or CNAME), or the Elastic IP (A record).
+    const declared = dc.meshGateway.address ?? 'the gateway address';
+    new TerraformOutput(this, 'mesh_gateway_record_target', {
+      value: lb ? lb.dnsName : gatewayIp!.publicIp,
+      description: lb
+        ? `DNS name of the gateway's network load balancer: point ${declared} at it (Route 53 alias or CNAME)`
+        : `Elastic IP of the gateway: point ${declared} at it (A record)`,
+    });
     new TerraformOutput(this, 'vpc_id', { value: this.network.vpcId });
   }
 
@@ -385,14 +407,18 @@ export class VmDatacenterStack extends MeshStack {
   public addPeering(peer: VmDatacenter): void {
     const peerName = `${peer.mesh.name}-${peer.name}`;
     const tags = { 'meshform:mesh': peer.mesh.name, 'meshform:datacenter': peer.name };
-    const peerVpc = new DataAwsVpc(this, `PeerVpc-${peerName}`, { tags });
+    const peerOptions = (peer.hosts as AwsVmHosts).options.network;
+    const peerVpcId =
+      peerOptions instanceof ExistingVpc
+        ? peerOptions.options.vpcId
+        : new DataAwsVpc(this, `PeerVpc-${peerName}`, { tags }).id;
     const connection = new VpcPeeringConnection(this, `Peering-${peerName}`, {
       vpcId: this.network.vpcId,
-      peerVpcId: peerVpc.id,
+      peerVpcId,
       autoAccept: true,
       tags: { Name: `${this.node.id}--${peerName}` },
     });
-    const peerCidr = (peer.hosts as AwsVmHosts).options.network.cidr;
+    const peerCidr = peerOptions.cidr;
     this.privateRouteTableIds.forEach(
       (table, i) =>
         new Route(this, `PeeringRoute-${peerName}-${i}`, {
@@ -401,15 +427,24 @@ export class VmDatacenterStack extends MeshStack {
           vpcPeeringConnectionId: connection.id,
         }),
     );
+    // The return routes go into every private route table of the peer: the ones an existing VPC declares, or
+    // the ones meshform made (one per zone, found by their tier tag, in a stable order).
+    const returnRoute = (i: number, routeTableId: string) =>
+      new Route(this, `PeeringReturnRoute-${peerName}${i === 0 ? '' : `-${i}`}`, {
+        routeTableId,
+        destinationCidrBlock: this.network.vpcCidr,
+        vpcPeeringConnectionId: connection.id,
+      });
+    if (peerOptions instanceof ExistingVpc) {
+      (peerOptions.options.privateRouteTableIds ?? []).forEach((table, i) => returnRoute(i, table));
+      return;
+    }
     const peerTables = new DataAwsRouteTables(this, `PeerRouteTables-${peerName}`, {
-      vpcId: peerVpc.id,
+      vpcId: peerVpcId,
       tags: { ...tags, 'meshform:tier': 'private' },
     });
-    new Route(this, `PeeringReturnRoute-${peerName}`, {
-      routeTableId: Fn.element(peerTables.ids, 0),
-      destinationCidrBlock: this.network.vpcCidr,
-      vpcPeeringConnectionId: connection.id,
-    });
+    const zones = (peerOptions as NewVpc).options.availabilityZones?.length ?? 3;
+    for (let i = 0; i < zones; i++) returnRoute(i, Fn.element(Fn.sort(peerTables.ids), i));
   }
 
   private meshRules(): void {
@@ -474,21 +509,52 @@ export class VmDatacenterStack extends MeshStack {
           'HTTPS to AWS APIs (Secrets Manager, EC2 auto-join), pinned Consul/Envoy downloads and port-443 mesh gateways',
       });
     }
-    // Servers dial the primary's gateways directly until federation is up; gateways dial every other gateway.
-    const mesh = this.dc.mesh;
-    const remotePorts = new Set(mesh.datacenters.filter((d) => d !== this.dc).map((d) => d.meshGateway.wanPort));
-    remotePorts.delete(443);
-    for (const port of [...remotePorts].sort((a, b) => a - b)) {
-      for (const role of ['server', 'gateway'] as const) {
-        new VpcSecurityGroupEgressRule(this, `out-${role}-remote-gateways-${port}`, {
+    // Other datacenters' mesh gateways, at their declared address and port: gateways dial every one; servers
+    // dial the primary's directly (`primary_gateways`) until federation is up, and their own gateways after.
+    const seen = new Set<string>();
+    for (const target of remoteGatewayTargets(this.dc)) {
+      for (const role of REMOTE_GATEWAY_DIALERS) {
+        if (role === 'server' && !target.primary) continue;
+        // the HTTPS rule above already lets every role out to any address on 443
+        if (target.cidr.cidrIpv4 === '0.0.0.0/0' && target.port === 443) continue;
+        const key = `${role}|${target.cidr.cidrIpv4 ?? target.cidr.cidrIpv6}|${target.port}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        new VpcSecurityGroupEgressRule(this, `out-${role}-gateway-${target.datacenter}`, {
           securityGroupId: this.securityGroups[role].id,
-          cidrIpv4: '0.0.0.0/0',
+          ...target.cidr,
           ipProtocol: 'tcp',
-          fromPort: port,
-          toPort: port,
-          description: `other datacenters' mesh gateways on port ${port}`,
+          fromPort: target.port,
+          toPort: target.port,
+          description: `mesh gateway of ${target.datacenter} (${target.where}) on port ${target.port}`,
         });
       }
+    }
+  }
+
+  /**
+   * Sidecar (and gateway) Envoy metrics, when the mesh binds them beyond the loopback interface: from the VPC
+   * (where a Prometheus scrapes), on the ports the host groups' sidecars take (one per sidecar).
+   */
+  private metricsIngress(): void {
+    const groups = this.hostGroups.filter((g) => g.role !== 'server');
+    const metrics = groups[0]?.spec.metrics;
+    if (!metrics || metrics.ip.startsWith('127.')) return;
+    for (const role of ['client', 'gateway'] as const) {
+      const ports = groups
+        .filter((g) => (g.role === 'mesh-gateway') === (role === 'gateway'))
+        .flatMap((g) =>
+          g.role === 'mesh-gateway' ? [metrics.port] : sidecarMetricsPorts(g.spec.services, metrics.port),
+        );
+      if (ports.length === 0) continue;
+      new VpcSecurityGroupIngressRule(this, `in-${role}-metrics`, {
+        securityGroupId: this.securityGroups[role].id,
+        cidrIpv4: this.network.vpcCidr,
+        ipProtocol: 'tcp',
+        fromPort: Math.min(...ports),
+        toPort: Math.max(...ports),
+        description: 'Envoy Prometheus metrics (one port per sidecar) from the VPC',
+      });
     }
   }
 

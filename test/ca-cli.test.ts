@@ -398,7 +398,7 @@ describe('root rotation as a planned change (meshform synth)', () => {
       const json = out.stack(stack);
       for (const name of Object.keys(json.variable ?? {})) {
         expect(name, `${stack}: ${name}`).toMatch(
-          /^meshform_shop_(gossip_key|acl_bootstrap_token|acl_replication_token|[a-z0-9_]+_(ca_bundle|server_cert|server_key))$/,
+          /^meshform_shop_(gossip_key|acl_bootstrap_token|acl_replication_token|[a-z0-9_]+_(ca_bundle|server_cert|server_key|client_api_cert|client_api_key))$/,
         );
       }
       for (const [name, output] of Object.entries(json.output ?? {}))

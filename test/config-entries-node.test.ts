@@ -1,81 +1,14 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileMeshCa } from '../cli/ca';
-import { HostRole, Mesh, SecretStore, Service, ServiceProtocol, VmDatacenter, VmHosts } from '../index';
-import { REPO, run, synth, tempDir } from './support';
+import { Mesh, SecretStore, Service, ServiceProtocol, VmDatacenter } from '../index';
+import { FakeConsul, NODE_SCRIPT, ownHostRoot, runNode } from './host-support';
+import { ownHosts, synth, tempDir } from './support';
 
-const SCRIPT = path.join(REPO, 'constructs', 'private', 'assets', 'meshform-node.py');
 const NO_PYTHON = spawnSync('python3', ['--version']).error ? 'python3 not found' : undefined;
 if (NO_PYTHON) console.warn(`skipping meshform-node config-entries tests: ${NO_PYTHON}`);
-
-interface Entry {
-  Kind: string;
-  Name: string;
-  Meta?: { [key: string]: string };
-}
-
-/**
- * A stand-in for the primary's Consul HTTP API on TLS (the datacenter's own server certificate, so the agent
- * verifies it with the CA bundle it installed): leader status and the config entry endpoints.
- */
-class FakeConsul {
-  public readonly requests: string[] = [];
-  public readonly entries = new Map<string, Entry>();
-  private server?: https.Server;
-
-  constructor(private readonly tls: { chainPem: string; keyPem: string }) {}
-
-  public start(): Promise<string> {
-    this.server = https.createServer({ cert: this.tls.chainPem, key: this.tls.keyPem }, (req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => {
-        const url = req.url ?? '';
-        this.requests.push(`${req.method} ${url}${req.headers['x-consul-token'] ? '' : ' (no token)'}`);
-        res.setHeader('Content-Type', 'application/json');
-        const list = /^\/v1\/config\/([a-z-]+)$/.exec(url);
-        const one = /^\/v1\/config\/([a-z-]+)\/([^/]+)$/.exec(url);
-        if (url === '/v1/status/leader') {
-          res.end(JSON.stringify('10.0.0.1:8300'));
-        } else if (req.method === 'PUT' && url === '/v1/config') {
-          const entry = JSON.parse(body) as Entry;
-          this.entries.set(`${entry.Kind}/${entry.Name}`, entry);
-          res.end('true');
-        } else if (req.method === 'GET' && list) {
-          res.end(JSON.stringify([...this.entries.values()].filter((e) => e.Kind === list[1])));
-        } else if (req.method === 'DELETE' && one) {
-          this.entries.delete(`${one[1]}/${decodeURIComponent(one[2]!)}`);
-          res.end('true');
-        } else {
-          res.statusCode = 404;
-          res.end('{}');
-        }
-      });
-    });
-    return new Promise((resolve) =>
-      this.server!.listen(0, '127.0.0.1', () =>
-        resolve(`https://127.0.0.1:${(this.server!.address() as AddressInfo).port}`),
-      ),
-    );
-  }
-
-  public stop(): void {
-    this.server?.close();
-  }
-}
-
-function runNode(root: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('python3', [SCRIPT, ...args], { env: { ...process.env, MESHFORM_ROOT: root, ...env } });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status: status ?? 1, stderr }));
-  });
-}
 
 describe.skipIf(NO_PYTHON)(
   'meshform-node config-entries (a VM primary applies the mesh config after bootstrap)',
@@ -93,16 +26,7 @@ describe.skipIf(NO_PYTHON)(
           const mesh = new Mesh(app, 'lab');
           const api = new Service(mesh, 'api', { port: 9090, protocol: ServiceProtocol.HTTP });
           const web = new Service(mesh, 'web', { port: 80, protocol: ServiceProtocol.HTTP, upstreams: [api] });
-          const dc = new VmDatacenter(mesh, 'onprem', {
-            primary: true,
-            hosts: VmHosts.existing([
-              { name: 's1', address: '10.0.0.1', role: HostRole.SERVER },
-              { name: 's2', address: '10.0.0.2', role: HostRole.SERVER },
-              { name: 's3', address: '10.0.0.3', role: HostRole.SERVER },
-              { name: 'g1', address: '10.0.0.4', role: HostRole.MESH_GATEWAY },
-              { name: 'c1', address: '10.0.0.5', role: HostRole.CLIENT, services: [api, web] },
-            ]),
-          });
+          const dc = new VmDatacenter(mesh, 'onprem', { primary: true, hosts: ownHosts([api, web]) });
           api.runsIn(dc);
           web.runsIn(dc);
           api.allowFrom(web);
@@ -113,27 +37,10 @@ describe.skipIf(NO_PYTHON)(
       const store = SecretStore.open({ directory: storeDir });
       store.ensure('lab');
       reconcileMeshCa(store, out.mesh('lab'), () => undefined);
-      root = tempDir('meshform-s1-');
-      fs.cpSync(path.join(out.outdir, 'bundles', 'lab-onprem', 's1', 'files'), root, { recursive: true });
-      const secrets = run([
-        'secrets',
-        'host',
-        '--project',
-        project,
-        '--secrets-dir',
-        storeDir,
-        '--mesh',
-        'lab',
-        '--datacenter',
-        'onprem',
-        '--host',
-        's1',
-      ]).stdout;
-      fs.mkdirSync(path.join(root, 'etc/meshform'), { recursive: true });
-      fs.writeFileSync(path.join(root, 'etc/meshform/secrets.json'), secrets, { mode: 0o600 });
-      expect(spawnSync('python3', [SCRIPT, 'secrets'], { env: { ...process.env, MESHFORM_ROOT: root } }).status).toBe(
-        0,
-      );
+      root = ownHostRoot({ dir: project, outdir: out.outdir, storeDir }, 'lab', 'onprem', 's1');
+      expect(
+        spawnSync('python3', [NODE_SCRIPT, 'secrets'], { env: { ...process.env, MESHFORM_ROOT: root } }).status,
+      ).toBe(0);
       consul = new FakeConsul(store.ca('lab').server('onprem')!);
       address = await consul.start();
       // an entry meshform applied before and no longer declares, and one somebody else manages

@@ -110,7 +110,8 @@ describe('EKS clusters created by meshform', () => {
         default_tags: [{ tags: { 'managed-by': 'meshform', 'meshform:datacenter': 'east', 'meshform:mesh': 'shop' } }],
       }),
     ]);
-    expect(east.output!.nat_public_ips!.value).toEqual(
+    // the network's own output (AwsNetwork): the addresses the cluster's nodes and pods leave from
+    expect(east.output!.egress_addresses!.value).toEqual(
       expect.arrayContaining([expect.stringMatching(/^\$\{aws_eip\.Network_NatAddress.*\.public_ip\}$/)]),
     );
     expect(out.mesh('shop').federation[0]!.login).toEqual({

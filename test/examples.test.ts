@@ -60,7 +60,8 @@ describe('examples/default', () => {
     const storeFiles = [...readTree(path.join(store.meshDirectory('shop'), 'ca'))].filter(([file]) =>
       /key\.pem$|passphrase$/.test(file),
     );
-    expect(storeFiles.map(([file]) => file).filter((f) => f.endsWith('key.pem')).length).toBe(1 + 3 + 3);
+    // a root, 3 intermediates, 3 server keys and the VM datacenter's client API key
+    expect(storeFiles.map(([file]) => file).filter((f) => f.endsWith('key.pem')).length).toBe(1 + 3 + 3 + 1);
     const keyBody = storeFiles.flatMap(([, content]) =>
       content.split('\n').filter((l) => l.length > 0 && !l.startsWith('-----')),
     );

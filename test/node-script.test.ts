@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -8,27 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineHybridMesh } from '../examples/hybrid/main';
 import { reconcileMeshCa } from '../cli/ca';
 import { SecretStore } from '../index';
-import { REPO, run, synth, tempDir } from './support';
+import { AGENT_SECRETS_KEYS, NODE_SCRIPT, ownHostRoot, runNode } from './host-support';
+import { synth, tempDir } from './support';
 
-const SCRIPT = path.join(REPO, 'constructs', 'private', 'assets', 'meshform-node.py');
 const NO_PYTHON = spawnSync('python3', ['--version']).error ? 'python3 not found' : undefined;
 if (NO_PYTHON) console.warn(`skipping meshform-node tests: ${NO_PYTHON}`);
 
 /** Runs meshform-node in a directory standing in for the host's root. */
 function node(root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync('python3', [SCRIPT, ...args], {
+  return spawnSync('python3', [NODE_SCRIPT, ...args], {
     encoding: 'utf8',
     env: { ...process.env, MESHFORM_ROOT: root, ...env },
-  });
-}
-
-/** The same, without blocking the event loop (for tests that serve downloads from this process). */
-function nodeAsync(root: string, args: string[]): Promise<{ status: number; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('python3', [SCRIPT, ...args], { env: { ...process.env, MESHFORM_ROOT: root } });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status: status ?? 1, stderr }));
   });
 }
 
@@ -46,7 +36,7 @@ describe.skipIf(NO_PYTHON)('meshform-node (the on-host agent)', () => {
     // The GET Object example of Amazon S3's SigV4 documentation.
     const code = `
 import importlib.util, json, datetime
-spec = importlib.util.spec_from_file_location("m", ${JSON.stringify(SCRIPT)})
+spec = importlib.util.spec_from_file_location("m", ${JSON.stringify(NODE_SCRIPT)})
 m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
 h = m.sigv4_headers("GET", "https://examplebucket.s3.amazonaws.com/test.txt",
     {"Range": "bytes=0-9", "x-amz-content-sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
@@ -98,7 +88,7 @@ print(json.dumps(h))`;
           { name: 'envoy', version: '1.38.4', url: `${base}/envoy`, sha256: sha('/envoy'), format: 'binary' },
         ],
       });
-      const result = await nodeAsync(root, ['install']);
+      const result = await runNode(root, ['install']);
       expect(result.status, result.stderr).toBe(0);
       expect(fs.readFileSync(path.join(root, 'usr/local/bin/consul'), 'utf8')).toContain('echo consul');
       expect(mode(path.join(root, 'usr/local/bin/envoy'))).toBe(0o755);
@@ -114,7 +104,7 @@ print(json.dumps(h))`;
           { name: 'envoy', version: '1.38.4', url: `${base}/envoy`, sha256: '0'.repeat(64), format: 'binary' },
         ],
       });
-      const result = await nodeAsync(root, ['install']);
+      const result = await runNode(root, ['install']);
       expect(result.status).toBe(1);
       expect(result.stderr).toContain(
         `meshform-node: error: envoy 1.38.4: checksum mismatch (expected ${'0'.repeat(64)}, got ${sha('/envoy')}); refusing to install`,
@@ -141,31 +131,13 @@ print(json.dumps(h))`;
 
     /** GIVEN a host root holding the host's bundle files and its delivered secrets. */
     function hostRoot(host: string): string {
-      const root = tempDir(`meshform-${host}-`);
-      fs.cpSync(path.join(out.outdir, 'bundles', 'bank-on-premises', host, 'files'), root, { recursive: true });
-      const secrets = run([
-        'secrets',
-        'host',
-        '--project',
-        project,
-        '--secrets-dir',
-        storeDir,
-        '--mesh',
-        'bank',
-        '--datacenter',
-        'on-premises',
-        '--host',
-        host,
-      ]).stdout;
-      fs.mkdirSync(path.join(root, 'etc/meshform'), { recursive: true });
-      fs.writeFileSync(path.join(root, 'etc/meshform/secrets.json'), secrets, { mode: 0o600 });
-      return root;
+      return ownHostRoot({ dir: project, outdir: out.outdir, storeDir }, 'bank', 'on-premises', host);
     }
 
     it('gives a client host its own service token and nothing of the servers', () => {
       const root = hostRoot('mainframe-bridge-1');
       const delivered = JSON.parse(fs.readFileSync(path.join(root, 'etc/meshform/secrets.json'), 'utf8'));
-      expect(Object.keys(delivered).sort()).toEqual(['ca_bundle', 'format', 'gossip_key', 'tokens']);
+      expect(Object.keys(delivered).sort()).toEqual(AGENT_SECRETS_KEYS);
       expect(Object.keys(delivered.tokens).sort()).toEqual(['agent', 'service-mainframe-bridge']);
 
       const result = node(root, ['secrets']);
@@ -179,6 +151,10 @@ print(json.dumps(h))`;
       expect(fs.readFileSync(path.join(root, 'etc/meshform/node.env'), 'utf8')).toBe('PRIVATE_IP=192.168.50.31\n');
       expect(fs.readFileSync(path.join(root, 'etc/consul.d/tls/ca.pem'), 'utf8')).toBe(delivered.ca_bundle);
       expect(fs.existsSync(path.join(root, 'etc/consul.d/tls/server-key.pem'))).toBe(false);
+      expect(fs.readFileSync(path.join(root, 'etc/consul.d/tls/client-api.pem'), 'utf8')).toBe(
+        delivered.client_api_cert,
+      );
+      expect(mode(path.join(root, 'etc/consul.d/tls/client-api-key.pem'))).toBe(0o640);
     });
 
     it('installs the server certificate meshform issued, chained to the mesh root, and no CA key', () => {
@@ -214,7 +190,12 @@ print(json.dumps(h))`;
       expect(text).toContain('IP Address:192.168.50.11');
       expect(mode(path.join(root, 'etc/consul.d/tls/server-key.pem'))).toBe(0o640);
       const agent = JSON.parse(fs.readFileSync(path.join(root, 'etc/consul.d/secrets.json'), 'utf8'));
-      expect(agent.acl.tokens).toEqual({ agent: delivered.tokens.agent, replication: delivered.tokens.management });
+      // a secondary's servers get the replication token, never the management token
+      expect(Object.keys(delivered.tokens).sort()).toEqual(['agent', 'replication']);
+      expect(agent.acl.tokens).toEqual({ agent: delivered.tokens.agent, replication: delivered.tokens.replication });
+      expect(delivered.tokens.replication).toBe(
+        SecretStore.open({ directory: storeDir }).ensure('bank').secrets.aclReplicationToken,
+      );
       // no key of a CA (root or intermediate) was delivered
       const ca_ = SecretStore.open({ directory: storeDir }).ca('bank');
       const intermediateKeyLine = ca_.intermediate('on-premises')!.keyPem.split('\n')[1]!;

@@ -7,10 +7,13 @@ import { main } from '../cli/main';
 import { App } from '../constructs/private/engine';
 import {
   AwsVmHostsOptions,
+  HostRole,
   KubernetesCluster,
   KubernetesDatacenter,
   MachineImage,
   Mesh,
+  Service,
+  VmDatacenter,
   VmHosts,
   VmNetwork,
 } from '../index';
@@ -208,4 +211,26 @@ export function awsVmHosts(options: Partial<AwsVmHostsOptions> = {}): VmHosts {
     machineImage: MachineImage.fromId(TEST_AMI),
     ...options,
   });
+}
+
+/** Three server hosts, a gateway host and a client host running `services`, on 10.0.0.0/24 (own hosts). */
+export function ownHosts(services: readonly Service[]): VmHosts {
+  return VmHosts.existing([
+    { name: 's1', address: '10.0.0.1', role: HostRole.SERVER },
+    { name: 's2', address: '10.0.0.2', role: HostRole.SERVER },
+    { name: 's3', address: '10.0.0.3', role: HostRole.SERVER },
+    { name: 'g1', address: '10.0.0.4', role: HostRole.MESH_GATEWAY },
+    { name: 'c1', address: '10.0.0.5', role: HostRole.CLIENT, services },
+  ]);
+}
+
+/** A VM primary `vms` on EC2 with a declared gateway address, running `api`. */
+export function awsVmPrimary(mesh: Mesh): VmDatacenter {
+  const vms = new VmDatacenter(mesh, 'vms', {
+    primary: true,
+    meshGateway: { address: 'mgw.vms.example.com' },
+    hosts: awsVmHosts(),
+  });
+  new Service(mesh, 'api', { port: 8080, datacenters: [vms] });
+  return vms;
 }

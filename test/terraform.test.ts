@@ -111,7 +111,9 @@ describe.skipIf(!available.ok)(
       }
       expect(count('shop-aws-us-east-infra', 'aws_eks_cluster')).toBe(1);
       expect(count('shop-aws-us-east-infra', 'aws_eks_node_group')).toBe(1);
-      expect(count('shop-aws-us-east-infra', 'aws_eip')).toBe(4); // 3 for the gateway NLB, 1 for NAT
+      expect(count('shop-aws-us-east-infra', 'aws_eip')).toBe(6); // 3 for the gateway NLB, 3 for NAT (one per zone)
+      expect(count('shop-aws-us-east-infra', 'aws_nat_gateway')).toBe(3);
+      expect(count('shop-aws-vms', 'aws_nat_gateway')).toBe(3);
       expect(count('shop-aws-vms', 'aws_instance')).toBe(7);
       expect(count('shop-aws-vms', 'aws_secretsmanager_secret')).toBe(3);
       expect(count('shop-aws-vms', 'aws_lb')).toBe(1);
@@ -124,10 +126,13 @@ describe.skipIf(!available.ok)(
         (r) => r.address === 'aws_secretsmanager_secret_version.SecretValue-server',
       )!;
       const doc = JSON.parse(server.change.after.secret_string) as {
-        tokens: { agent: string };
+        tokens: { agent: string; replication?: string };
         acl: { tokens: { AccessorID: string; SecretID: string; Description: string }[] };
       };
       expect(doc.tokens.agent).toBe(deriveTokenUuid(replication, 'secret:agent:aws-vms'));
+      // a secondary's servers hold the replication token (their ACL administration token), not the management token
+      expect(Object.keys(doc.tokens).sort()).toEqual(['agent', 'replication']);
+      expect(doc.tokens.replication).toBe(replication);
       expect(doc.acl.tokens.map((t) => [t.Description, t.AccessorID, t.SecretID])).toEqual([
         [
           'meshform shop/aws-vms agent token',

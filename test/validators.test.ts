@@ -92,11 +92,13 @@ describe('cloud-init documents', () => {
 });
 
 describe('systemd units', () => {
-  const units = filesMatching(/\.service$/);
+  // services and the timers that start them, verified together per host
+  const units = filesMatching(/\.(service|timer)$/);
 
   it('exist for hosts and bundles', () => {
     expect(units.length).toBeGreaterThan(20);
     expect(units.some((u) => u.file.startsWith('bundles/'))).toBe(true);
+    expect(units.some((u) => u.file.endsWith('/meshform-acl-bootstrap.timer'))).toBe(true);
   });
 
   it.skipIf(NO_SYSTEMD_ANALYZE)(

@@ -135,7 +135,16 @@ describe('VM datacenter on EC2: network security', () => {
     const stack = vmStack();
     for (const rule of ruleResources(stack, 'aws_vpc_security_group_ingress_rule')) {
       if (rule.cidr_ipv4 !== undefined) {
-        expect(rule).toMatchObject({ cidr_ipv4: '10.20.0.0/16', from_port: 8443, to_port: 8443, ip_protocol: 'tcp' });
+        // the gateway port (load balancer health checks) and the Envoy metrics port (a Prometheus in the VPC)
+        expect([
+          { cidr_ipv4: '10.20.0.0/16', from_port: 8443, to_port: 8443, ip_protocol: 'tcp' },
+          { cidr_ipv4: '10.20.0.0/16', from_port: 20200, to_port: 20200, ip_protocol: 'tcp' },
+        ]).toContainEqual({
+          cidr_ipv4: rule.cidr_ipv4,
+          from_port: rule.from_port,
+          to_port: rule.to_port,
+          ip_protocol: rule.ip_protocol,
+        });
       } else {
         expect(String(rule.referenced_security_group_id)).toMatch(
           /^\$\{aws_security_group\.(server|client|gateway)SecurityGroup\.id\}$/,
@@ -175,7 +184,7 @@ describe('VM datacenter on EC2: network security', () => {
     ]);
   });
 
-  it('allows egress to other gateways on a non-443 port to servers and gateways only', () => {
+  it("lets servers and gateways out to the primary's declared gateway address and port only", () => {
     const stack = synth((app) => {
       const mesh = new Mesh(app, 'shop');
       new KubernetesDatacenter(mesh, 'k8s', {
@@ -188,11 +197,15 @@ describe('VM datacenter on EC2: network security', () => {
       });
     }).stack('shop-vms');
     const extra = ruleResources(stack, 'aws_vpc_security_group_egress_rule').filter(
-      (r) => r.cidr_ipv4 === '0.0.0.0/0' && r.from_port === 8443,
+      (r) => r.from_port === 8443 && r.cidr_ipv4 !== undefined,
     );
     expect(
-      extra.map((r) => String(r.security_group_id).match(/(server|gateway|client)SecurityGroup/)![1]).sort(),
-    ).toEqual(['gateway', 'server']);
+      extra.map((r) => [String(r.security_group_id).match(/(server|gateway|client)SecurityGroup/)![1], r.cidr_ipv4]),
+    ).toEqual([
+      ['gateway', '198.51.100.1/32'],
+      ['server', '198.51.100.1/32'],
+    ]);
+    expect(extra[0]!.description).toBe('mesh gateway of k8s (198.51.100.1) on port 8443');
   });
 });
 
@@ -229,7 +242,8 @@ describe('VM datacenter on EC2: identity and secrets', () => {
     expect(server.secret_string).toContain('"server_cert" = var.meshform_shop_vms_server_cert');
     expect(server.secret_string).toContain('"server_key" = var.meshform_shop_vms_server_key');
     // a secondary's servers administer ACLs with the replication token; the management token never reaches it
-    expect(server.secret_string).toContain('"management" = var.meshform_shop_acl_replication_token');
+    expect(server.secret_string).toContain('"replication" = var.meshform_shop_acl_replication_token');
+    expect(server.secret_string).not.toContain('"management"');
     expect(JSON.stringify(stack)).not.toContain('acl_bootstrap_token');
     const client = Object.entries(versions).find(([k]) => k.startsWith('SecretValue-service-api'))![1];
     expect(client.secret_string).toContain('"ca_bundle" = var.meshform_shop_vms_ca_bundle');
@@ -326,7 +340,25 @@ describe('VM datacenter on EC2: networks', () => {
     expect(out.stack('shop-b').data!.aws_vpc!['PeerVpc-shop-a']).toMatchObject({
       tags: { 'meshform:mesh': 'shop', 'meshform:datacenter': 'a' },
     });
-    expect(resources(out.stack('shop-b'), 'aws_route').filter((r) => r.vpc_peering_connection_id)).toHaveLength(2);
+    // both ways, into every private route table (one per zone on each side)
+    const peering = resources(out.stack('shop-b'), 'aws_route').filter((r) => r.vpc_peering_connection_id);
+    const tables = peering.map((r) => String(r.route_table_id).replace(/_[0-9A-F]{8}\.id/, '.id'));
+    expect(tables.sort()).toEqual([
+      '${aws_route_table.Network_PrivateRoutes.id}',
+      '${aws_route_table.Network_PrivateRoutes1.id}',
+      '${aws_route_table.Network_PrivateRoutes2.id}',
+      '${element(sort(data.aws_route_tables.PeerRouteTables-shop-a.ids), 0)}',
+      '${element(sort(data.aws_route_tables.PeerRouteTables-shop-a.ids), 1)}',
+      '${element(sort(data.aws_route_tables.PeerRouteTables-shop-a.ids), 2)}',
+    ]);
+    // the peer's private route tables are found by the tier tag meshform puts on them
+    expect(out.stack('shop-b').data!.aws_route_tables!['PeerRouteTables-shop-a']).toMatchObject({
+      tags: { 'meshform:mesh': 'shop', 'meshform:datacenter': 'a', 'meshform:tier': 'private' },
+    });
+    for (const table of resources(out.stack('shop-a'), 'aws_route_table').filter((t) =>
+      String((t.tags as { Name: string }).Name).includes('-private-'),
+    ))
+      expect(table.tags).toMatchObject({ 'meshform:tier': 'private' });
     expect(out.manifest.stacks['shop-b']!.dependencies).toEqual(['shop-a']);
     // the primary's gateway accepts the peer's block
     expect(ruleResources(out.stack('shop-a'), 'aws_vpc_security_group_ingress_rule').map((r) => r.cidr_ipv4)).toContain(

@@ -25,8 +25,49 @@ export function replicationToken(management: string): string {
   return deriveTokenUuid(management, REPLICATION_LABEL);
 }
 
-/** The label of the replication token's derivation (its accessor id uses `accessor:replication`). */
+/** The label of the replication token's derivation from the management token. */
 export const REPLICATION_LABEL = 'secret:replication';
+
+/** The name of the replication token's policy (global: ACL policies live in the primary). */
+export const REPLICATION_POLICY = 'meshform-acl-replication';
+
+/**
+ * The rules of the replication token as Consul documents them for a secondary's servers
+ * (hashicorp/consul website/content/docs/secure/acl/token/replication.mdx): `acl:write` to replicate ACL
+ * tokens (and, for meshform-node on a VM secondary's servers, to create the datacenter's policies and
+ * tokens: global ones are written in the primary), `operator:write` to replicate proxy-defaults and sign the
+ * secondary's CA, `service:read` and `intention:read` to replicate service-defaults and intentions.
+ */
+export const REPLICATION_RULES =
+  'acl = "write"\noperator = "write"\nservice_prefix "" {\n  policy = "read"\n  intentions = "read"\n}\n';
+
+/**
+ * The same grants plus what a Kubernetes secondary does with the token (hashicorp/consul-k8s v2.0.3
+ * control-plane/subcommand/server-acl-init/rules.go, aclReplicationRules): its servers also use it as their
+ * agent token (node write) and server-acl-init reads the agent (agent read). Used when the mesh has a
+ * Kubernetes secondary; a Kubernetes primary's chart creates the token with these rules itself.
+ */
+export const KUBERNETES_REPLICATION_RULES =
+  'acl = "write"\noperator = "write"\nagent_prefix "" {\n  policy = "read"\n}\nnode_prefix "" {\n  policy = "write"\n}\n' +
+  'service_prefix "" {\n  policy = "write"\n  intentions = "read"\n}\n';
+
+/**
+ * The replication policy's rules for a mesh: Consul's documented least privilege, or consul-k8s's when a
+ * Kubernetes secondary will use the token too.
+ */
+export function replicationRules(
+  datacenters: readonly { readonly platform: string; readonly primary: boolean }[],
+): string {
+  return datacenters.some((d) => !d.primary && d.platform === 'kubernetes')
+    ? KUBERNETES_REPLICATION_RULES
+    : REPLICATION_RULES;
+}
+
+/** The replication token as a VM primary's servers create it: its secret id and the rules its policy grants. */
+export interface ReplicationGrant {
+  readonly secretId: string;
+  readonly rules: string;
+}
 
 /** The same derivation as a Terraform expression of the management token variable. */
 export function deriveTokenExpression(management: string, label: string): string {
@@ -78,9 +119,17 @@ const MESH_GATEWAY_RULES =
 /**
  * The policies and tokens of a VM datacenter: one agent token (node write, service read), one token per
  * service (a service identity scoped to the datacenter) and one for the mesh gateway (Consul's documented
- * mesh gateway permissions). `file` is the token's file name under /etc/meshform/tokens on the hosts.
+ * mesh gateway permissions); on the primary also the mesh's replication token (its secret id given, its
+ * accessor id derived like the others). `file` is the token's file name under /etc/meshform/tokens on the
+ * hosts (the replication token is not written to any host file: only its secret id travels in the plan).
  */
-export function aclPlan(mesh: string, datacenter: string, services: readonly string[], derive: Deriver): AclPlan {
+export function aclPlan(
+  mesh: string,
+  datacenter: string,
+  services: readonly string[],
+  derive: Deriver,
+  replication?: ReplicationGrant,
+): AclPlan {
   const agentPolicy = `meshform-${datacenter}-agent`;
   const gatewayPolicy = `meshform-${datacenter}-mesh-gateway`;
   const token = (label: string, description: string, grant: Partial<AclToken>): AclToken => ({
@@ -94,6 +143,9 @@ export function aclPlan(mesh: string, datacenter: string, services: readonly str
     policies: [
       { Name: agentPolicy, Description: `meshform: Consul agents of ${datacenter}`, Rules: AGENT_RULES },
       { Name: gatewayPolicy, Description: `meshform: mesh gateways of ${datacenter}`, Rules: MESH_GATEWAY_RULES },
+      ...(replication
+        ? [{ Name: REPLICATION_POLICY, Description: `meshform: ACL replication of ${mesh}`, Rules: replication.rules }]
+        : []),
     ],
     tokens: [
       { file: 'agent', token: token(`agent:${datacenter}`, 'agent token', { Policies: [{ Name: agentPolicy }] }) },
@@ -107,6 +159,20 @@ export function aclPlan(mesh: string, datacenter: string, services: readonly str
           ServiceIdentities: [{ ServiceName: service, Datacenters: [datacenter] }],
         }),
       })),
+      ...(replication
+        ? [
+            {
+              file: 'replication',
+              token: {
+                AccessorID: derive('accessor:replication'),
+                SecretID: replication.secretId,
+                Description: `meshform ${mesh} ACL replication token`,
+                Local: false as const,
+                Policies: [{ Name: REPLICATION_POLICY }],
+              },
+            },
+          ]
+        : []),
     ],
   };
 }
@@ -118,15 +184,22 @@ export interface SharedSecretValues {
   /** The datacenter's server certificate chain and key (servers only). */
   readonly serverCertificate: string;
   readonly serverKey: string;
+  /** The certificate (chain) and key client agents serve their local HTTPS API with (clients and gateways). */
+  readonly clientApi?: { readonly certificate: string; readonly key: string };
   readonly gossipKey: string;
-  readonly management: string;
+  /**
+   * The servers' ACL administration token: the management token on the primary (their initial management
+   * token), the replication token on a secondary (their replication token). A secondary never gets the former.
+   */
+  readonly aclAdmin: { readonly management: string } | { readonly replication: string };
 }
 
 /**
  * The secrets document one role's hosts read at boot (from Secrets Manager or a delivered file): only what
  * the role needs. Servers get the datacenter's server certificate and key (issued by meshform: no CA key
- * ever reaches a host), the management token and the ACL plan; a service host gets its own service token;
- * a gateway its gateway token.
+ * ever reaches a host), their ACL administration token (`tokens.management` on the primary,
+ * `tokens.replication` on a secondary) and the ACL plan; a service host gets the local API certificate and its
+ * own service tokens; a gateway the local API certificate and its gateway token.
  */
 export function roleSecrets(
   role:
@@ -138,23 +211,32 @@ export function roleSecrets(
   configEntries?: readonly object[],
 ): object {
   const secretOf = (file: string) => plan.tokens.find((t) => t.file === file)!.token.SecretID;
-  const base = { format: 2, ca_bundle: values.caBundle, gossip_key: values.gossipKey };
+  const base = { format: 3, ca_bundle: values.caBundle, gossip_key: values.gossipKey };
+  const clientApi = () => {
+    if (!values.clientApi) throw new Error(`internal: the ${role.kind} hosts need the client API certificate`);
+    return { client_api_cert: values.clientApi.certificate, client_api_key: values.clientApi.key };
+  };
   switch (role.kind) {
     case 'server':
       return {
         ...base,
         server_cert: values.serverCertificate,
         server_key: values.serverKey,
-        tokens: { agent: secretOf('agent'), management: values.management },
+        tokens: { agent: secretOf('agent'), ...values.aclAdmin },
         acl: { policies: plan.policies, tokens: plan.tokens.map((t) => t.token) },
         // primary servers: the mesh's config entries, applied through the API (meshform-node config-entries)
         ...(configEntries ? { config_entries: configEntries } : {}),
       };
     case 'mesh-gateway':
-      return { ...base, tokens: { agent: secretOf('agent'), 'mesh-gateway': secretOf('mesh-gateway') } };
+      return {
+        ...base,
+        ...clientApi(),
+        tokens: { agent: secretOf('agent'), 'mesh-gateway': secretOf('mesh-gateway') },
+      };
     case 'client':
       return {
         ...base,
+        ...clientApi(),
         tokens: {
           agent: secretOf('agent'),
           ...Object.fromEntries(role.services.map((s) => [`service-${s}`, secretOf(`service-${s}`)])),

@@ -23,7 +23,20 @@ export interface ServerCertificateRequest {
   readonly datacenter: string;
   readonly dnsNames: readonly string[];
   readonly ipAddresses: readonly string[];
+  /**
+   * The datacenter's client agents (VMs) serve their local HTTPS API with a certificate of the mesh
+   * (`CLIENT_API_NAMES`), issued with the server certificate.
+   */
+  readonly clientApi?: boolean;
 }
+
+/**
+ * The names of the certificate a VM client agent's local HTTPS API serves: what its local callers dial
+ * (`consul connect envoy -http-addr https://127.0.0.1:8501`, meshform-node). Loopback names only, and for
+ * server authentication only, so the certificate (on every client host) can neither pass for a server
+ * (`server.<dc>.<domain>`) nor serve as a client certificate towards the servers.
+ */
+export const CLIENT_API_NAMES = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] } as const;
 
 /** Supplies a root key's passphrase when meshform needs it (environment, prompt). */
 export type PassphraseProvider = (rootId: string) => string | undefined;
@@ -179,6 +192,14 @@ export class CaMaterial {
     const dir = this.settled(this.dcDir(dc));
     const chain = readCertificate(path.join(dir, 'server.pem'), reissueFix(dc));
     const key = readKey(path.join(dir, 'server-key.pem'), reissueFix(dc));
+    return chain && key ? { chainPem: chain, keyPem: key } : undefined;
+  }
+
+  /** The certificate (leaf + intermediate chain) and key of a datacenter's client agents' local HTTPS API. */
+  public clientApi(dc: string): { chainPem: string; keyPem: string } | undefined {
+    const dir = this.settled(this.dcDir(dc));
+    const chain = readCertificate(path.join(dir, 'client-api.pem'), reissueFix(dc));
+    const key = readKey(path.join(dir, 'client-api-key.pem'), reissueFix(dc));
     return chain && key ? { chainPem: chain, keyPem: key } : undefined;
   }
 
@@ -390,29 +411,65 @@ export class CaMaterial {
     request: ServerCertificateRequest,
     options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date },
   ): void {
-    this.lock(() => {
-      const now = options.now ?? new Date();
-      const intermediate = this.intermediate(request.datacenter)!;
-      const key = generateKey(options.keyAlgorithm);
-      const leaf = issueCertificate({
-        commonName: request.dnsNames[0]!,
-        publicKey: key.publicKey,
-        issuer: { certificatePem: intermediate.certificatePem, privateKey: readPrivateKey(intermediate.keyPem) },
-        notBefore: new Date(now.getTime() - BACKDATE),
-        notAfter: new Date(
-          Math.min(
-            now.getTime() + options.validityDays * DAY,
-            certificateFacts(intermediate.certificatePem).notAfter.getTime(),
-          ),
+    this.issueLeaf(request.datacenter, 'server', request, options);
+  }
+
+  /**
+   * Issues the certificate of a datacenter's client agents' local HTTPS API from its intermediate
+   * (`CLIENT_API_NAMES`, server authentication only); the chain carries the cross-signed root like the server's.
+   */
+  public issueClientApi(
+    dc: string,
+    options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date },
+  ): void {
+    this.issueLeaf(dc, 'client-api', CLIENT_API_NAMES, options, ['serverAuth']);
+  }
+
+  /** A leaf from `dc`'s intermediate, written as `<stem>.pem` (leaf, intermediate, cross-signed root) and `<stem>-key.pem`. */
+  private issueLeaf(
+    dc: string,
+    stem: 'server' | 'client-api',
+    names: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] },
+    options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date },
+    extendedKeyUsage?: readonly ('serverAuth' | 'clientAuth')[],
+  ): void {
+    this.lock(() => this.issueLeafLocked(dc, stem, names, options, extendedKeyUsage));
+  }
+
+  private issueLeafLocked(
+    dc: string,
+    stem: 'server' | 'client-api',
+    names: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] },
+    options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date },
+    extendedKeyUsage?: readonly ('serverAuth' | 'clientAuth')[],
+  ): void {
+    const now = options.now ?? new Date();
+    const intermediate = this.intermediate(dc)!;
+    const key = generateKey(options.keyAlgorithm);
+    const leaf = issueCertificate({
+      commonName: names.dnsNames[0]!,
+      publicKey: key.publicKey,
+      issuer: { certificatePem: intermediate.certificatePem, privateKey: readPrivateKey(intermediate.keyPem) },
+      notBefore: new Date(now.getTime() - BACKDATE),
+      notAfter: new Date(
+        Math.min(
+          now.getTime() + options.validityDays * DAY,
+          certificateFacts(intermediate.certificatePem).notAfter.getTime(),
         ),
-        dnsNames: request.dnsNames,
-        ipAddresses: request.ipAddresses,
-      });
-      replaceDirectory(this.dcDir(request.datacenter), (dir, previous) => {
-        copyFiles(previous, dir, ['intermediate.pem', 'intermediate-key.pem']);
-        put(dir, 'server-key.pem', privateKeyPem(key.privateKey));
-        put(dir, 'server.pem', `${leaf}${intermediate.certificatePem}${options.crossChain ?? ''}`, 0o644);
-      });
+      ),
+      dnsNames: names.dnsNames,
+      ipAddresses: names.ipAddresses,
+      ...(extendedKeyUsage ? { extendedKeyUsage } : {}),
+    });
+    // the datacenter's files are replaced as one unit: the other certificates and keys stay as they are
+    replaceDirectory(this.dcDir(dc), (dir, previous) => {
+      copyFiles(
+        previous,
+        dir,
+        DATACENTER_FILES.filter((name) => name !== `${stem}.pem` && name !== `${stem}-key.pem`),
+      );
+      put(dir, `${stem}-key.pem`, privateKeyPem(key.privateKey));
+      put(dir, `${stem}.pem`, `${leaf}${intermediate.certificatePem}${options.crossChain ?? ''}`, 0o644);
     });
   }
 
@@ -428,6 +485,16 @@ export class CaMaterial {
     });
   }
 }
+
+/** The files of a datacenter's directory: its intermediate, its server and client API certificates and keys. */
+const DATACENTER_FILES = [
+  'intermediate.pem',
+  'intermediate-key.pem',
+  'server.pem',
+  'server-key.pem',
+  'client-api.pem',
+  'client-api-key.pem',
+] as const;
 
 /** Writes one file of a staged directory. */
 function put(dir: string, name: string, content: string, mode = 0o600): void {
@@ -601,32 +668,63 @@ export function inspectCa(
       certificates.push(entry(`intermediate ${dc}`, intermediate.certificatePem, now, invalid.map(problemOf), due));
       errors.push(...invalid);
     }
-    const server = material.server(dc);
-    if (server && intermediate) {
-      const subject = `${mesh} server ${dc}`;
-      const [leaf] = splitPem(server.chainPem) as [string];
-      const invalid: CaMaterialError[] = [];
-      const due: string[] = [];
-      const facts = certificateFacts(leaf);
-      if (facts.isCa) invalid.push(caErrors.leafIsCa(subject, renew));
-      if (!keyMatchesCertificate(leaf, readPrivateKey(server.keyPem)))
-        invalid.push(caErrors.keyMismatch(subject, renew));
-      if (facts.notBefore.getTime() > now.getTime())
-        invalid.push(caErrors.notYetValid(subject, facts.notBefore, renew));
-      if (!isSignedBy(leaf, intermediate.certificatePem)) due.push(`is not issued by ${dc}'s current intermediate`);
-      const present = new Set((facts.subjectAltName ?? '').toLowerCase().split(', '));
-      const missing = [
-        ...request.dnsNames.map((d) => `DNS:${d}`),
-        ...request.ipAddresses.map((ip) => `IP Address:${sanIp(ip)}`),
-      ].filter((san) => !present.has(san.toLowerCase()));
-      if (missing.length > 0) due.push(`lacks ${missing.join(', ')}`);
-      if (withinWindow(leaf, now, plan.rotationWindowDays))
-        due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
-      certificates.push(entry(`server ${dc}`, leaf, now, invalid.map(problemOf), due));
-      errors.push(...invalid);
+    const leaves = [
+      { role: `server ${dc}`, material: material.server(dc), names: request },
+      ...(request.clientApi
+        ? [{ role: `client-api ${dc}`, material: material.clientApi(dc), names: CLIENT_API_NAMES }]
+        : []),
+    ];
+    for (const leaf of leaves) {
+      if (!leaf.material || !intermediate) continue;
+      const status = leafStatus(
+        `${mesh} ${leaf.role}`,
+        leaf.role,
+        leaf.material,
+        leaf.names,
+        intermediate,
+        dc,
+        plan,
+        now,
+      );
+      certificates.push(status.certificate);
+      errors.push(...status.invalid);
     }
   }
   return { certificates, errors };
+}
+
+/**
+ * The state of a datacenter's leaf certificate (server or client API): not a CA, its key, validity, issued by
+ * the current intermediate, carrying the requested names, outside the rotation window.
+ */
+function leafStatus(
+  subject: string,
+  role: string,
+  issued: { chainPem: string; keyPem: string },
+  names: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] },
+  intermediate: { certificatePem: string },
+  dc: string,
+  plan: CaPlan,
+  now: Date,
+): { certificate: CertificateStatus; invalid: CaMaterialError[] } {
+  const renew = `issue a new one with \`meshform ca rotate --intermediate ${dc}\``;
+  const [leaf] = splitPem(issued.chainPem) as [string];
+  const invalid: CaMaterialError[] = [];
+  const due: string[] = [];
+  const facts = certificateFacts(leaf);
+  if (facts.isCa) invalid.push(caErrors.leafIsCa(subject, renew));
+  if (!keyMatchesCertificate(leaf, readPrivateKey(issued.keyPem))) invalid.push(caErrors.keyMismatch(subject, renew));
+  if (facts.notBefore.getTime() > now.getTime()) invalid.push(caErrors.notYetValid(subject, facts.notBefore, renew));
+  if (!isSignedBy(leaf, intermediate.certificatePem)) due.push(`is not issued by ${dc}'s current intermediate`);
+  const present = new Set((facts.subjectAltName ?? '').toLowerCase().split(', '));
+  const missing = [
+    ...names.dnsNames.map((d) => `DNS:${d}`),
+    ...names.ipAddresses.map((ip) => `IP Address:${sanIp(ip)}`),
+  ].filter((san) => !present.has(san.toLowerCase()));
+  if (missing.length > 0) due.push(`lacks ${missing.join(', ')}`);
+  if (withinWindow(leaf, now, plan.rotationWindowDays))
+    due.push(`expires within the rotation window (${plan.rotationWindowDays} days)`);
+  return { certificate: entry(role, leaf, now, invalid.map(problemOf), due), invalid };
 }
 
 function throwAll(problems: readonly CaMaterialError[]): void {
@@ -707,6 +805,19 @@ export function reconcileCa(
         `server chain ${dc}: ${crossChain ? `now carries ${plan.root} cross-signed by ${plan.previousRoot}` : 'cross-signed root removed'}`,
       );
     }
+    const clientApi = byRole.get(`client-api ${dc}`);
+    const clientChainCurrent =
+      material.clientApi(dc)?.chainPem.endsWith(`${material.intermediate(dc)!.certificatePem}${crossChain ?? ''}`) ??
+      false;
+    if (request.clientApi && (reissued || !clientApi || clientApi.state !== 'ok' || !clientChainCurrent)) {
+      material.issueClientApi(dc, {
+        keyAlgorithm: plan.keyAlgorithm,
+        validityDays: plan.serverCertificateValidityDays,
+        ...(crossChain ? { crossChain } : {}),
+        now,
+      });
+      created.push(`client API certificate ${dc}`);
+    }
   }
   return { created };
 }
@@ -716,11 +827,17 @@ export function datacenterTls(
   material: CaMaterial,
   plan: CaPlan,
   dc: string,
-): { caBundle: string; serverChain: string; serverKey: string } {
+): { caBundle: string; serverChain: string; serverKey: string; clientApi?: { chainPem: string; keyPem: string } } {
   const roots = [plan.root, ...(plan.previousRoot ? [plan.previousRoot] : [])].map(
     (id) => material.rootCertificate(id)!,
   );
   const server = material.server(dc);
   if (!server) throw caErrors.noServerCertificate(`${material.mesh} server ${dc}`);
-  return { caBundle: roots.join(''), serverChain: server.chainPem, serverKey: server.keyPem };
+  const clientApi = material.clientApi(dc);
+  return {
+    caBundle: roots.join(''),
+    serverChain: server.chainPem,
+    serverKey: server.keyPem,
+    ...(clientApi ? { clientApi } : {}),
+  };
 }

@@ -1,6 +1,7 @@
 import type { Datacenter } from '../datacenter';
 import { EksCluster, KubeconfigCluster, KubernetesCluster } from '../kubernetes-cluster';
 import { AwsVmHosts, NewVpc } from '../vm-hosts';
+import { EGRESS_TAG as NAT_EGRESS_TAG } from './aws-network';
 import type { TerraformStack } from './engine';
 
 /**
@@ -8,8 +9,8 @@ import type { TerraformStack } from './engine';
  * addresses the network's hosts and pods reach the internet from. Found by this tag and the provider default tags
  * `meshform:mesh` / `meshform:datacenter`, so no stack reads another's state.
  */
-export const EGRESS_TAG = 'meshform:egress';
-export const EGRESS_NAT = 'nat';
+export const EGRESS_TAG = NAT_EGRESS_TAG.key;
+export const EGRESS_NAT = NAT_EGRESS_TAG.value;
 
 /** A datacenter whose servers leave their network through NAT gateways meshform creates. */
 export interface MeshformEgress {

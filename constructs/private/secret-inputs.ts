@@ -5,7 +5,9 @@ export type SecretKind =
   | 'aclReplicationToken'
   | 'caBundle'
   | 'serverChain'
-  | 'serverKey';
+  | 'serverKey'
+  | 'clientApiChain'
+  | 'clientApiKey';
 
 /** One secret that enters Terraform as a sensitive variable. */
 export interface SecretInput {
@@ -45,8 +47,19 @@ export function sharedSecretInputs(mesh: string): SecretInput[] {
   ];
 }
 
-/** One datacenter's TLS variables: the trust bundle (roots), its server certificate chain and key. */
-export function datacenterSecretInputs(mesh: string, datacenter: string): SecretInput[] {
+/** A datacenter as its secret variables see it: its name, and whether its client agents get a local API certificate. */
+export interface SecretDatacenter {
+  readonly name: string;
+  /** VM datacenters: the certificate client agents serve their local HTTPS API with (see CLIENT_API_NAMES). */
+  readonly clientApi?: boolean;
+}
+
+/**
+ * One datacenter's TLS variables: the trust bundle (roots), its server certificate chain and key, and for a
+ * VM datacenter the certificate chain and key of its client agents' local HTTPS API.
+ */
+export function datacenterSecretInputs(mesh: string, dc: SecretDatacenter): SecretInput[] {
+  const datacenter = dc.name;
   const stem = `meshform_${snake(mesh)}_${snake(datacenter)}`;
   return [
     {
@@ -67,6 +80,22 @@ export function datacenterSecretInputs(mesh: string, datacenter: string): Secret
       variable: `${stem}_server_key`,
       description: `Private key of ${datacenter}'s server certificate (PEM)`,
     },
+    ...(dc.clientApi
+      ? ([
+          {
+            kind: 'clientApiChain',
+            datacenter,
+            variable: `${stem}_client_api_cert`,
+            description: `Certificate of ${datacenter}'s client agents' local HTTPS API with its intermediate (PEM chain)`,
+          },
+          {
+            kind: 'clientApiKey',
+            datacenter,
+            variable: `${stem}_client_api_key`,
+            description: `Private key of ${datacenter}'s client agents' local HTTPS API certificate (PEM)`,
+          },
+        ] as const)
+      : []),
   ];
 }
 
@@ -74,14 +103,14 @@ export function datacenterSecretInputs(mesh: string, datacenter: string): Secret
  * The secret variables one datacenter's control-plane stack declares: the gossip key, the replication token,
  * its own TLS material, and on the primary only the management token (a secondary never holds it).
  */
-export function stackSecretInputs(mesh: string, datacenter: string, primary: boolean): SecretInput[] {
+export function stackSecretInputs(mesh: string, dc: SecretDatacenter, primary: boolean): SecretInput[] {
   return [
     ...sharedSecretInputs(mesh).filter((input) => primary || input.kind !== 'aclBootstrapToken'),
-    ...datacenterSecretInputs(mesh, datacenter),
+    ...datacenterSecretInputs(mesh, dc),
   ];
 }
 
 /** Every secret variable of a mesh, shared first, then per datacenter. */
-export function secretInputs(mesh: string, datacenters: readonly string[]): SecretInput[] {
+export function secretInputs(mesh: string, datacenters: readonly SecretDatacenter[]): SecretInput[] {
   return [...sharedSecretInputs(mesh), ...datacenters.flatMap((dc) => datacenterSecretInputs(mesh, dc))];
 }

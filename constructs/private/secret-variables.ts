@@ -19,19 +19,27 @@ const SHAPES: {
     noKey: true,
   },
   serverKey: { regex: '^-----BEGIN (EC |RSA )?PRIVATE KEY-----', what: 'an unencrypted PEM private key' },
+  clientApiChain: {
+    regex: '^-----BEGIN CERTIFICATE-----',
+    what: 'a PEM certificate chain and no private key',
+    noKey: true,
+  },
+  clientApiKey: { regex: '^-----BEGIN (EC |RSA )?PRIVATE KEY-----', what: 'an unencrypted PEM private key' },
 };
 
 /**
  * The secrets one datacenter stack needs, as sensitive input variables: the gossip key, the replication
- * token (and on the primary the management token) and the datacenter's own TLS material. Their values come from meshform's secret store at deploy time
+ * token (and on the primary the management token) and the datacenter's own TLS material. Their values come
+ * from meshform's secret store at deploy time
  * (`meshform secrets env` exports them as TF_VAR_*), never from the synth output.
  */
 export class SecretVariables extends Construct {
   private readonly variables = new Map<SecretKind, TerraformVariable>();
 
-  constructor(scope: Construct, id: string, mesh: string, datacenter: string, primary: boolean) {
+  /** @param clientApi the datacenter's client agents get a local API certificate (VM datacenters) */
+  constructor(scope: Construct, id: string, mesh: string, datacenter: string, primary: boolean, clientApi = false) {
     super(scope, id);
-    for (const input of stackSecretInputs(mesh, datacenter, primary)) {
+    for (const input of stackSecretInputs(mesh, { name: datacenter, clientApi }, primary)) {
       const shape = SHAPES[input.kind];
       const variable = new TerraformVariable(this, input.variable, {
         type: 'string',

@@ -20,6 +20,13 @@ export interface NodeService {
   }[];
 }
 
+/** Where Envoy serves Prometheus metrics (the mesh's `prometheusBindAddress`, split). */
+export interface MetricsBinding {
+  readonly ip: string;
+  /** The port of the mesh setting: the first port a host's sidecars take. */
+  readonly port: number;
+}
+
 /** Where a host reads its secrets at boot. */
 export type SecretsSource =
   | { readonly source: 'aws-secretsmanager'; readonly secret_id: string; readonly region: string }
@@ -42,7 +49,11 @@ export interface NodeSpec {
   readonly services: readonly NodeService[];
   readonly artifacts: readonly PinnedArtifact[];
   readonly secrets: SecretsSource;
-  /** The host's private address, when known in advance (own hosts); else read from EC2 metadata. */
+  /**
+   * The host's address, when declared (own hosts): the agent binds and advertises it, and meshform-node
+   * writes it to node.env. Else (EC2, one interface) the agent takes `{{ GetPrivateIP }}` and meshform-node
+   * reads the instance's address from EC2 metadata.
+   */
   readonly address?: string;
   /** Mesh gateway: the address:port other datacenters dial (`-wan-address`). */
   readonly gatewayWanAddress?: string;
@@ -50,6 +61,8 @@ export interface NodeSpec {
   readonly connectCa: HclObject;
   /** Files the CA provider reads (servers only; public material, e.g. Vault's TLS CA). */
   readonly caProviderFiles: readonly { readonly name: string; readonly content: string }[];
+  /** Where sidecars serve Prometheus metrics (each sidecar of a host on its own port, see `sidecarMetricsPorts`). */
+  readonly metrics: MetricsBinding;
   /** Extra agent configuration merged by the caller (already checked). */
   readonly agentConfig: HclObject;
 }
@@ -58,7 +71,12 @@ export const PATHS = {
   nodeScript: '/usr/local/sbin/meshform-node',
   nodeConfig: '/etc/meshform/node.json',
   agentConfig: '/etc/consul.d/consul.hcl',
+  agentSecrets: '/etc/consul.d/secrets.json',
   caFile: '/etc/consul.d/tls/ca.pem',
+  serverCert: '/etc/consul.d/tls/server.pem',
+  serverKey: '/etc/consul.d/tls/server-key.pem',
+  clientApiCert: '/etc/consul.d/tls/client-api.pem',
+  clientApiKey: '/etc/consul.d/tls/client-api-key.pem',
   tokens: '/etc/meshform/tokens',
   nodeEnv: '/etc/meshform/node.env',
   units: '/etc/systemd/system',
@@ -71,6 +89,33 @@ export const CA_PROVIDER_DIRECTORY = '/etc/consul.d/ca-provider';
 export const GATEWAY_LISTEN_PORT = 8443;
 /** First port Consul assigns to sidecar public listeners (Consul's sidecar_min_port default). */
 export const SIDECAR_PORT_RANGE = { from: 21000, to: 21255 } as const;
+/** Envoy admin port of the mesh gateway; sidecar i (0-based) of a host takes the next ones. */
+export const ENVOY_ADMIN_PORT = 19000;
+/** Ports the Consul agent itself listens on (server RPC, LAN and WAN gossip, HTTP(S), gRPC, DNS). */
+const CONSUL_AGENT_PORTS = [8300, 8301, 8302, 8500, 8501, 8502, 8503, 8600];
+
+/**
+ * The Prometheus port of each sidecar of a host, in service order: one port each, starting at the mesh's
+ * metrics port and skipping every port the host already uses (its services, their upstreams' local bind
+ * ports, Consul's ports, Envoy admin ports, the gateway port and the sidecar listener range). Without this,
+ * every sidecar of a host would take the same port from proxy-defaults and the second one would fail to bind.
+ */
+export function sidecarMetricsPorts(services: readonly NodeService[], base: number): number[] {
+  const taken = new Set<number>([
+    ...CONSUL_AGENT_PORTS,
+    GATEWAY_LISTEN_PORT,
+    ...services.map((_, i) => ENVOY_ADMIN_PORT + i + 1),
+    ...services.map((s) => s.port),
+    ...services.flatMap((s) => (s.upstreams ?? []).map((u) => u.localBindPort)),
+  ]);
+  const inSidecarRange = (p: number) => p >= SIDECAR_PORT_RANGE.from && p <= SIDECAR_PORT_RANGE.to;
+  let next = base;
+  return services.map(() => {
+    while (taken.has(next) || inSidecarRange(next)) next++;
+    taken.add(next);
+    return next;
+  });
+}
 
 const NODE_SCRIPT = path.join(__dirname, 'assets', 'meshform-node.py');
 
@@ -97,8 +142,11 @@ export function agentConfig(spec: NodeSpec): HclObject {
     log_level: 'INFO',
     server,
     ...(server ? { bootstrap_expect: spec.servers } : {}),
-    bind_addr: '{{ GetPrivateIP }}',
-    advertise_addr: '{{ GetPrivateIP }}',
+    // A declared address (own hosts) is bound as is: go-sockaddr's GetPrivateIP takes the first private
+    // address of the default-route interface, which on a host with several is not necessarily the declared one
+    // (the address the server certificate names and the other hosts dial).
+    bind_addr: spec.address ?? '{{ GetPrivateIP }}',
+    advertise_addr: spec.address ?? '{{ GetPrivateIP }}',
     client_addr: '127.0.0.1',
     retry_join: [...spec.retryJoin],
     ...(server && !spec.primary && spec.primaryGateways.length > 0
@@ -110,13 +158,18 @@ export function agentConfig(spec: NodeSpec): HclObject {
     tls: {
       defaults: {
         ca_file: PATHS.caFile,
-        ...(server ? { cert_file: '/etc/consul.d/tls/server.pem', key_file: '/etc/consul.d/tls/server-key.pem' } : {}),
+        ...(server ? { cert_file: PATHS.serverCert, key_file: PATHS.serverKey } : {}),
         verify_incoming: true,
         verify_outgoing: true,
       },
       internal_rpc: { verify_incoming: true, verify_server_hostname: true },
-      // API clients (the CLI, envoy bootstrap) authenticate with ACL tokens on the loopback interface.
-      https: { verify_incoming: false },
+      // API clients (the CLI, envoy bootstrap) authenticate with ACL tokens on the loopback interface. A
+      // client agent's HTTPS listener serves this certificate of the mesh (names localhost, 127.0.0.1, ::1):
+      // without one it would serve its auto-encrypt certificate, signed by the service mesh CA, which
+      // `consul connect envoy -ca-file` and meshform-node (trusting the mesh's roots only) refuse.
+      https: server
+        ? { verify_incoming: false }
+        : { verify_incoming: false, cert_file: PATHS.clientApiCert, key_file: PATHS.clientApiKey },
       grpc: { verify_incoming: false },
     },
     auto_encrypt: server ? { allow_tls: true } : { tls: true },
@@ -148,6 +201,7 @@ export function agentConfig(spec: NodeSpec): HclObject {
 
 /** The settings node.json carries to meshform-node (no secret). */
 export function nodeJson(spec: NodeSpec): object {
+  const metricsPorts = sidecarMetricsPorts(spec.services, spec.metrics.port);
   return {
     format: 1,
     mesh: spec.mesh,
@@ -158,24 +212,29 @@ export function nodeJson(spec: NodeSpec): object {
     artifacts: spec.artifacts,
     secrets: spec.secrets,
     address: spec.address ? { source: 'static', value: spec.address } : { source: 'imds' },
-    services: spec.services.map((s) => ({
+    services: spec.services.map((s, i) => ({
       ID: s.name,
       Name: s.name,
       Port: s.port,
       Meta: { 'meshform-mesh': spec.mesh, protocol: s.protocol },
       Check: { Name: `${s.name} listening`, TCP: `127.0.0.1:${s.port}`, Interval: '10s', Timeout: '2s' },
       Connect: {
-        SidecarService: s.upstreams?.length
-          ? {
-              Proxy: {
-                Upstreams: s.upstreams.map((u) => ({
-                  DestinationName: u.service,
-                  LocalBindPort: u.localBindPort,
-                  ...(u.datacenter ? { Datacenter: u.datacenter } : {}),
-                })),
-              },
-            }
-          : {},
+        SidecarService: {
+          Proxy: {
+            // the registration's value wins over proxy-defaults' (Consul merges the defaults in only where the
+            // registration sets nothing), so each sidecar of the host gets its own metrics port
+            Config: { envoy_prometheus_bind_addr: `${spec.metrics.ip}:${metricsPorts[i]!}` },
+            ...(s.upstreams?.length
+              ? {
+                  Upstreams: s.upstreams.map((u) => ({
+                    DestinationName: u.service,
+                    LocalBindPort: u.localBindPort,
+                    ...(u.datacenter ? { Datacenter: u.datacenter } : {}),
+                  })),
+                }
+              : {}),
+          },
+        },
       },
     })),
   };
@@ -197,6 +256,28 @@ function unit(sections: { [section: string]: readonly (readonly [string, string]
 
 const CONSUL_API = ['-http-addr', 'https://127.0.0.1:8501', '-ca-file', PATHS.caFile];
 
+/**
+ * How long the agent may take to start: Consul tells systemd it is ready (Type=notify) only after its first
+ * LAN join (hashicorp/consul agent/agent.go, JoinLAN), so a host whose peers boot later waits here. Past it,
+ * systemd stops the agent and Restart=on-failure starts it again (a start timeout counts as a failure).
+ */
+export const CONSUL_START_TIMEOUT = '30min';
+
+/**
+ * Every unit keeps retrying instead of failing once: no start rate limit (systemd's default gives up after 5
+ * starts in 10 s), and dependencies are `Wants=` + `After=` rather than `Requires=`, so a unit whose
+ * dependency failed a first time still starts, then retries on its own until what it needs is there (with
+ * `Requires=`, a failed dependency fails the dependent's start job and nothing starts it again).
+ */
+const NO_START_LIMIT = ['StartLimitIntervalSec', '0'] as const;
+
+function after(...names: string[]): (readonly [string, string])[] {
+  return [
+    ['Wants', names.join(' ')],
+    ['After', names.join(' ')],
+  ];
+}
+
 /** How an Envoy process (sidecar or gateway) runs: as consul, restarted always, without privileges. */
 const ENVOY_SERVICE = {
   user: [
@@ -204,6 +285,7 @@ const ENVOY_SERVICE = {
     ['Group', 'consul'],
     ['Environment', 'PATH=/usr/local/bin:/usr/bin:/bin'],
   ] as const,
+  // `consul connect envoy` exits while its registration, token or agent is not there yet: retried forever
   restart: [
     ['Restart', 'always'],
     ['RestartSec', '5'],
@@ -212,6 +294,16 @@ const ENVOY_SERVICE = {
     ['PrivateTmp', 'yes'],
   ] as const,
 };
+
+/** A oneshot of meshform-node that retries until it succeeds, each run bounded by `timeout`. */
+function retryingOneshot(timeout: string): (readonly [string, string])[] {
+  return [
+    ['Type', 'oneshot'],
+    ['TimeoutStartSec', timeout],
+    ['Restart', 'on-failure'],
+    ['RestartSec', '30'],
+  ];
+}
 
 /** The systemd units of a role. */
 export function units(spec: NodeSpec): Unit[] {
@@ -222,12 +314,13 @@ export function units(spec: NodeSpec): Unit[] {
       content: unit({
         Unit: [
           ['Description', `Fetch the Consul secrets of ${description}`],
-          ['Wants', 'network-online.target'],
-          ['After', 'network-online.target'],
+          ...after('network-online.target'),
           ['Before', 'consul.service'],
+          NO_START_LIMIT,
         ],
+        // meshform-node retries for about 15 minutes itself; then the unit fails and is started again
         Service: [
-          ['Type', 'oneshot'],
+          ...retryingOneshot('20min'),
           ['RemainAfterExit', 'yes'],
           ['ExecStart', `${PATHS.nodeScript} secrets`],
         ],
@@ -239,21 +332,23 @@ export function units(spec: NodeSpec): Unit[] {
         Unit: [
           ['Description', `Consul ${spec.role === 'server' ? 'server' : 'client'} of ${description}`],
           ['Documentation', 'https://developer.hashicorp.com/consul/docs'],
-          ['Wants', 'network-online.target'],
-          ['After', 'network-online.target meshform-secrets.service'],
-          ['Requires', 'meshform-secrets.service'],
+          ...after('network-online.target', 'meshform-secrets.service'),
           ['ConditionFileNotEmpty', PATHS.agentConfig],
+          NO_START_LIMIT,
         ],
         Service: [
           ['Type', 'notify'],
           ['User', 'consul'],
           ['Group', 'consul'],
+          // until meshform-secrets wrote the gossip key and tokens, fail and retry (Restart=on-failure)
+          ['ExecStartPre', `/usr/bin/test -s ${PATHS.agentSecrets}`],
           ['ExecStart', '/usr/local/bin/consul agent -config-dir=/etc/consul.d'],
           ['ExecReload', '/bin/kill --signal HUP $MAINPID'],
           ['KillMode', 'process'],
           ['KillSignal', 'SIGTERM'],
+          ['TimeoutStartSec', CONSUL_START_TIMEOUT],
           ['Restart', 'on-failure'],
-          ['RestartSec', '5'],
+          ['RestartSec', '10'],
           ['LimitNOFILE', '65536'],
           ['NoNewPrivileges', 'yes'],
           ['ProtectSystem', 'full'],
@@ -267,22 +362,31 @@ export function units(spec: NodeSpec): Unit[] {
     },
   ];
   if (spec.role === 'server') {
+    // Creates and updates the datacenter's ACL policies and tokens: at boot, then every 5 minutes (rules
+    // meshform deploys later travel in the servers' secret, not in the user data).
     list.push({
       name: 'meshform-acl-bootstrap.service',
       content: unit({
         Unit: [
-          ['Description', `Create the ACL policies and tokens of ${description}`],
-          ['After', 'consul.service'],
-          ['Requires', 'consul.service'],
+          ['Description', `Create and update the ACL policies and tokens of ${description}`],
+          ...after('consul.service'),
+          NO_START_LIMIT,
         ],
-        Service: [
-          ['Type', 'oneshot'],
-          ['RemainAfterExit', 'yes'],
-          ['ExecStart', `${PATHS.nodeScript} acl-bootstrap`],
-          ['Restart', 'on-failure'],
-          ['RestartSec', '30'],
-        ],
+        // meshform-node waits up to 30 minutes for a leader (a secondary's ACL writes go to the primary)
+        Service: [...retryingOneshot('35min'), ['ExecStart', `${PATHS.nodeScript} acl-bootstrap`]],
         Install: [['WantedBy', 'multi-user.target']],
+      }),
+    });
+    list.push({
+      name: 'meshform-acl-bootstrap.timer',
+      content: unit({
+        Unit: [['Description', `Apply changed ACL policies and tokens of ${description}`]],
+        Timer: [
+          ['OnBootSec', '5min'],
+          ['OnUnitInactiveSec', '5min'],
+          ['Unit', 'meshform-acl-bootstrap.service'],
+        ],
+        Install: [['WantedBy', 'timers.target']],
       }),
     });
   }
@@ -294,13 +398,10 @@ export function units(spec: NodeSpec): Unit[] {
       content: unit({
         Unit: [
           ['Description', `Apply the config entries of ${description}`],
-          ['After', 'meshform-acl-bootstrap.service'],
-          ['Requires', 'consul.service'],
+          ...after('consul.service', 'meshform-acl-bootstrap.service'),
+          NO_START_LIMIT,
         ],
-        Service: [
-          ['Type', 'oneshot'],
-          ['ExecStart', `${PATHS.nodeScript} config-entries`],
-        ],
+        Service: [...retryingOneshot('35min'), ['ExecStart', `${PATHS.nodeScript} config-entries`]],
       }),
     });
     list.push({
@@ -323,11 +424,12 @@ export function units(spec: NodeSpec): Unit[] {
       content: unit({
         Unit: [
           ['Description', `Register ${service.name} with Consul (${description})`],
-          ['After', 'consul.service'],
-          ['Requires', 'consul.service'],
+          ...after('consul.service'),
+          NO_START_LIMIT,
         ],
+        // meshform-node retries for 10 minutes (until the servers created the service's token), then again
         Service: [
-          ['Type', 'oneshot'],
+          ...retryingOneshot('15min'),
           ['RemainAfterExit', 'yes'],
           ['ExecStart', `${PATHS.nodeScript} register-service ${service.name}`],
           ['ExecStop', `${PATHS.nodeScript} deregister-service ${service.name}`],
@@ -340,8 +442,8 @@ export function units(spec: NodeSpec): Unit[] {
       content: unit({
         Unit: [
           ['Description', `Envoy sidecar of ${service.name} (${description})`],
-          ['After', registration],
-          ['Requires', registration],
+          ...after(registration),
+          NO_START_LIMIT,
         ],
         Service: [
           ...ENVOY_SERVICE.user,
@@ -353,7 +455,7 @@ export function units(spec: NodeSpec): Unit[] {
               `-token-file ${PATHS.tokens}/service-${service.name}`,
               ...pairs(CONSUL_API),
               '-grpc-addr 127.0.0.1:8502',
-              `-admin-bind 127.0.0.1:${19000 + i + 1}`,
+              `-admin-bind 127.0.0.1:${ENVOY_ADMIN_PORT + i + 1}`,
             ].join(' '),
           ],
           ...ENVOY_SERVICE.restart,
@@ -366,26 +468,11 @@ export function units(spec: NodeSpec): Unit[] {
     list.push({
       name: 'consul-mesh-gateway.service',
       content: unit({
-        Unit: [
-          ['Description', `Consul mesh gateway of ${description}`],
-          ['After', 'consul.service'],
-          ['Requires', 'consul.service'],
-        ],
+        Unit: [['Description', `Consul mesh gateway of ${description}`], ...after('consul.service'), NO_START_LIMIT],
         Service: [
           ...ENVOY_SERVICE.user,
           ['EnvironmentFile', PATHS.nodeEnv],
-          [
-            'ExecStart',
-            [
-              '/usr/local/bin/consul connect envoy -gateway=mesh -register -service mesh-gateway',
-              `-address \${PRIVATE_IP}:${GATEWAY_LISTEN_PORT}`,
-              `-wan-address ${spec.gatewayWanAddress ?? `\${PRIVATE_IP}:${GATEWAY_LISTEN_PORT}`}`,
-              `-token-file ${PATHS.tokens}/mesh-gateway`,
-              ...pairs(CONSUL_API),
-              '-grpc-addr 127.0.0.1:8502',
-              '-admin-bind 127.0.0.1:19000',
-            ].join(' '),
-          ],
+          ['ExecStart', gatewayCommand(spec)],
           ...ENVOY_SERVICE.restart,
         ],
         Install: [['WantedBy', 'multi-user.target']],
@@ -393,6 +480,25 @@ export function units(spec: NodeSpec): Unit[] {
     });
   }
   return list;
+}
+
+/**
+ * The mesh gateway's command line. `-expose-servers` registers the gateway with the service meta
+ * `consul-wan-federation = "1"` (hashicorp/consul command/connect/envoy/envoy.go): only with it do the
+ * gateway's proxy config watch the federation states and add the routes to the servers of each datacenter
+ * (agent/proxycfg/mesh_gateway.go, agent/xds), so other datacenters' servers reach this datacenter's servers
+ * through it. It requires `-register`.
+ */
+export function gatewayCommand(spec: NodeSpec): string {
+  return [
+    '/usr/local/bin/consul connect envoy -gateway=mesh -register -expose-servers -service mesh-gateway',
+    `-address \${PRIVATE_IP}:${GATEWAY_LISTEN_PORT}`,
+    `-wan-address ${spec.gatewayWanAddress ?? `\${PRIVATE_IP}:${GATEWAY_LISTEN_PORT}`}`,
+    `-token-file ${PATHS.tokens}/mesh-gateway`,
+    ...pairs(CONSUL_API),
+    '-grpc-addr 127.0.0.1:8502',
+    `-admin-bind 127.0.0.1:${ENVOY_ADMIN_PORT}`,
+  ].join(' ');
 }
 
 function pairs(flags: readonly string[]): string[] {
@@ -453,7 +559,8 @@ export function cloudInit(spec: NodeSpec): string {
     runcmd: [
       [PATHS.nodeScript, 'install'],
       ['systemctl', 'daemon-reload'],
-      ['systemctl', 'enable', '--now', ...enabledUnits(spec)],
+      // --no-block: consul.service is ready only after joining its peers, which may boot later
+      ['systemctl', 'enable', '--now', '--no-block', ...enabledUnits(spec)],
     ],
   };
   return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;

@@ -72,9 +72,11 @@ export interface CertificateSpec {
   readonly notAfter: Date;
   /** A CA certificate (basic constraints CA:TRUE, keyCertSign/cRLSign) with an optional path length. */
   readonly ca?: { readonly pathLength?: number };
-  /** Leaf SANs (with serverAuth and clientAuth extended key usage). */
+  /** Leaf SANs. */
   readonly dnsNames?: readonly string[];
   readonly ipAddresses?: readonly string[];
+  /** A leaf's extended key usages. @default ['serverAuth', 'clientAuth'] */
+  readonly extendedKeyUsage?: readonly ('serverAuth' | 'clientAuth')[];
   /** Use the subject name of this certificate instead of commonName/organization (cross-signing). */
   readonly subjectFromPem?: string;
   /** Use this DER subject name (from a certificate signing request) instead of commonName/organization. */
@@ -250,7 +252,8 @@ export function issueCertificate(spec: CertificateSpec): string {
     extensions.push(extension(OID.basicConstraints, true, seq([])));
     const rsa = spec.publicKey.asymmetricKeyType === 'rsa';
     extensions.push(extension(OID.keyUsage, true, keyUsageBits({ digitalSignature: true, keyEncipherment: rsa })));
-    extensions.push(extension(OID.extKeyUsage, false, seq([oid(OID.serverAuth), oid(OID.clientAuth)])));
+    const usages = spec.extendedKeyUsage ?? ['serverAuth', 'clientAuth'];
+    extensions.push(extension(OID.extKeyUsage, false, seq(usages.map((u) => oid(OID[u])))));
     const names = [
       ...(spec.dnsNames ?? []).map((d) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, d)),
       ...(spec.ipAddresses ?? []).map((ip) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 7, false, ipBytes(ip))),

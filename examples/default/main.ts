@@ -61,7 +61,7 @@ export function defineDefaultMesh(app: App): Mesh {
     cluster: KubernetesCluster.fromKubeconfig({
       context: 'gke-europe-west',
       apiServerUrl: 'https://203.0.113.20',
-      // The cluster's authorized networks hold aws-us-east's NAT addresses (the nat_public_ips output of
+      // The cluster's authorized networks hold aws-us-east's NAT addresses (the egress_addresses output of
       // shop-aws-us-east-infra): aws-us-east's Consul servers call this API for every login of gcp-europe-west.
       apiServerAdmitsPrimary: true,
     }),

@@ -6,8 +6,9 @@ Manager (signed with the instance profile's credentials from IMDSv2) or from a f
 operator (`meshform secrets host ...`). Subcommands:
 
   install                 download Consul and Envoy, verify their SHA-256, install them
-  secrets                 fetch the secrets; write the trust bundle, the server certificate, tokens, secrets.json
-  acl-bootstrap           (servers) create this datacenter's ACL policies and tokens, idempotently
+  secrets                 fetch the secrets; write the trust bundle, the server or local API certificate, tokens,
+                          secrets.json
+  acl-bootstrap           (servers) create this datacenter's ACL policies and tokens, and update those that changed
   register-service NAME   register a service of this host with its token
   deregister-service NAME remove it
 """
@@ -212,25 +213,41 @@ def fetch_secrets(node):
     return {}
 
 
+def admin_token(secrets):
+    """The servers' ACL administration token: the management token on the primary, the replication token on a
+    secondary (which never receives the management token)."""
+    tokens = secrets["tokens"]
+    return tokens.get("management") or tokens["replication"]
+
+
 def cmd_secrets(_args):
     node = load_node()
     secrets = fetch_secrets(node)
     ip = private_ip(node)
     # The trust bundle (the mesh's roots) for every agent; servers also get the certificate meshform issued
-    # for their datacenter (with its intermediate chain) and its key. No CA key ever reaches a host.
+    # for their datacenter (with its intermediate chain) and its key; client agents and gateways the
+    # certificate their local HTTPS API serves (loopback names, from the same hierarchy, so local callers
+    # verify it with the bundle). No CA key ever reaches a host.
     write_file(path("/etc/consul.d/tls/ca.pem"), secrets["ca_bundle"], 0o644)
     if node["role"] == "server":
         write_file(path("/etc/consul.d/tls/server.pem"), secrets["server_cert"], 0o644)
         write_file(path("/etc/consul.d/tls/server-key.pem"), secrets["server_key"], 0o640, group="consul")
+    else:
+        write_file(path("/etc/consul.d/tls/client-api.pem"), secrets["client_api_cert"], 0o644)
+        write_file(path("/etc/consul.d/tls/client-api-key.pem"), secrets["client_api_key"], 0o640, group="consul")
     tokens = secrets["tokens"]
-    acl_tokens = {"agent": tokens["agent"]}
-    if node["role"] == "server":
-        acl_tokens["initial_management" if node["primary"] else "replication"] = tokens["management"]
-    agent_secrets = {"encrypt": secrets["gossip_key"], "acl": {"tokens": acl_tokens}}
-    write_file(path("/etc/consul.d/secrets.json"), json.dumps(agent_secrets, indent=2), 0o640, group="consul")
     for name, value in sorted(tokens.items()):
         write_file(path("/etc/meshform/tokens", name), value, 0o640, group="consul")
     write_file(path("/etc/meshform/node.env"), "PRIVATE_IP=%s\n" % ip, 0o644)
+    acl_tokens = {"agent": tokens["agent"]}
+    if node["role"] == "server":
+        if node["primary"]:
+            acl_tokens["initial_management"] = tokens["management"]
+        else:
+            acl_tokens["replication"] = tokens["replication"]
+    agent_secrets = {"encrypt": secrets["gossip_key"], "acl": {"tokens": acl_tokens}}
+    # written last: consul.service starts only once this file is there (ExecStartPre), so with everything above
+    write_file(path("/etc/consul.d/secrets.json"), json.dumps(agent_secrets, indent=2), 0o640, group="consul")
     log("secrets written for %s %s (role %s)" % (node["datacenter"], ip, node["role"]))
 
 
@@ -263,22 +280,54 @@ def read_token(name):
         return f.read().strip()
 
 
+def policy_changed(current, wanted):
+    return current.get("Rules") != wanted["Rules"] or current.get("Description") != wanted["Description"]
+
+
+def token_changed(current, wanted):
+    def names(items):
+        return sorted(item["Name"] for item in items or [])
+
+    def identities(items):
+        return sorted((i["ServiceName"], sorted(i.get("Datacenters") or [])) for i in items or [])
+
+    return (current.get("Description") != wanted["Description"]
+            or names(current.get("Policies")) != names(wanted.get("Policies"))
+            or identities(current.get("ServiceIdentities")) != identities(wanted.get("ServiceIdentities")))
+
+
+def apply_acl(secrets, token):
+    """Creates the missing policies and tokens of the plan and updates those whose rules or grants changed
+    (policies first: tokens name them). A token keeps its accessor and secret ids."""
+    for policy in secrets["acl"]["policies"]:
+        current = consul_api("GET", "/v1/acl/policy/name/" + urllib.parse.quote(policy["Name"]), token,
+                             allow_missing=True)
+        if current is None:
+            consul_api("PUT", "/v1/acl/policy", token, policy)
+            log("created ACL policy " + policy["Name"])
+        elif policy_changed(current, policy):
+            consul_api("PUT", "/v1/acl/policy/" + current["ID"], token, dict(policy, ID=current["ID"]))
+            log("updated ACL policy " + policy["Name"])
+    for wanted in secrets["acl"]["tokens"]:
+        current = consul_api("GET", "/v1/acl/token/" + wanted["AccessorID"], token, allow_missing=True)
+        if current is None:
+            consul_api("PUT", "/v1/acl/token", token, wanted)
+            log("created ACL token " + wanted["Description"])
+        elif token_changed(current, wanted):
+            update = {k: v for k, v in wanted.items() if k != "SecretID"}
+            consul_api("PUT", "/v1/acl/token/" + wanted["AccessorID"], token, update)
+            log("updated ACL token " + wanted["Description"])
+
+
 def cmd_acl_bootstrap(_args):
     node = load_node()
     secrets = fetch_secrets(node)
-    management = secrets["tokens"]["management"]
+    token = admin_token(secrets)
     deadline = time.time() + 1800
     while True:
         try:
-            if consul_api("GET", "/v1/status/leader", management):
-                for policy in secrets["acl"]["policies"]:
-                    if consul_api("GET", "/v1/acl/policy/name/" + policy["Name"], management, allow_missing=True) is None:
-                        consul_api("PUT", "/v1/acl/policy", management, policy)
-                        log("created ACL policy " + policy["Name"])
-                for token in secrets["acl"]["tokens"]:
-                    if consul_api("GET", "/v1/acl/token/" + token["AccessorID"], management, allow_missing=True) is None:
-                        consul_api("PUT", "/v1/acl/token", management, token)
-                        log("created ACL token " + token["Description"])
+            if consul_api("GET", "/v1/status/leader", token):
+                apply_acl(secrets, token)
                 return
         except (urllib.error.URLError, OSError, ValueError) as e:
             if untrusted(e):
@@ -330,10 +379,10 @@ def cmd_config_entries(_args):
             if f.read().strip() == digest:
                 log("config entries unchanged")
                 return
-    management = secrets["tokens"]["management"]
-    wait_for_leader(management, 30)
+    token = admin_token(secrets)
+    wait_for_leader(token, 30)
     for entry in entries:
-        consul_api("PUT", "/v1/config", management, entry)
+        consul_api("PUT", "/v1/config", token, entry)
         log("applied %s %s" % (entry["Kind"], entry["Name"]))
     wanted = {(e["Kind"], e["Name"]) for e in entries}
     kinds = []
@@ -347,10 +396,10 @@ def cmd_config_entries(_args):
     for kind in sorted(kinds, key=lambda k: ["service-intentions", "service-router", "service-splitter",
                                               "service-resolver", "service-defaults"].index(k)
                        if k.startswith("service-") else 99):
-        for current in consul_api("GET", "/v1/config/" + kind, management) or []:
+        for current in consul_api("GET", "/v1/config/" + kind, token) or []:
             meta = current.get("Meta") or {}
             if meta.get("managed-by") == "meshform" and (kind, current["Name"]) not in wanted:
-                consul_api("DELETE", "/v1/config/%s/%s" % (kind, urllib.parse.quote(current["Name"])), management)
+                consul_api("DELETE", "/v1/config/%s/%s" % (kind, urllib.parse.quote(current["Name"])), token)
                 log("deleted %s %s (no longer declared)" % (kind, current["Name"]))
     write_file(state, digest + "\n", 0o600)
 
@@ -373,6 +422,9 @@ def cmd_register_service(args):
             log("registered service %s" % args.name)
             return
         except (urllib.error.URLError, OSError) as e:
+            if untrusted(e):
+                fail("the local agent's certificate does not verify against the mesh's CA bundle (%s): its HTTPS "
+                     "API must serve the client API certificate (tls.https.cert_file)" % e)
             if time.time() > deadline:
                 fail("could not register %s: %s" % (args.name, e))
             time.sleep(5)
