@@ -116,7 +116,7 @@ export const errors = {
     return new MeshformError(
       'outdir-mismatch',
       path,
-      `the app writes its output to ${JSON.stringify(appOutdir)} (new App({ outdir })), but cdktf.json's "output" is ${JSON.stringify(configured)}, where meshform and cdktf read it`,
+      `the app's own output directory (new App({ outdir })) is not the one cdktf.json names ("output": ${JSON.stringify(configured)}), where meshform and cdktf read the output`,
       appOutdir,
       `set "output": ${JSON.stringify(appOutdir)} in cdktf.json, or leave outdir out of new App() to take cdktf.json's`,
     );

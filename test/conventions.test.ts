@@ -1,0 +1,395 @@
+/**
+ * cdktf conventions: every resource exists once it is declared (Testing.synth and aspects see whole stacks),
+ * the stacks of a mesh live below it (Aspects.of(mesh) reaches all of them), an app's own outdir is honoured
+ * by `meshform synth` / `check` / `plan` and by `cdktf synth`, and the manifest names dependencies as cdktf's
+ * CLI looks stacks up.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { terraformAvailability } from '../cli/terraform';
+import {
+  App,
+  Aspects,
+  type IAspect,
+  TerraformDataSource,
+  TerraformResource,
+  TerraformStack,
+  Testing,
+} from '../constructs/private/engine';
+import { defineDefaultMesh } from '../examples/default/main';
+import {
+  HttpPermission,
+  KubernetesCluster,
+  KubernetesDatacenter,
+  Mesh,
+  Service,
+  ServiceProtocol,
+  VmDatacenter,
+  VmNetwork,
+} from '../index';
+import {
+  awsVmHosts,
+  readOutput,
+  readTree,
+  REPO,
+  run,
+  runAsync,
+  StackJson,
+  tempDir,
+  thrownMessage,
+} from './support';
+
+const terraform = terraformAvailability({ offline: true });
+
+/** A stack's Terraform as `Testing.synth` shows it: cdktf's `//` metadata removed. */
+function withoutMetadata(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutMetadata);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => key !== '//')
+      .map(([key, v]) => [key, withoutMetadata(v)]),
+  );
+}
+
+/** GIVEN helper: a fresh app writing into a temporary directory. */
+function newApp(): { app: App; outdir: string } {
+  const outdir = path.join(tempDir(), 'cdktf.out');
+  return { app: new App({ outdir, stackTraces: false }), outdir };
+}
+
+/** Every stack of an app, wherever it is in the tree. */
+function stacksOf(app: App): TerraformStack[] {
+  return app.node.findAll().filter((c): c is TerraformStack => TerraformStack.isStack(c));
+}
+
+/**
+ * WHEN each stack goes through Testing.synth before the app synthesizes, THEN it shows exactly the Terraform the
+ * app then writes (metadata aside): nothing is created at synthesis. Returns the stacks as Testing.synth saw them.
+ */
+function expectWholeBeforeSynth(app: App, outdir: string): Map<string, StackJson> {
+  const before = new Map(stacksOf(app).map((s) => [s.node.id, JSON.parse(Testing.synth(s)) as StackJson]));
+  app.synth();
+  const out = readOutput(outdir);
+  expect(out.stackNames().sort()).toEqual([...before.keys()].sort());
+  for (const [name, json] of before) expect(withoutMetadata(out.stack(name)), name).toEqual(json);
+  return before;
+}
+
+describe('stacks hold every resource from their declaration (Testing.synth)', () => {
+  it('a VM datacenter stack shows servers, gateways, service hosts, secrets and security groups', () => {
+    // GIVEN a VM primary, then a Kubernetes secondary, then a service placed in the VM datacenter
+    const { app, outdir } = newApp();
+    const mesh = new Mesh(app, 'shop');
+    const vms = new VmDatacenter(mesh, 'vms', {
+      primary: true,
+      meshGateway: { address: 'mgw.vms.example.com' },
+      hosts: awsVmHosts(),
+    });
+    new KubernetesDatacenter(mesh, 'k', {
+      cluster: KubernetesCluster.fromKubeconfig({ context: 'k', apiServerUrl: 'https://203.0.113.9' }),
+      meshGateway: { address: '203.0.113.10' },
+    });
+    new Service(mesh, 'api', { port: 8080, datacenters: [vms] });
+    // WHEN
+    const stack = JSON.parse(Testing.synth(vms.stack)) as StackJson;
+    // THEN
+    expect(Object.keys(stack.resource!.aws_instance!).sort()).toEqual([
+      'mesh-gateway-0',
+      'mesh-gateway-1',
+      'server-0',
+      'server-1',
+      'server-2',
+      'service-api-0',
+      'service-api-1',
+    ]);
+    expect(Object.keys(stack.resource!.aws_secretsmanager_secret!).sort()).toEqual([
+      'Secret-mesh-gateway',
+      'Secret-server',
+      'Secret-service-api',
+    ]);
+    expect(Object.keys(stack.resource!.aws_secretsmanager_secret_version!).sort()).toEqual([
+      'SecretValue-mesh-gateway',
+      'SecretValue-server',
+      'SecretValue-service-api',
+    ]);
+    expect(Object.keys(stack.resource!.aws_security_group!).sort()).toEqual([
+      'clientSecurityGroup',
+      'gatewaySecurityGroup',
+      'serverSecurityGroup',
+    ]);
+    // the secondary declared after the VM datacenter: its gateway is dialled at its declared address
+    expect(stack.resource!.aws_vpc_security_group_egress_rule!['out-gateway-gateway-k']).toMatchObject({
+      cidr_ipv4: '203.0.113.10/32',
+      from_port: 443,
+    });
+    // the service's host group boots with its sidecar, and its token is derived like the others'
+    const locals = (stack as { locals?: { [name: string]: unknown } }).locals!;
+    expect(String(locals.cloud_init_service_api)).toContain('consul-sidecar-api.service');
+    expect(Object.keys(locals)).toContain('meshform_secret_service_vms_api');
+    // AND the app writes exactly that stack
+    expectWholeBeforeSynth(app, outdir);
+  });
+
+  it('Kubernetes, EKS infra and config stacks show their resources, including what later declarations add', () => {
+    // GIVEN an EKS secondary declared before its VM primary, and a Kubernetes primary in a second mesh whose
+    // services gain intentions, subsets and a split after they were declared
+    const { app, outdir } = newApp();
+    const shop = new Mesh(app, 'shop');
+    const west = new KubernetesDatacenter(shop, 'west', {
+      cluster: KubernetesCluster.eks({
+        region: 'us-west-2',
+        vpcCidr: '10.11.0.0/16',
+        apiPublicAccessCidrs: ['198.51.100.0/24'],
+      }),
+    });
+    new VmDatacenter(shop, 'vms', { primary: true, meshGateway: { address: 'mgw.vms.example.com' }, hosts: awsVmHosts() });
+    const bank = new Mesh(app, 'bank');
+    const east = new KubernetesDatacenter(bank, 'east', {
+      primary: true,
+      cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
+    });
+    const api = new Service(bank, 'api', { port: 8080, protocol: ServiceProtocol.HTTP, datacenters: [east] });
+    const web = new Service(bank, 'web', { port: 80, protocol: ServiceProtocol.HTTP, datacenters: [east] });
+    api.allowFrom(web, { permissions: [HttpPermission.allow({ pathPrefix: '/api/' })] });
+    api.addSubset({ name: 'v1', filter: 'Service.Meta.version == v1' });
+    api.splitTraffic([{ subset: 'v1', weight: 100 }]);
+    // WHEN / THEN
+    const stacks = expectWholeBeforeSynth(app, outdir);
+    const infra = stacks.get('shop-west-infra')!;
+    expect(infra.data!.aws_eips!.PrimaryEgress).toMatchObject({
+      filter: expect.arrayContaining([{ name: 'tag:meshform:datacenter', values: ['vms'] }]),
+    });
+    expect(Object.keys(infra.resource!.aws_eks_cluster!)).toEqual(['Cluster']);
+    expect(stacks.get('shop-west')!.resource!.helm_release).toBeDefined();
+    expect(Object.keys(stacks.get('bank-east')!.resource!.kubernetes_secret_v1!).sort()).toEqual([
+      'ControlPlane_AclReplicationToken_0B1A6FB4',
+      'ControlPlane_AclToken_54A1C3C9',
+      'ControlPlane_CaBundle_2F9D9E96',
+      'ControlPlane_GossipKey_5C6B4B86',
+      'ControlPlane_ServerCert_7D5B6E05',
+    ]);
+    expect(Object.keys(stacks.get('bank-east-config')!.resource!.kubernetes_manifest!).sort()).toEqual([
+      'Mesh-mesh',
+      'ProxyDefaults-global',
+      'ServiceDefaults-api',
+      'ServiceDefaults-web',
+      'ServiceIntentions-api',
+      'ServiceResolver-api',
+      'ServiceSplitter-api',
+    ]);
+    expect(west.stack.dependencies.map((s) => s.node.id).sort()).toEqual(['shop-vms', 'shop-west-infra']);
+  });
+
+  it('takes a service declared after its datacenter, and refuses one declared after synthesis', () => {
+    // GIVEN a VM datacenter that runs nothing yet
+    const { app } = newApp();
+    const mesh = new Mesh(app, 'shop');
+    const vms = new VmDatacenter(mesh, 'vms', { primary: true, hosts: awsVmHosts() });
+    const hosts = () =>
+      Object.keys((JSON.parse(Testing.synth(vms.stack)) as StackJson).resource!.aws_instance!).filter((h) =>
+        h.startsWith('service-'),
+      );
+    expect(hosts()).toEqual([]);
+    // WHEN a service is declared, then placed there
+    const db = new Service(mesh, 'db', { port: 5432 });
+    db.runsIn(vms);
+    // THEN its hosts are in the stack at once
+    expect(hosts()).toEqual(['service-db-0', 'service-db-1']);
+    // WHEN the app synthesizes, THEN the mesh takes no more declarations
+    app.synth();
+    expect(thrownMessage(() => new Service(mesh, 'late', { port: 80, datacenters: [vms] }))).toBe(
+      '[shop/late] declared after the mesh was synthesized (app.synth() validated it and wrote its stacks): "shop". ' +
+        'Fix: declare every datacenter, service and relation of the mesh before app.synth()',
+    );
+    expect(thrownMessage(() => db.runsIn(vms).addSubset({ name: 'v2', filter: 'Service.Meta.version == v2' }))).toBe(
+      '[shop/db] declared after the mesh was synthesized (app.synth() validated it and wrote its stacks): "shop". ' +
+        'Fix: declare every datacenter, service and relation of the mesh before app.synth()',
+    );
+  });
+
+  it('adds a peering and the peers to the gateway rules when it is declared, not at synthesis', () => {
+    // GIVEN two VM datacenters of a region
+    const { app, outdir } = newApp();
+    const mesh = new Mesh(app, 'shop');
+    const a = new VmDatacenter(mesh, 'a', {
+      primary: true,
+      meshGateway: { address: 'mgw.a.example.com' },
+      hosts: awsVmHosts({ network: VmNetwork.newVpc({ cidr: '10.1.0.0/16' }) }),
+    });
+    const b = new VmDatacenter(mesh, 'b', {
+      meshGateway: { address: 'mgw.b.example.com', port: 8443 },
+      hosts: awsVmHosts({ network: VmNetwork.newVpc({ cidr: '10.2.0.0/16' }) }),
+    });
+    const rules = () =>
+      (JSON.parse(Testing.synth(a.stack)) as StackJson).resource!.aws_vpc_security_group_egress_rule![
+        'out-gateway-gateway-b'
+      ];
+    expect(rules()).toMatchObject({ cidr_ipv4: '0.0.0.0/0', from_port: 8443 });
+    // WHEN
+    b.peerWith(a);
+    // THEN a dials b's gateway in b's VPC only, admits b on its gateway port, and b's stack holds the peering
+    expect(rules()).toMatchObject({ cidr_ipv4: '10.2.0.0/16', from_port: 8443 });
+    const stacks = expectWholeBeforeSynth(app, outdir);
+    expect(stacks.get('shop-a')!.resource!.aws_vpc_security_group_ingress_rule!['in-gateway-from-10.2.0.0/16']).toMatchObject(
+      { cidr_ipv4: '10.2.0.0/16', description: 'mesh gateway port from peered datacenter b' },
+    );
+    expect(Object.keys(stacks.get('shop-b')!.resource!.aws_vpc_peering_connection!)).toEqual(['Peering-shop-a']);
+  });
+});
+
+/** An aspect that records every resource and data source it visits and tags every AWS resource that takes tags. */
+class CostCenter implements IAspect {
+  public readonly visited = new Set<string>();
+  public readonly tagged = new Set<string>();
+
+  public visit(node: IConstruct): void {
+    if (!TerraformResource.isTerraformResource(node) && !TerraformDataSource.isTerraformDataSource(node)) return;
+    const key = `${TerraformStack.of(node).node.id} ${node.terraformResourceType}.${node.friendlyUniqueId}`;
+    this.visited.add(key);
+    const taggable = node as unknown as { tagsInput?: { [key: string]: string }; tags: { [key: string]: string } };
+    if (TerraformResource.isTerraformResource(node) && 'tagsInput' in taggable) {
+      taggable.tags = { ...(taggable.tagsInput ?? {}), 'cost-center': 'mesh-team' };
+      this.tagged.add(key);
+    }
+  }
+}
+
+describe('the stacks of a mesh are below it', () => {
+  it('an aspect added to the mesh visits every resource of every stack and tags them', () => {
+    // GIVEN the default example (an EKS primary with its infra and config stacks, a GKE cluster, EC2 VMs)
+    const { app, outdir } = newApp();
+    const mesh = defineDefaultMesh(app);
+    const aspect = new CostCenter();
+    // WHEN
+    Aspects.of(mesh).add(aspect);
+    app.synth();
+    // THEN every resource and data source of the output was visited
+    const out = readOutput(outdir);
+    const written = out.stackNames().flatMap((name) => {
+      const stack = out.stack(name);
+      return [stack.resource ?? {}, stack.data ?? {}].flatMap((blocks) =>
+        Object.entries(blocks).flatMap(([type, byId]) => Object.keys(byId).map((id) => `${name} ${type}.${id}`)),
+      );
+    });
+    expect(written.length).toBeGreaterThan(100);
+    expect([...aspect.visited].sort()).toEqual(written.sort());
+    // AND every taggable resource carries the tag in the output
+    for (const key of aspect.tagged) {
+      const [stack, address] = key.split(' ') as [string, string];
+      const [type, id] = [address.slice(0, address.indexOf('.')), address.slice(address.indexOf('.') + 1)];
+      expect(out.stack(stack).resource![type]![id]!.tags, key).toMatchObject({ 'cost-center': 'mesh-team' });
+    }
+    const taggedTypes = new Set([...aspect.tagged].map((k) => k.split(' ')[1]!.split('.')[0]));
+    for (const type of ['aws_eks_cluster', 'aws_instance', 'aws_secretsmanager_secret', 'aws_security_group', 'aws_vpc'])
+      expect(taggedTypes, type).toContain(type);
+    // AND the stacks are found below the mesh
+    expect(mesh.node.findAll().filter((c) => TerraformStack.isStack(c)).map((s) => s.node.id).sort()).toEqual(
+      out.stackNames().sort(),
+    );
+  });
+
+  it("names each dependency in the manifest by its stack's name, as cdktf's CLI looks it up", () => {
+    // GIVEN a stack of the app that deploys after a stack of the mesh (hashicorp/terraform-cdk#2976: cdktf
+    // records a nested stack's dependencies by construct path)
+    const { app, outdir } = newApp();
+    const mesh = defineDefaultMesh(app);
+    const after = new TerraformStack(app, 'after-the-mesh');
+    after.addDependency(mesh.datacenter('aws-vms')!.controlPlaneStack);
+    // WHEN
+    app.synth();
+    // THEN
+    const manifest = readOutput(outdir).manifest;
+    expect(manifest.stacks['after-the-mesh']!.dependencies).toEqual(['shop-aws-vms']);
+    expect(manifest.stacks['shop-aws-vms']!.dependencies).toEqual(['shop-aws-us-east']);
+    const names = new Set(Object.keys(manifest.stacks));
+    for (const [name, stack] of Object.entries(manifest.stacks))
+      for (const dependency of stack.dependencies) expect(names, `${name} -> ${dependency}`).toContain(dependency);
+  });
+});
+
+/** GIVEN helper: a project whose app names its own output directory `out`; cdktf.json's "output" as given. */
+function ownOutdirProject(output: string | undefined): string {
+  const dir = tempDir('meshform-outdir-');
+  fs.writeFileSync(
+    path.join(dir, 'app.ts'),
+    `import { App, MachineImage, Mesh, Service, VmDatacenter, VmHosts, VmNetwork } from ${JSON.stringify(path.join(REPO, 'index'))};
+const app = new App({ outdir: 'out', stackTraces: false });
+const mesh = new Mesh(app, 'shop');
+const vms = new VmDatacenter(mesh, 'vms', {
+  primary: true,
+  meshGateway: { address: 'mgw.vms.example.com' },
+  hosts: VmHosts.onAws({ region: 'eu-west-1', network: VmNetwork.newVpc({ cidr: '10.20.0.0/16' }), machineImage: MachineImage.fromId('ami-0123456789abcdef0') }),
+});
+const api = new Service(mesh, 'api', { port: 8080, datacenters: [vms] });
+const web = new Service(mesh, 'web', { port: 80, datacenters: [vms] });
+web.addUpstream(api);
+api.allowFrom(web);
+app.synth();
+`,
+  );
+  const tsx = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+  fs.writeFileSync(
+    path.join(dir, 'cdktf.json'),
+    JSON.stringify({ language: 'typescript', app: `node ${tsx} app.ts`, ...(output ? { output } : {}) }),
+  );
+  return dir;
+}
+
+/** The Terraform files of an output directory (stacks and manifest), path -> content. */
+function terraformFiles(outdir: string): Map<string, string> {
+  return new Map([...readTree(outdir)].filter(([file]) => file === 'manifest.json' || file.endsWith('cdk.tf.json')));
+}
+
+describe("an app's own outdir", () => {
+  it('is where `cdktf synth`, `meshform synth`, `check` and `plan` write and read', async () => {
+    // GIVEN new App({ outdir: 'out' }) and cdktf.json's "output": "out"
+    const dir = ownOutdirProject('out');
+    const store = path.join(dir, 'store');
+    // WHEN cdktf's CLI synthesizes it
+    execFileSync(path.join(REPO, 'node_modules', '.bin', 'cdktf'), ['synth'], {
+      cwd: dir,
+      env: { ...process.env, CHECKPOINT_DISABLE: '1', CI: '1' },
+      stdio: 'pipe',
+    });
+    const byCdktf = terraformFiles(path.join(dir, 'out'));
+    expect([...byCdktf.keys()].sort()).toEqual(['manifest.json', 'stacks/shop-vms/cdk.tf.json']);
+    // WHEN meshform synthesizes it (into a staging directory swapped into place)
+    const { code, stdout } = run(['synth', '--project', dir, '--secrets-dir', store]);
+    // THEN the same stacks are in out/, nothing elsewhere, nothing left beside it
+    expect(code).toBe(0);
+    expect(stdout).toContain('synthesized into out');
+    expect(terraformFiles(path.join(dir, 'out'))).toEqual(byCdktf);
+    expect(readOutput(path.join(dir, 'out')).mesh('shop').deployOrder).toEqual(['shop-vms']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['.meshform-cache', 'app.ts', 'cdktf.json', 'out', 'store']);
+    // WHEN / THEN check reads it
+    const check = run(['check', '--project', dir, '--secrets-dir', store]);
+    expect(check.code).toBe(0);
+    expect(check.stdout).toContain('mesh shop — 1 upstream edge, all reachable');
+    // WHEN / THEN plan plans it with Terraform, where Terraform is here
+    if (!terraform.ok) return;
+    const plan = await runAsync(['plan', '--offline', '--project', dir, '--secrets-dir', store]);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/shop-vms\s+\d+ to create, 0 to update, 0 to replace, 0 to destroy/);
+    expect(fs.existsSync(path.join(dir, 'out', 'meshform', 'plan', 'shop.svg'))).toBe(true);
+  }, 300_000);
+
+  it('must be the one cdktf.json names: meshform says so and writes nothing', () => {
+    // GIVEN new App({ outdir: 'out' }) and a cdktf.json without "output" (cdktf.out)
+    const dir = ownOutdirProject(undefined);
+    // WHEN / THEN
+    const message = thrownMessage(() => run(['synth', '--project', dir, '--secrets-dir', path.join(dir, 'store')]));
+    expect(message).toContain('synthesis failed');
+    expect(message).toContain('nothing was written');
+    expect(message).toContain(
+      `[shop] the app's own output directory (new App({ outdir })) is not the one cdktf.json names ("output": "cdktf.out"), ` +
+        `where meshform and cdktf read the output: "out". Fix: set "output": "out" in cdktf.json, or leave outdir out of ` +
+        `new App() to take cdktf.json's`,
+    );
+    expect(fs.existsSync(path.join(dir, 'cdktf.out'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'out', 'manifest.json'))).toBe(false);
+  });
+});
