@@ -72,7 +72,6 @@ describe('endpoint mode', () => {
         ...(standard.stack(name).provider!.aws as object[])[0],
         endpoints: [Object.fromEntries(AWS_SERVICES.map((s) => [s, endpoint]))],
         skip_credentials_validation: true,
-        skip_requesting_account_id: true,
         skip_metadata_api_check: 'true',
         skip_region_validation: true,
         s3_use_path_style: true,
@@ -81,6 +80,19 @@ describe('endpoint mode', () => {
     expect(withoutProviders(emulated)).toEqual(withoutProviders(standard));
     // the other providers are untouched
     expect(emulated.stack('shop-east').provider!.kubernetes).toEqual(standard.stack('shop-east').provider!.kubernetes);
+  });
+
+  // hashicorp/terraform-provider-aws internal/service/ec2/vpc_security_group_ingress_rule.go
+  // (flattenReferencedSecurityGroup): a rule's referenced group reads back as "<UserId>/<sg-id>" unless its UserId
+  // is the provider's own account id; with skip_requesting_account_id that id is empty, so every rule between two
+  // groups meshform creates drifts after apply (seen against moto). The account id is asked of the endpoint's STS.
+  it('asks the endpoint for the account id (the provider compares security-group owner ids with it)', () => {
+    const emulated = synth(awsMesh(MeshformAws.endpoint(endpoint)));
+    for (const name of ['shop-east-infra', 'shop-vms']) {
+      const [provider] = emulated.stack(name).provider!.aws as { [key: string]: unknown }[];
+      expect(provider).not.toHaveProperty('skip_requesting_account_id');
+      expect(provider).toMatchObject({ endpoints: [expect.objectContaining({ sts: endpoint })] });
+    }
   });
 
   it('reads MESHFORM_AWS_ENDPOINT by default, and is off without it', () => {
