@@ -265,8 +265,11 @@ async function runStack(
     const statePath = path.join(workspace.dir, 'meshform.tfstate');
     const before = fs.existsSync(statePath) ? fs.readFileSync(statePath, 'utf8') : undefined;
     // destroy even after a failure: the endpoint is left as it was found
-    const destroyFailure = await step('destroy', ['destroy', '-input=false', '-no-color', '-auto-approve'], failedBy);
+    const destroy = ['destroy', '-input=false', '-no-color', '-auto-approve'];
+    let destroyFailure = await step('destroy', destroy, failedBy);
     failure ??= destroyFailure;
+    // a failed destroy has failed the stack; once more, only so that what it left is cleaned up
+    if (destroyFailure) destroyFailure = await step('destroy again (cleanup)', destroy, failedBy);
     const own = before ? awsStateResources(before) : [];
     // both checks run whatever failed before (a failure above does not skip them)
     if (!destroyFailure && own.length) {
@@ -400,8 +403,8 @@ export function renderIntegration(outcomes: readonly IntegrationOutcome[], emula
   const partial = outcomes.filter((o) => o.notApplied.length).length;
   out.push(
     failed
-      ? `${failed} of ${outcomes.length} stacks failed`
-      : `${outcomes.length} stacks applied, re-planned empty and destroyed` +
+      ? `${failed} of ${plural(outcomes.length, 'stack')} failed`
+      : `${plural(outcomes.length, 'stack')} applied, re-planned empty and destroyed` +
           (partial
             ? ` (${partial} in part: the resources the emulator cannot create were validated and planned, not applied)`
             : ''),

@@ -132,7 +132,7 @@ async function integrate(
   }
   const emulator: EmulatorProfile | undefined = await detectEmulator(endpoint);
   process.stdout.write(
-    `integration tier: ${stacks.length} AWS stacks against ${endpoint} (${parallelism} at a time); emulator: ${
+    `integration tier: ${stacks.length} AWS stack${stacks.length === 1 ? '' : 's'} against ${endpoint} (${parallelism} at a time); emulator: ${
       emulator
         ? `${emulator.name} (its missing APIs and quirks are handled as cli/emulators.ts lists them)`
         : 'not recognised (no differences from AWS are filtered)'

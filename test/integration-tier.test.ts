@@ -372,17 +372,43 @@ describe('the tier itself, with real Terraform (terraform_data resources, a stan
   );
 
   it.skipIf(!terraform.ok)(
-    'fails a stack that leaves tagged resources behind after destroy (what carried its tags before apply aside)',
+    'fails a stack whose destroy fails, destroys it again to clean up, and fails a stack that leaves tagged resources behind (what carried its tags before apply aside)',
     async () => {
-      const { dir } = stacks((stack) => stack.addOverride('resource.terraform_data.marker', { input: 'x' }), ['leaky']);
+      // GIVEN a stack whose first destroy fails (a destroy-time command that fails once), and an endpoint where a
+      // resource carrying the stack's tags appears with the apply and stays
+      const { dir } = stacks(
+        (stack) => {
+          stack.addOverride('resource.terraform_data.marker', { input: 'x' });
+          stack.addOverride('resource.terraform_data.marker.provisioner', [
+            {
+              'local-exec': {
+                when: 'destroy',
+                command: 'if [ -e destroyed-once ]; then exit 0; fi; touch destroyed-once; exit 1',
+              },
+            },
+          ]);
+        },
+        ['leaky'],
+      );
       const tags = { 'meshform:mesh': 'lab', 'meshform:datacenter': 'leaky' };
       const endpoint = await taggingEndpoint([
         { arn: 'arn:aws:ec2:us-east-1:000000000000:instance/i-earlier', tags },
         { arn: 'arn:aws:ec2:us-east-1:000000000000:security-group/sg-1', tags, from: 1 },
       ]);
       try {
+        // WHEN
         const [outcome] = await runTier(dir, ['leaky'], endpoint.url, { secondApply: false, parallelism: 1 });
-        expect(outcome!.failure).toBe(
+        // THEN the failed destroy fails the stack; the second one cleans up, then the leftover is found
+        expect(outcome!.failure).toMatch(/^Error: local-exec provisioner error with terraform_data\.marker/);
+        expect(outcome!.steps.map((s) => `${s.step}:${s.ok}`)).toEqual([
+          'init:true',
+          'apply:true',
+          'plan after apply:true',
+          'destroy:false',
+          'destroy again (cleanup):true',
+          'nothing left (by tags):false',
+        ]);
+        expect(outcome!.steps.at(-1)!.note).toBe(
           '1 resource tagged meshform:datacenter=leaky, meshform:mesh=lab left after destroy: arn:aws:ec2:us-east-1:000000000000:security-group/sg-1',
         );
       } finally {
