@@ -21,7 +21,9 @@ export type ResourceConfig = { readonly [attribute: string]: unknown };
 
 /** An attribute an emulator reports differently from AWS, so the provider reads back a value AWS would not give. */
 export interface AttributeQuirk {
+  /** Terraform resource type, e.g. `aws_instance`. */
   readonly resourceType: string;
+  /** The top-level attribute or block read back differently (what `ignore_changes` names). */
   readonly attribute: string;
   /** Only resources whose configuration makes the quirk show (narrower than the whole type). */
   readonly applies: (config: ResourceConfig) => boolean;
@@ -29,13 +31,31 @@ export interface AttributeQuirk {
   readonly evidence: string;
 }
 
+/**
+ * A destroy error an emulator gives where AWS gives one the provider takes as "already deleted": the destroy is
+ * run once more (its refresh then finds the resource gone) instead of failing the stack.
+ */
+export interface DestroyQuirk {
+  /** The resource types whose deletion can fail so. */
+  readonly resourceTypes: readonly string[];
+  /** Matches one error of Terraform's output, from its `Error:` line to the end of its box. */
+  readonly error: RegExp;
+  /** What differs: the emulator source, what AWS answers, and the provider code that handles AWS's answer. */
+  readonly evidence: string;
+}
+
 /** An emulator the tier recognises, with its differences from AWS. */
 export interface EmulatorProfile {
+  /** How the report names it. */
   readonly name: string;
   /** The upstream source the evidence below was read in. */
   readonly source: string;
+  /** The resource types it cannot create. */
   readonly missingApis: readonly MissingApi[];
+  /** The attributes it reports differently from AWS. */
   readonly quirks: readonly AttributeQuirk[];
+  /** The destroy errors it gives where AWS would not fail. */
+  readonly destroyQuirks: readonly DestroyQuirk[];
 }
 
 const MOTO_SOURCE = 'getmoto/moto 5.2.4.dev (commit 0af643a5d)';
@@ -137,7 +157,48 @@ export const MOTO: EmulatorProfile = {
       }),
     ),
   ],
+  destroyQuirks: [
+    {
+      resourceTypes: ['aws_vpc_security_group_ingress_rule', 'aws_vpc_security_group_egress_rule'],
+      error: /^Error: deleting VPC Security Group Rule \(sgr-[0-9a-f]+\)[\s\S]*\bInvalidPermission\.NotFound\b/,
+      evidence:
+        'moto/ec2/models/security_groups.py (revoke_security_group_ingress, revoke_security_group_egress) answers ' +
+        'a rule id its group no longer holds with InvalidPermission.NotFound; AWS answers ' +
+        `InvalidSecurityGroupRuleId.NotFound (moto's own DescribeSecurityGroupRules does too), which ${PROVIDER} ` +
+        'internal/service/ec2/vpc_security_group_ingress_rule.go (securityGroupRuleResource.Delete) takes as ' +
+        'already deleted. Seen on 2 of about 10 destroys of a VM stack on the loaded emulator, a rule being gone ' +
+        'when its revoke arrived',
+    },
+  ],
 };
+
+/**
+ * The errors of Terraform's human output, each from its `Error:` line to the end of its box, without the box.
+ */
+export function terraformErrors(output: string): string[] {
+  const errors: string[] = [];
+  let current: string[] | undefined;
+  for (const raw of output.split('\n')) {
+    if (raw.startsWith('╵')) current = undefined;
+    const line = raw.replace(/^[│╷╵]\s?/, '');
+    if (line.startsWith('Error: ')) errors.push((current = [line]).join('\n'));
+    else if (current) {
+      current.push(line);
+      errors[errors.length - 1] = current.join('\n');
+    }
+  }
+  return errors.map((e) => e.trim());
+}
+
+/**
+ * The destroy quirks of `emulator` that explain every error of a failed destroy's output, or undefined when an
+ * error is none of them (or there is no error to explain).
+ */
+export function destroyQuirks(output: string, emulator: EmulatorProfile | undefined): DestroyQuirk[] | undefined {
+  const errors = terraformErrors(output);
+  const matched = errors.map((e) => emulator?.destroyQuirks.find((q) => q.error.test(e)));
+  return errors.length && matched.every((q) => q !== undefined) ? [...new Set(matched as DestroyQuirk[])] : undefined;
+}
 
 /**
  * Recognises the emulator behind `endpoint`, or undefined: moto answers GET `/moto-api/config` with its JSON

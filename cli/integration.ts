@@ -1,11 +1,20 @@
 /**
- * The integration tier: apply AWS stacks to an AWS-compatible endpoint (LocalStack or any emulator), check
+ * The integration tier: apply AWS stacks to an AWS-compatible endpoint (moto, LocalStack or any emulator), check
  * Terraform's acceptance rules — the plan right after apply is empty, a second apply changes nothing — then
- * destroy and check the endpoint holds none of the stack's resources (by its tags).
+ * destroy and check the endpoint holds none of the stack's resources (by the state of before destroy, refreshed,
+ * and by its tags). A recognised emulator's differences from AWS are handled as cli/emulators.ts lists them.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmulatorProfile, FilteredAttribute, NotApplied, quirkOverride, unsupportedResources } from './emulators';
+import {
+  DestroyQuirk,
+  destroyQuirks,
+  EmulatorProfile,
+  FilteredAttribute,
+  NotApplied,
+  quirkOverride,
+  unsupportedResources,
+} from './emulators';
 import { Lock, pool, StackWorkspace, TerraformEnvironment, terraformError, variableEnvironment } from './terraform';
 
 /** A synthesized stack to run. */
@@ -34,6 +43,8 @@ export interface IntegrationOutcome {
   readonly notApplied: readonly NotApplied[];
   /** Attributes ignored after create because the emulator reports them differently from AWS. */
   readonly filtered: readonly FilteredAttribute[];
+  /** The emulator's destroy quirks that made the tier destroy once more (the first destroy's errors were all these). */
+  readonly destroyRetried: readonly DestroyQuirk[];
   /** Why it failed. */
   readonly failure?: string;
   /** Where its logs are kept (failures only). */
@@ -188,6 +199,7 @@ async function runStack(
   const targets = left.size ? all.filter((a) => !left.has(a)).map((a) => `-target=${a}`) : [];
 
   const steps: { step: string; ok: boolean; seconds: number; note?: string }[] = [];
+  const destroyRetried: DestroyQuirk[] = [];
   const step = async (
     name: string,
     args: string[],
@@ -266,10 +278,21 @@ async function runStack(
     const before = fs.existsSync(statePath) ? fs.readFileSync(statePath, 'utf8') : undefined;
     // destroy even after a failure: the endpoint is left as it was found
     const destroy = ['destroy', '-input=false', '-no-color', '-auto-approve'];
-    let destroyFailure = await step('destroy', destroy, failedBy);
-    failure ??= destroyFailure;
-    // a failed destroy has failed the stack; once more, only so that what it left is cleaned up
-    if (destroyFailure) destroyFailure = await step('destroy again (cleanup)', destroy, failedBy);
+    let quirks: DestroyQuirk[] | undefined;
+    let destroyFailure = await step('destroy', destroy, (r) => {
+      quirks = r.code === 0 ? undefined : destroyQuirks(r.stderr || r.stdout, options.emulator);
+      return failedBy(r);
+    });
+    if (destroyFailure && quirks) {
+      // every error is a listed destroy quirk of the emulator: once more, and the stack stands or falls by that
+      destroyRetried.push(...quirks);
+      destroyFailure = await step('destroy again (emulator quirk)', destroy, failedBy);
+      failure ??= destroyFailure;
+    } else if (destroyFailure) {
+      failure ??= destroyFailure;
+      // a failed destroy has failed the stack; once more, only so that what it left is cleaned up
+      destroyFailure = await step('destroy again (cleanup)', destroy, failedBy);
+    }
     const own = before ? awsStateResources(before) : [];
     // both checks run whatever failed before (a failure above does not skip them)
     if (!destroyFailure && own.length) {
@@ -289,6 +312,7 @@ async function runStack(
     steps,
     notApplied,
     filtered,
+    destroyRetried,
     ...(failure ? { failure, logs: path.join(workspace.dir, 'meshform-terraform.log') } : {}),
   };
 
@@ -382,9 +406,13 @@ export function renderIntegration(outcomes: readonly IntegrationOutcome[], emula
       out.push(
         `     emulator quirks filtered (ignore_changes): ${count(o.filtered.map((f) => `${f.address.split('.')[0]}.${f.attribute}`)).join(', ')}`,
       );
+    for (const q of o.destroyRetried)
+      out.push(
+        `     destroyed once more: the first destroy failed only with the emulator's destroy quirk of ${q.resourceTypes.join(', ')}`,
+      );
     if (!o.ok) out.push(`     ${o.failure}`, `     logs: ${o.logs}`);
   }
-  if (emulator && outcomes.some((o) => o.notApplied.length || o.filtered.length)) {
+  if (emulator && outcomes.some((o) => o.notApplied.length || o.filtered.length || o.destroyRetried.length)) {
     out.push(
       `${emulator.name} differences from AWS applied in this run (cli/emulators.ts; read in ${emulator.source}):`,
     );
@@ -398,6 +426,9 @@ export function renderIntegration(outcomes: readonly IntegrationOutcome[], emula
         )
       )
         out.push(`  - ${q.resourceType}.${q.attribute}: ${q.evidence}`);
+    for (const q of emulator.destroyQuirks)
+      if (outcomes.some((o) => o.destroyRetried.includes(q)))
+        out.push(`  - destroying ${q.resourceTypes.join(', ')}: ${q.evidence}`);
   }
   const failed = outcomes.filter((o) => !o.ok).length;
   const partial = outcomes.filter((o) => o.notApplied.length).length;

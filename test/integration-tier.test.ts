@@ -5,7 +5,14 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signV4, taggedResources } from '../cli/aws-sigv4';
-import { detectEmulator, EmulatorProfile, MOTO, quirkOverride, unsupportedResources } from '../cli/emulators';
+import {
+  destroyQuirks,
+  detectEmulator,
+  EmulatorProfile,
+  MOTO,
+  quirkOverride,
+  unsupportedResources,
+} from '../cli/emulators';
 import { awsStateResources, goneAddresses, renderIntegration, runIntegration, untrackedArns } from '../cli/integration';
 import { findProviderMirror, StackWorkspace, terraformAvailability } from '../cli/terraform';
 import { AWS_SERVICES } from '../constructs/private/aws';
@@ -554,6 +561,54 @@ describe('leftovers and emulator differences (no Terraform)', () => {
     ]);
     expect(filtered.every((f) => f.evidence.includes('moto/'))).toBe(true);
     expect(quirkOverride(stackJson, undefined)).toEqual({ filtered: [] });
+  });
+
+  // the error as Terraform 1.11 printed it (-no-color) when moto answered a revoke of a rule its group no longer held
+  const revokeNotFound = (rule: string) =>
+    `\nError: deleting VPC Security Group Rule (${rule})\n\noperation error EC2: RevokeSecurityGroupIngress, https response error\n` +
+    'StatusCode: 400, RequestID:\nP5Abw2skEEI31l74IqzYaK06qItYrbHdG2ZQpEWQrHeMCOPNbWQN, api error\n' +
+    'InvalidPermission.NotFound: The specified rule does not exist in this\nsecurity group\n\n';
+
+  it("destroys once more only when every error of a failed destroy is one of moto's listed destroy quirks", () => {
+    expect(
+      destroyQuirks(revokeNotFound('sgr-d33e1f9062c4b241f') + revokeNotFound('sgr-8670c8dcc7cbca8a5'), MOTO),
+    ).toEqual(MOTO.destroyQuirks);
+    const outcome = {
+      group: 'default',
+      stack: 'shop-aws-vms',
+      ok: true,
+      steps: [
+        {
+          step: 'destroy',
+          ok: false,
+          seconds: 1,
+          note: 'Error: deleting VPC Security Group Rule (sgr-d33e1f9062c4b241f)',
+        },
+        { step: 'destroy again (emulator quirk)', ok: true, seconds: 1 },
+      ],
+      notApplied: [],
+      filtered: [],
+      destroyRetried: MOTO.destroyQuirks,
+    };
+    const report = renderIntegration([outcome], MOTO);
+    expect(report).toContain(
+      "     destroyed once more: the first destroy failed only with the emulator's destroy quirk of aws_vpc_security_group_ingress_rule, aws_vpc_security_group_egress_rule\n",
+    );
+    expect(report).toContain(
+      '  - destroying aws_vpc_security_group_ingress_rule, aws_vpc_security_group_egress_rule: moto/ec2/models/security_groups.py',
+    );
+    expect(report).toContain('1 stack applied, re-planned empty and destroyed\n');
+    // another error alongside: the stack fails
+    expect(
+      destroyQuirks(
+        revokeNotFound('sgr-d33e1f9062c4b241f') +
+          '\nError: deleting EC2 VPC (vpc-1): DependencyViolation: has dependencies\n',
+        MOTO,
+      ),
+    ).toBeUndefined();
+    // the same error from an emulator without that quirk, or no error at all
+    expect(destroyQuirks(revokeNotFound('sgr-d33e1f9062c4b241f'), undefined)).toBeUndefined();
+    expect(destroyQuirks('Destroy complete! Resources: 0 destroyed.\n', MOTO)).toBeUndefined();
   });
 
   it('recognises moto by its /moto-api/config answer (moto/moto_api/_internal/urls.py), and nothing else', async () => {
