@@ -166,7 +166,7 @@ export const MOTO: EmulatorProfile = {
         'a rule id its group no longer holds with InvalidPermission.NotFound; AWS answers ' +
         `InvalidSecurityGroupRuleId.NotFound (moto's own DescribeSecurityGroupRules does too), which ${PROVIDER} ` +
         'internal/service/ec2/vpc_security_group_ingress_rule.go (securityGroupRuleResource.Delete) takes as ' +
-        'already deleted. Seen on 2 of about 10 destroys of a VM stack on the loaded emulator, a rule being gone ' +
+        'already deleted. Seen on 3 of 12 destroys of a VM stack on a loaded machine, a rule being gone ' +
         'when its revoke arrived',
     },
   ],
