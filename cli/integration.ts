@@ -231,9 +231,10 @@ async function runStack(
 
   let failure = await step('init', ['init', '-input=false', '-no-color'], failedBy);
   if (!failure && left.size) {
-    failure = await step('validate', ['validate', '-no-color'], failedBy);
-    failure ??= await step(
-      `plan (whole stack, ${plural(all.length, 'resource')})`,
+    // plan validates first, as `terraform validate` does (hashicorp/terraform internal/backend/local/
+    // backend_local.go, localRun: "If validation is enabled, validate", Core.Validate before the plan)
+    failure = await step(
+      `validate + plan (whole stack, ${plural(all.length, 'resource')})`,
       ['plan', '-input=false', '-no-color', '-detailed-exitcode'],
       (r) => (r.code === 2 ? undefined : r.code === 0 ? 'the plan of the whole stack is empty' : failedBy(r)),
     );
