@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeHolder, FileLock } from '../constructs/private/file-lock';
 import { MESH_MANIFEST_DIR, MeshManifest } from '../constructs/private/mesh-manifest';
+import { MESHFORM_OUTDIR_ENV } from '../constructs/private/synth-output';
 import { childEnvironment } from './environment';
 import { fileSystemError, fileSystemFailureIn } from './fs-errors';
 import { CliError, MESHFORM } from './output';
@@ -97,7 +98,9 @@ export interface SynthResult {
 /**
  * Runs the app command of cdktf.json into a staging directory and, only when it succeeds, replaces the
  * output directory with it (keeping each surviving stack's `.terraform` directory and lock file), so a failed
- * synthesis leaves the previous output untouched and nothing half-written.
+ * synthesis leaves the previous output untouched and nothing half-written. The app gets the staging directory
+ * as `CDKTF_OUTDIR`; an app that names its own `outdir` (which must be cdktf.json's "output", as for cdktf's
+ * CLI) is pointed at it by its mesh (`MESHFORM_OUTDIR` tells it the directory it stands in for).
  */
 export function synthesize(
   projectDir: string,
@@ -179,7 +182,7 @@ function synthesizeLocked(
     cwd: projectDir,
     shell: true,
     encoding: 'utf8',
-    env: childEnvironment({ CDKTF_OUTDIR: staging, CHECKPOINT_DISABLE: '1' }),
+    env: childEnvironment({ CDKTF_OUTDIR: staging, [MESHFORM_OUTDIR_ENV]: config.output, CHECKPOINT_DISABLE: '1' }),
     maxBuffer: 64 * 1024 * 1024,
   });
   if (run.status !== 0) {

@@ -167,18 +167,25 @@ export class Service extends Construct {
     for (const upstream of props.upstreams ?? []) this.addUpstream(upstream);
     for (const subset of props.subsets ?? []) this.addSubset(subset);
     if (props.failover) this.failoverTo(...props.failover);
+    this.changed();
+  }
+
+  /** Brings the mesh's stacks up to date with this service (its hosts, its config entries). */
+  private changed(): this {
+    this.mesh._changed(this);
+    return this;
   }
 
   /** Declares that the service runs in `datacenter`. */
   public runsIn(datacenter: Datacenter): this {
     if (!this.dcs.includes(datacenter)) this.dcs.push(datacenter);
-    return this;
+    return this.changed();
   }
 
   /** Declares that this service calls `upstream`. */
   public addUpstream(upstream: Service, options: UpstreamOptions = {}): this {
     this.upstreamList.push({ service: upstream, options });
-    return this;
+    return this.changed();
   }
 
   /** Lets `source` call this service: all its requests, or those `options.permissions` allow. */
@@ -189,7 +196,7 @@ export class Service extends Construct {
       ...(options.permissions ? { permissions: options.permissions } : {}),
       ...(options.description ? { description: options.description } : {}),
     });
-    return this;
+    return this.changed();
   }
 
   /** Denies `source` (explicitly, e.g. to document a boundary; no intention denies too). */
@@ -199,7 +206,7 @@ export class Service extends Construct {
       action: IntentionAction.DENY,
       ...(options.description ? { description: options.description } : {}),
     });
-    return this;
+    return this.changed();
   }
 
   /** Adds a subset of its instances (a version), for splits and routes. */
@@ -207,25 +214,25 @@ export class Service extends Construct {
     if (this.subsetList.some((s) => s.name === subset.name))
       throw errors.duplicateSubset(this.node.path, this.name, subset.name);
     this.subsetList.push(subset);
-    return this;
+    return this.changed();
   }
 
   /** Splits the service's traffic by weight across subsets (a canary: 90 to v1, 10 to v2). */
   public splitTraffic(splits: readonly TrafficSplit[]): this {
     this.splitList = [...splits];
-    return this;
+    return this.changed();
   }
 
   /** Adds a route: requests that match go to a subset, with their own retries and timeout. */
   public addRoute(route: Route): this {
     this.routeList.push(route);
-    return this;
+    return this.changed();
   }
 
   /** Fails over to these datacenters, in order, when no instance is healthy where the traffic was sent. */
   public failoverTo(...datacenters: Datacenter[]): this {
     for (const dc of datacenters) if (!this.failoverList.includes(dc)) this.failoverList.push(dc);
-    return this;
+    return this.changed();
   }
 
   /** The datacenters the service runs in, in declaration order. */
