@@ -6,7 +6,7 @@
  */
 import type { DatacenterDescription } from '../constructs/datacenter';
 import { datacenterTls } from '../constructs/private/ca-material';
-import type { FederationLogin } from '../constructs/private/egress';
+import type { FederationLogin } from '../constructs/private/federation-reach';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { chainTrusted } from '../constructs/private/x509';
 import type { SecretStore } from '../constructs/secret-store';

@@ -4,7 +4,7 @@ import { Mesh } from './mesh';
 import { MeshGateway, MeshGatewayOptions } from './mesh-gateway';
 import type { CaDatacenter, CaHosting } from './certificate-authority';
 import type { ServerCertificateRequest } from './private/ca-material';
-import type { FederationLogin } from './private/egress';
+import type { FederationLogin } from './private/federation-reach';
 import { TerraformStack } from './private/engine';
 import { isDatacenterName } from './private/validation';
 import { StateBackend, StateLocation } from './state-backend';

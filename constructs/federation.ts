@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import type { Datacenter } from './datacenter';
 import { errors } from './errors';
 import type { Mesh } from './mesh';
-import type { FederationLogin } from './private/egress';
+import type { FederationLogin } from './private/federation-reach';
 
 /** One WAN federation link: a secondary datacenter joining the primary through mesh gateways. */
 export interface FederationLink {

@@ -17,7 +17,7 @@ import {
   toValuesYaml,
 } from './private/helm-values';
 import { ClusterConnection, EKS_SERVER_STORAGE_CLASS } from './private/kubernetes-access';
-import { FederationLogin, federationLogin, meshformEgress } from './private/egress';
+import { FederationLogin, federationLogin, meshformEgress } from './private/federation-reach';
 import { isDatacenterName, isDnsName } from './private/validation';
 import { EksClusterStack } from '../stacks/eks-cluster-stack';
 import { KubernetesDatacenterStack } from '../stacks/kubernetes-datacenter-stack';

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { IConstruct } from 'constructs';
+import * as ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { terraformAvailability } from '../cli/terraform';
 import {
@@ -32,6 +33,7 @@ import {
 } from '../index';
 import {
   awsVmHosts,
+  ownHosts,
   readOutput,
   readTree,
   REPO,
@@ -126,9 +128,11 @@ describe('stacks hold every resource from their declaration (Testing.synth)', ()
       cidr_ipv4: '203.0.113.10/32',
       from_port: 443,
     });
-    // the service's host group boots with its sidecar, and its token is derived like the others'
+    // the service's host group boots with its registration and its sidecar, and its token is derived like the others'
     const locals = (stack as { locals?: { [name: string]: unknown } }).locals!;
-    expect(String(locals.cloud_init_service_api)).toContain('consul-sidecar-api.service');
+    expect(String(locals.cloud_init_service_api)).toContain(
+      '- enable\n    - --now\n    - --no-block\n    - consul.service\n    - meshform-service-api.service\n    - envoy-api.service\n',
+    );
     expect(Object.keys(locals)).toContain('meshform_secret_service_vms_api');
     // AND the app writes exactly that stack
     expectWholeBeforeSynth(app, outdir);
@@ -165,12 +169,14 @@ describe('stacks hold every resource from their declaration (Testing.synth)', ()
     });
     expect(Object.keys(infra.resource!.aws_eks_cluster!)).toEqual(['Cluster']);
     expect(stacks.get('shop-west')!.resource!.helm_release).toBeDefined();
-    expect(Object.keys(stacks.get('bank-east')!.resource!.kubernetes_secret_v1!).sort()).toEqual([
-      'ControlPlane_AclReplicationToken_0B1A6FB4',
-      'ControlPlane_AclToken_54A1C3C9',
-      'ControlPlane_CaBundle_2F9D9E96',
-      'ControlPlane_GossipKey_5C6B4B86',
-      'ControlPlane_ServerCert_7D5B6E05',
+    // (cdktf suffixes the id of a resource in a nested construct with a hash of its path)
+    const secrets = Object.keys(stacks.get('bank-east')!.resource!.kubernetes_secret_v1!);
+    expect(secrets.map((id) => id.replace(/_[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'ControlPlane_AclReplicationToken',
+      'ControlPlane_AclToken',
+      'ControlPlane_CaBundle',
+      'ControlPlane_GossipKey',
+      'ControlPlane_ServerCert',
     ]);
     expect(Object.keys(stacks.get('bank-east-config')!.resource!.kubernetes_manifest!).sort()).toEqual([
       'Mesh-mesh',
@@ -234,10 +240,54 @@ describe('stacks hold every resource from their declaration (Testing.synth)', ()
     // THEN a dials b's gateway in b's VPC only, admits b on its gateway port, and b's stack holds the peering
     expect(rules()).toMatchObject({ cidr_ipv4: '10.2.0.0/16', from_port: 8443 });
     const stacks = expectWholeBeforeSynth(app, outdir);
-    expect(stacks.get('shop-a')!.resource!.aws_vpc_security_group_ingress_rule!['in-gateway-from-10.2.0.0/16']).toMatchObject(
+    expect(stacks.get('shop-a')!.resource!.aws_vpc_security_group_ingress_rule!['in-gateway-from-10200--16']).toMatchObject(
       { cidr_ipv4: '10.2.0.0/16', description: 'mesh gateway port from peered datacenter b' },
     );
     expect(Object.keys(stacks.get('shop-b')!.resource!.aws_vpc_peering_connection!)).toEqual(['Peering-shop-a']);
+  });
+
+  it('an own-hosts stack shows its outputs and the mesh it applies, and its synthesis writes every host a bundle', () => {
+    // GIVEN an EC2 primary, then a datacenter on your own hosts whose client host runs api
+    const { app, outdir } = newApp();
+    const mesh = new Mesh(app, 'shop');
+    const aws = new VmDatacenter(mesh, 'aws', {
+      primary: true,
+      meshGateway: { address: 'mgw.aws.example.com' },
+      hosts: awsVmHosts(),
+    });
+    const api = new Service(mesh, 'api', { port: 8080 });
+    const own = new VmDatacenter(mesh, 'own', { meshGateway: { address: '192.0.2.10' }, hosts: ownHosts([api]) });
+    // WHEN
+    const stack = JSON.parse(Testing.synth(own.stack)) as StackJson;
+    // THEN Terraform creates nothing on your hosts: the stack's outputs name the bundles and the mesh it applies
+    expect(stack.resource).toBeUndefined();
+    expect(stack.output!.bundles).toMatchObject({ value: 'bundles/shop-own' });
+    const applied = JSON.parse(String(stack.output!.meshform_applied!.value)) as {
+      manifest: { primary: string; datacenters: { name: string; ownHosts?: unknown[] }[] };
+    };
+    expect(applied.manifest.primary).toBe('aws');
+    expect(applied.manifest.datacenters.find((dc) => dc.name === 'own')!.ownHosts).toContainEqual({
+      name: 'c1',
+      address: '10.0.0.5',
+      role: 'client',
+      services: ['api'],
+    });
+    // AND the primary, declared before it, dials its gateway
+    expect(
+      (JSON.parse(Testing.synth(aws.stack)) as StackJson).resource!.aws_vpc_security_group_egress_rule![
+        'out-gateway-gateway-own'
+      ],
+    ).toMatchObject({ cidr_ipv4: '192.0.2.10/32', from_port: 443 });
+    // AND the app writes that stack, and one bundle per host with the service's units on the host that runs it
+    expectWholeBeforeSynth(app, outdir);
+    const bundles = path.join(outdir, 'bundles', 'shop-own');
+    expect(fs.readdirSync(bundles).sort()).toEqual(['c1', 'g1', 's1', 's2', 's3']);
+    expect(fs.readdirSync(path.join(bundles, 'c1', 'files', 'etc', 'systemd', 'system')).sort()).toEqual([
+      'consul.service',
+      'envoy-api.service',
+      'meshform-secrets.service',
+      'meshform-service-api.service',
+    ]);
   });
 });
 
@@ -391,5 +441,101 @@ describe("an app's own outdir", () => {
     );
     expect(fs.existsSync(path.join(dir, 'cdktf.out'))).toBe(false);
     expect(fs.existsSync(path.join(dir, 'out', 'manifest.json'))).toBe(false);
+  });
+});
+
+/** The two directories whose dependency runs one way (constructs/private/ is neither: both may import it). */
+type Layer = 'constructs' | 'stacks';
+
+/** The layer of a project file: public constructs, stacks, or undefined (constructs/private/ and the rest). */
+function layerOf(file: string): Layer | undefined {
+  if (file.startsWith('stacks/')) return 'stacks';
+  if (file.startsWith('constructs/') && !file.startsWith('constructs/private/')) return 'constructs';
+  return undefined;
+}
+
+/**
+ * The import graph of constructs/ and stacks/ as the TypeScript compiler reads and resolves it with the project's
+ * tsconfig: project file -> the project files it imports (values and types, re-exports, require and import()).
+ */
+function importGraph(): Map<string, string[]> {
+  const config = ts.readConfigFile(path.join(REPO, 'tsconfig.json'), ts.sys.readFile);
+  const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, REPO);
+  const graph = new Map<string, string[]>();
+  const walk = (dir: string): void => {
+    for (const entry of fs.readdirSync(path.join(REPO, dir), { withFileTypes: true })) {
+      const file = `${dir}/${entry.name}`;
+      if (entry.isDirectory()) walk(file);
+      else if (entry.name.endsWith('.ts')) {
+        const source = fs.readFileSync(path.join(REPO, file), 'utf8');
+        const imported = ts.preProcessFile(source, true, true).importedFiles.flatMap(({ fileName }) => {
+          const resolved = ts.resolveModuleName(fileName, path.join(REPO, file), options, ts.sys).resolvedModule;
+          if (!resolved || resolved.isExternalLibraryImport) return [];
+          return [path.relative(REPO, resolved.resolvedFileName).split(path.sep).join('/')];
+        });
+        graph.set(file, imported);
+      }
+    }
+  };
+  walk('constructs');
+  walk('stacks');
+  return graph;
+}
+
+/** Every file `from` reaches through imports, with the chain that reaches it (for the failure message). */
+function reachable(graph: Map<string, string[]>, from: string): Map<string, string[]> {
+  const chains = new Map<string, string[]>([[from, [from]]]);
+  const queue = [from];
+  while (queue.length > 0) {
+    const file = queue.shift()!;
+    for (const next of graph.get(file) ?? []) {
+      if (chains.has(next)) continue;
+      chains.set(next, [...chains.get(file)!, next]);
+      queue.push(next);
+    }
+  }
+  return chains;
+}
+
+describe('one direction of dependency between constructs/ and stacks/', () => {
+  it('public constructs create stacks; stacks import only constructs/private/, which never imports a stack', () => {
+    // GIVEN the import graph
+    const graph = importGraph();
+    // WHEN its direct edges between the directories are listed
+    const edges = [...graph].flatMap(([file, imports]) => imports.map((to) => ({ file, to })));
+    // THEN no stack imports a public construct, and no private file imports a stack
+    expect(edges.filter(({ file, to }) => layerOf(file) === 'stacks' && layerOf(to) === 'constructs')).toEqual([]);
+    expect(
+      edges.filter(({ file, to }) => file.startsWith('constructs/private/') && layerOf(to) === 'stacks'),
+    ).toEqual([]);
+    // AND the datacenters create their stacks
+    const created = edges.filter(({ file, to }) => layerOf(file) === 'constructs' && layerOf(to) === 'stacks');
+    expect([...new Set(created.map(({ file }) => file))]).toEqual(
+      expect.arrayContaining(['constructs/kubernetes-datacenter.ts', 'constructs/vm-datacenter.ts']),
+    );
+  });
+
+  it('nothing a stack imports, however indirectly, leads back to a public construct; the README says which way', () => {
+    // GIVEN the import graph
+    const graph = importGraph();
+    // WHEN every file is followed through everything it imports, constructs/private/ included
+    const directions = new Set<string>();
+    const backwards: string[] = [];
+    for (const file of graph.keys()) {
+      const from = layerOf(file);
+      if (!from) continue;
+      for (const [reached, chain] of reachable(graph, file)) {
+        const to = layerOf(reached);
+        if (!to || to === from) continue;
+        directions.add(`${from}/ → ${to}/`);
+        if (from === 'stacks') backwards.push(chain.join(' → '));
+      }
+    }
+    // THEN the dependency between the two directories runs one way, and the README's Architecture section names it
+    expect(backwards).toEqual([]);
+    expect([...directions]).toEqual(['constructs/ → stacks/']);
+    const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+    const architecture = readme.slice(readme.indexOf('## Architecture'), readme.indexOf('## Development'));
+    expect(architecture).toContain('Dependency direction: `constructs/` → `stacks/` → `constructs/private/`.');
   });
 });
