@@ -1,8 +1,8 @@
 /**
  * cdktf conventions: every resource exists once it is declared (Testing.synth and aspects see whole stacks),
  * the stacks of a mesh live below it (Aspects.of(mesh) reaches all of them), an app's own outdir is honoured
- * by `meshform synth` / `check` / `plan` and by `cdktf synth`, and the manifest names dependencies as cdktf's
- * CLI looks stacks up.
+ * by `meshform synth` / `check` / `plan` and by `cdktf synth`, the manifest names dependencies as cdktf's
+ * CLI looks stacks up, and the dependency between constructs/ and stacks/ runs one way (the README says which).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -42,6 +42,7 @@ import {
   StackJson,
   tempDir,
   thrownMessage,
+  TSX,
 } from './support';
 
 const terraform = terraformAvailability({ offline: true });
@@ -381,10 +382,9 @@ api.allowFrom(web);
 app.synth();
 `,
   );
-  const tsx = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
   fs.writeFileSync(
     path.join(dir, 'cdktf.json'),
-    JSON.stringify({ language: 'typescript', app: `node ${tsx} app.ts`, ...(output ? { output } : {}) }),
+    JSON.stringify({ language: 'typescript', app: `node ${TSX} app.ts`, ...(output ? { output } : {}) }),
   );
   return dir;
 }
@@ -432,10 +432,9 @@ describe("an app's own outdir", () => {
     const dir = ownOutdirProject(undefined);
     // WHEN / THEN
     const message = thrownMessage(() => run(['synth', '--project', dir, '--secrets-dir', path.join(dir, 'store')]));
-    expect(message).toContain('synthesis failed');
-    expect(message).toContain('nothing was written');
-    expect(message).toContain(
-      `[shop] the app's own output directory (new App({ outdir })) is not the one cdktf.json names ("output": "cdktf.out"), ` +
+    expect(message).toBe(
+      `synthesis failed (node ${TSX} app.ts); nothing was written:\n` +
+        `[shop] the app's own output directory (new App({ outdir })) is not the one cdktf.json names ("output": "cdktf.out"), ` +
         `where meshform and cdktf read the output: "out". Fix: set "output": "out" in cdktf.json, or leave outdir out of ` +
         `new App() to take cdktf.json's`,
     );

@@ -134,7 +134,8 @@ export function thrownMessage(fn: () => unknown): string {
   throw new Error('expected an error, none was thrown');
 }
 
-const TSX = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+/** tsx's CLI, which runs a TypeScript app (cdktf.json's "app" in test projects). */
+export const TSX = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 /** The meshform command as users run it (`npx meshform`): one process, no launcher. */
 export const BIN = path.join(REPO, 'bin', 'meshform.js');
