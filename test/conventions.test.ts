@@ -69,6 +69,15 @@ function stacksOf(app: App): TerraformStack[] {
   return app.node.findAll().filter((c): c is TerraformStack => TerraformStack.isStack(c));
 }
 
+/** GIVEN helper: a VM primary `name` on EC2 in a new VPC (`cidr`), its gateway at mgw.<name>.example.com. */
+function ec2Primary(mesh: Mesh, name: string, cidr = '10.20.0.0/16'): VmDatacenter {
+  return new VmDatacenter(mesh, name, {
+    primary: true,
+    meshGateway: { address: `mgw.${name}.example.com` },
+    hosts: awsVmHosts({ network: VmNetwork.newVpc({ cidr }) }),
+  });
+}
+
 /**
  * WHEN each stack goes through Testing.synth before the app synthesizes, THEN it shows exactly the Terraform the
  * app then writes (metadata aside): nothing is created at synthesis. Returns the stacks as Testing.synth saw them.
@@ -87,11 +96,7 @@ describe('stacks hold every resource from their declaration (Testing.synth)', ()
     // GIVEN a VM primary, then a Kubernetes secondary, then a service placed in the VM datacenter
     const { app, outdir } = newApp();
     const mesh = new Mesh(app, 'shop');
-    const vms = new VmDatacenter(mesh, 'vms', {
-      primary: true,
-      meshGateway: { address: 'mgw.vms.example.com' },
-      hosts: awsVmHosts(),
-    });
+    const vms = ec2Primary(mesh, 'vms');
     new KubernetesDatacenter(mesh, 'k', {
       cluster: KubernetesCluster.fromKubeconfig({ context: 'k', apiServerUrl: 'https://203.0.113.9' }),
       meshGateway: { address: '203.0.113.10' },
@@ -151,7 +156,7 @@ describe('stacks hold every resource from their declaration (Testing.synth)', ()
         apiPublicAccessCidrs: ['198.51.100.0/24'],
       }),
     });
-    new VmDatacenter(shop, 'vms', { primary: true, meshGateway: { address: 'mgw.vms.example.com' }, hosts: awsVmHosts() });
+    ec2Primary(shop, 'vms');
     const bank = new Mesh(app, 'bank');
     const east = new KubernetesDatacenter(bank, 'east', {
       primary: true,
@@ -195,7 +200,7 @@ describe('stacks hold every resource from their declaration (Testing.synth)', ()
     // GIVEN a VM datacenter that runs nothing yet
     const { app } = newApp();
     const mesh = new Mesh(app, 'shop');
-    const vms = new VmDatacenter(mesh, 'vms', { primary: true, hosts: awsVmHosts() });
+    const vms = ec2Primary(mesh, 'vms');
     const hosts = () =>
       Object.keys((JSON.parse(Testing.synth(vms.stack)) as StackJson).resource!.aws_instance!).filter((h) =>
         h.startsWith('service-'),
@@ -222,11 +227,7 @@ describe('stacks hold every resource from their declaration (Testing.synth)', ()
     // GIVEN two VM datacenters of a region
     const { app, outdir } = newApp();
     const mesh = new Mesh(app, 'shop');
-    const a = new VmDatacenter(mesh, 'a', {
-      primary: true,
-      meshGateway: { address: 'mgw.a.example.com' },
-      hosts: awsVmHosts({ network: VmNetwork.newVpc({ cidr: '10.1.0.0/16' }) }),
-    });
+    const a = ec2Primary(mesh, 'a', '10.1.0.0/16');
     const b = new VmDatacenter(mesh, 'b', {
       meshGateway: { address: 'mgw.b.example.com', port: 8443 },
       hosts: awsVmHosts({ network: VmNetwork.newVpc({ cidr: '10.2.0.0/16' }) }),
@@ -251,11 +252,7 @@ describe('stacks hold every resource from their declaration (Testing.synth)', ()
     // GIVEN an EC2 primary, then a datacenter on your own hosts whose client host runs api
     const { app, outdir } = newApp();
     const mesh = new Mesh(app, 'shop');
-    const aws = new VmDatacenter(mesh, 'aws', {
-      primary: true,
-      meshGateway: { address: 'mgw.aws.example.com' },
-      hosts: awsVmHosts(),
-    });
+    const aws = ec2Primary(mesh, 'aws');
     const api = new Service(mesh, 'api', { port: 8080 });
     const own = new VmDatacenter(mesh, 'own', { meshGateway: { address: '192.0.2.10' }, hosts: ownHosts([api]) });
     // WHEN
