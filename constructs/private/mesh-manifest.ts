@@ -3,6 +3,7 @@ import type { CaPlan, MeshCaSummary } from '../certificate-authority';
 import type { FederationLink } from '../federation';
 import type { ServiceDescription } from '../service';
 import type { ResolvedMeshTraffic } from '../mesh';
+import type { SecretStoreLocation } from '../secret-store-backend';
 import type { StateLocation } from '../state-backend';
 import type { ServerCertificateRequest } from './ca-material';
 
@@ -43,6 +44,8 @@ export interface MeshManifest {
   readonly traffic: ResolvedMeshTraffic;
   /** Warnings raised at synth, with their stable ids. */
   readonly warnings: readonly { readonly id: string; readonly path: string; readonly message: string }[];
+  /** The shared backend of the mesh's secret store; absent for the local store. */
+  readonly secretStore?: SecretStoreLocation;
 }
 
 /** Name of the Terraform output in which each datacenter's control-plane stack records what it applied. */
