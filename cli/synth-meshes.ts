@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CaMaterial, reconcileCa } from '../constructs/private/ca-material';
+import { CaMaterial, passphraseFromEnvironment, reconcileCa } from '../constructs/private/ca-material';
 import { summarizeMeshChanges } from '../constructs/private/mesh-diff';
 import { CONNECT_CA_DIR, MESH_MANIFEST_DIR, MeshManifest } from '../constructs/private/mesh-manifest';
 import { certificateFacts, splitPem } from '../constructs/private/x509';
@@ -126,9 +126,11 @@ export function synthesizeMeshes(
         if (m.secretStore && m.secretStore.kind !== 'local') {
           // this machine issues when it holds the active root's key (never in the backend), or a person is at
           // the terminal (a first root); a pipeline only reads, and refuses what would need issuing
+          // (or the root's passphrase is given: never give it to a pipeline)
           const issuer =
             fs.existsSync(path.join(store.meshDirectory(m.mesh), 'ca', 'roots', m.ca.plan.root, 'key.pem')) ||
-            process.stdin.isTTY === true;
+            process.stdin.isTTY === true ||
+            passphraseFromEnvironment(m.ca.plan.root) !== undefined;
           store.connect(m.mesh, m.secretStore, { writable: issuer });
           if (!issuer) {
             stores.push({
