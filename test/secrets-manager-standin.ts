@@ -77,7 +77,10 @@ function serve(config: SecretsManagerStandinConfig): void {
     CreateSecret: (input) => {
       if (typeof input.Name !== 'string') throw new Refusal('InvalidParameterException', 'Name is required');
       if (state.secrets[input.Name])
-        throw new Refusal('ResourceExistsException', `The operation failed because the secret ${input.Name} already exists.`);
+        throw new Refusal(
+          'ResourceExistsException',
+          `The operation failed because the secret ${input.Name} already exists.`,
+        );
       const secret = { versions: [] as Version[] };
       state.secrets[input.Name] = secret;
       const version = addVersion(secret, input, ['AWSCURRENT']);
@@ -88,7 +91,8 @@ function serve(config: SecretsManagerStandinConfig): void {
       const version = input.VersionId
         ? secret.versions.find((v) => v.id === input.VersionId)
         : secret.versions.find((v) => v.stages.includes(input.VersionStage ?? 'AWSCURRENT'));
-      if (!version) throw new Refusal('ResourceNotFoundException', "Secrets Manager can't find the specified secret value.");
+      if (!version)
+        throw new Refusal('ResourceNotFoundException', "Secrets Manager can't find the specified secret value.");
       return {
         ARN: arn(name),
         Name: name,
@@ -100,7 +104,11 @@ function serve(config: SecretsManagerStandinConfig): void {
     },
     PutSecretValue: (input) => {
       const { name, secret } = find(input.SecretId);
-      const version = addVersion(secret, input, Array.isArray(input.VersionStages) ? input.VersionStages : ['AWSCURRENT']);
+      const version = addVersion(
+        secret,
+        input,
+        Array.isArray(input.VersionStages) ? input.VersionStages : ['AWSCURRENT'],
+      );
       return { ARN: arn(name), Name: name, VersionId: version.id, VersionStages: version.stages };
     },
     UpdateSecretVersionStage: (input) => {
@@ -116,7 +124,10 @@ function serve(config: SecretsManagerStandinConfig): void {
         const from = secret.versions.find((v) => v.id === input.RemoveFromVersionId);
         if (!from) throw new Refusal('InvalidParameterException', `Not a valid version: ${input.RemoveFromVersionId}`);
         if (!from.stages.includes(stage))
-          throw new Refusal('InvalidParameterException', `Version stage ${stage} not found in version ${input.RemoveFromVersionId}`);
+          throw new Refusal(
+            'InvalidParameterException',
+            `Version stage ${stage} not found in version ${input.RemoveFromVersionId}`,
+          );
         from.stages = from.stages.filter((s) => s !== stage);
         if (stage === 'AWSCURRENT') {
           for (const v of secret.versions) v.stages = v.stages.filter((s) => s !== 'AWSPREVIOUS');
@@ -132,7 +143,11 @@ function serve(config: SecretsManagerStandinConfig): void {
     },
     DescribeSecret: (input) => {
       const { name, secret } = find(input.SecretId);
-      return { ARN: arn(name), Name: name, VersionIdsToStages: Object.fromEntries(secret.versions.map((v) => [v.id, v.stages])) };
+      return {
+        ARN: arn(name),
+        Name: name,
+        VersionIdsToStages: Object.fromEntries(secret.versions.map((v) => [v.id, v.stages])),
+      };
     },
     ListSecrets: () => ({ SecretList: Object.keys(state.secrets).map((name) => ({ ARN: arn(name), Name: name })) }),
   };
@@ -146,11 +161,15 @@ function serve(config: SecretsManagerStandinConfig): void {
     if (request.url === '/__standin/state') return send(200, state);
     try {
       const auth = String(request.headers.authorization ?? '');
-      if (!auth.startsWith(`AWS4-HMAC-SHA256 Credential=${config.accessKeyId}/`) || !/Signature=[0-9a-f]{64}$/.test(auth))
+      if (
+        !auth.startsWith(`AWS4-HMAC-SHA256 Credential=${config.accessKeyId}/`) ||
+        !/Signature=[0-9a-f]{64}$/.test(auth)
+      )
         throw new Refusal('UnrecognizedClientException', 'The security token included in the request is invalid.');
       const target = String(request.headers['x-amz-target'] ?? '');
       const action = actions[target.replace(/^secretsmanager\./, '')];
-      if (!target.startsWith('secretsmanager.') || !action) throw new Refusal('InvalidAction', `unknown target ${target}`);
+      if (!target.startsWith('secretsmanager.') || !action)
+        throw new Refusal('InvalidAction', `unknown target ${target}`);
       send(200, action(JSON.parse(body || '{}')));
     } catch (e) {
       if (!(e instanceof Refusal)) throw e;

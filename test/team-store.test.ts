@@ -25,12 +25,17 @@ async function cli(
   env: { [name: string]: string | undefined } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
-  else process.env[k] = v;
+  for (const [k, v] of Object.entries(env))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
   let stdout = '';
   let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((stdout += c.toString()), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((stderr += c.toString()), true));
+  const out = vi
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((c: string | Uint8Array) => ((stdout += c.toString()), true));
+  const err = vi
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((c: string | Uint8Array) => ((stderr += c.toString()), true));
   try {
     process.exitCode = undefined;
     await runMain(args);
@@ -39,8 +44,9 @@ async function cli(
     process.exitCode = undefined;
     out.mockRestore();
     err.mockRestore();
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   }
 }
 
@@ -139,7 +145,10 @@ async function secretsManagerScenario(endpoint: string, credentials: { [k: strin
   expect(fs.existsSync(path.join(pipeline, 'shop', 'ca', 'roots', 'root-1', 'key.pem'))).toBe(false);
   expect(fs.existsSync(path.join(pipeline, 'shop', 'ca', 'roots', 'root-1', 'certificate.pem'))).toBe(true);
   expect(await secretValues(dir, pipeline, inPipeline)).toEqual(values);
-  holdsNone(path.join(dir, 'cdktf.out'), Object.values(values).filter((v) => !v.includes('CERTIFICATE')));
+  holdsNone(
+    path.join(dir, 'cdktf.out'),
+    Object.values(values).filter((v) => !v.includes('CERTIFICATE')),
+  );
 
   // WHEN the app gains a datacenter the store has no certificate for, THEN the pipeline refuses (fails closed)
   set({ store: { kind: 'aws', prefix, endpoint }, datacenters: ['east', 'west', 'north'] });
@@ -153,11 +162,16 @@ async function secretsManagerScenario(endpoint: string, credentials: { [k: strin
   set({ store: { kind: 'aws', prefix, endpoint } });
 
   // WHEN the laptop rotates east's intermediate, THEN the pipeline reads the new certificate
-  const rotated = await cli(['ca', 'rotate', '--intermediate', 'east', '--project', dir, '--secrets-dir', laptop], onLaptop);
+  const rotated = await cli(
+    ['ca', 'rotate', '--intermediate', 'east', '--project', dir, '--secrets-dir', laptop],
+    onLaptop,
+  );
   expect(rotated.code).toBe(0);
   const after = await secretValues(dir, pipeline, inPipeline);
   expect(after.meshform_shop_east_server_cert).not.toBe(values.meshform_shop_east_server_cert);
-  expect(after.meshform_shop_east_server_cert).toBe((await secretValues(dir, laptop, onLaptop)).meshform_shop_east_server_cert);
+  expect(after.meshform_shop_east_server_cert).toBe(
+    (await secretValues(dir, laptop, onLaptop)).meshform_shop_east_server_cert,
+  );
   expect(after.meshform_shop_west_server_cert).toBe(values.meshform_shop_west_server_cert);
   expect((await cli(['synth', '--project', dir, '--secrets-dir', pipeline], inPipeline)).code).toBe(0);
 
@@ -238,6 +252,218 @@ describe('team store: AWS Secrets Manager on moto', () => {
       context.skip();
       return;
     }
-    await secretsManagerScenario(endpoint!.replace(/\/$/, ''), { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+    await secretsManagerScenario(endpoint!.replace(/\/$/, ''), {
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+    });
+  });
+});
+
+describe('team store: Terraform Cloud variable set', () => {
+  let tfc: StandinProcess;
+  const token = 'tfc-test-token';
+  beforeAll(async () => {
+    tfc = await startTfcStandin({ token, organization: 'acme', variableSets: ['meshform-shop'] });
+  });
+  afterAll(() => tfc.stop());
+
+  it('GIVEN a laptop that issued into a Terraform Cloud variable set WHEN a pipeline synthesizes THEN it reads the certificates and records, the keys stay write-only, and it fails closed when behind', async () => {
+    const config: AppConfig = { store: { kind: 'tfc', hostname: tfc.host, variableSet: 'meshform-shop' } };
+    const { dir, set } = app(config);
+    const laptop = tempDir('meshform-laptop-');
+    const pipeline = tempDir('meshform-pipeline-');
+    const onLaptop = { TFE_TOKEN: token, MESHFORM_CA_PASSPHRASE: PASSPHRASE, MESHFORM_UNATTENDED_ROOT: undefined };
+    const inPipeline = { TFE_TOKEN: token, MESHFORM_CA_PASSPHRASE: undefined, MESHFORM_UNATTENDED_ROOT: undefined };
+    const where = `Terraform Cloud variable set "meshform-shop" of organization acme on ${tfc.host}`;
+
+    // GIVEN the laptop synthesized
+    const issued = await cli(['synth', '--project', dir, '--secrets-dir', laptop], onLaptop);
+    expect(issued.stderr).toBe('');
+    expect(issued.code).toBe(0);
+    const values = await secretValues(dir, laptop, onLaptop);
+    const stored = (await tfc.state<TfcStandinState>()).variables['varset:meshform-shop']!;
+    // THEN the keys and tokens are in a sensitive variable, the rest in a readable one; no root key anywhere
+    expect(stored.map((v) => [v.key, v.category, v.sensitive]).sort()).toEqual([
+      ['MESHFORM_STORE_SHOP', 'env', false],
+      ['MESHFORM_STORE_SHOP_SECRETS', 'env', true],
+    ]);
+    const readable = stored.find((v) => v.key === 'MESHFORM_STORE_SHOP')!.value;
+    const { gunzipSync } = await import('node:zlib');
+    const document = gunzipSync(Buffer.from(readable, 'base64')).toString('utf8');
+    for (const v of [
+      values.meshform_shop_gossip_key!,
+      values.meshform_shop_acl_bootstrap_token!,
+      values.meshform_shop_east_server_key!,
+    ])
+      expect(document.includes(v.trim())).toBe(false);
+    const everything = gunzipSync(
+      Buffer.from(stored.find((v) => v.key === 'MESHFORM_STORE_SHOP_SECRETS')!.value, 'base64'),
+    ).toString('utf8');
+    expect(everything).not.toContain('ENCRYPTED PRIVATE KEY');
+    expect(JSON.parse(everything)['gossip.key'].trim()).toBe(values.meshform_shop_gossip_key);
+
+    // WHEN a pipeline synthesizes from a clean store directory, THEN it reads the public part and succeeds
+    const read = await cli(['synth', '--project', dir, '--secrets-dir', pipeline], inPipeline);
+    expect(read.stderr).toBe('');
+    expect(read.code).toBe(0);
+    expect(read.stdout).toContain(`shared in ${where}`);
+    expect(fs.existsSync(path.join(pipeline, 'shop', 'ca', 'datacenters', 'east', 'server.pem'))).toBe(true);
+    expect(fs.existsSync(path.join(pipeline, 'shop', 'gossip.key'))).toBe(false);
+
+    // WHEN the pipeline asks for the values, THEN it is told where they are (only Terraform Cloud runs read them)
+    const env = await cli(['secrets', 'env', '--project', dir, '--secrets-dir', pipeline], inPipeline);
+    expect(env.code).toBe(1);
+    expect(env.stdout).toBe('');
+    expect(env.stderr).toContain(
+      `meshform: error: mesh shop: its keys and tokens are in a sensitive variable of ${where}, which only Terraform Cloud runs can read.`,
+    );
+
+    // WHEN the app's root changes without the laptop issuing, THEN the pipeline refuses
+    set({ ...config, root: 'root-2', previousRoot: 'root-1' });
+    const behind = await cli(['synth', '--project', dir, '--secrets-dir', pipeline], inPipeline);
+    expect(behind.code).toBe(1);
+    expect(behind.stderr).toContain(
+      `the secret store in ${where} was issued for root root-1, the app now has root-2 (previous root-1)`,
+    );
+
+    // WHEN the laptop rotates the root and issues, THEN the pipeline follows
+    set(config);
+    expect((await cli(['ca', 'rotate', '--root', '--project', dir, '--secrets-dir', laptop], onLaptop)).code).toBe(0);
+    set({ ...config, root: 'root-2', previousRoot: 'root-1' });
+    const rotated = await cli(['synth', '--project', dir, '--secrets-dir', laptop], onLaptop);
+    expect(rotated.stderr).toBe('');
+    expect(rotated.code).toBe(0);
+    const follows = await cli(['synth', '--project', dir, '--secrets-dir', pipeline], inPipeline);
+    expect(follows.stderr).toBe('');
+    expect(follows.code).toBe(0);
+    expect(fs.readdirSync(path.join(pipeline, 'shop', 'ca', 'roots')).sort()).toEqual(['root-1', 'root-2']);
+    expect(fs.existsSync(path.join(pipeline, 'shop', 'ca', 'roots', 'root-2', 'key.pem'))).toBe(false);
+  });
+
+  it('GIVEN a token the API refuses WHEN synthesizing THEN it fails closed naming the token variables', async () => {
+    const { dir } = app({ store: { kind: 'tfc', hostname: tfc.host, variableSet: 'meshform-shop' } });
+    const r = await cli(['synth', '--project', dir, '--secrets-dir', tempDir()], { TFE_TOKEN: 'wrong' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `Terraform Cloud variable set "meshform-shop" of organization acme on ${tfc.host}: listing the variable sets failed: the token in TF_TOKEN_127_0_0_1_${tfc.host.split(':')[1]} or TFE_TOKEN was refused (unauthorized)`,
+    );
+  });
+});
+
+describe('secrets push', () => {
+  let tfc: StandinProcess;
+  const token = 'tfc-push-token';
+  beforeAll(async () => {
+    tfc = await startTfcStandin({
+      token,
+      organization: 'acme',
+      workspaces: ['mesh-shop-east', 'mesh-shop-west'],
+      variableSets: ['shop-secrets'],
+    });
+  });
+  afterAll(() => tfc.stop());
+
+  it('GIVEN stacks on Terraform Cloud WHEN pushing twice, after a rotation, and with a refused token THEN it creates, reports no change, updates only what rotated, fails closed, and never prints a value', async () => {
+    const { dir } = app({ state: { hostname: tfc.host } });
+    const store = tempDir('meshform-store-');
+    expect((await cli(['synth', '--project', dir, '--secrets-dir', store])).code).toBe(0);
+    const values = await secretValues(dir, store, {});
+    const push = (...extra: string[]) =>
+      cli(['secrets', 'push', '--project', dir, '--secrets-dir', store, ...extra], { TFE_TOKEN: token });
+    const noValue = (r: { stdout: string; stderr: string }) => {
+      for (const v of Object.values(values)) {
+        expect(r.stdout.includes(v.trim())).toBe(false);
+        expect(r.stderr.includes(v.trim())).toBe(false);
+      }
+    };
+    const stacks = JSON.parse(
+      fs.readFileSync(path.join(dir, 'cdktf.out', 'meshform', 'shop.json'), 'utf8'),
+    ).datacenters.flatMap((d: { stacks: { name: string }[] }) => d.stacks.map((s) => s.name));
+    const declared = (stack: string) =>
+      Object.keys(
+        JSON.parse(fs.readFileSync(path.join(dir, 'cdktf.out', 'stacks', stack, 'cdk.tf.json'), 'utf8')).variable ?? {},
+      )
+        .filter((v) => v in values)
+        .sort();
+
+    // WHEN pushing the first time
+    const first = await push('--json');
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    noValue(first);
+    const report = JSON.parse(first.stdout);
+    // THEN each stack's workspace gets exactly the stack's secret variables, created, sensitive, with their values
+    const state = await tfc.state<TfcStandinState>();
+    for (const ws of ['mesh-shop-east', 'mesh-shop-west']) {
+      const target = report.targets.find((t: { workspace: string }) => t.workspace === ws);
+      const names = [...new Set(target.stacks.flatMap((s: string) => declared(s)))].sort();
+      expect(names.length).toBeGreaterThan(0);
+      expect(target.variables).toEqual(names.map((name) => ({ name, action: 'created' })));
+      const vars = state.variables[`workspace:${ws}`]!;
+      expect(vars.map((v: StandinVariable) => v.key).sort()).toEqual(names);
+      for (const v of vars) {
+        expect(v).toMatchObject({ category: 'terraform', sensitive: true, hcl: false, value: values[v.key] });
+      }
+    }
+    expect(
+      stacks.every(
+        (s: string) =>
+          report.targets.some((t: { stacks: string[] }) => t.stacks.includes(s)) || declared(s).length === 0,
+      ),
+    ).toBe(true);
+    expect(report.created).toBe(
+      report.targets.reduce((n: number, t: { variables: unknown[] }) => n + t.variables.length, 0),
+    );
+
+    // WHEN pushing again, THEN nothing changes and it says so
+    const second = await push();
+    expect(second.code).toBe(0);
+    noValue(second);
+    expect(second.stdout).toMatch(/no change: \d+ variables already up to date\n$/);
+    expect(second.stdout).not.toMatch(/ (created|updated) /);
+    const requests = (await tfc.state<TfcStandinState>()).requests;
+    expect(requests.filter((r) => r.method === 'PATCH' || r.method === 'POST').length).toBe(report.created);
+
+    // WHEN east's intermediate rotates and the secrets are pushed, THEN only east's TLS variables are updated
+    expect((await cli(['ca', 'rotate', '--intermediate', 'east', '--project', dir, '--secrets-dir', store])).code).toBe(
+      0,
+    );
+    const third = await push('--json');
+    noValue(third);
+    const updated = JSON.parse(third.stdout).targets.flatMap((t: { variables: { name: string; action: string }[] }) =>
+      t.variables.filter((v) => v.action === 'updated').map((v) => v.name),
+    );
+    expect([...new Set(updated)].sort()).toEqual(['meshform_shop_east_server_cert', 'meshform_shop_east_server_key']);
+    const rotated = await secretValues(dir, store, {});
+    const east = (await tfc.state<TfcStandinState>()).variables['workspace:mesh-shop-east']!;
+    expect(east.find((v) => v.key === 'meshform_shop_east_server_key')!.value).toBe(
+      rotated.meshform_shop_east_server_key,
+    );
+
+    // WHEN the token is refused, THEN it fails closed with a clear message and no value
+    const refused = await cli(['secrets', 'push', '--project', dir, '--secrets-dir', store], { TFE_TOKEN: 'expired' });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe('');
+    noValue(refused);
+    expect(refused.stderr).toBe(
+      `meshform: error: Terraform Cloud workspace mesh-shop-east of organization acme on ${tfc.host}: finding the workspace failed: the token in TF_TOKEN_127_0_0_1_${tfc.host.split(':')[1]} or TFE_TOKEN was refused (unauthorized): give a valid team or user token\n`,
+    );
+
+    // WHEN pushing to a variable set, THEN every secret variable goes there once
+    const set = await push('--variable-set', 'shop-secrets', '--json');
+    expect(set.code).toBe(0);
+    noValue(set);
+    const varset = (await tfc.state<TfcStandinState>()).variables['varset:shop-secrets']!;
+    expect(varset.map((v) => v.key).sort()).toEqual(Object.keys(rotated).sort());
+    expect(JSON.parse(set.stdout).targets).toHaveLength(1);
+  });
+
+  it('GIVEN a workspace that does not exist WHEN pushing THEN it fails closed saying not found', async () => {
+    const { dir } = app({ state: { hostname: tfc.host }, datacenters: ['east', 'north'] });
+    const store = tempDir('meshform-store-');
+    expect((await cli(['synth', '--project', dir, '--secrets-dir', store])).code).toBe(0);
+    const r = await cli(['secrets', 'push', '--project', dir, '--secrets-dir', store], { TFE_TOKEN: token });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('finding the workspace failed: not found, or the token may not see it');
   });
 });

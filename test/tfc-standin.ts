@@ -46,48 +46,89 @@ export function startTfcStandin(config: TfcStandinConfig): Promise<StandinProces
 }
 
 function serve(config: TfcStandinConfig): void {
-  const workspaces = new Map((config.workspaces ?? []).map((name, i) => [`ws-${i + 1}${randomBytes(4).toString('hex')}`, name]));
-  const varsets = new Map((config.variableSets ?? []).map((name, i) => [`varset-${i + 1}${randomBytes(4).toString('hex')}`, name]));
+  const workspaces = new Map(
+    (config.workspaces ?? []).map((name, i) => [`ws-${i + 1}${randomBytes(4).toString('hex')}`, name]),
+  );
+  const varsets = new Map(
+    (config.variableSets ?? []).map((name, i) => [`varset-${i + 1}${randomBytes(4).toString('hex')}`, name]),
+  );
   const state: TfcStandinState = { variables: {}, requests: [] };
   const owned = (owner: string) => (state.variables[owner] ??= []);
   const shown = (v: StandinVariable) => ({
     id: v.id,
     type: 'vars',
-    attributes: { key: v.key, value: v.sensitive ? null : v.value, description: v.description, category: v.category, sensitive: v.sensitive, hcl: v.hcl },
+    attributes: {
+      key: v.key,
+      value: v.sensitive ? null : v.value,
+      description: v.description,
+      category: v.category,
+      sensitive: v.sensitive,
+      hcl: v.hcl,
+    },
   });
-  const errors = (status: number, title: string, detail?: string) => ({ errors: [{ status: String(status), title, ...(detail ? { detail } : {}) }] });
-  const paged = (data: unknown[]) => ({ data, meta: { pagination: { 'current-page': 1, 'next-page': null, 'prev-page': null, 'total-pages': 1, 'total-count': data.length } } });
+  const errors = (status: number, title: string, detail?: string) => ({
+    errors: [{ status: String(status), title, ...(detail ? { detail } : {}) }],
+  });
+  const paged = (data: unknown[]) => ({
+    data,
+    meta: {
+      pagination: {
+        'current-page': 1,
+        'next-page': null,
+        'prev-page': null,
+        'total-pages': 1,
+        'total-count': data.length,
+      },
+    },
+  });
 
   const server = http.createServer(async (request, response) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     const body = await readBody(request);
     const send = (status: number, json?: unknown) => {
-      if (url.pathname !== '/__standin/state') state.requests.push({ method: request.method ?? '', path: url.pathname, status });
+      if (url.pathname !== '/__standin/state')
+        state.requests.push({ method: request.method ?? '', path: url.pathname, status });
       response.writeHead(status, { 'content-type': 'application/vnd.api+json' });
       response.end(json === undefined ? '' : JSON.stringify(json));
     };
     if (url.pathname === '/__standin/state') return send(200, state);
     if (request.headers.authorization !== `Bearer ${config.token}`) return send(401, errors(401, 'unauthorized'));
-    if ((request.method === 'POST' || request.method === 'PATCH') && request.headers['content-type'] !== 'application/vnd.api+json')
+    if (
+      (request.method === 'POST' || request.method === 'PATCH') &&
+      request.headers['content-type'] !== 'application/vnd.api+json'
+    )
       return send(415, errors(415, 'unsupported media type'));
-    const parts = url.pathname.replace(/^\/api\/v2\//, '').split('/').map(decodeURIComponent);
+    const parts = url.pathname
+      .replace(/^\/api\/v2\//, '')
+      .split('/')
+      .map(decodeURIComponent);
     const org = parts[0] === 'organizations' ? parts[1] : undefined;
     if (org !== undefined && org !== config.organization) return send(404, errors(404, 'not found'));
     // GET /organizations/:org/workspaces/:name
     if (org && parts[2] === 'workspaces' && parts.length === 4 && request.method === 'GET') {
       const found = [...workspaces].find(([, name]) => name === parts[3]);
-      return found ? send(200, { data: { id: found[0], type: 'workspaces', attributes: { name: found[1] } } }) : send(404, errors(404, 'not found'));
+      return found
+        ? send(200, { data: { id: found[0], type: 'workspaces', attributes: { name: found[1] } } })
+        : send(404, errors(404, 'not found'));
     }
     // GET /organizations/:org/varsets
     if (org && parts[2] === 'varsets' && parts.length === 3 && request.method === 'GET')
-      return send(200, paged([...varsets].map(([id, name]) => ({ id, type: 'varsets', attributes: { name, global: false } }))));
+      return send(
+        200,
+        paged([...varsets].map(([id, name]) => ({ id, type: 'varsets', attributes: { name, global: false } }))),
+      );
     // the variables of a workspace or variable set
     let owner: string | undefined;
     let rest: string[] = [];
     if (parts[0] === 'workspaces' && parts[2] === 'vars' && workspaces.has(parts[1]!)) {
       owner = `workspace:${workspaces.get(parts[1]!)}`;
       rest = parts.slice(3);
-    } else if (parts[0] === 'varsets' && parts[2] === 'relationships' && parts[3] === 'vars' && varsets.has(parts[1]!)) {
+    } else if (
+      parts[0] === 'varsets' &&
+      parts[2] === 'relationships' &&
+      parts[3] === 'vars' &&
+      varsets.has(parts[1]!)
+    ) {
       owner = `varset:${varsets.get(parts[1]!)}`;
       rest = parts.slice(4);
     }
@@ -102,7 +143,11 @@ function serve(config: TfcStandinConfig): void {
     }
     const a = input.data?.attributes ?? {};
     if (rest.length === 0 && request.method === 'POST') {
-      if (input.data?.type !== 'vars' || typeof a.key !== 'string' || (a.category !== 'terraform' && a.category !== 'env'))
+      if (
+        input.data?.type !== 'vars' ||
+        typeof a.key !== 'string' ||
+        (a.category !== 'terraform' && a.category !== 'env')
+      )
         return send(422, errors(422, 'invalid attribute', 'key and category are required'));
       if (vars.some((v) => v.key === a.key && v.category === a.category))
         return send(422, errors(422, 'invalid attribute', 'Key has already been taken'));
@@ -121,7 +166,8 @@ function serve(config: TfcStandinConfig): void {
     const v = vars.find((x) => x.id === rest[0]);
     if (rest.length !== 1 || !v) return send(404, errors(404, 'not found'));
     if (request.method === 'PATCH') {
-      if (v.sensitive && a.sensitive === false) return send(422, errors(422, 'invalid attribute', 'a sensitive variable cannot be made non-sensitive'));
+      if (v.sensitive && a.sensitive === false)
+        return send(422, errors(422, 'invalid attribute', 'a sensitive variable cannot be made non-sensitive'));
       if (a.value !== undefined) v.value = a.value;
       if (a.description !== undefined) v.description = a.description;
       if (a.sensitive !== undefined) v.sensitive = a.sensitive;
