@@ -14,7 +14,9 @@ import { run as runMain } from '../cli/main';
 import { remoteBackend, RemoteConflictError } from '../constructs/private/remote-store';
 import { startSecretsManagerStandin } from './secrets-manager-standin';
 import type { StandinProcess } from './standin-process';
-import { project, readTree, REPO, tempDir } from './support';
+import { App } from '../constructs/private/engine';
+import { KubernetesCluster, KubernetesDatacenter, Mesh, SecretStore } from '../index';
+import { project, readTree, REPO, synth, tempDir, thrownMessage } from './support';
 import { StandinVariable, startTfcStandin, TfcStandinState } from './tfc-standin';
 
 const PASSPHRASE = 'correct horse battery staple';
@@ -465,5 +467,62 @@ describe('secrets push', () => {
     const r = await cli(['secrets', 'push', '--project', dir, '--secrets-dir', store], { TFE_TOKEN: token });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('finding the workspace failed: not found, or the token may not see it');
+  });
+});
+
+describe('SecretStore backends in code', () => {
+  /** A one-datacenter Kubernetes mesh with `secretStore`. */
+  const meshWith = (app: App, secretStore?: ReturnType<typeof SecretStore.local>) => {
+    const mesh = new Mesh(app, 'shop', secretStore ? { secretStore } : {});
+    new KubernetesDatacenter(mesh, 'east', {
+      primary: true,
+      cluster: KubernetesCluster.fromKubeconfig({ context: 'east' }),
+    });
+    return mesh;
+  };
+
+  it('GIVEN awsSecretsManager WHEN synthesized THEN the mesh manifest names the secret store (prefix defaulted) and no stack changes', () => {
+    const local = synth((app) => meshWith(app));
+    const shared = synth((app) => meshWith(app, SecretStore.awsSecretsManager({ region: 'eu-west-1' })));
+    expect(shared.mesh('shop').secretStore).toEqual({
+      kind: 'aws-secrets-manager',
+      region: 'eu-west-1',
+      prefix: 'meshform/',
+    });
+    // THEN the local store (the default) leaves the manifest as it was, and the stacks are the same either way
+    expect(local.mesh('shop').secretStore).toBeUndefined();
+    for (const name of local.stackNames()) expect(shared.stack(name)).toEqual(local.stack(name));
+  });
+
+  it('GIVEN terraformCloud with a workspace WHEN synthesized THEN the manifest names it with the default host', () => {
+    const out = synth((app) =>
+      meshWith(app, SecretStore.terraformCloud({ organization: 'acme', workspace: 'mesh-secrets' })),
+    );
+    expect(out.mesh('shop').secretStore).toEqual({
+      kind: 'terraform-cloud',
+      organization: 'acme',
+      hostname: 'app.terraform.io',
+      workspace: 'mesh-secrets',
+    });
+  });
+
+  it('GIVEN bad store options WHEN the mesh is created THEN each is refused naming the construct, the value and the fix', () => {
+    const refused = (secretStore: ReturnType<typeof SecretStore.local>) =>
+      thrownMessage(() => meshWith(new App({ outdir: tempDir() }), secretStore));
+    expect(refused(SecretStore.awsSecretsManager({ region: 'Europe' }))).toBe(
+      '[shop] secret store region is not valid: "Europe". Fix: give an AWS region such as "eu-west-1"',
+    );
+    expect(refused(SecretStore.awsSecretsManager({ region: 'eu-west-1', endpoint: 'localhost:4566' }))).toBe(
+      '[shop] secret store endpoint is not valid: "localhost:4566". Fix: give a URL with scheme, host and port only, e.g. "http://127.0.0.1:4566"',
+    );
+    expect(refused(SecretStore.terraformCloud({ organization: 'acme', variableSet: 'a', workspace: 'b' }))).toBe(
+      '[shop] secret store variableSet / workspace is not valid: "a / b". Fix: give exactly one of variableSet (a variable set name) or workspace (a workspace name)',
+    );
+    expect(refused(SecretStore.terraformCloud({ organization: 'acme' }))).toBe(
+      '[shop] secret store variableSet / workspace is not valid: "(none) / (none)". Fix: give exactly one of variableSet (a variable set name) or workspace (a workspace name)',
+    );
+    expect(refused(SecretStore.terraformCloud({ organization: 'a cme', workspace: 'w' }))).toBe(
+      '[shop] secret store organization is not valid: "a cme". Fix: give a Terraform Cloud organization name (letters, digits, "-" and "_")',
+    );
   });
 });

@@ -88,8 +88,10 @@ export function appliedPeers(manifest: MeshManifest): AppliedPeer[] {
 
 /** The mesh manifest as one datacenter sees it: its own description, links, certificate request and services. */
 export function scopeManifest(manifest: MeshManifest, datacenter: string): MeshManifest {
+  // where the secrets are kept is not something a datacenter applies: choosing another store changes no stack
+  const { secretStore: _store, ...mesh } = manifest;
   return {
-    ...manifest,
+    ...mesh,
     secretVariables: [],
     deployOrder: [],
     ca: { ...manifest.ca, requests: manifest.ca.requests.filter((r) => r.datacenter === datacenter) },
