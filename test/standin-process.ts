@@ -38,7 +38,9 @@ export function startStandin(file: string, config: unknown): Promise<StandinProc
       resolve({
         host,
         url: `http://${host}`,
-        state: async <T>() => (await (await fetch(`http://${host}/__standin/state`)).json()) as T,
+        // a fresh connection each time: a kept-alive one may be closed by the server just as it is reused
+        state: async <T>() =>
+          (await (await fetch(`http://${host}/__standin/state`, { headers: { connection: 'close' } })).json()) as T,
         stop: () =>
           new Promise<void>((done) => {
             if (child.exitCode !== null) return done();
