@@ -5,6 +5,7 @@ export * from './constructs/errors';
 export * from './constructs/state-backend';
 export * from './constructs/aws-endpoint';
 export * from './constructs/secret-store';
+export * from './constructs/secret-store-backend';
 export * from './constructs/mesh';
 export {
   CertificateAuthority,

@@ -11,6 +11,8 @@ import * as readline from 'node:readline';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CaMaterialError, MeshformError } from '../constructs/errors';
 import { setLockCommand } from '../constructs/private/file-lock';
+import { RemoteStoreError } from '../constructs/private/remote-store';
+import { TerraformCloudError } from '../constructs/private/terraform-cloud-api';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { SecretStore } from '../constructs/secret-store';
 import {
@@ -34,6 +36,7 @@ import { CliError, MESHFORM, style } from './output';
 import { planProject, Progress } from './plan';
 import { nextStep, renderPlanMarkdown, renderPlanText } from './plan-render';
 import { ownHostSecrets, secretsAsShellExports, secretsAsTfvars, secretValues } from './secrets';
+import { pushSecrets, renderPushReport } from './secrets-push';
 import { renderSynthSummary, synthDocument } from './summary';
 import { readCdktfConfig, readSynthOutput } from './synth';
 import { synthesizeMeshes } from './synth-meshes';
@@ -414,7 +417,7 @@ function program(outcome: { result?: number | Promise<number> }, detailedExitCod
   const secrets = configure(
     cli
       .command('secrets')
-      .summary("the mesh's secret variables: env, tfvars, host, show")
+      .summary("the mesh's secret variables: env, tfvars, host, show, push")
       .description(
         "The secret variables of the last synthesis' meshes (gossip key, ACL tokens, each datacenter's TLS material), " +
           'from the secret store. Root keys are never among them.',
@@ -423,7 +426,7 @@ function program(outcome: { result?: number | Promise<number> }, detailedExitCod
   const secretsCommand = (
     sub: string,
     summary: string,
-    action: (o: SecretsOptions, meshes: MeshManifest[], store: SecretStore) => void,
+    action: (o: SecretsOptions, meshes: MeshManifest[], store: SecretStore, outdir: string) => void,
   ) =>
     subcommand(secrets, sub, summary, summary)
       .option('--mesh <name>', 'only this mesh', name)
@@ -434,7 +437,9 @@ function program(outcome: { result?: number | Promise<number> }, detailedExitCod
           throw new CliError(
             o.mesh ? `no mesh named "${o.mesh}" in ${outdir}` : `no mesh in ${outdir}: run ${MESHFORM} synth first`,
           );
-        action(o, meshes, store);
+        // a pipeline reads the shared store and never writes it
+        for (const m of meshes) store.connect(m.mesh, m.secretStore, { writable: false });
+        action(o, meshes, store, outdir);
         outcome.result = 0;
       });
   secretsCommand(
@@ -483,6 +488,40 @@ function program(outcome: { result?: number | Promise<number> }, detailedExitCod
         );
     },
   ).option('--json', 'print it as JSON');
+  secretsCommand(
+    'push',
+    "write each stack's secret variables to its Terraform Cloud workspace (or one variable set) as sensitive variables; prints names, never values",
+    (o, meshes, store, outdir) => {
+      const report = pushSecrets(store, meshes, outdir, {
+        ...(o.variableSet !== undefined ? { variableSet: o.variableSet } : {}),
+        ...(o.organization !== undefined ? { organization: o.organization } : {}),
+        ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
+      });
+      if (o.json) printJson(report);
+      else process.stdout.write(renderPushReport(report));
+    },
+  )
+    .option(
+      '--variable-set <name>',
+      "push every stack's variables to this variable set instead of each stack's workspace",
+      value,
+    )
+    .option(
+      '--organization <name>',
+      "the organization of --variable-set (default: the stacks' Terraform Cloud organization)",
+      value,
+    )
+    .option(
+      '--hostname <host>',
+      'Terraform Cloud or Enterprise host of --variable-set (default: app.terraform.io)',
+      value,
+    )
+    .option('--json', 'print what changed as JSON (names and actions, never values)')
+    .addHelpText(
+      'after',
+      '\nToken: TF_TOKEN_<host, dots as underscores> (e.g. TF_TOKEN_app_terraform_io) or TFE_TOKEN. A second run with the same ' +
+        'values reports every variable unchanged.',
+    );
 
   // ca
   const ca = configure(
@@ -514,7 +553,10 @@ function program(outcome: { result?: number | Promise<number> }, detailedExitCod
               : `ca needs --mesh <name> (meshes: ${meshes.map((m) => m.mesh).join(', ')})`,
             2,
           );
-        const report = run(o, meshes[0]!, store);
+        const mesh = meshes[0]!;
+        // the CA commands run where the root key is: each write they make reaches the shared store when it completes
+        store.connect(mesh.mesh, mesh.secretStore, { writable: true });
+        const report = run(o, mesh, store);
         if (o.json) printJson(report.json);
         else process.stdout.write(report.text);
         outcome.result = typeof report.json.exitCode === 'number' ? report.json.exitCode : 0;
@@ -613,6 +655,9 @@ interface DeployCommandOptions extends ProjectOptions, JsonOptions {
 
 interface SecretsOptions extends ProjectOptions, JsonOptions {
   readonly mesh?: string;
+  readonly variableSet?: string;
+  readonly organization?: string;
+  readonly hostname?: string;
   readonly datacenter?: string;
   readonly host?: string;
 }
@@ -672,7 +717,14 @@ export function withInvocation(message: string): string {
 /** Prints an error meshform reports, as one `meshform: error:` line, and sets the exit code; rethrows a bug. */
 function report(e: unknown): void {
   const fileSystem = fileSystemError(e);
-  if (fileSystem || e instanceof CliError || e instanceof MeshformError || e instanceof CaMaterialError) {
+  if (
+    fileSystem ||
+    e instanceof CliError ||
+    e instanceof MeshformError ||
+    e instanceof CaMaterialError ||
+    e instanceof RemoteStoreError ||
+    e instanceof TerraformCloudError
+  ) {
     const error = (fileSystem ?? e) as Error;
     process.stderr.write(`${style.red('meshform: error:')} ${withInvocation(error.message)}\n`);
     process.exitCode = error instanceof CliError ? error.exitCode : 1;

@@ -6,6 +6,8 @@ export interface StoreStatus {
   readonly mesh: string;
   readonly created: boolean;
   readonly directory: string;
+  /** The shared backend the store is kept in, when not only local. */
+  readonly backend?: string;
   readonly roots: readonly { readonly id: string; readonly fingerprint: string; readonly unattended: boolean }[];
   /** What the CA reconciliation issued (and its warnings). */
   readonly certificates: readonly string[];
@@ -55,7 +57,9 @@ export function renderSynthSummary(
     if (store) {
       out.push('');
       out.push(style.bold('Secrets'));
-      out.push(`  ${store.created ? style.green('created') : 'using'} secret store ${store.directory}`);
+      out.push(
+        `  ${store.created ? style.green('created') : 'using'} secret store ${store.directory}${store.backend ? `, shared in ${store.backend}` : ''}`,
+      );
       out.push(`  certificates: ${mesh.ca.description}`);
       for (const root of store.roots)
         out.push(style.dim(`    root ${root.id} SHA-256 ${root.fingerprint.slice(0, 23)}…`));
@@ -102,6 +106,7 @@ export interface SynthDocument {
     readonly federation: readonly { readonly from: string; readonly to: string; readonly via: readonly string[] }[];
     readonly secretStore?: {
       readonly directory: string;
+      readonly backend?: string;
       readonly created: boolean;
       readonly roots: StoreStatus['roots'];
       /** What the CA reconciliation issued, and its warnings (plain text). */
@@ -154,6 +159,7 @@ export function synthDocument(
           ? {
               secretStore: {
                 directory: store.directory,
+                ...(store.backend ? { backend: store.backend } : {}),
                 created: store.created,
                 roots: store.roots,
                 certificates: store.certificates.map(plain),

@@ -1,6 +1,9 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CaMaterial, passphraseFromEnvironment, reconcileCa } from '../constructs/private/ca-material';
 import { summarizeMeshChanges } from '../constructs/private/mesh-diff';
-import { CONNECT_CA_DIR, MESH_MANIFEST_DIR } from '../constructs/private/mesh-manifest';
+import { CONNECT_CA_DIR, MESH_MANIFEST_DIR, MeshManifest } from '../constructs/private/mesh-manifest';
+import { certificateFacts, splitPem } from '../constructs/private/x509';
 import { SecretStore } from '../constructs/secret-store';
 import {
   checkRootTransition,
@@ -120,6 +123,25 @@ export function synthesizeMeshes(
       };
       const notes = rotationAlone(before, next);
       for (const m of next.meshes) {
+        if (m.secretStore && m.secretStore.kind !== 'local') {
+          // this machine issues when it holds the active root's key (never in the backend), or a person is at
+          // the terminal (a first root); a pipeline only reads, and refuses what would need issuing
+          // (or the root's passphrase is given: never give it to a pipeline)
+          const issuer =
+            fs.existsSync(path.join(store.meshDirectory(m.mesh), 'ca', 'roots', m.ca.plan.root, 'key.pem')) ||
+            process.stdin.isTTY === true ||
+            passphraseFromEnvironment(m.ca.plan.root) !== undefined;
+          store.connect(m.mesh, m.secretStore, { writable: issuer });
+          if (!issuer) {
+            stores.push({
+              mesh: m.mesh,
+              created: false,
+              certificates: verifySharedStore(store, m),
+              ...store.info(m.mesh),
+            });
+            continue;
+          }
+        }
         checkRootTransition(
           before.meshes.find((b) => b.mesh === m.mesh),
           m,
@@ -135,4 +157,64 @@ export function synthesizeMeshes(
     }),
   );
   return { result, stores };
+}
+
+/** The fix when a pipeline finds the shared store behind the app. */
+function issueWhereTheRootIs(store: SecretStore, mesh: string): string {
+  return `run \`meshform synth\` where the mesh's root key is kept (it issues into ${store.backendOf(mesh)}), then run this again; a pipeline never creates CA material or secrets`;
+}
+
+/**
+ * A run without the root key (a pipeline) reads the mesh's store from its shared backend and changes nothing:
+ * the store must have been issued for exactly this app's certificate authority and datacenters, and (where
+ * the keys are readable) hold everything a synthesis with the root key would leave as it is. Returns the
+ * summary lines; refuses, saying where to issue, otherwise.
+ */
+export function verifySharedStore(store: SecretStore, m: MeshManifest, now = new Date()): string[] {
+  const where = store.backendOf(m.mesh)!;
+  const last = lastSynthesized(store, m.mesh);
+  const ca = (x: MeshManifest) => JSON.stringify({ plan: x.ca.plan, requests: x.ca.requests });
+  if (!last || ca(last) !== ca(m)) {
+    const what = !last
+      ? 'holds no record of an issuing synthesis'
+      : last.ca.plan.root !== m.ca.plan.root || last.ca.plan.previousRoot !== m.ca.plan.previousRoot
+        ? `was issued for root ${last.ca.plan.root}${last.ca.plan.previousRoot ? ` (previous ${last.ca.plan.previousRoot})` : ''}, the app now has ${m.ca.plan.root}${m.ca.plan.previousRoot ? ` (previous ${m.ca.plan.previousRoot})` : ''}`
+        : `was issued for datacenters ${last.ca.requests.map((r) => r.datacenter).join(', ')} with other certificate settings than the app's (${m.ca.requests.map((r) => r.datacenter).join(', ')})`;
+    throw new CliError(
+      `mesh ${m.mesh}: the secret store in ${where} ${what}. Fix: ${issueWhereTheRootIs(store, m.mesh)}`,
+    );
+  }
+  if (store.keysUnreadable(m.mesh)) {
+    // the keys are write-only there: the certificates (public) must still be valid
+    const dir = store.meshDirectory(m.mesh);
+    const expired = fs
+      .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.pem') && !f.endsWith('key.pem') && !f.split(path.sep).some((p) => p.startsWith('.')))
+      .filter((f) =>
+        splitPem(fs.readFileSync(path.join(dir, f), 'utf8')).some((c) => certificateFacts(c).notAfter <= now),
+      );
+    if (expired.length > 0)
+      throw new CliError(
+        `mesh ${m.mesh}: expired certificates in ${where}: ${expired.join(', ')}. Fix: ${issueWhereTheRootIs(store, m.mesh)}`,
+      );
+  } else {
+    // everything is here: what would a synthesis with the root key do? Any write means the store is behind.
+    const material = new CaMaterial(store.meshDirectory(m.mesh), m.mesh, () => {
+      throw new CliError(
+        `mesh ${m.mesh}: the CA material in ${where} is missing, due or stale for this app (a synthesis with the root key would issue). Fix: ${issueWhereTheRootIs(store, m.mesh)}`,
+      );
+    });
+    store.load(m.mesh);
+    reconcileCa(
+      material,
+      m.ca.plan,
+      m.ca.requests,
+      () => undefined,
+      now,
+      () => undefined,
+    );
+  }
+  return [
+    `read from ${where}: issued for root ${m.ca.plan.root}, datacenters ${m.ca.requests.map((r) => r.datacenter).join(', ')} (nothing issued here)`,
+  ];
 }

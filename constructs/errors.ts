@@ -854,6 +854,10 @@ export const errors = {
     return new MeshformError('invalid-backend', path, `state backend ${what} is not valid`, value, fix);
   },
 
+  invalidStoreOption(path: string, what: string, value: string, fix: string): MeshformError {
+    return new MeshformError('invalid-secret-store', path, `secret store ${what} is not valid`, value, fix);
+  },
+
   secretStoreCorrupt(directory: string, detail: string): MeshformError {
     return new MeshformError(
       'secret-store-corrupt',

@@ -23,6 +23,7 @@ import { secretInputs } from './private/secret-inputs';
 import { writeToStagedOutput } from './private/synth-output';
 import { isDatacenterName, isDnsName } from './private/validation';
 import { chartRelease, DEFAULT_CHART_VERSION, DEFAULT_CONSUL_VERSION, knownChartVersions } from './private/versions';
+import { LocalStoreBackend, SecretStoreBackend } from './secret-store-backend';
 import { StateBackend } from './state-backend';
 import { MeshGatewayMode, MeshTrafficSettings } from './traffic-policy';
 import type { MeshStackHooks } from '../stacks/mesh-stack';
@@ -71,6 +72,13 @@ export interface MeshProps {
    * @default MeshformAws.fromEnvironment() - MESHFORM_AWS_ENDPOINT when set, else AWS
    */
   readonly aws?: MeshformAws;
+  /**
+   * Where the mesh's shared secrets live (certificates and keys, gossip key, tokens, records; never the root
+   * keys): the local store only, or a team store a pipeline reads: `SecretStore.awsSecretsManager({...})`,
+   * `SecretStore.terraformCloud({...})`.
+   * @default SecretStore.local()
+   */
+  readonly secretStore?: SecretStoreBackend;
 }
 
 /** The mesh-wide traffic settings with their defaults filled in. */
@@ -135,6 +143,8 @@ export class Mesh extends Construct {
   public readonly traffic: ResolvedMeshTraffic;
   /** Where the mesh's AWS providers send their calls. */
   public readonly aws: MeshformAws;
+  /** Where the mesh's shared secrets live. */
+  public readonly secretStore: SecretStoreBackend;
 
   private readonly dcs: Datacenter[] = [];
   /** The datacenters whose stacks exist, in declaration order. */
@@ -193,6 +203,8 @@ export class Mesh extends Construct {
     }
     this.aws = props.aws ?? MeshformAws.fromEnvironment();
     this.aws.validate(path);
+    this.secretStore = props.secretStore ?? new LocalStoreBackend();
+    this.secretStore.validate(path);
     this.federation = new Federation(this, 'Federation');
     writeToStagedOutput(this);
   }
@@ -392,6 +404,7 @@ export class Mesh extends Construct {
    * @internal
    */
   public manifest(): MeshManifest {
+    const store = this.secretStore.location;
     return {
       format: MESH_MANIFEST_FORMAT,
       mesh: this.name,
@@ -417,6 +430,7 @@ export class Mesh extends Construct {
       warnings: this.dcs.flatMap((dc) =>
         dc.warnings.map((w) => ({ id: w.id, path: dc.node.path, message: w.message })),
       ),
+      ...(store.kind === 'local' ? {} : { secretStore: store }),
     };
   }
 }

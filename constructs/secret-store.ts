@@ -6,6 +6,14 @@ import { replicationToken } from './private/acl';
 import { CaMaterial } from './private/ca-material';
 import { describeHolder, FileLock, LockBusyError } from './private/file-lock';
 import { createGossipKey } from './private/pki';
+import {
+  applyShared,
+  collectShared,
+  digestFiles,
+  RemoteBackend,
+  remoteBackend,
+  RemoteStoreError,
+} from './private/remote-store';
 import { isDatacenterName } from './private/validation';
 import {
   readJsonFile,
@@ -15,6 +23,15 @@ import {
   writeFileAtomic,
 } from './private/store-files';
 import { certificateFacts, keyMatchesCertificate, privateKeyPem, readPrivateKey } from './private/x509';
+import {
+  AwsSecretsManagerStoreBackend,
+  AwsSecretsManagerStoreOptions,
+  LocalStoreBackend,
+  SecretStoreBackend,
+  SecretStoreLocation,
+  TerraformCloudStoreBackend,
+  TerraformCloudStoreOptions,
+} from './secret-store-backend';
 
 /** The secrets every datacenter of one mesh shares (TLS material is per datacenter: see `ca()`). */
 export interface MeshSecrets {
@@ -33,6 +50,8 @@ export interface MeshSecrets {
 export interface MeshSecretsInfo {
   /** Directory holding this mesh's secrets. */
   readonly directory: string;
+  /** The shared backend the entry is kept in, when not only local. */
+  readonly backend?: string;
   /** The roots in the store, with their SHA-256 fingerprints. */
   readonly roots: readonly { readonly id: string; readonly fingerprint: string; readonly unattended: boolean }[];
 }
@@ -47,6 +66,27 @@ export interface SecretStoreOptions {
 }
 
 const FORMAT = 2;
+/** In a mesh's entry: the version of the shared backend's document this working copy was last in step with. */
+const REMOTE_STATE = '.remote.json';
+
+/** A mesh's entry kept in a shared backend: the working copy's link to it. */
+interface Connection {
+  readonly backend: RemoteBackend;
+  /** May this run write the backend (it holds the root key: `meshform synth`, `meshform ca`)? */
+  readonly writable: boolean;
+  /** The backend's version this working copy matches (undefined: the backend has none yet). */
+  version: string | undefined;
+  /** Digest of the working copy's shared files when it last matched the backend. */
+  localDigest: string | undefined;
+  /** What the backend gives back: everything, or the public files only (keys and tokens are write-only there). */
+  readable: 'all' | 'public';
+}
+
+interface RemoteState {
+  readonly backend: string;
+  readonly version: string;
+  readonly localDigest: string;
+}
 /** The store's lock file (in the store directory): held for every write. */
 const LOCK_FILE = '.meshform.lock';
 /** How long a write waits for another process's hold on the store. */
@@ -82,6 +122,12 @@ interface StoreIndex {
  * Synthesis never reads the store: secrets reach Terraform only as sensitive variables
  * (`meshform secrets env`). A store of format 1 (one shared server CA) is upgraded in place: its CA becomes
  * root `root-1`.
+ *
+ * A mesh may keep its entry in a shared backend, chosen in code with the mesh's `secretStore` prop:
+ * `SecretStore.local()` (the default: this directory only), `SecretStore.awsSecretsManager({...})` or
+ * `SecretStore.terraformCloud({...})`. The directory is then the working copy: `connect` brings it in step
+ * with the backend, and each write (under the lock) is sent to the backend when it completes, refused when
+ * the backend changed meanwhile. The root keys and their passphrases never leave the directory.
  */
 export class SecretStore {
   /** Opens (without creating) the store at `options.directory`, `$MESHFORM_SECRETS_DIR` or `./.meshform`. */
@@ -89,9 +135,33 @@ export class SecretStore {
     return new SecretStore(options);
   }
 
+  /** The mesh's secrets live only in the local store directory (`.meshform`). */
+  public static local(): SecretStoreBackend {
+    return new LocalStoreBackend();
+  }
+
+  /**
+   * The mesh's shared secrets (everything but the root keys) in AWS Secrets Manager, one secret per mesh, so
+   * that a pipeline can plan and deploy with them; the root key stays on the machine that issues. Credentials
+   * from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN).
+   */
+  public static awsSecretsManager(options: AwsSecretsManagerStoreOptions): SecretStoreBackend {
+    return new AwsSecretsManagerStoreBackend(options);
+  }
+
+  /**
+   * The mesh's shared secrets in a Terraform Cloud variable set or workspace: certificates and records in a
+   * readable variable, keys and tokens in a sensitive one (only Terraform Cloud runs can read it). Token from
+   * `TF_TOKEN_<host>` or `TFE_TOKEN`.
+   */
+  public static terraformCloud(options: TerraformCloudStoreOptions): SecretStoreBackend {
+    return new TerraformCloudStoreBackend(options);
+  }
+
   /** Absolute path of the store directory. */
   public readonly directory: string;
   private readonly lock: FileLock;
+  private readonly connections = new Map<string, Connection>();
 
   private constructor(options: SecretStoreOptions) {
     this.directory = path.resolve(options.directory ?? process.env.MESHFORM_SECRETS_DIR ?? '.meshform');
@@ -117,9 +187,102 @@ export class SecretStore {
     try {
       // nothing else writes while the lock is held: whatever is half-written was left by a run that is gone
       if (outermost) this.repair();
-      return write();
+      const result = write();
+      // what this run wrote reaches the shared backends before the lock is released
+      if (outermost) this.pushConnected();
+      return result;
     } finally {
+      // a write that failed is not sent: what it left in the working copy (complete files) goes with the next one
       this.lock.release();
+    }
+  }
+
+  /**
+   * Links a mesh's entry to its shared backend (none for the local store) and brings the working copy in
+   * step: the backend's document replaces the shared files when it changed since the last run; what this
+   * working copy changed and never sent is sent by the next write. When both changed, refused. A run that
+   * may not write (`writable` false: a pipeline, which never issues) needs the backend to hold the mesh.
+   */
+  public connect(mesh: string, location: SecretStoreLocation | undefined, options: { writable: boolean }): void {
+    const backend = remoteBackend(location, mesh);
+    if (!backend) {
+      this.connections.delete(mesh);
+      return;
+    }
+    const dir = this.meshDirectory(mesh);
+    this.withLock(() => {
+      const stateFile = path.join(dir, REMOTE_STATE);
+      const saved = readJsonFile<RemoteState>(stateFile, RESTORE_FIX);
+      const base = saved?.backend === backend.description ? saved : undefined;
+      const remote = backend.read();
+      const local = fs.existsSync(dir) ? collectShared(dir) : {};
+      const localDigest = digestFiles(local);
+      const localChanged = base ? localDigest !== base.localDigest : Object.keys(local).length > 0;
+      const connection: Connection = {
+        backend,
+        writable: options.writable,
+        version: base?.version,
+        localDigest: base?.localDigest,
+        readable: remote?.readable ?? 'all',
+      };
+      if (!remote) {
+        if (!options.writable)
+          throw new RemoteStoreError(
+            `${backend.description} holds no secret store of mesh ${mesh}. Fix: run \`meshform synth\` (or \`meshform ca init\`) where the mesh's root key is kept, which issues the mesh's secrets into it; a pipeline never creates them`,
+          );
+        // a store kept only here so far: the next write sends all of it
+        connection.version = undefined;
+        connection.localDigest = undefined;
+      } else if (!options.writable || remote.version !== base?.version || !localChanged) {
+        if (options.writable && localChanged && (base || remote.digest !== digestFiles(local)))
+          throw new RemoteStoreError(
+            `mesh ${mesh}: both ${backend.description} and the local store (${dir}) changed since they were last in step; meshform does not merge them. ` +
+              `Fix: keep the one that is right: to take the backend's, remove ${dir} except ca/roots (the root keys) and run again; to keep the local one, restore the backend's previous version`,
+          );
+        applyShared(dir, remote.files, remote.readable);
+        connection.version = remote.version;
+        connection.localDigest = digestFiles(collectShared(dir));
+        writeFileAtomic(
+          stateFile,
+          `${JSON.stringify({ backend: backend.description, version: remote.version, localDigest: connection.localDigest } satisfies RemoteState)}\n`,
+        );
+      }
+      this.connections.set(mesh, connection);
+    });
+  }
+
+  /** The shared backend a mesh's entry is kept in, if any. */
+  public backendOf(mesh: string): string | undefined {
+    return this.connections.get(mesh)?.backend.description;
+  }
+
+  /**
+   * True when this working copy lacks the mesh's keys and tokens because its backend never gives them back
+   * (Terraform Cloud's sensitive variables: only its runs read them).
+   */
+  public keysUnreadable(mesh: string): boolean {
+    const connection = this.connections.get(mesh);
+    return connection?.readable === 'public' && !fs.existsSync(path.join(this.meshDirectory(mesh), FILES.gossipKey));
+  }
+
+  /** Sends each connected entry's changes to its backend (compare-and-swap on the version last seen). */
+  private pushConnected(): void {
+    for (const [mesh, connection] of this.connections) {
+      const dir = this.meshDirectory(mesh);
+      const files = collectShared(dir);
+      const digest = digestFiles(files);
+      if (digest === connection.localDigest || Object.keys(files).length === 0) continue;
+      if (!connection.writable)
+        throw new RemoteStoreError(
+          `mesh ${mesh}: this run changed the store but may not write ${connection.backend.description} (it never issues: run \`meshform synth\` where the root key is)`,
+        );
+      const version = connection.backend.write(files, connection.version);
+      connection.version = version;
+      connection.localDigest = digest;
+      writeFileAtomic(
+        path.join(dir, REMOTE_STATE),
+        `${JSON.stringify({ backend: connection.backend.description, version, localDigest: digest } satisfies RemoteState)}\n`,
+      );
     }
   }
 
@@ -169,6 +332,11 @@ export class SecretStore {
   public load(mesh: string): MeshSecrets {
     const dir = this.meshDirectory(mesh);
     this.readIndex(mesh);
+    if (this.keysUnreadable(mesh))
+      throw new RemoteStoreError(
+        `mesh ${mesh}: its keys and tokens are in a sensitive variable of ${this.backendOf(mesh)}, which only Terraform Cloud runs can read. ` +
+          'Fix: plan and apply these stacks in Terraform Cloud runs (their workspaces get the variables from `meshform secrets push`), or run this where the root key is kept',
+      );
     const read = (file: string): string => {
       try {
         return fs.readFileSync(path.join(dir, file), 'utf8').trim();
@@ -216,8 +384,10 @@ export class SecretStore {
   /** Printable facts about a mesh's entry. */
   public info(mesh: string): MeshSecretsInfo {
     const ca = this.ca(mesh);
+    const backend = this.backendOf(mesh);
     return {
       directory: this.meshDirectory(mesh),
+      ...(backend ? { backend } : {}),
       roots: ca.roots().map((id) => ({
         id,
         fingerprint: certificateFacts(ca.rootCertificate(id)!).fingerprint,

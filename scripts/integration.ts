@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { reconcileMeshCa } from '../cli/ca';
-import { taggedResources } from '../cli/aws-sigv4';
+import { taggedResources } from '../constructs/private/aws-sigv4';
 import { detectEmulator, EmulatorProfile } from '../cli/emulators';
 import { IntegrationStack, renderIntegration, runIntegration } from '../cli/integration';
 import { secretVariables } from '../cli/secrets';

@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { signV4, taggedResources } from '../cli/aws-sigv4';
+import { signV4, taggedResources } from '../constructs/private/aws-sigv4';
 import {
   destroyQuirks,
   detectEmulator,

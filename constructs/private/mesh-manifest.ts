@@ -3,6 +3,7 @@ import type { CaPlan, MeshCaSummary } from '../certificate-authority';
 import type { FederationLink } from '../federation';
 import type { ServiceDescription } from '../service';
 import type { ResolvedMeshTraffic } from '../mesh';
+import type { SecretStoreLocation } from '../secret-store-backend';
 import type { StateLocation } from '../state-backend';
 import type { ServerCertificateRequest } from './ca-material';
 
@@ -43,6 +44,8 @@ export interface MeshManifest {
   readonly traffic: ResolvedMeshTraffic;
   /** Warnings raised at synth, with their stable ids. */
   readonly warnings: readonly { readonly id: string; readonly path: string; readonly message: string }[];
+  /** The shared backend of the mesh's secret store; absent for the local store. */
+  readonly secretStore?: SecretStoreLocation;
 }
 
 /** Name of the Terraform output in which each datacenter's control-plane stack records what it applied. */
@@ -85,8 +88,10 @@ export function appliedPeers(manifest: MeshManifest): AppliedPeer[] {
 
 /** The mesh manifest as one datacenter sees it: its own description, links, certificate request and services. */
 export function scopeManifest(manifest: MeshManifest, datacenter: string): MeshManifest {
+  // where the secrets are kept is not something a datacenter applies: choosing another store changes no stack
+  const { secretStore: _store, ...mesh } = manifest;
   return {
-    ...manifest,
+    ...mesh,
     secretVariables: [],
     deployOrder: [],
     ca: { ...manifest.ca, requests: manifest.ca.requests.filter((r) => r.datacenter === datacenter) },

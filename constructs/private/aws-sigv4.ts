@@ -1,4 +1,4 @@
-/** AWS Signature Version 4, for the few AWS API calls meshform makes itself (the integration tier). */
+/** AWS Signature Version 4, for the few AWS API calls meshform makes itself (the integration tier, the Secrets Manager store). */
 import { createHash, createHmac } from 'node:crypto';
 
 /** Credentials to sign with. */
