@@ -15,9 +15,17 @@ export const PLAN_COMMENT_MARKER = '<!-- meshform-plan -->';
 /** Resources listed per stack; a longer plan says how many more (a comment holds at most 65,536 characters). */
 const LISTED_RESOURCES = 60;
 
-/** Text for a Markdown table cell (one line, pipes escaped, no HTML). */
+/**
+ * Text for a Markdown table cell or line: one line, pipes escaped, angle brackets as entities outside code spans
+ * (inside one, an entity would show as typed).
+ */
 export function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\n/g, ' ');
+  return text
+    .replace(/\n/g, ' ')
+    .split(/(`[^`]*`)/)
+    .map((part, i) => (i % 2 === 1 ? part : part.replace(/</g, '&lt;').replace(/>/g, '&gt;')))
+    .join('')
+    .replace(/\|/g, '\\|');
 }
 
 /** Text inside a Markdown code span (backticks doubled around one that holds a backtick). */

@@ -126,7 +126,7 @@ function checkMermaid(text: string): { nodes: Set<string>; edges: string[] } {
     if (line === '  end') depth--;
     expect(depth).toBeGreaterThanOrEqual(0);
     if (/\["|\(\["/.test(line)) nodes.add(match![1]!);
-    else if (/ --- | -->\| | -\.-\| /.test(line)) edges.push(`${match![1]} ${match![2]}`);
+    else if (/ --- | -->\|| -\.-\|/.test(line)) edges.push(`${match![1]} ${match![2]}`);
     // a label never holds a raw quote or angle bracket other than the line break
     for (const label of line.match(/"[^"]*"/g) ?? [])
       expect(label.replace(/<br\/>/g, '')).not.toMatch(/[<>]/);
@@ -173,7 +173,7 @@ function structure(comment: string) {
   return { first: tokens[0]!, summaries, tables, mermaid, headings: headings(tokens) };
 }
 
-function headings(tokens: ReturnType<MarkdownIt['parse']>): string[] {
+function headings(tokens: ReturnType<typeof markdown.parse>): string[] {
   return tokens.flatMap((t, i) => (t.type === 'heading_open' ? [`${t.tag} ${tokens[i + 1]!.content}`] : []));
 }
 
@@ -239,6 +239,12 @@ describe('the pull-request workflow (examples/pipeline)', () => {
         'PATCH /repos/acme/shop/issues/comments/101',
       ]);
 
+      // (MESHFORM_PLAN_HTML=<file> keeps the comment rendered to HTML, to look at)
+      const html = markdown.render(comment.body);
+      const where = process.env.MESHFORM_PLAN_HTML ?? path.join(tempDir(), 'plan.html');
+      fs.writeFileSync(where, html);
+      fs.writeFileSync(`${where}.md`, comment.body);
+
       // AND the Markdown has the intended structure
       const s = structure(comment.body);
       expect(s.first.type).toBe('html_block');
@@ -267,8 +273,8 @@ describe('the pull-request workflow (examples/pipeline)', () => {
       const changes = s.tables.find((t) => t[0]!.join('|') === '|change')!;
       expect(changes.slice(1).map((r) => r[1]).filter((c) => c!.startsWith('datacenter '))).toEqual([
         'datacenter aws-us-east: kubernetes on aws, 3 servers, gateway mgw.aws-us-east.shop.example.com:443',
+        'datacenter gcp-europe-west: kubernetes on gcp, 3 servers',
         'datacenter aws-vms: vm on aws, 3 servers, gateway mgw.aws-vms.shop.example.com:443',
-        'datacenter gcp-europe-west: kubernetes on google-cloud, 3 servers',
       ]);
       // the topology: one Mermaid flowchart, three datacenters, the secondaries federated to the primary
       expect(s.mermaid.length).toBe(1);
@@ -286,14 +292,12 @@ describe('the pull-request workflow (examples/pipeline)', () => {
       expect(s.mermaid[0]).toContain('class dc_aws_us_east primary');
       expect(s.mermaid[0]).toContain('class dc_aws_us_east,dc_gcp_europe_west,dc_aws_vms added');
       // AND rendered to HTML: collapsed blocks, tables, the diagram as a mermaid code block
-      const html = markdown.render(comment.body);
       expect(html.match(/<details>/g)!.length).toBe(5);
       expect(html.match(/<summary>/g)!.length).toBe(5);
       expect(html).toContain('<pre><code class="language-mermaid">graph LR');
+      // a command in a code span keeps its angle brackets as typed (escaped once, by the renderer)
+      expect(html).toContain('<code>terraform providers mirror &lt;dir&gt;</code>');
       expect(html.match(/<table>/g)!.length).toBe(1 + 2); // the mesh changes, two stacks
-      const where = process.env.MESHFORM_PLAN_HTML ?? path.join(tempDir(), 'plan.html');
-      fs.writeFileSync(where, html);
-      fs.writeFileSync(`${where}.md`, comment.body);
     },
     600_000,
   );
