@@ -61,7 +61,9 @@ function label(...lines: string[]): string {
 export function topologyMermaid(mesh: MeshManifest, changes: readonly MeshChange[]): string {
   const lines = ['graph LR'];
   const touched = (dc: string, action?: MeshChange['action']) =>
-    changes.some((c) => c.datacenter === dc && (action === undefined || (c.kind === 'datacenter' && c.action === action)));
+    changes.some(
+      (c) => c.datacenter === dc && (action === undefined || (c.kind === 'datacenter' && c.action === action)),
+    );
   const classes: { [cls: string]: string[] } = { primary: [], added: [], changed: [], removed: [] };
   for (const dc of mesh.datacenters) {
     const id = nodeId('dc', dc.name);
@@ -85,9 +87,7 @@ export function topologyMermaid(mesh: MeshManifest, changes: readonly MeshChange
     classes.removed!.push(id);
   }
   for (const link of mesh.federation) {
-    lines.push(
-      `  ${nodeId('dc', link.from)}_gateway -->|${label('WAN federation')}| ${nodeId('dc', link.to)}_gateway`,
-    );
+    lines.push(`  ${nodeId('dc', link.from)}_gateway -->|${label('WAN federation')}| ${nodeId('dc', link.to)}_gateway`);
   }
   const peered = new Set<string>();
   for (const dc of mesh.datacenters) {
@@ -170,7 +170,10 @@ function stackDetails(stack: StackPlan): string[] {
         : stack.status;
   const out = ['<details>', `<summary>${name}${gone} — ${what}</summary>`, ''];
   if (stack.remote)
-    out.push(`Planned in Terraform Cloud: ${stack.remote.mode} plan, run [${stack.remote.run}](${stack.remote.url}).`, '');
+    out.push(
+      `Planned in Terraform Cloud: ${stack.remote.mode} plan, run [${stack.remote.run}](${stack.remote.url}).`,
+      '',
+    );
   if (stack.status !== 'planned') out.push(cell(stack.reason ?? ''), '');
   if (stack.error) out.push('```text', stack.error.replace(/```/g, "'''"), '```', '');
   const resources = stack.summary?.resources ?? [];
@@ -194,11 +197,7 @@ function stackDetails(stack: StackPlan): string[] {
  * The plan as one pull-request comment; `next` is the next-step line, `manifests` the meshes planned (for their
  * topology pictures).
  */
-export function renderPlanMarkdown(
-  plan: PlanDocument,
-  next?: string,
-  manifests: readonly MeshManifest[] = [],
-): string {
+export function renderPlanMarkdown(plan: PlanDocument, next?: string, manifests: readonly MeshManifest[] = []): string {
   const out: string[] = [PLAN_COMMENT_MARKER, `## meshform plan: ${verdict(plan)}`, ''];
   out.push(`Exit ${plan.exitCode}: ${exitMeaning(plan)}.`, '');
   if (plan.selectedStacks)
@@ -207,7 +206,13 @@ export function renderPlanMarkdown(
   if (hint) out.push(`> ${cell(hint)}`, '');
   for (const a of plan.assumptions) out.push(`> Assumed: ${cell(a)}`, '');
   out.push('### Gates', '', ...gatesTable(plan));
-  for (const mesh of plan.meshes) out.push(...meshSection(mesh, manifests.find((m) => m.mesh === mesh.mesh)));
+  for (const mesh of plan.meshes)
+    out.push(
+      ...meshSection(
+        mesh,
+        manifests.find((m) => m.mesh === mesh.mesh),
+      ),
+    );
   out.push('### Stacks', '');
   out.push(
     plan.terraform.available

@@ -153,7 +153,11 @@ export function renderPlanText(plan: PlanDocument, next?: string): string {
       }
       if (stack.planSha256) out.push(style.dim(`      saved plan ${stack.planFile} sha256 ${stack.planSha256}`));
       if (stack.remote)
-        out.push(style.dim(`      planned in Terraform Cloud (${stack.remote.mode}): run ${stack.remote.run} ${stack.remote.url}`));
+        out.push(
+          style.dim(
+            `      planned in Terraform Cloud (${stack.remote.mode}): run ${stack.remote.run} ${stack.remote.url}`,
+          ),
+        );
     } else {
       out.push(`  ${name}  ${stack.destroy ? style.red('TO DESTROY (left the app): ') : ''}${notPlanned(stack)}`);
       out.push(...errorLines(stack));

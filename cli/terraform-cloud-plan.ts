@@ -185,16 +185,21 @@ export async function planInTerraformCloud(options: RemotePlanOptions): Promise<
     const tarball = configurationTarball(options.stackDir);
     if (typeof tarball === 'string') throw new Failed(tarball);
     options.progress?.('uploading the configuration');
-    const cv = await call('creating a configuration version', 'POST', `workspaces/${ws.data.id}/configuration-versions`, {
-      data: {
-        type: 'configuration-versions',
-        attributes: {
-          'auto-queue-runs': false,
-          speculative: options.mode === 'speculative',
-          ...(options.mode === 'saved' ? { provisional: true } : {}),
+    const cv = await call(
+      'creating a configuration version',
+      'POST',
+      `workspaces/${ws.data.id}/configuration-versions`,
+      {
+        data: {
+          type: 'configuration-versions',
+          attributes: {
+            'auto-queue-runs': false,
+            speculative: options.mode === 'speculative',
+            ...(options.mode === 'saved' ? { provisional: true } : {}),
+          },
         },
       },
-    });
+    );
     const uploadUrl = cv.data?.attributes?.['upload-url'];
     if (!cv.data || typeof uploadUrl !== 'string')
       throw new Failed(`Terraform Cloud's configuration version for ${name} has no upload-url`);
@@ -211,7 +216,9 @@ export async function planInTerraformCloud(options: RemotePlanOptions): Promise<
       throw new Failed(`uploading the configuration of ${name}: ${(e as Error).message}`);
     }
     if (!upload.ok)
-      throw new Failed(`uploading the configuration of ${name}: HTTP ${upload.status} ${errorDetail(await upload.text())}`);
+      throw new Failed(
+        `uploading the configuration of ${name}: HTTP ${upload.status} ${errorDetail(await upload.text())}`,
+      );
     for (;;) {
       const read = await call('reading the configuration version', 'GET', `configuration-versions/${cv.data.id}`);
       const status = read.data?.attributes?.status;
@@ -241,7 +248,8 @@ export async function planInTerraformCloud(options: RemotePlanOptions): Promise<
     const runId = run.data.id;
     const url = `${baseUrl}/app/${encodeURIComponent(target.organization)}/workspaces/${encodeURIComponent(target.workspace)}/runs/${runId}`;
     options.progress?.(`run ${runId}`);
-    const done = options.mode === 'speculative' ? ['planned_and_finished'] : ['planned_and_saved', 'planned_and_finished'];
+    const done =
+      options.mode === 'speculative' ? ['planned_and_finished'] : ['planned_and_saved', 'planned_and_finished'];
     let planId: string | undefined;
     for (interval = options.pollMs ?? 1000; ; ) {
       const read = await call(`reading run ${runId}`, 'GET', `runs/${runId}`);

@@ -128,8 +128,7 @@ function checkMermaid(text: string): { nodes: Set<string>; edges: string[] } {
     if (/\["|\(\["/.test(line)) nodes.add(match![1]!);
     else if (/ --- | -->\|| -\.-\|/.test(line)) edges.push(`${match![1]} ${match![2]}`);
     // a label never holds a raw quote or angle bracket other than the line break
-    for (const label of line.match(/"[^"]*"/g) ?? [])
-      expect(label.replace(/<br\/>/g, '')).not.toMatch(/[<>]/);
+    for (const label of line.match(/"[^"]*"/g) ?? []) expect(label.replace(/<br\/>/g, '')).not.toMatch(/[<>]/);
   }
   expect(depth).toBe(0);
   for (const e of edges) for (const id of e.split(' ')) expect(nodes, `edge to an undeclared node ${id}`).toContain(id);
@@ -181,7 +180,13 @@ describe('the pull-request workflow (examples/pipeline)', () => {
   it('the workflow parses, runs on pull requests and on main, and its steps call real commands of ours', () => {
     const workflow = parse(fs.readFileSync(path.join(PIPELINE, 'meshform.yml'), 'utf8')) as {
       on: { pull_request: unknown; push: { branches: string[] } };
-      jobs: { [job: string]: { if: string; permissions: { [p: string]: string }; steps: { uses?: string; run?: string; with?: { [k: string]: unknown } }[] } };
+      jobs: {
+        [job: string]: {
+          if: string;
+          permissions: { [p: string]: string };
+          steps: { uses?: string; run?: string; with?: { [k: string]: unknown } }[];
+        };
+      };
     };
     expect(Object.keys(workflow.on)).toEqual(['pull_request', 'push', 'workflow_dispatch']);
     expect(workflow.on.push.branches).toEqual(['main']);
@@ -266,12 +271,19 @@ describe('the pull-request workflow (examples/pipeline)', () => {
       planned.forEach((summary, i) => {
         const total = [...summary.matchAll(/(\d+) to /g)].reduce((n, m) => n + Number(m[1]), 0);
         expect(resourceTables[i]!.length - 1).toBe(Math.min(total, 60));
-        expect(resourceTables[i]!.slice(1).every((r) => /^(➕|✏️|±|➖) (create|update|replace|delete)$/.test(r[0]!))).toBe(true);
+        expect(
+          resourceTables[i]!.slice(1).every((r) => /^(➕|✏️|±|➖) (create|update|replace|delete)$/.test(r[0]!)),
+        ).toBe(true);
       });
       // the mesh changes as a table, no gate
       expect(comment.body).toContain('### Gates\n\nNo gate fired.');
       const changes = s.tables.find((t) => t[0]!.join('|') === '|change')!;
-      expect(changes.slice(1).map((r) => r[1]).filter((c) => c!.startsWith('datacenter '))).toEqual([
+      expect(
+        changes
+          .slice(1)
+          .map((r) => r[1])
+          .filter((c) => c!.startsWith('datacenter ')),
+      ).toEqual([
         'datacenter aws-us-east: kubernetes on aws, 3 servers, gateway mgw.aws-us-east.shop.example.com:443',
         'datacenter gcp-europe-west: kubernetes on gcp, 3 servers',
         'datacenter aws-vms: vm on aws, 3 servers, gateway mgw.aws-vms.shop.example.com:443',
@@ -333,24 +345,27 @@ describe('the pull-request workflow (examples/pipeline)', () => {
     expect(structure(after[0]!.body).tables.find((t) => t[0]![1] === 'gate')![1]![0]).toBe('⚠️ acknowledged');
   });
 
-  it.skipIf(!available.ok)('apply step on merge: meshform deploy applies every stack after what it depends on', async () => {
-    // GIVEN a mesh whose stacks real Terraform applies here (east primary, west), never applied
-    const p = planProject({}, { applyable: true });
-    // WHEN the apply step runs
-    const applied = await step('apply', p.dir, { MESHFORM_SECRETS_DIR: p.store });
-    // THEN every stack is applied, each after the stacks it depends on (cdktf's manifest)
-    expect(applied.code).toBe(0);
-    const order = [...applied.stdout.matchAll(/^(\S+): applied$/gm)].map((m) => m[1]!);
-    const manifest = JSON.parse(fs.readFileSync(path.join(p.dir, 'cdktf.out', 'manifest.json'), 'utf8')) as {
-      stacks: { [name: string]: { dependencies: string[] } };
-    };
-    expect([...order].sort()).toEqual(Object.keys(manifest.stacks).sort());
-    for (const [name, stack] of Object.entries(manifest.stacks))
-      for (const dep of stack.dependencies) expect(order.indexOf(dep)).toBeLessThan(order.indexOf(name));
-    expect(Object.values(manifest.stacks).some((s) => s.dependencies.length > 0)).toBe(true);
-    // AND a second merge with nothing new applies nothing
-    const again = await step('apply', p.dir, { MESHFORM_SECRETS_DIR: p.store });
-    expect(again.code).toBe(0);
-    expect(again.stdout).toContain('nothing to apply: every stack is up to date');
-  });
+  it.skipIf(!available.ok)(
+    'apply step on merge: meshform deploy applies every stack after what it depends on',
+    async () => {
+      // GIVEN a mesh whose stacks real Terraform applies here (east primary, west), never applied
+      const p = planProject({}, { applyable: true });
+      // WHEN the apply step runs
+      const applied = await step('apply', p.dir, { MESHFORM_SECRETS_DIR: p.store });
+      // THEN every stack is applied, each after the stacks it depends on (cdktf's manifest)
+      expect(applied.code).toBe(0);
+      const order = [...applied.stdout.matchAll(/^(\S+): applied$/gm)].map((m) => m[1]!);
+      const manifest = JSON.parse(fs.readFileSync(path.join(p.dir, 'cdktf.out', 'manifest.json'), 'utf8')) as {
+        stacks: { [name: string]: { dependencies: string[] } };
+      };
+      expect([...order].sort()).toEqual(Object.keys(manifest.stacks).sort());
+      for (const [name, stack] of Object.entries(manifest.stacks))
+        for (const dep of stack.dependencies) expect(order.indexOf(dep)).toBeLessThan(order.indexOf(name));
+      expect(Object.values(manifest.stacks).some((s) => s.dependencies.length > 0)).toBe(true);
+      // AND a second merge with nothing new applies nothing
+      const again = await step('apply', p.dir, { MESHFORM_SECRETS_DIR: p.store });
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain('nothing to apply: every stack is up to date');
+    },
+  );
 });

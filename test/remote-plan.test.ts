@@ -29,7 +29,11 @@ const TOKEN = 'team-token-of-acme';
 const STACKS = ['shop-east', 'shop-west'];
 
 /** GIVEN a project: two VM datacenters on AWS (east primary, west dials east's gateway), from topology.json. */
-function vmProject(): { dir: string; store: string; set(t: { backend: 'local' | 'cloud'; eastGateway: string }): void } {
+function vmProject(): {
+  dir: string;
+  store: string;
+  set(t: { backend: 'local' | 'cloud'; eastGateway: string }): void;
+} {
   const dir = tempDir('meshform-remote-plan-');
   fs.writeFileSync(
     path.join(dir, 'app.ts'),
@@ -117,6 +121,16 @@ describe.skipIf(!available.ok)('remote plans through Terraform Cloud’s API (st
     api = undefined;
   });
 
+  /** The options of an online plan of the project (Terraform Cloud's address and token aside). */
+  const online = (): PlanOptions => ({
+    projectDir: p.dir,
+    store: SecretStore.open({ directory: p.store }),
+    offline: false,
+    parallelism: 2,
+    allow: new Set(),
+    terraform: true,
+  });
+
   /** WHEN helper: the plan of the cloud-backed project against a stand-in serving the real plans. */
   async function planInCloud(
     extra: Partial<PlanOptions> = {},
@@ -131,12 +145,7 @@ describe.skipIf(!available.ok)('remote plans through Terraform Cloud’s API (st
     process.env.TF_TOKEN_app_terraform_io = TOKEN;
     const base = api.base;
     const plan = await planDocument({
-      projectDir: p.dir,
-      store: SecretStore.open({ directory: p.store }),
-      offline: false,
-      parallelism: 2,
-      allow: new Set(),
-      terraform: true,
+      ...online(),
       terraformCloudBaseUrl: () => base,
       terraformCloudPollMs: 5,
       ...extra,
@@ -155,10 +164,9 @@ describe.skipIf(!available.ok)('remote plans through Terraform Cloud’s API (st
   it('plans each workspace in Terraform Cloud and gates it exactly as the local path', async () => {
     const remote = await planInCloud();
     // THEN every stack was planned by a speculative run in its workspace
-    expect(remote.stacks.map((s) => `${s.stack}: ${s.status} ${s.remote?.mode} ${s.remote?.run.startsWith('run-')}`)).toEqual([
-      'shop-east: planned speculative true',
-      'shop-west: planned speculative true',
-    ]);
+    expect(
+      remote.stacks.map((s) => `${s.stack}: ${s.status} ${s.remote?.mode} ${s.remote?.run.startsWith('run-')}`),
+    ).toEqual(['shop-east: planned speculative true', 'shop-west: planned speculative true']);
     // AND the summaries, the mesh change, the comparison and the gates are those of the local path
     for (const stack of STACKS)
       expect(remote.stacks.find((s) => s.stack === stack)!.summary).toEqual(
@@ -184,7 +192,9 @@ describe.skipIf(!available.ok)('remote plans through Terraform Cloud’s API (st
   it('speaks the API-driven run workflow: configuration version, upload without the token, run, JSON by redirect', async () => {
     await planInCloud();
     const record = api!.record;
-    expect(record.configurationVersions.map((c) => [c.workspace, c.attributes['auto-queue-runs'], c.attributes.speculative])).toEqual(
+    expect(
+      record.configurationVersions.map((c) => [c.workspace, c.attributes['auto-queue-runs'], c.attributes.speculative]),
+    ).toEqual(
       expect.arrayContaining([
         ['shop-east', false, true],
         ['shop-west', false, true],
@@ -193,7 +203,9 @@ describe.skipIf(!available.ok)('remote plans through Terraform Cloud’s API (st
     // the uploaded .tar.gz is the stack's synthesized directory: its cdk.tf.json byte for byte
     for (const cv of record.configurationVersions) {
       expect(cv.files).toContain('./cdk.tf.json');
-      const uploaded = execFileSync('tar', ['-xzOf', '-', './cdk.tf.json'], { input: record.uploads.get(String(cv.attributes.id)) });
+      const uploaded = execFileSync('tar', ['-xzOf', '-', './cdk.tf.json'], {
+        input: record.uploads.get(String(cv.attributes.id)),
+      });
       expect(uploaded.toString()).toBe(
         fs.readFileSync(path.join(p.dir, 'cdktf.out', 'stacks', cv.workspace, 'cdk.tf.json'), 'utf8'),
       );
@@ -240,23 +252,26 @@ describe.skipIf(!available.ok)('remote plans through Terraform Cloud’s API (st
     ['run', 404, 'creating a run'],
     ['json-output', 404, 'reading the JSON of plan'],
   ];
-  it.each(refusals)('HTTP %s refused with %i: cannot tell (exit 1), never "nothing applied"', async (step, status, what) => {
-    const remote = await planInCloud({}, { step, status });
-    // THEN the plan is incomplete, each stack says why, and what was applied is not taken for nothing
-    expect(remote.exitCode).toBe(1);
-    for (const stack of remote.stacks) {
-      expect(stack.status).toBe('failed');
-      expect(stack.summary).toBeUndefined();
-      expect(stack.reason).toMatch(
-        new RegExp(
-          `^what Terraform Cloud would change cannot be told: Terraform Cloud answers HTTP ${status} to ${what}.* of workspace acme/${stack.stack}: `,
-        ),
-      );
-    }
-    expect(remote.meshes[0]!.comparedWith).toBe('unreadable');
-    expect(remote.meshes[0]!.changes).toEqual([]);
-    expect(new Set(remote.meshes[0]!.gates.map((g) => g.status))).toEqual(new Set(['cannot-evaluate']));
-  });
+  it.each(refusals)(
+    'HTTP %s refused with %i: cannot tell (exit 1), never "nothing applied"',
+    async (step, status, what) => {
+      const remote = await planInCloud({}, { step, status });
+      // THEN the plan is incomplete, each stack says why, and what was applied is not taken for nothing
+      expect(remote.exitCode).toBe(1);
+      for (const stack of remote.stacks) {
+        expect(stack.status).toBe('failed');
+        expect(stack.summary).toBeUndefined();
+        expect(stack.reason).toMatch(
+          new RegExp(
+            `^what Terraform Cloud would change cannot be told: Terraform Cloud answers HTTP ${status} to ${what}.* of workspace acme/${stack.stack}: `,
+          ),
+        );
+      }
+      expect(remote.meshes[0]!.comparedWith).toBe('unreadable');
+      expect(remote.meshes[0]!.changes).toEqual([]);
+      expect(new Set(remote.meshes[0]!.gates.map((g) => g.status))).toEqual(new Set(['cannot-evaluate']));
+    },
+  );
 
   it('the command line: MESHFORM_TFC_API_URL reaches the stand-in; a 403 exits 1 and the comment says why', async () => {
     api = await terraformCloudPlanStandIn({
@@ -280,14 +295,7 @@ describe.skipIf(!available.ok)('remote plans through Terraform Cloud’s API (st
   });
 
   it('no token: cannot tell, and the plan names the variables that give one', async () => {
-    const plan = await planDocument({
-      projectDir: p.dir,
-      store: SecretStore.open({ directory: p.store }),
-      offline: false,
-      parallelism: 2,
-      allow: new Set(),
-      terraform: true,
-    });
+    const plan = await planDocument(online());
     expect(plan.exitCode).toBe(1);
     expect(plan.stacks[0]!.reason).toBe(
       'what Terraform Cloud would change cannot be told: no token for app.terraform.io (TF_TOKEN_app_terraform_io, TFE_TOKEN or terraform login)',

@@ -21,8 +21,7 @@ const body = readFileSync(file, 'utf8');
 const marker = body.split('\n', 1)[0];
 if (!/^<!-- meshform-plan.* -->$/.test(marker)) fail(`${file} does not start with the meshform plan marker`);
 const { GITHUB_API_URL = 'https://api.github.com', GITHUB_REPOSITORY, GITHUB_TOKEN, PR_NUMBER } = process.env;
-if (!GITHUB_REPOSITORY || !GITHUB_TOKEN || !PR_NUMBER)
-  fail('set GITHUB_REPOSITORY, GITHUB_TOKEN and PR_NUMBER');
+if (!GITHUB_REPOSITORY || !GITHUB_TOKEN || !PR_NUMBER) fail('set GITHUB_REPOSITORY, GITHUB_TOKEN and PR_NUMBER');
 
 const headers = {
   Accept: 'application/vnd.github+json',
