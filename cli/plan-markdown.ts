@@ -131,7 +131,8 @@ function gatesTable(plan: PlanDocument): string[] {
     const status =
       g.status === 'cannot-evaluate' ? '❓ cannot evaluate' : g.acknowledged ? '⚠️ acknowledged' : '⛔ **blocked**';
     const how = g.status === 'fired' && g.acknowledged ? '' : ` Go ahead with ${code(g.acknowledgeWith)}.`;
-    out.push(`| ${status} | ${code(g.id)} | ${cell(mesh)} | ${cell(g.subject)} | ${cell(g.message)}${how} |`);
+    const why = /[.!?]$/.test(g.message.trim()) ? g.message.trim() : `${g.message.trim()}.`;
+    out.push(`| ${status} | ${code(g.id)} | ${cell(mesh)} | ${cell(g.subject)} | ${cell(why)}${how} |`);
   }
   return [...out, ''];
 }
