@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { APPLIED_OUTPUT, AppliedRecord } from '../constructs/private/mesh-manifest';
 import { pullState, TerraformEnvironment } from './terraform';
+import { terraformCloudBaseUrl } from './terraform-cloud-plan';
 import type { StackPlanSummary } from './terraform-plan';
 
 /** Where a stack's last applied record came from. */
@@ -60,7 +61,7 @@ export interface StateReading {
   readonly terraform?: TerraformEnvironment;
   /** Scratch directory for those reads. */
   readonly workDir?: string;
-  /** Terraform Cloud's API base URL for a host (default `https://<host>`). */
+  /** Terraform Cloud's API base URL for a host (default `https://<host>`, or MESHFORM_TFC_API_URL). */
   readonly terraformCloudBaseUrl?: (hostname: string) => string;
 }
 
@@ -115,10 +116,14 @@ export function recordFromState(
   return parsed && 'record' in parsed ? parsed.record : undefined;
 }
 
-/** The token Terraform uses for a Terraform Cloud host: TF_TOKEN_<host> or the CLI credentials file. */
+/**
+ * The token for a Terraform Cloud host: TF_TOKEN_<host> (as Terraform derives it from the host name), else
+ * TFE_TOKEN, else the Terraform CLI's credentials file (`terraform login`).
+ */
 export function terraformCloudToken(hostname: string): string | undefined {
   const variable = tokenVariable(hostname);
   if (process.env[variable]) return process.env[variable];
+  if (process.env.TFE_TOKEN) return process.env.TFE_TOKEN;
   const file = path.join(os.homedir(), '.terraform.d', 'credentials.tfrc.json');
   try {
     const credentials = JSON.parse(fs.readFileSync(file, 'utf8')) as {
@@ -130,7 +135,8 @@ export function terraformCloudToken(hostname: string): string | undefined {
   }
 }
 
-function tokenVariable(hostname: string): string {
+/** The variable Terraform reads a host's token from: TF_TOKEN_app_terraform_io for app.terraform.io. */
+export function tokenVariable(hostname: string): string {
   return `TF_TOKEN_${hostname.replace(/-/g, '__').replace(/\./g, '_')}`;
 }
 
@@ -249,10 +255,10 @@ export async function readAppliedRecord(
       return {
         stack,
         source: 'unavailable',
-        detail: `no token for ${hostname} (${tokenVariable(hostname)} or terraform login)`,
+        detail: `no token for ${hostname} (${tokenVariable(hostname)}, TFE_TOKEN or terraform login)`,
       };
-    const base = reading.terraformCloudBaseUrl?.(hostname) ?? `https://${hostname}`;
     try {
+      const base = reading.terraformCloudBaseUrl?.(hostname) ?? terraformCloudBaseUrl(hostname);
       return await terraformCloudState(stack, base, cloud.organization, cloud.workspaces.name, token);
     } catch (e) {
       return { stack, source: 'unavailable', detail: `Terraform Cloud (${hostname}): ${(e as Error).message}` };

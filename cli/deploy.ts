@@ -174,12 +174,12 @@ async function deployLocked(options: DeployOptions, guard: RunGuard, record: Dep
   }
   const terraform = planned.terraform;
   if (!terraform) throw new CliError(`deploy needs terraform: ${plan.terraform.reason}`);
-  const elsewhere = plan.stacks.filter((s) => s.status === 'remote' || s.status === 'skipped');
+  const elsewhere = plan.stacks.filter((s) => s.remote || s.status === 'skipped');
   if (elsewhere.length > 0) {
     options.write(
       style.red(
-        `deploy refused: cannot apply ${elsewhere.map((s) => `${s.stack} (${s.reason})`).join('; ')} here. ` +
-          'Apply Terraform Cloud workspaces in Terraform Cloud\n',
+        `deploy refused: cannot apply ${elsewhere.map((s) => `${s.stack} (${s.remote ? `planned in Terraform Cloud, run ${s.remote.url}` : s.reason})`).join('; ')} here. ` +
+          'Apply Terraform Cloud workspaces in Terraform Cloud (confirm a saved plan run: meshform plan --remote-plan saved)\n',
       ),
     );
     return PLAN_EXIT.error;

@@ -33,8 +33,9 @@ import { deployWithResult } from './deploy';
 import { fileSystemError } from './fs-errors';
 import { GATE_IDS } from './gates';
 import { CliError, MESHFORM, style } from './output';
-import { planProject, Progress } from './plan';
-import { nextStep, renderPlanMarkdown, renderPlanText } from './plan-render';
+import { planWithSynthesis, Progress } from './plan';
+import { renderPlanMarkdown } from './plan-markdown';
+import { nextStep, renderPlanText } from './plan-render';
 import { ownHostSecrets, secretsAsShellExports, secretsAsTfvars, secretValues } from './secrets';
 import { pushSecrets, renderPushReport } from './secrets-push';
 import { renderSynthSummary, synthDocument } from './summary';
@@ -292,7 +293,18 @@ function program(outcome: { result?: number | Promise<number> }, detailedExitCod
   )
     .option('--offline', 'plan without any cloud: fake credentials, the local provider mirror, local state only')
     .addOption(new Option('--json', 'print the plan document (docs/plan.schema.json)').conflicts('markdown'))
-    .option('--markdown', 'print the plan as a pull-request comment')
+    .option(
+      '--markdown',
+      'print the plan as one pull-request comment (a marker line to update it in place, the gates, a Mermaid topology, each stack collapsed)',
+    )
+    .addOption(
+      new Option(
+        '--remote-plan <mode>',
+        'how stacks whose workspace runs in Terraform Cloud are planned there: speculative (never applied) or saved (a saved plan run, confirmed in Terraform Cloud)',
+      )
+        .choices(['speculative', 'saved'])
+        .default('speculative'),
+    )
     .option('--stack <name>', 'plan only this stack with Terraform (repeatable); the plan is partial', stackName)
     .option('--allow <gate>', `acknowledge a gate (repeatable): ${GATE_IDS.join(', ')}`, gate)
     .option('--parallelism <n>', 'Terraform plans at a time (default 4)', positive)
@@ -302,7 +314,7 @@ function program(outcome: { result?: number | Promise<number> }, detailedExitCod
     .addHelpText('after', PLAN_EXIT_HELP)
     .action((o: PlanCommandOptions) => {
       const { projectDir, store } = projectOf(o, 'plan');
-      const planning = planProject({
+      const planning = planWithSynthesis({
         projectDir,
         store,
         offline: o.offline === true,
@@ -313,12 +325,18 @@ function program(outcome: { result?: number | Promise<number> }, detailedExitCod
         detailedExitCode: detailedExitCode,
         ...(o.stack ? { stacks: o.stack } : {}),
         ...(o.unattendedRoot ? { unattendedRoot: true } : {}),
+        remotePlans: o.remotePlan ?? 'speculative',
         ...(o.json ? {} : { progress: terminalProgress() }),
       });
-      outcome.result = planning.then((document) => {
+      outcome.result = planning.then(({ plan: document, synthesis }) => {
         const next = nextStep(document, projectArgs(o));
         if (o.json) printJson(document);
-        else process.stdout.write(o.markdown ? renderPlanMarkdown(document, next) : renderPlanText(document, next));
+        else
+          process.stdout.write(
+            o.markdown
+              ? renderPlanMarkdown(document, next, synthesis.result.meshes)
+              : renderPlanText(document, next),
+          );
         return document.exitCode;
       });
     });
@@ -636,6 +654,7 @@ interface JsonOptions {
 interface PlanCommandOptions extends ProjectOptions, JsonOptions {
   readonly offline?: boolean;
   readonly markdown?: boolean;
+  readonly remotePlan?: 'speculative' | 'saved';
   readonly stack?: string[];
   readonly allow?: string[];
   readonly parallelism?: number;

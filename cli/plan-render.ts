@@ -15,7 +15,8 @@ function counts(stack: StackPlan): string {
   return `${c.create} to create, ${c.update} to update, ${c.replace} to replace, ${c.delete} to destroy`;
 }
 
-function comparedWith(mesh: PlanDocument['meshes'][number]): string {
+/** What a mesh's change is compared with, in words. */
+export function comparedWith(mesh: PlanDocument['meshes'][number]): string {
   const assumed = mesh.assumedUnapplied.length
     ? ` (${mesh.assumedUnapplied.join(', ')} assumed never applied: --assume-unapplied)`
     : '';
@@ -36,8 +37,6 @@ function notPlanned(stack: StackPlan): string {
   switch (stack.status) {
     case 'skipped':
       return style.dim(`skipped: ${stack.reason}${stack.reason === NO_MIRROR ? ' (see above)' : ''}`);
-    case 'remote':
-      return style.dim(`planned remotely: ${stack.reason}`);
     case 'waiting':
       return style.yellow(`waiting: ${stack.reason}`);
     default:
@@ -153,6 +152,12 @@ export function renderPlanText(plan: PlanDocument, next?: string): string {
         );
       }
       if (stack.planSha256) out.push(style.dim(`      saved plan ${stack.planFile} sha256 ${stack.planSha256}`));
+      if (stack.remote)
+        out.push(
+          style.dim(
+            `      planned in Terraform Cloud (${stack.remote.mode}): run ${stack.remote.run} ${stack.remote.url}`,
+          ),
+        );
     } else {
       out.push(`  ${name}  ${stack.destroy ? style.red('TO DESTROY (left the app): ') : ''}${notPlanned(stack)}`);
       out.push(...errorLines(stack));
@@ -183,7 +188,7 @@ export function renderPlanText(plan: PlanDocument, next?: string): string {
 }
 
 /** Why the plan exits as it does. */
-function exitMeaning(plan: PlanDocument): string {
+export function exitMeaning(plan: PlanDocument): string {
   switch (plan.exitCode) {
     case 1:
       return plan.selectedStacks && !plan.stacks.some((s) => s.status === 'failed')
@@ -196,80 +201,4 @@ function exitMeaning(plan: PlanDocument): string {
     default:
       return plan.changes ? 'planned (changes to apply; --detailed-exitcode exits 2 for them)' : 'no change';
   }
-}
-
-function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-}
-
-/** The plan as a pull-request comment; `next` is the next-step line. */
-export function renderPlanMarkdown(plan: PlanDocument, next?: string): string {
-  const out: string[] = ['## meshform plan', ''];
-  const gates = plan.meshes.flatMap((m) => m.gates);
-  const blocked = gates.filter((g) => g.status === 'fired' && !g.acknowledged);
-  if (plan.exitCode === 1)
-    out.push('**The plan is incomplete** — a stack was not planned, or a gate cannot be evaluated.', '');
-  if (plan.selectedStacks)
-    out.push(`Partial plan: only ${plan.selectedStacks.map((s) => `\`${s}\``).join(', ')} planned (\`--stack\`).`, '');
-  const hint = providerMirrorHint(plan);
-  if (hint) out.push(`> ${cell(hint)}`, '');
-  for (const a of plan.assumptions) out.push(`> Assumed: ${cell(a)}`, '');
-  out.push(
-    blocked.length > 0
-      ? `**${blocked.length} gate${blocked.length === 1 ? '' : 's'} blocked** — this change needs an explicit acknowledgement.`
-      : gates.length > 0
-        ? 'Gates fired and were acknowledged.'
-        : 'No gate fired.',
-  );
-  out.push('');
-  for (const mesh of plan.meshes) {
-    out.push(`### Mesh \`${mesh.mesh}\``, '', `Compared with ${comparedWith(mesh)}.`, '');
-    if (mesh.changes.length === 0) out.push('No change.', '');
-    else {
-      out.push('| | change |', '| --- | --- |');
-      for (const c of mesh.changes)
-        out.push(`| ${SIGN[c.action] === '-' ? '➖' : SIGN[c.action] === '+' ? '➕' : '✏️'} | ${cell(c.summary)} |`);
-      out.push('');
-    }
-    if (mesh.certificates.length > 0) {
-      out.push('CA material:', '', ...mesh.certificates.map((l) => `- ${cell(l)}`), '');
-    }
-  }
-  out.push('### Terraform', '');
-  out.push(
-    plan.terraform.available
-      ? `Terraform ${plan.terraform.version}, ${plan.mode === 'offline' ? 'offline plan (fake credentials, local provider mirror, no refresh)' : "planned with the stacks' backends"}.`
-      : `Terraform not run: ${plan.terraform.reason}.`,
-  );
-  out.push('', '| stack | create | update | replace | destroy | note |', '| --- | ---: | ---: | ---: | ---: | --- |');
-  for (const s of plan.stacks) {
-    const name = `\`${s.stack}\`${s.destroy ? ' (to destroy: left the app)' : ''}`;
-    if (s.summary) {
-      const c = s.summary.counts;
-      const replaced = s.summary.resources
-        .filter((r) => r.action === 'replace')
-        .map((r) => `\`${r.address}\`${r.replaceBecause ? ` (${r.replaceBecause.join(', ')})` : ''}`);
-      out.push(
-        `| ${name} | ${c.create} | ${c.update} | ${c.replace} | ${c.delete} | ${cell(replaced.length ? `replaces ${replaced.join(', ')}` : '')} |`,
-      );
-    } else {
-      out.push(
-        `| ${name} | | | | | ${cell(`${s.status === 'failed' ? '**not planned**' : s.status}: ${s.reason ?? ''}`)} |`,
-      );
-    }
-  }
-  out.push('');
-  if (gates.length > 0) {
-    out.push('### Gates', '');
-    for (const g of gates) {
-      out.push(
-        g.status === 'cannot-evaluate'
-          ? `- ❓ **cannot evaluate** \`${g.id}\` — ${cell(g.subject)}: ${cell(g.message)}.`
-          : `- ${g.acknowledged ? '⚠️ acknowledged' : '⛔ **blocked**'} \`${g.id}\` — ${cell(g.subject)}: ${cell(g.message)}.${g.acknowledged ? '' : ` Acknowledge with \`${g.acknowledgeWith}\`.`}`,
-      );
-    }
-    out.push('');
-  }
-  if (next) out.push(`**Next:** ${next}`, '');
-  return `${out.join('\n')}\n`;
 }

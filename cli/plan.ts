@@ -17,7 +17,15 @@ import {
 } from '../constructs/private/mesh-manifest';
 import type { StateLocation } from '../constructs/state-backend';
 import { SecretStore } from '../constructs/secret-store';
-import { AppliedLookup, AppliedSource, readAppliedRecord, StackBackendJson, StateReading } from './applied';
+import {
+  AppliedLookup,
+  AppliedSource,
+  readAppliedRecord,
+  StackBackendJson,
+  StateReading,
+  terraformCloudToken,
+  tokenVariable,
+} from './applied';
 import { CliError } from './output';
 import { evaluateGates, Gate, UnreadableRecord, unevaluableGates } from './gates';
 import { secretVariables } from './secrets';
@@ -37,6 +45,7 @@ import {
   terraformAvailability,
   TerraformEnvironment,
 } from './terraform';
+import { planInTerraformCloud, RemotePlanMode, terraformCloudBaseUrl } from './terraform-cloud-plan';
 import { isEmptyPlan, StackPlanSummary, summarizeTerraformPlan } from './terraform-plan';
 
 /** Version of the plan document (`--json`); its schema is docs/plan.schema.json. */
@@ -50,12 +59,23 @@ export const PLAN_FORMAT = 2;
 export const PLAN_EXIT = { ok: 0, error: 1, changes: 2, gated: 3 } as const;
 
 /**
- * What happened to a stack: `planned`; `failed` (it should have been planned and was not: terraform init or
- * plan failed, a provider or the backend is out of reach, its state cannot be read); `skipped` (allowed:
- * `--no-terraform`, or offline with a provider not in the local mirror); `waiting` (something it depends on
- * was never applied: it is planned during deploy, after it); `remote` (Terraform Cloud plans it).
+ * What happened to a stack: `planned` (here, or in Terraform Cloud: see `remote`); `failed` (it should have
+ * been planned and was not: terraform init or plan failed, a provider or the backend is out of reach, its state
+ * cannot be read, Terraform Cloud's API refused or its run failed); `skipped` (allowed: `--no-terraform`, or
+ * offline with a provider not in the local mirror); `waiting` (something it depends on was never applied: it
+ * is planned during deploy, after it).
  */
-export type StackStatus = 'planned' | 'failed' | 'skipped' | 'waiting' | 'remote';
+export type StackStatus = 'planned' | 'failed' | 'skipped' | 'waiting';
+
+/** A plan Terraform Cloud made (a stack whose workspace runs remotely or on agents). */
+export interface RemoteStackPlan {
+  /** The run's id, e.g. `run-CZcmD7eagjhyX0vN`. */
+  readonly run: string;
+  /** The run's page in Terraform Cloud. */
+  readonly url: string;
+  /** `speculative` (plan-only, never applied) or `saved` (a saved plan run, confirmed in Terraform Cloud). */
+  readonly mode: RemotePlanMode;
+}
 
 /** One stack's plan. */
 export interface StackPlan {
@@ -74,6 +94,8 @@ export interface StackPlan {
   readonly planFile?: string;
   /** SHA-256 of the saved plan, shown in the approval and checked again before it is applied. */
   readonly planSha256?: string;
+  /** Terraform Cloud made this plan: its run. */
+  readonly remote?: RemoteStackPlan;
 }
 
 /** One datacenter's applied record lookup, as the plan reports it. */
@@ -158,8 +180,15 @@ export interface PlanOptions {
   readonly progress?: Progress;
   /** Catches interruptions (a deploy passes its own); one is made for the plan when absent. */
   readonly guard?: RunGuard;
-  /** Terraform Cloud's API base URL for a host (default `https://<host>`). */
+  /** Terraform Cloud's API base URL for a host (default `https://<host>`, or MESHFORM_TFC_API_URL). */
   readonly terraformCloudBaseUrl?: (hostname: string) => string;
+  /**
+   * How stacks whose workspace runs in Terraform Cloud are planned there: speculative plans (default), or
+   * saved plan runs that can be confirmed in Terraform Cloud.
+   */
+  readonly remotePlans?: RemotePlanMode;
+  /** First wait between two reads of a Terraform Cloud run's status, in milliseconds (default 1000). */
+  readonly terraformCloudPollMs?: number;
   /**
    * Plan only these stacks with Terraform (`--stack`, of the app or that left it); the others are reported
    * as not selected and the plan exits 1 (incomplete). The mesh-level change and the gates that compare with
@@ -367,6 +396,65 @@ async function planStack(
   };
 }
 
+/**
+ * Plans a stack whose state is in Terraform Cloud through its API, and summarizes the plan JSON it reads back
+ * as a local plan's; when the workspace runs locally (execution mode local), with terraform here (`local`).
+ * A refusal of the API (401, 403, 404) or no token: the stack fails to plan, with why (never "nothing applied").
+ */
+async function planCloudStack(
+  stack: StackInfo,
+  options: PlanOptions,
+  guard: RunGuard,
+  local: () => Promise<StackPlan>,
+): Promise<StackPlan> {
+  const base = stackIdentity(stack);
+  const cloud = stack.json.terraform!.cloud!;
+  const hostname = cloud.hostname ?? 'app.terraform.io';
+  const target = { hostname, organization: cloud.organization ?? '', workspace: cloud.workspaces?.name ?? '' };
+  const cannotTell = (why: string): StackPlan => ({
+    ...base,
+    status: 'failed',
+    reason: `what Terraform Cloud would change cannot be told: ${why}`,
+  });
+  const token = terraformCloudToken(hostname);
+  if (!token) return cannotTell(`no token for ${hostname} (${tokenVariable(hostname)}, TFE_TOKEN or terraform login)`);
+  let baseUrl: string;
+  try {
+    baseUrl = options.terraformCloudBaseUrl?.(hostname) ?? terraformCloudBaseUrl(hostname);
+  } catch (e) {
+    return cannotTell((e as Error).message);
+  }
+  const mode = options.remotePlans ?? 'speculative';
+  options.progress?.step(`${stack.name}: plan in Terraform Cloud (${target.organization}/${target.workspace})`);
+  const outcome = await planInTerraformCloud({
+    stackDir: stack.dir,
+    target,
+    baseUrl,
+    token,
+    mode,
+    ...(stack.destroy ? { destroy: true } : {}),
+    message: `meshform plan${stack.destroy ? ' -destroy' : ''} of ${stack.name}`,
+    ...(options.terraformCloudPollMs ? { pollMs: options.terraformCloudPollMs } : {}),
+    signal: guard.abort.signal,
+    progress: (message) => options.progress?.step(`${stack.name}: ${message}`),
+  });
+  switch (outcome.kind) {
+    case 'local':
+      return local();
+    case 'cannot-tell':
+      return cannotTell(outcome.reason);
+    case 'failed':
+      return { ...base, status: 'failed', reason: `the plan in Terraform Cloud failed: ${outcome.reason}` };
+    case 'planned':
+      return {
+        ...base,
+        status: 'planned',
+        summary: summarizeTerraformPlan(outcome.plan as never, stack.json as never),
+        remote: { run: outcome.run, url: outcome.url, mode },
+      };
+  }
+}
+
 /** Where a planned stack deploys new TLS material to a datacenter that has some (its secret resources update). */
 function tlsMaterialChanges(mesh: MeshManifest, plans: readonly StackPlan[]): MeshChange[] {
   const changes: MeshChange[] = [];
@@ -413,14 +501,9 @@ function unplannable(
 ): Pick<StackPlan, 'status' | 'reason'> | undefined {
   if (options.stacks && !options.stacks.includes(stack.name)) return { status: 'skipped', reason: NOT_SELECTED };
   if (!options.terraform) return { status: 'skipped', reason: 'Terraform skipped (--no-terraform)' };
+  // planned through Terraform Cloud's API (or here, when its workspace runs locally: planCloudStack says)
+  if (stack.json.terraform?.cloud && !options.offline) return undefined;
   if (!env) return { status: 'failed', reason: `Terraform ${unavailable}` };
-  if (stack.json.terraform?.cloud && !options.offline) {
-    return {
-      status: 'remote',
-      reason:
-        'Terraform Cloud plans this workspace remotely (a speculative plan cannot be saved here); the mesh-level plan and gates cover it',
-    };
-  }
   if (options.offline && !env.mirror && providerSources(stack.json).length > 0) {
     // said once for the whole plan (how to make a mirror), not once per stack
     return { status: 'skipped', reason: NO_MIRROR };
@@ -793,9 +876,15 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
         const reason = guard.interrupted
           ? { status: 'failed' as const, reason: `not planned: ${guard.interrupted.reason}` }
           : unplannable(stack, options, env, unavailable ?? '');
+        const local = () =>
+          context
+            ? planStack(stack, context, environment)
+            : Promise.resolve({ ...stackIdentity(stack), status: 'failed' as const, reason: `Terraform ${unavailable}` });
         const result: StackPlan = reason
           ? { ...stackIdentity(stack), ...reason }
-          : await planStack(stack, context!, environment);
+          : stack.json.terraform?.cloud && !options.offline
+            ? await planCloudStack(stack, options, guard, local)
+            : await local();
         finished++;
         options.progress?.step(`planned ${finished}/${list.length} stacks`);
         return result;

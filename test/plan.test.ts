@@ -8,13 +8,14 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readAppliedRecord } from '../cli/applied';
 import { evaluateGates, GATE_IDS, RECORD_GATES } from '../cli/gates';
 import { planProject as planDocument, type PlanDocument } from '../cli/plan';
-import { renderPlanMarkdown, renderPlanText } from '../cli/plan-render';
+import { renderPlanMarkdown } from '../cli/plan-markdown';
+import { nextStep, renderPlanText } from '../cli/plan-render';
 import { summarizeTerraformPlan } from '../cli/terraform-plan';
 import { diffMesh } from '../constructs/private/mesh-diff';
 import { APPLIED_OUTPUT, MeshManifest } from '../constructs/private/mesh-manifest';
 import { planProject } from './plan-support';
 import { CertificateAuthority, KubernetesCluster, KubernetesDatacenter, Mesh, SecretStore, Service } from '../index';
-import { REPO, runAsync, synth, tempDir } from './support';
+import { readOutput, REPO, runAsync, synth, tempDir } from './support';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -469,9 +470,13 @@ describe('plan output', () => {
       { primary: 'west', westServers: 1, services: [{ name: 'web', port: 80, datacenters: ['west'] }] },
     );
     const plan = await jsonPlan(p, '--allow', 'server-quorum');
-    expect(renderPlanMarkdown(plan)).toMatchSnapshot();
+    // the topology picture is drawn from the mesh manifest of the synthesis planned
+    const manifest = readOutput(path.join(p.dir, 'cdktf.out')).mesh('shop');
+    expect(renderPlanMarkdown(plan, undefined, [manifest])).toMatchSnapshot();
     const { stdout } = await p.plan('--markdown', '--no-terraform', '--allow', 'server-quorum');
-    expect(stdout).toBe(renderPlanMarkdown(plan));
+    expect(stdout).toBe(
+      renderPlanMarkdown(plan, nextStep(plan, ` --project ${p.dir} --secrets-dir ${p.store}`), [manifest]),
+    );
   });
 
   it('prints the plan for a terminal, with the gates and how to acknowledge them', async () => {
@@ -631,8 +636,8 @@ describe('Terraform Cloud stacks', () => {
     const mesh = plan.meshes[0]!;
     expect(mesh.comparedWith).toBe('unreadable');
     expect(mesh.applied.map((a) => `${a.datacenter}: ${a.source} (${a.detail})`)).toEqual([
-      'east: unavailable (no token for app.terraform.io (TF_TOKEN_app_terraform_io or terraform login))',
-      'west: unavailable (no token for app.terraform.io (TF_TOKEN_app_terraform_io or terraform login))',
+      'east: unavailable (no token for app.terraform.io (TF_TOKEN_app_terraform_io, TFE_TOKEN or terraform login))',
+      'west: unavailable (no token for app.terraform.io (TF_TOKEN_app_terraform_io, TFE_TOKEN or terraform login))',
     ]);
     expect(mesh.changes).toEqual([]);
     expect(mesh.gates.map((g) => `${g.id}: ${g.status}`)).toEqual(RECORD_GATES.map((id) => `${id}: cannot-evaluate`));
