@@ -310,7 +310,7 @@ describe('risk gates: each fires, blocks with exit 3, and is acknowledged with -
   it('refuses an unknown gate id with the list of gates', async () => {
     const p = planProject();
     await expect(p.plan('--allow', 'everything')).rejects.toThrow(
-      `unknown gate "everything" for --allow: use one of ${GATE_IDS.join(', ')}`,
+      `option "--allow <gate>" argument "everything" is invalid. Use one of ${GATE_IDS.join(', ')}.`,
     );
   });
 
