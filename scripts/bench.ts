@@ -231,7 +231,7 @@ async function quickStart(): Promise<QuickStartRun[]> {
   try {
     const files = (await measure('git', ['ls-files', '-z'])).stdout.split('\0').filter(Boolean);
     for (const f of files) {
-      if (!fs.existsSync(path.join(REPO, f))) continue;
+      if (!fs.lstatSync(path.join(REPO, f), { throwIfNoEntry: false })?.isFile()) continue;
       fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
       fs.copyFileSync(path.join(REPO, f), path.join(dir, f));
     }
