@@ -203,18 +203,21 @@ interface QuickStartRun {
   readonly progress: readonly string[];
 }
 
-/** The phase a progress line starts (the first line of each phase counts). */
+/**
+ * The phase a progress line starts (the first line of each phase counts; stacks plan in parallel, so a phase
+ * ends when the next one first appears: "terraform plan" includes the later stacks' init and every `show`).
+ */
 function phaseOf(line: string): string | undefined {
   if (/terraform init/.test(line)) return 'terraform init';
   if (/terraform plan/.test(line)) return 'terraform plan';
-  if (/^meshform: (synthesizing|synthesized)/.test(line)) return 'synth';
-  if (/^meshform: (secret store|CA material|issu)/.test(line)) return 'secret store';
+  if (/^meshform: synthesizing/.test(line)) return 'synth';
+  if (/^meshform: secret store/.test(line)) return 'secret store';
   if (/^mesh /.test(line)) return 'report';
   return undefined;
 }
 
 function phases(lines: Measured['lines'], wallS: number): { [phase: string]: number } {
-  const marks: { phase: string; t: number }[] = [{ phase: 'startup and synth', t: 0 }];
+  const marks: { phase: string; t: number }[] = [{ phase: 'startup', t: 0 }];
   for (const l of lines) {
     const phase = phaseOf(l.text);
     if (phase && !marks.some((m) => m.phase === phase)) marks.push({ phase, t: l.t });
