@@ -7,7 +7,14 @@ import type { Datacenter } from './datacenter';
 import type { Service } from './service';
 import { errors } from './errors';
 import { Federation } from './federation';
-import { Annotations, DISABLE_STACK_TRACE_IN_METADATA, Lazy, TerraformOutput, TerraformStack } from './private/engine';
+import {
+  Annotations,
+  DISABLE_STACK_TRACE_IN_METADATA,
+  Lazy,
+  TerraformOutput,
+  TerraformStack,
+  withShortTokenStacks,
+} from './private/engine';
 import {
   APPLIED_OUTPUT,
   APPLIED_RECORD_FORMAT,
@@ -318,7 +325,9 @@ export class Mesh extends Construct {
   public _changed(origin: IConstruct): void {
     if (this.prepared) throw errors.declaredAfterSynthesis(origin.node.path, this.name);
     const service = this.svcIndex.has(origin as Service) ? (origin as Service) : undefined;
-    for (const dc of this.declaredDcs) dc._meshChanged(service);
+    withShortTokenStacks(() => {
+      for (const dc of this.declaredDcs) dc._meshChanged(service);
+    });
   }
 
   /**
