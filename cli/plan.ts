@@ -844,6 +844,7 @@ function outcome(
 async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWithSynthesis> {
   const synthesis = synthesizeMeshes(options.projectDir, options.store, {
     ...(options.unattendedRoot ? { unattendedRoot: true } : {}),
+    ...(options.progress ? { progress: options.progress } : {}),
   });
   guard.check('after synthesis; nothing was planned');
   const cache = cacheDirectory(options.projectDir);

@@ -83,6 +83,12 @@ export interface SynthesisOptions {
    * when no passphrase is given and there is no terminal to ask; MESHFORM_UNATTENDED_ROOT=1 chooses it too.
    */
   readonly unattendedRoot?: boolean;
+  /**
+   * Told each phase as it starts (the app's synthesis, each mesh's secret store), for a command that says what
+   * it is doing while it works.
+   * @default - silent
+   */
+  readonly progress?: { step(message: string): void };
 }
 
 /** What `meshform synth` produced: the output (with the stack dependencies) and what each mesh's store did. */
@@ -106,6 +112,7 @@ export function synthesizeMeshes(
   // a first root without a passphrase only by the user's explicit choice (flag or variable)
   const creation = newRootPassphrase({ unattended: unattendedRootChosen(options.unattendedRoot) });
   const stores: StoreStatus[] = [];
+  options.progress?.step(`synthesizing: ${config.app}`);
   const result = synthesize(projectDir, config, (previous, next) =>
     // the store's lock is held from reading what was last issued to recording this synthesis
     store.withLock(() => {
@@ -146,6 +153,7 @@ export function synthesizeMeshes(
           before.meshes.find((b) => b.mesh === m.mesh),
           m,
         );
+        options.progress?.step(`secret store of mesh ${m.mesh}: CA material and secrets`);
         const { created } = store.ensure(m.mesh);
         const certificates = [
           ...(notes.get(m.mesh) ?? []).map((n) => style.yellow(n)),

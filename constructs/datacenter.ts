@@ -9,6 +9,7 @@ import { TerraformStack } from './private/engine';
 import { isDatacenterName } from './private/validation';
 import { StateBackend, StateLocation } from './state-backend';
 import type { MeshStackProps } from '../stacks/mesh-stack';
+import type { Service } from './service';
 
 /** Where a datacenter runs (informational: summaries, plans and pictures show it). */
 export enum Cloud {
@@ -193,11 +194,12 @@ export abstract class Datacenter extends Construct {
 
   /**
    * Brings the datacenter's stacks up to date with the mesh as declared so far (services placed here, other
-   * datacenters, peerings); the mesh calls it after each declaration. Resources that depend on the whole
-   * mesh only through their values are Lazy and need nothing here.
+   * datacenters, peerings); the mesh calls it after each declaration, with the construct the declaration was
+   * made on when it was a service's (only that service changed), else undefined (anything may have). Resources
+   * that depend on the whole mesh only through their values are Lazy and need nothing here.
    * @internal
    */
-  public _meshChanged(): void {}
+  public _meshChanged(_service?: Service): void {}
 
   /** Warnings raised about this datacenter (the mesh reports them on its control-plane stack at synth). */
   public get warnings(): readonly MeshformWarning[] {

@@ -21,8 +21,15 @@ import { FederationLogin, federationLogin, meshformEgress } from './private/fede
 import { isDatacenterName, isDnsName } from './private/validation';
 import { EksClusterStack } from '../stacks/eks-cluster-stack';
 import { KubernetesDatacenterStack } from '../stacks/kubernetes-datacenter-stack';
-import { MeshConfigStack } from '../stacks/mesh-config-stack';
-import { meshConfigEntries, toCustomResource } from './private/config-entries';
+import { MeshConfigResource, MeshConfigStack } from '../stacks/mesh-config-stack';
+import type { Service } from './service';
+import {
+  ConfigEntry,
+  meshConfigEntries,
+  SERVICE_ENTRY_KINDS,
+  serviceConfigEntries,
+  toCustomResource,
+} from './private/config-entries';
 
 /** Props of a KubernetesDatacenter. */
 export interface KubernetesDatacenterProps extends DatacenterProps {
@@ -177,20 +184,28 @@ export class KubernetesDatacenter extends Datacenter {
    * network.
    * @internal
    */
-  public override _meshChanged(): void {
+  public override _meshChanged(service?: Service): void {
     const mesh = this.mesh;
     if (this.configStack) {
       const labels = { 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': mesh.name };
-      const entries = meshConfigEntries(
-        mesh.services.map((s) => s.describe()),
-        mesh.traffic,
-      );
-      this.configStack.setResources(
-        entries.map((entry) => ({
-          id: `${entry.kind}-${entry.name}`,
-          manifest: toCustomResource(entry, this.namespace, labels),
-        })),
-      );
+      const resource = (entry: ConfigEntry): MeshConfigResource => ({
+        id: `${entry.kind}-${entry.name}`,
+        manifest: toCustomResource(entry, this.namespace, labels),
+      });
+      if (service) {
+        // only this service's entries can have changed (they depend on nothing another declaration changes)
+        const entries = serviceConfigEntries(service.describe(), (name) => mesh.service(name)?._circuitBreaker);
+        this.configStack.updateResources(
+          SERVICE_ENTRY_KINDS.map((kind) => `${kind}-${service.name}`),
+          entries.map(resource),
+        );
+      } else {
+        const entries = meshConfigEntries(
+          mesh.services.map((s) => s.describe()),
+          mesh.traffic,
+        );
+        this.configStack.setResources(entries.map(resource));
+      }
     }
     const primary = mesh._declaredPrimary;
     if (this.infraStack && !this.isPrimary && primary && !this.admitsPrimary) {

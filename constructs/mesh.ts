@@ -7,7 +7,14 @@ import type { Datacenter } from './datacenter';
 import type { Service } from './service';
 import { errors } from './errors';
 import { Federation } from './federation';
-import { Annotations, DISABLE_STACK_TRACE_IN_METADATA, Lazy, TerraformOutput, TerraformStack } from './private/engine';
+import {
+  Annotations,
+  DISABLE_STACK_TRACE_IN_METADATA,
+  Lazy,
+  TerraformOutput,
+  TerraformStack,
+  withShortTokenStacks,
+} from './private/engine';
 import {
   APPLIED_OUTPUT,
   APPLIED_RECORD_FORMAT,
@@ -150,7 +157,15 @@ export class Mesh extends Construct {
   /** The datacenters whose stacks exist, in declaration order. */
   private readonly declaredDcs: Datacenter[] = [];
   private readonly svcs: Service[] = [];
+  /** The services by name. */
+  private readonly svcByName = new Map<string, Service>();
+  /** Each service's position in declaration order. */
+  private readonly svcIndex = new Map<Service, number>();
+  /** The services each datacenter runs, in declaration order. */
+  private readonly placements = new Map<Datacenter, Service[]>();
   private prepared = false;
+  /** The manifest, once the mesh is prepared (it no longer changes). */
+  private preparedManifest?: MeshManifest;
 
   /**
    * What every stack of the mesh does around its synthesis: the first one prepared validates the whole mesh;
@@ -231,14 +246,33 @@ export class Mesh extends Construct {
     return primaries[0]!;
   }
 
-  /** The services, in declaration order. */
+  /** The services, in declaration order (read-only: declare one with `new Service`). */
   public get services(): readonly Service[] {
-    return [...this.svcs];
+    return this.svcs;
   }
 
-  /** The services that run in a datacenter. */
+  /** A service by name. */
+  public service(name: string): Service | undefined {
+    return this.svcByName.get(name);
+  }
+
+  /** The services that run in a datacenter, in declaration order. */
   public servicesIn(datacenter: Datacenter): Service[] {
-    return this.svcs.filter((s) => s.datacenters.includes(datacenter));
+    return [...(this.placements.get(datacenter) ?? [])];
+  }
+
+  /**
+   * Records that a service runs in a datacenter; called by `Service.runsIn`.
+   * @internal
+   */
+  public _placed(service: Service, datacenter: Datacenter): void {
+    const placed = this.placements.get(datacenter) ?? [];
+    this.placements.set(datacenter, placed);
+    // keep declaration order (a service declared earlier may be placed here later)
+    const index = this.svcIndex.get(service)!;
+    let at = placed.length;
+    while (at > 0 && this.svcIndex.get(placed[at - 1]!)! > index) at--;
+    placed.splice(at, 0, service);
   }
 
   /**
@@ -247,9 +281,11 @@ export class Mesh extends Construct {
    */
   public _addService(service: Service): void {
     if (this.prepared) throw errors.declaredAfterSynthesis(service.node.path, this.name);
-    const existing = this.svcs.find((s) => s.name === service.name);
+    const existing = this.svcByName.get(service.name);
     if (existing) throw errors.duplicateService(service.node.path, service.name, existing.node.path);
+    this.svcIndex.set(service, this.svcs.length);
     this.svcs.push(service);
+    this.svcByName.set(service.name, service);
   }
 
   /** A datacenter by name. */
@@ -300,7 +336,10 @@ export class Mesh extends Construct {
    */
   public _changed(origin: IConstruct): void {
     if (this.prepared) throw errors.declaredAfterSynthesis(origin.node.path, this.name);
-    for (const dc of this.declaredDcs) dc._meshChanged();
+    const service = this.svcIndex.has(origin as Service) ? (origin as Service) : undefined;
+    withShortTokenStacks(() => {
+      for (const dc of this.declaredDcs) dc._meshChanged(service);
+    });
   }
 
   /**
@@ -404,6 +443,12 @@ export class Mesh extends Construct {
    * @internal
    */
   public manifest(): MeshManifest {
+    // once prepared the mesh takes no more declarations: every stack's record shares one manifest
+    if (this.prepared) return (this.preparedManifest ??= this.buildManifest());
+    return this.buildManifest();
+  }
+
+  private buildManifest(): MeshManifest {
     const store = this.secretStore.location;
     return {
       format: MESH_MANIFEST_FORMAT,

@@ -178,7 +178,10 @@ export class Service extends Construct {
 
   /** Declares that the service runs in `datacenter`. */
   public runsIn(datacenter: Datacenter): this {
-    if (!this.dcs.includes(datacenter)) this.dcs.push(datacenter);
+    if (!this.dcs.includes(datacenter)) {
+      this.dcs.push(datacenter);
+      this.mesh._placed(this, datacenter);
+    }
     return this.changed();
   }
 
@@ -235,14 +238,22 @@ export class Service extends Construct {
     return this.changed();
   }
 
-  /** The datacenters the service runs in, in declaration order. */
+  /** The datacenters the service runs in, in declaration order (read-only: `runsIn` adds one). */
   public get datacenters(): readonly Datacenter[] {
-    return [...this.dcs];
+    return this.dcs;
   }
 
   /** The services it calls. */
   public get upstreams(): readonly Service[] {
     return this.upstreamList.map((u) => u.service);
+  }
+
+  /**
+   * Circuit breaking of the calls to this service (its callers' config entries carry it).
+   * @internal
+   */
+  public get _circuitBreaker(): CircuitBreaker | undefined {
+    return this.props.circuitBreaker;
   }
 
   /** True for HTTP, HTTP/2 and gRPC: L7 features are available. */

@@ -251,9 +251,14 @@ export class VmDatacenter extends Datacenter {
    * the peered datacenters, and egress rules to the other datacenters' gateways.
    * @internal
    */
-  public override _meshChanged(): void {
+  public override _meshChanged(service?: Service): void {
     const stack = this.stack;
     if (!(stack instanceof VmDatacenterStack)) return;
+    if (service) {
+      // a service's declaration changes this stack only through the services placed here
+      if (service.datacenters.includes(this)) stack.setServices(this.services.map((s) => s.name));
+      return;
+    }
     stack.setServices(this.services.map((s) => s.name));
     stack.setPeers(this.peeredWith.map((p) => ({ datacenter: p.name, cidr: cidrText(p) })));
     stack.setRemoteGateways(remoteGatewayTargets(this));

@@ -66,4 +66,12 @@ export class MeshConfigStack extends MeshStack {
   public setResources(resources: readonly MeshConfigResource[]): void {
     this.entries.sync(new Map(resources.map((r) => [r.id, r])));
   }
+
+  /**
+   * Makes the custom resources among `ids` exactly `resources` (each of them among `ids`), leaving the others:
+   * what `setResources` does when only those changed (one service's entries).
+   */
+  public updateResources(ids: readonly string[], resources: readonly MeshConfigResource[]): void {
+    this.entries.update(ids, new Map(resources.map((r) => [r.id, r])));
+  }
 }

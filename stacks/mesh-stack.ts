@@ -6,6 +6,7 @@ import {
   type IAspect,
   type ISynthesisSession,
   TerraformStack,
+  withShortTokenStacks,
 } from '../constructs/private/engine';
 
 /** What binds a stack's Terraform state (meshform's `StateBackend` is one). */
@@ -61,7 +62,7 @@ export abstract class MeshStack extends TerraformStack {
     const inner = this.synthesizer;
     this.synthesizer = {
       synthesize: (session: ISynthesisSession) => {
-        inner.synthesize(session);
+        withShortTokenStacks(() => inner.synthesize(session));
         this.onSynthesized(session);
         this.hooks.afterSynth?.(this, session.outdir);
       },
@@ -73,7 +74,8 @@ export abstract class MeshStack extends TerraformStack {
 
   public override prepareStack(): void {
     this.hooks.beforeSynth?.();
-    super.prepareStack();
+    // resolving creates tokens: their stacks are only for cdktf's error messages
+    withShortTokenStacks(() => super.prepareStack());
   }
 }
 

@@ -6,7 +6,7 @@
 import type { ResolvedMeshTraffic } from '../mesh';
 import type { HttpMatch, IntentionDescription } from '../intention';
 import type { ServiceDescription } from '../service';
-import type { RetryPolicy } from '../traffic-policy';
+import type { CircuitBreaker, RetryPolicy } from '../traffic-policy';
 
 /** The CRD kinds meshform renders. */
 export type ConfigEntryKind =
@@ -35,6 +35,11 @@ export const ENTRY_ORDER: readonly ConfigEntryKind[] = [
   'ServiceRouter',
   'ServiceIntentions',
 ];
+
+/** The kinds of a service's own entries (every kind but the mesh-wide ones). */
+export const SERVICE_ENTRY_KINDS: readonly ConfigEntryKind[] = ENTRY_ORDER.filter(
+  (kind) => kind !== 'ProxyDefaults' && kind !== 'Mesh',
+);
 
 /** Consul's API name of each kind. */
 export const API_KIND: { readonly [K in ConfigEntryKind]: string } = {
@@ -95,94 +100,105 @@ export function meshConfigEntries(
     { kind: 'Mesh', name: 'mesh', spec: { transparentProxy: { meshDestinationsOnly: traffic.meshDestinationsOnly } } },
   ];
   const byName = new Map(services.map((s) => [s.name, s]));
-  for (const s of services) {
-    // circuit breaking of the calls to each upstream lives in the caller's service-defaults
-    const overrides = (s.upstreams ?? []).flatMap((u) => {
-      const cb = byName.get(u.service)?.circuitBreaker;
-      if (!cb) return [];
-      const od = cb.outlierDetection;
-      return [
-        {
-          name: u.service,
-          ...(cb.maxConnections || cb.maxPendingRequests || cb.maxConcurrentRequests
-            ? {
-                limits: {
-                  ...(cb.maxConnections ? { maxConnections: cb.maxConnections } : {}),
-                  ...(cb.maxPendingRequests ? { maxPendingRequests: cb.maxPendingRequests } : {}),
-                  ...(cb.maxConcurrentRequests ? { maxConcurrentRequests: cb.maxConcurrentRequests } : {}),
-                },
-              }
-            : {}),
-          ...(od
-            ? {
-                passiveHealthCheck: {
-                  interval: `${od.intervalSeconds ?? 10}s`,
-                  maxFailures: od.consecutive5xx,
-                  enforcingConsecutive5xx: 100,
-                  baseEjectionTime: `${od.baseEjectionSeconds ?? 30}s`,
-                  maxEjectionPercent: od.maxEjectionPercent ?? 10,
-                },
-              }
-            : {}),
-        },
-      ];
-    });
-    entries.push({
-      kind: 'ServiceDefaults',
-      name: s.name,
-      spec: { protocol: s.protocol, ...(overrides.length ? { upstreamConfig: { overrides } } : {}) },
-    });
-
-    const resolver = {
-      ...(s.connectTimeoutMs !== undefined ? { connectTimeout: ms(s.connectTimeoutMs) } : {}),
-      ...(s.requestTimeoutMs !== undefined ? { requestTimeout: ms(s.requestTimeoutMs) } : {}),
-      ...(s.defaultSubset ? { defaultSubset: s.defaultSubset } : {}),
-      ...(s.subsets?.length
-        ? {
-            subsets: Object.fromEntries(
-              s.subsets.map((sub) => [
-                sub.name,
-                { filter: sub.filter, ...(sub.onlyPassing ? { onlyPassing: true } : {}) },
-              ]),
-            ),
-          }
-        : {}),
-      ...(s.failover?.length ? { failover: { '*': { datacenters: [...s.failover] } } } : {}),
-    };
-    if (Object.keys(resolver).length > 0) entries.push({ kind: 'ServiceResolver', name: s.name, spec: resolver });
-
-    if (s.splits?.length) {
-      entries.push({
-        kind: 'ServiceSplitter',
-        name: s.name,
-        spec: {
-          splits: s.splits.map((sp) => ({ weight: sp.weight, ...(sp.subset ? { serviceSubset: sp.subset } : {}) })),
-        },
-      });
-    }
-
-    const routes = (s.routes ?? []).map((r) => ({
-      match: { http: httpMatch(r.match) },
-      destination: {
-        ...(r.destination.subset ? { serviceSubset: r.destination.subset } : {}),
-        ...(r.destination.prefixRewrite !== undefined ? { prefixRewrite: r.destination.prefixRewrite } : {}),
-        ...(r.destination.requestTimeoutMs !== undefined ? { requestTimeout: ms(r.destination.requestTimeoutMs) } : {}),
-        ...((r.destination.retries ?? s.retries) ? retries((r.destination.retries ?? s.retries)!) : {}),
-      },
-    }));
-    // retries apply to every request: the requests no route matches get a catch-all route carrying them
-    if (s.retries) routes.push({ match: { http: { pathPrefix: '/' } }, destination: retries(s.retries) });
-    if (routes.length) entries.push({ kind: 'ServiceRouter', name: s.name, spec: { routes } });
-
-    if (s.intentions?.length) {
-      entries.push({
-        kind: 'ServiceIntentions',
-        name: s.name,
-        spec: { destination: { name: s.name }, sources: intentionSources(s.intentions) },
-      });
-    }
-  }
+  for (const s of services) entries.push(...serviceConfigEntries(s, (name) => byName.get(name)?.circuitBreaker));
   return [...entries].sort((a, b) => ENTRY_ORDER.indexOf(a.kind) - ENTRY_ORDER.indexOf(b.kind));
+}
+
+/**
+ * The config entries of one service, in the order Consul needs them applied (that of ENTRY_ORDER). They depend
+ * on the service and on the circuit breaker of each service it calls (`circuitBreakerOf`), nothing else.
+ */
+export function serviceConfigEntries(
+  s: ServiceDescription,
+  circuitBreakerOf: (service: string) => CircuitBreaker | undefined,
+): ConfigEntry[] {
+  const entries: ConfigEntry[] = [];
+  // circuit breaking of the calls to each upstream lives in the caller's service-defaults
+  const overrides = (s.upstreams ?? []).flatMap((u) => {
+    const cb = circuitBreakerOf(u.service);
+    if (!cb) return [];
+    const od = cb.outlierDetection;
+    return [
+      {
+        name: u.service,
+        ...(cb.maxConnections || cb.maxPendingRequests || cb.maxConcurrentRequests
+          ? {
+              limits: {
+                ...(cb.maxConnections ? { maxConnections: cb.maxConnections } : {}),
+                ...(cb.maxPendingRequests ? { maxPendingRequests: cb.maxPendingRequests } : {}),
+                ...(cb.maxConcurrentRequests ? { maxConcurrentRequests: cb.maxConcurrentRequests } : {}),
+              },
+            }
+          : {}),
+        ...(od
+          ? {
+              passiveHealthCheck: {
+                interval: `${od.intervalSeconds ?? 10}s`,
+                maxFailures: od.consecutive5xx,
+                enforcingConsecutive5xx: 100,
+                baseEjectionTime: `${od.baseEjectionSeconds ?? 30}s`,
+                maxEjectionPercent: od.maxEjectionPercent ?? 10,
+              },
+            }
+          : {}),
+      },
+    ];
+  });
+  entries.push({
+    kind: 'ServiceDefaults',
+    name: s.name,
+    spec: { protocol: s.protocol, ...(overrides.length ? { upstreamConfig: { overrides } } : {}) },
+  });
+
+  const resolver = {
+    ...(s.connectTimeoutMs !== undefined ? { connectTimeout: ms(s.connectTimeoutMs) } : {}),
+    ...(s.requestTimeoutMs !== undefined ? { requestTimeout: ms(s.requestTimeoutMs) } : {}),
+    ...(s.defaultSubset ? { defaultSubset: s.defaultSubset } : {}),
+    ...(s.subsets?.length
+      ? {
+          subsets: Object.fromEntries(
+            s.subsets.map((sub) => [
+              sub.name,
+              { filter: sub.filter, ...(sub.onlyPassing ? { onlyPassing: true } : {}) },
+            ]),
+          ),
+        }
+      : {}),
+    ...(s.failover?.length ? { failover: { '*': { datacenters: [...s.failover] } } } : {}),
+  };
+  if (Object.keys(resolver).length > 0) entries.push({ kind: 'ServiceResolver', name: s.name, spec: resolver });
+
+  if (s.splits?.length) {
+    entries.push({
+      kind: 'ServiceSplitter',
+      name: s.name,
+      spec: {
+        splits: s.splits.map((sp) => ({ weight: sp.weight, ...(sp.subset ? { serviceSubset: sp.subset } : {}) })),
+      },
+    });
+  }
+
+  const routes = (s.routes ?? []).map((r) => ({
+    match: { http: httpMatch(r.match) },
+    destination: {
+      ...(r.destination.subset ? { serviceSubset: r.destination.subset } : {}),
+      ...(r.destination.prefixRewrite !== undefined ? { prefixRewrite: r.destination.prefixRewrite } : {}),
+      ...(r.destination.requestTimeoutMs !== undefined ? { requestTimeout: ms(r.destination.requestTimeoutMs) } : {}),
+      ...((r.destination.retries ?? s.retries) ? retries((r.destination.retries ?? s.retries)!) : {}),
+    },
+  }));
+  // retries apply to every request: the requests no route matches get a catch-all route carrying them
+  if (s.retries) routes.push({ match: { http: { pathPrefix: '/' } }, destination: retries(s.retries) });
+  if (routes.length) entries.push({ kind: 'ServiceRouter', name: s.name, spec: { routes } });
+
+  if (s.intentions?.length) {
+    entries.push({
+      kind: 'ServiceIntentions',
+      name: s.name,
+      spec: { destination: { name: s.name }, sources: intentionSources(s.intentions) },
+    });
+  }
+  return entries;
 }
 
 /** A config entry as a consul-k8s custom resource. */

@@ -50,3 +50,29 @@ export function escapeTerraformTemplate(text: string): string {
 export function resolveTokens<T>(scope: IConstruct, value: T): T {
   return Tokenization.resolve(value, { scope, resolver: new DefaultTokenResolver(new StringConcat()) }) as T;
 }
+
+/** How many frames a token created under `withShortTokenStacks` keeps. */
+const SHORT_STACK_FRAMES = 10;
+
+/** Formats a stack as V8 does, without source maps, keeping the innermost frames. */
+function shortStack(error: Error, frames: readonly NodeJS.CallSite[]): string {
+  return [String(error), ...frames.slice(0, SHORT_STACK_FRAMES).map((frame) => `    at ${String(frame)}`)].join('\n');
+}
+
+/**
+ * Runs `fn` with short stack traces for the cdktf tokens it creates. cdktf records the whole stack of every token
+ * it makes (each resource's output references too) only to quote it in an error message; formatting a deep stack
+ * through source maps (tsx turns them on) costs more than the rest of a resource's creation. Within `fn` a stack
+ * is formatted without source maps and keeps its innermost frames. The previous formatter is restored after, so
+ * an error thrown inside and read later is formatted as usual; synthesized output does not change.
+ */
+export function withShortTokenStacks<T>(fn: () => T): T {
+  const previous = Error.prepareStackTrace;
+  if (previous === shortStack) return fn();
+  Error.prepareStackTrace = shortStack;
+  try {
+    return fn();
+  } finally {
+    Error.prepareStackTrace = previous;
+  }
+}

@@ -18,8 +18,17 @@ export class ResourceSet<T> {
 
   /** Makes the resources of the set those of `desired` (id → spec). */
   public sync(desired: ReadonlyMap<string, T>): void {
-    for (const id of [...this.created.keys()]) {
-      if (desired.has(id)) continue;
+    this.update(this.created.keys(), desired);
+  }
+
+  /**
+   * Makes the resources among `ids` those of `desired` (each of its ids among `ids`), leaving every other
+   * resource of the set as it is: the same as `sync` with the whole desired set when only these changed, at a
+   * cost that does not grow with the set.
+   */
+  public update(ids: Iterable<string>, desired: ReadonlyMap<string, T>): void {
+    for (const id of [...ids]) {
+      if (desired.has(id) || !this.created.has(id)) continue;
       this.scope.node.tryRemoveChild(id);
       this.created.delete(id);
     }
