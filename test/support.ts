@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { vi } from 'vitest';
 import { parse } from 'yaml';
@@ -22,19 +21,8 @@ import type { MeshManifest } from '../constructs/private/mesh-manifest';
 /** Root of the repository. */
 export const REPO = path.resolve(__dirname, '..');
 
-const created: string[] = [];
-
-/** A fresh temporary directory, removed after the test file that made it (test/cleanup.ts). */
-export function tempDir(prefix = 'meshform-test-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  created.push(dir);
-  return dir;
-}
-
-/** Removes every directory tempDir made in this test file. */
-export function removeTempDirs(): void {
-  for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-}
+export { removeTempDirs, tempDir } from './temp-dirs';
+import { tempDir } from './temp-dirs';
 
 /** A synthesized Terraform JSON document. */
 export interface StackJson {
