@@ -6,6 +6,7 @@ import type { CaDatacenter, CaHosting } from './certificate-authority';
 import type { ServerCertificateRequest } from './private/ca-material';
 import type { FederationLogin } from './private/egress';
 import type { TerraformStack } from './private/engine';
+import { checkedId, checkedProps, checkEnum } from './private/guards';
 import { isDatacenterName } from './private/validation';
 import { StateBackend, StateLocation } from './state-backend';
 
@@ -91,6 +92,18 @@ export interface DatacenterDescription {
   }[];
 }
 
+const DATACENTER_SYMBOL = Symbol.for('meshform.Datacenter');
+
+/** A datacenter's scope: its mesh, refused with a clear error otherwise (checked before constructs sees it). */
+function datacenterScope(scope: unknown, id: unknown): Construct {
+  if (!Mesh.isMesh(scope)) {
+    const where =
+      scope instanceof Construct ? `${scope.node.path ? `${scope.node.path}/` : ''}${String(id)}` : String(id);
+    throw errors.notInMesh(where);
+  }
+  return scope;
+}
+
 /** Who can reach a mesh gateway. */
 export type GatewayReach = 'internet' | 'network';
 
@@ -99,6 +112,11 @@ export type GatewayReach = 'internet' | 'network';
  * A datacenter owns the Terraform stacks that install it.
  */
 export abstract class Datacenter extends Construct {
+  /** True when `x` is a datacenter (of any kind). */
+  public static isDatacenter(x: unknown): x is Datacenter {
+    return typeof x === 'object' && x !== null && DATACENTER_SYMBOL in x;
+  }
+
   /** The mesh this datacenter belongs to. */
   public readonly mesh: Mesh;
   /** Consul datacenter name. */
@@ -138,10 +156,11 @@ export abstract class Datacenter extends Construct {
   private readonly raised: MeshformWarning[] = [];
 
   protected constructor(scope: Construct, id: string, props: DatacenterProps, allowedServerCounts: readonly number[]) {
-    super(scope, id);
-    if (!Mesh.isMesh(scope)) throw errors.notInMesh(this.node.path);
-    this.mesh = scope;
+    super(datacenterScope(scope, id), checkedId(scope, id));
+    Object.defineProperty(this, DATACENTER_SYMBOL, { value: true });
+    this.mesh = scope as Mesh;
     const path = this.node.path;
+    props = checkedProps(path, 'datacenter props', props, 'pass the datacenter props object');
     this.name = props.name ?? id;
     if (!isDatacenterName(this.name)) {
       throw errors.invalidName(path, 'datacenter name', this.name, suggestName(this.name));
@@ -152,8 +171,18 @@ export abstract class Datacenter extends Construct {
       throw errors.invalidServerCount(path, this.servers, allowedServerCounts);
     }
     if (this.servers === 1) this.warn(warnings.singleServer(this.name));
+    checkEnum(path, 'cloud', props.cloud, Cloud, 'Cloud.AWS, GOOGLE_CLOUD, AZURE, ON_PREMISES or OTHER');
     this.cloud = props.cloud ?? Cloud.OTHER;
+    if (props.primary !== undefined && typeof props.primary !== 'boolean')
+      throw errors.invalidValue(path, 'primary', props.primary, 'use true or false');
     this.backend = props.backend ?? this.mesh.backend;
+    if (!(this.backend instanceof StateBackend))
+      throw errors.missingValue(
+        path,
+        'backend',
+        this.backend,
+        'use StateBackend.local(), .s3({...}) or .terraformCloud({...})',
+      );
     this.backend.validate(path);
     this.meshGateway = new MeshGateway(this, 'MeshGateway', props.meshGateway);
   }

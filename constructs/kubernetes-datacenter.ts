@@ -78,6 +78,13 @@ export class KubernetesDatacenter extends Datacenter {
     super(scope as Construct, id, props, [1, 3, 5]);
     const path = this.node.path;
     this.cluster = props.cluster;
+    if (!(this.cluster instanceof KubernetesCluster))
+      throw errors.missingValue(
+        path,
+        'cluster',
+        this.cluster,
+        'set `cluster: KubernetesCluster.fromKubeconfig({ context })` or `KubernetesCluster.eks({ region, vpcCidr })`',
+      );
     this.cluster.validate(path);
     this.namespace = props.namespace ?? 'consul';
     if (!isDatacenterName(this.namespace)) throw errors.invalidKubernetesName(path, 'namespace', this.namespace);

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Construct } from 'constructs';
-import type { Mesh } from '../constructs/mesh';
+import { Mesh } from '../constructs/mesh';
 import { DISABLE_STACK_TRACE_IN_METADATA, type ISynthesisSession, TerraformStack } from '../constructs/private/engine';
 import { CONNECT_CA_DIR, MESH_MANIFEST_DIR } from '../constructs/private/mesh-manifest';
 import type { StateBackend } from '../constructs/state-backend';
@@ -44,7 +44,8 @@ export abstract class MeshStack extends TerraformStack {
   protected onSynthesized(_session: ISynthesisSession): void {}
 
   public override prepareStack(): void {
-    this.mesh.prepare();
+    // every mesh of the app, not only this one: an invalid mesh anywhere stops synthesis before anything is written
+    Mesh.prepareAll(this.node.root);
     super.prepareStack();
   }
 }

@@ -302,6 +302,11 @@ export class VmDatacenterStack extends MeshStack {
       return { source: 'aws-secretsmanager', secret_id: secretName(dc, group), region };
     }, this.gatewayWanAddress);
     this.metricsIngress();
+    // The config entries hold user text (filters, regexes, descriptions): a local keeps it JSON data, where
+    // quotes and backslashes stay data, instead of text inside the jsonencode(...) expression below.
+    const configEntries = dc.isPrimary
+      ? (new TerraformLocal(this, 'config_entries', literalData(this.configEntries())).expression as object[])
+      : undefined;
     for (const group of this.hostGroups) {
       const secret = secretFor(group.name);
       const role =
@@ -313,7 +318,7 @@ export class VmDatacenterStack extends MeshStack {
       new SecretsmanagerSecretVersion(this, `SecretValue-${group.name}`, {
         secretId: secret.id,
         secretString: Fn.jsonencode(
-          roleSecrets(role, plan, shared, role.kind === 'server' && dc.isPrimary ? this.configEntries() : undefined),
+          roleSecrets(role, plan, shared, role.kind === 'server' ? configEntries : undefined),
         ),
       });
     }
@@ -622,4 +627,13 @@ export class VmDatacenterStack extends MeshStack {
         fs.writeFileSync(path.join(dir, 'systemd', u.name), resolveTokens(this, u.content));
     }
   }
+}
+
+/** Data as Terraform reads it literally from JSON: every string's template sequences escaped. */
+function literalData(value: unknown): any {
+  if (typeof value === 'string') return escapeTerraformTemplate(value);
+  if (Array.isArray(value)) return value.map(literalData);
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeTerraformTemplate(k), literalData(v)]));
+  return value;
 }

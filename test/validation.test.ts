@@ -174,7 +174,7 @@ describe('gateways', () => {
       '[shop/a/MeshGateway] mesh gateway port is not a TCP port: 70000. Fix: use a whole number from 1 to 65535',
     );
     expect(thrownMessage(() => new KubernetesDatacenter(m, 'b', { ...primary, meshGateway: { replicas: 0 } }))).toBe(
-      '[shop/b/MeshGateway] mesh gateway replicas must be a whole number of at least 1: 0. Fix: use 1 or more (2 or more for high availability)',
+      '[shop/b/MeshGateway] mesh gateway replicas must be a whole number from 1 to 100: 0. Fix: use 1 to 100 (2 or more for high availability)',
     );
   });
 });
