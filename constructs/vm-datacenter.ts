@@ -191,6 +191,15 @@ export class VmDatacenter extends Datacenter {
    * and routes both ways, so that their mesh gateways reach each other privately. Their CIDRs must not overlap.
    */
   public peerWith(other: VmDatacenter): this {
+    if (!(other instanceof VmDatacenter))
+      throw errors.notADatacenter(
+        this.node.path,
+        'the datacenter to peer with',
+        other,
+        this.mesh.datacenters.filter((d) => d instanceof VmDatacenter && d !== this).map((d) => d.name),
+      );
+    if (other === this)
+      throw errors.invalidValue(this.node.path, 'the datacenter to peer with', other.name, 'peer with another VM datacenter');
     if (!(this.hosts instanceof AwsVmHosts)) throw errors.peeringNotAws(this.node.path, this.node.path);
     if (!(other.hosts instanceof AwsVmHosts)) throw errors.peeringNotAws(this.node.path, other.node.path);
     if (this.region !== other.region) throw errors.peeringRegion(this.node.path, other.node.path);
