@@ -7,5 +7,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // the suite is a pipeline: it chooses unattended roots explicitly (meshform refuses to create one silently
+    // without a terminal); the tests of that refusal unset it
+    env: { MESHFORM_UNATTENDED_ROOT: '1' },
   },
 });

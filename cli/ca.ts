@@ -12,7 +12,8 @@ import {
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { isSignedBy } from '../constructs/private/x509';
 import { SecretStore } from '../constructs/secret-store';
-import { CliError, style } from './output';
+import { childEnvironment } from './environment';
+import { CliError, MESHFORM, style } from './output';
 
 /** Exit codes of `meshform ca status`, for CI. */
 export const CA_EXIT = { ok: 0, due: 10, invalid: 20 } as const;
@@ -21,7 +22,7 @@ export const CA_EXIT = { ok: 0, due: 10, invalid: 20 } as const;
 export function promptHidden(question: string): string | undefined {
   if (!process.stdin.isTTY) return undefined;
   process.stderr.write(question);
-  spawnSync('stty', ['-echo'], { stdio: 'inherit' });
+  spawnSync('stty', ['-echo'], { stdio: 'inherit', env: childEnvironment() });
   try {
     const buffer = Buffer.alloc(1);
     let line = '';
@@ -32,7 +33,7 @@ export function promptHidden(question: string): string | undefined {
     }
     return line;
   } finally {
-    spawnSync('stty', ['echo'], { stdio: 'inherit' });
+    spawnSync('stty', ['echo'], { stdio: 'inherit', env: childEnvironment() });
     process.stderr.write('\n');
   }
 }
@@ -62,6 +63,42 @@ export const newPassphrase: PassphraseProvider = (rootId) => {
   if (promptHidden('Again: ') !== first) throw caErrors.passphrasesDiffer(subject);
   return first;
 };
+
+/** The variable that chooses an unattended root for a pipeline (the flag is `--unattended-root`). */
+export const UNATTENDED_ROOT_VARIABLE = 'MESHFORM_UNATTENDED_ROOT';
+
+/**
+ * Whether the user chose an unattended root (its generated passphrase stored beside its key): the
+ * `--unattended-root` flag, or MESHFORM_UNATTENDED_ROOT=1 (true, yes); 0, false, no or unset mean no.
+ */
+export function unattendedRootChosen(flag = false): boolean {
+  if (flag) return true;
+  const value = process.env[UNATTENDED_ROOT_VARIABLE]?.trim();
+  if (value === undefined || value === '' || /^(0|false|no)$/i.test(value)) return false;
+  if (/^(1|true|yes)$/i.test(value)) return true;
+  throw new CliError(
+    `${UNATTENDED_ROOT_VARIABLE} must be 1 (true, yes) to choose an unattended root, or 0 (false, no): ${JSON.stringify(value)}`,
+    2,
+  );
+}
+
+/**
+ * A new root's passphrase: from MESHFORM_CA_PASSPHRASE_<ID> or MESHFORM_CA_PASSPHRASE; else none when the
+ * user chose an unattended root (`unattended`); else asked twice on the terminal. Without a terminal and
+ * without that choice, refused: a pipeline never creates an unattended root silently.
+ */
+export function newRootPassphrase(options: { readonly unattended: boolean }): PassphraseProvider {
+  return (rootId) => {
+    if (passphraseFromEnvironment(rootId) || (!options.unattended && process.stdin.isTTY)) return newPassphrase(rootId);
+    if (options.unattended) return undefined;
+    throw new CliError(
+      `root ${rootId} needs a passphrase and there is no terminal to ask for one: set MESHFORM_CA_PASSPHRASE ` +
+        `(or MESHFORM_CA_PASSPHRASE_${rootId.toUpperCase().replace(/[^A-Z0-9]/g, '_')}), or choose an unattended root, ` +
+        `its generated passphrase stored beside its key until \`${MESHFORM} ca protect --id ${rootId}\`, ` +
+        `with --unattended-root or ${UNATTENDED_ROOT_VARIABLE}=1; no root was created`,
+    );
+  };
+}
 
 /** The manifest of a mesh as meshform last issued certificates for it (kept in the store). */
 const LAST_SYNTH = 'synthesized.json';
@@ -109,7 +146,7 @@ export function reconcileMeshCa(
   mesh: MeshManifest,
   provider: PassphraseProvider = passphrases(),
   now?: Date,
-  creation: PassphraseProvider = newPassphrase,
+  creation: PassphraseProvider = newRootPassphrase({ unattended: unattendedRootChosen() }),
 ): string[] {
   const ca = store.ca(mesh.mesh);
   const plan = mesh.ca.plan;
@@ -135,7 +172,7 @@ export function reconcileMeshCa(
     if (ca.isUnattended(id)) {
       lines.push(
         style.yellow(
-          `[meshform/unattended-root] root ${id}'s passphrase is stored beside its key: protect it with \`npm run -s meshform -- ca protect --root --id ${id}\``,
+          `[meshform/unattended-root] root ${id}'s passphrase is stored beside its key: protect it with \`${MESHFORM} ca protect --id ${id}\``,
         ),
       );
     }
@@ -186,43 +223,58 @@ export function caStatus(
       `           expires ${c.notAfter.toISOString()} (${c.daysLeft} days)${c.problems.length ? `: ${c.problems.join('; ')}` : ''}`,
     );
   }
-  for (const dc of missing) lines.push(`  ${style.yellow('MISSING')}  server ${dc}: run meshform synth to issue it`);
+  for (const dc of missing) lines.push(`  ${style.yellow('MISSING')}  server ${dc}: run ${MESHFORM} synth to issue it`);
   for (const e of inspection.errors) lines.push(style.red(`  error: ${e.message}`));
   lines.push(
     code === CA_EXIT.ok
       ? 'all certificates valid'
       : code === CA_EXIT.due
-        ? `due within ${mesh.ca.plan.rotationWindowDays} days or missing: run meshform synth (a root: meshform ca rotate --root)`
-        : 'invalid or expired CA material: see above (meshform synth renews expired intermediates and server certificates)',
+        ? `due within ${mesh.ca.plan.rotationWindowDays} days or missing: run ${MESHFORM} synth (a root: ${MESHFORM} ca rotate --root)`
+        : `invalid or expired CA material: see above (${MESHFORM} synth renews expired intermediates and server certificates)`,
   );
   return { output: `${lines.join('\n')}\n`, code };
 }
 
-/** `meshform ca init`: creates the mesh's first root with a passphrase (or unattended). */
+/** What a `meshform ca` command did: its text for a terminal and its document for `--json`. */
+export interface CaReport {
+  readonly text: string;
+  readonly json: { readonly [field: string]: unknown };
+}
+
+/** A root id as the store names its directory (the topology's rule): lowercase letters, digits, hyphens. */
+export const ROOT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Refuses a root id given on the command line that is not one (it names a directory in the store). */
+export function checkRootId(id: string, option = '--id'): string {
+  if (!ROOT_ID.test(id))
+    throw new CliError(
+      `${option} ${JSON.stringify(id)} is not a root id: use 1 to 63 lowercase letters, digits and hyphens, starting with a letter or digit (e.g. root-2); ` +
+        'a root id names a directory in the secret store, so no "/", "..", absolute path or other character',
+      2,
+    );
+  return id;
+}
+
+/** `meshform ca init`: creates the mesh's first root with a passphrase (or unattended, when chosen). */
 export function caInit(
   store: SecretStore,
   mesh: MeshManifest,
   options: { unattended: boolean; provider?: PassphraseProvider },
-): string {
+): CaReport {
   store.ensure(mesh.mesh);
   const ca = store.ca(mesh.mesh);
   const plan = mesh.ca.plan;
   if (ca.roots().length > 0) throw caErrors.rootExists(ca.rootSubject(ca.roots().join(', ')));
-  let passphrase: string | undefined;
-  if (!options.unattended) {
-    passphrase = (options.provider ?? newPassphrase)(plan.root);
-    if (!passphrase)
-      throw new CliError(
-        'a root needs a passphrase: set MESHFORM_CA_PASSPHRASE, run from a terminal, or pass --unattended',
-        2,
-      );
-  }
+  const passphrase = (options.provider ?? newRootPassphrase({ unattended: options.unattended }))(plan.root);
   ca.createRoot(plan.root, {
     keyAlgorithm: plan.keyAlgorithm,
     validityDays: plan.rootValidityDays,
     ...(passphrase ? { passphrase } : {}),
   });
-  return `created root ${plan.root} of mesh ${mesh.mesh}${passphrase ? ' (key encrypted with your passphrase)' : ' (unattended)'}\n`;
+  return {
+    text: `created root ${plan.root} of mesh ${mesh.mesh}${passphrase ? ' (key encrypted with your passphrase)' : ` (unattended: protect it with \`${MESHFORM} ca protect --id ${plan.root}\`)`}\n`,
+    json: { mesh: mesh.mesh, root: plan.root, unattended: !passphrase },
+  };
 }
 
 /** `meshform ca rotate --root`: a new root, cross-signed by the active one; prints the topology change. */
@@ -233,10 +285,11 @@ export function caRotateRoot(
     id?: string;
     crossSign: boolean;
     force: boolean;
+    unattended?: boolean;
     provider?: PassphraseProvider;
     newPassphrase?: PassphraseProvider;
   },
-): string {
+): CaReport {
   const ca = store.ca(mesh.mesh);
   const plan = mesh.ca.plan;
   if (plan.previousRoot) throw caErrors.rotationInProgress(ca.rootSubject(plan.root), plan.previousRoot, plan.root);
@@ -244,12 +297,12 @@ export function caRotateRoot(
   if (!options.crossSign && !options.force)
     throw caErrors.rotationWithoutCrossSigningRefused(ca.rootSubject(plan.root));
   const number = Math.max(0, ...ca.roots().map((id) => Number(/-(\d+)$/.exec(id)?.[1] ?? 0))) + 1;
-  const id = options.id ?? `root-${number}`;
+  const id = options.id === undefined ? `root-${number}` : checkRootId(options.id);
   if (ca.rootCertificate(id)) throw caErrors.rootExists(ca.rootSubject(id));
   const provider = options.provider ?? passphrases();
   // The active root's key is unlocked first: a wrong or missing passphrase leaves the store as it was.
   if (options.crossSign) ca.rootKey(plan.root, provider);
-  const passphrase = (options.newPassphrase ?? newPassphrase)(id);
+  const passphrase = (options.newPassphrase ?? newRootPassphrase({ unattended: options.unattended === true }))(id);
   ca.createRoot(id, {
     keyAlgorithm: plan.keyAlgorithm,
     validityDays: plan.rootValidityDays,
@@ -264,16 +317,33 @@ export function caRotateRoot(
   const cross = ca.crossCertificate(id);
   const verified = cross !== undefined && isSignedBy(cross, ca.rootCertificate(plan.root)!);
   const allow = options.crossSign ? '' : ', crossSign: false, allowRotationWithoutCrossSigning: true';
-  return [
-    `created root ${id}${options.crossSign ? `, cross-signed by ${plan.root}${verified ? ' (verified)' : ''}` : ' (NOT cross-signed)'}${passphrase ? '' : ' (unattended)'}`,
-    '',
-    'Now make the rotation a planned change, in deploys of its own:',
-    `  1. set  certificateAuthority: CertificateAuthority.offline({ root: '${id}', previousRoot: '${plan.root}'${allow} })`,
-    `     then meshform synth (issues every datacenter's intermediate under ${id}) and deploy every datacenter:`,
-    `     they trust both roots, and servers present chains ${options.crossSign ? `that datacenters still on ${plan.root} accept` : `that datacenters still on ${plan.root} REJECT until deployed`}.`,
-    `  2. when every datacenter runs on ${id}: remove previousRoot, meshform synth, deploy again (${plan.root} is no longer trusted).`,
-    '',
-  ].join('\n');
+  const next = [
+    `set  certificateAuthority: CertificateAuthority.offline({ root: '${id}', previousRoot: '${plan.root}'${allow} })`,
+    `then ${MESHFORM} synth (issues every datacenter's intermediate under ${id}) and deploy every datacenter: ` +
+      `they trust both roots, and servers present chains ${options.crossSign ? `that datacenters still on ${plan.root} accept` : `that datacenters still on ${plan.root} REJECT until deployed`}`,
+    `when every datacenter runs on ${id}: remove previousRoot, ${MESHFORM} synth, deploy again (${plan.root} is no longer trusted)`,
+  ];
+  return {
+    text: [
+      `created root ${id}${options.crossSign ? `, cross-signed by ${plan.root}${verified ? ' (verified)' : ''}` : ' (NOT cross-signed)'}${passphrase ? '' : ' (unattended)'}`,
+      '',
+      'Now make the rotation a planned change, in deploys of its own:',
+      `  1. ${next[0]}`,
+      `     then ${MESHFORM} synth (issues every datacenter's intermediate under ${id}) and deploy every datacenter:`,
+      `     they trust both roots, and servers present chains ${options.crossSign ? `that datacenters still on ${plan.root} accept` : `that datacenters still on ${plan.root} REJECT until deployed`}.`,
+      `  2. ${next[2]}.`,
+      '',
+    ].join('\n'),
+    json: {
+      mesh: mesh.mesh,
+      root: id,
+      previousRoot: plan.root,
+      crossSigned: options.crossSign,
+      verified,
+      unattended: !passphrase,
+      next,
+    },
+  };
 }
 
 /** `meshform ca rotate --intermediate <dc>`: a new intermediate (and server certificate) under the active root. */
@@ -282,7 +352,7 @@ export function caRotateIntermediate(
   mesh: MeshManifest,
   dc: string,
   provider: PassphraseProvider = passphrases(),
-): string {
+): CaReport {
   const request = mesh.ca.requests.find((r) => r.datacenter === dc);
   if (!request)
     throw caErrors.unknownDatacenter(
@@ -306,34 +376,47 @@ export function caRotateIntermediate(
   };
   ca.issueServer(request, leaf);
   if (request.clientApi) ca.issueClientApi(dc, leaf);
-  return `issued a new intermediate and ${request.clientApi ? 'server and client API certificates' : 'server certificate'} for ${dc} under ${plan.root}: export the secrets and deploy ${dc}'s stack\n`;
+  return {
+    text: `issued a new intermediate and ${request.clientApi ? 'server and client API certificates' : 'server certificate'} for ${dc} under ${plan.root}: export the secrets and deploy ${dc}'s stack\n`,
+    json: {
+      mesh: mesh.mesh,
+      datacenter: dc,
+      root: plan.root,
+      issued: ['intermediate', 'server', ...(request.clientApi ? ['client-api'] : [])],
+    },
+  };
 }
 
-/** `meshform ca protect --root --id <id>`: re-encrypts a root key with a passphrase and removes the stored one. */
-export function caProtect(store: SecretStore, mesh: MeshManifest, id: string, provider?: PassphraseProvider): string {
+/** `meshform ca protect --id <id>`: re-encrypts a root key with a passphrase and removes the stored one. */
+export function caProtect(store: SecretStore, mesh: MeshManifest, id: string, provider?: PassphraseProvider): CaReport {
+  checkRootId(id);
   const ca = store.ca(mesh.mesh);
   if (!ca.rootCertificate(id)) throw caErrors.rootMissing(ca.rootSubject(id), ca.roots(), id);
   const passphrase = (provider ?? newPassphrase)(id);
   if (!passphrase)
     throw new CliError('protect needs a new passphrase: set MESHFORM_CA_PASSPHRASE or run from a terminal', 2);
   ca.protect(id, passphrase, passphrases());
-  return `root ${id}'s key is now encrypted with your passphrase only; keep the store (or at least ca/roots/${id}) offline\n`;
+  return {
+    text: `root ${id}'s key is now encrypted with your passphrase only; keep the store (or at least ca/roots/${id}) offline\n`,
+    json: { mesh: mesh.mesh, root: id, unattended: false },
+  };
 }
 
 function readInput(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new CliError(`cannot read ${file}`, 2);
+  } catch (e) {
+    throw new CliError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 2);
   }
 }
 
-/** `meshform ca import --root`: an existing root and its key into the store, checked first. */
+/** `meshform ca import --id`: an existing root and its key into the store, checked first. */
 export function caImport(
   store: SecretStore,
   mesh: MeshManifest,
   options: { id: string; certificateFile: string; keyFile: string; provider?: PassphraseProvider; now?: Date },
-): string {
+): CaReport {
+  checkRootId(options.id);
   const certificate = readInput(options.certificateFile);
   const key = readInput(options.keyFile);
   store.ensure(mesh.mesh);
@@ -352,11 +435,14 @@ export function caImport(
   const plan = mesh.ca.plan;
   const next =
     plan.root === options.id
-      ? "it is the topology's active root: meshform synth issues every datacenter's intermediate under it"
+      ? `it is the topology's active root: ${MESHFORM} synth issues every datacenter's intermediate under it`
       : ca.rootCertificate(plan.root)
-        ? `to rotate to it: set root: '${options.id}', previousRoot: '${plan.root}' and run meshform synth (cross-signing needs ${plan.root}'s passphrase)`
+        ? `to rotate to it: set root: '${options.id}', previousRoot: '${plan.root}' and run ${MESHFORM} synth (cross-signing needs ${plan.root}'s passphrase)`
         : `make it the active root: root: '${options.id}' in the topology`;
-  return `imported root ${options.id} into mesh ${mesh.mesh} (key encrypted with your passphrase)\n${next}\n`;
+  return {
+    text: `imported root ${options.id} into mesh ${mesh.mesh} (key encrypted with your passphrase)\n${next}\n`,
+    json: { mesh: mesh.mesh, root: options.id, active: plan.root === options.id, next },
+  };
 }
 
 /** `meshform ca sign-csr`: a CA certificate for a request (e.g. Vault's mesh root mount) under the active root. */
@@ -364,14 +450,17 @@ export function caSignRequest(
   store: SecretStore,
   mesh: MeshManifest,
   options: { requestFile: string; validityDays?: number; provider?: PassphraseProvider },
-): string {
+): CaReport {
   const plan: CaPlan = mesh.ca.plan;
-  return store
-    .ca(mesh.mesh)
-    .signRequest(
-      readInput(options.requestFile),
-      plan.root,
-      { validityDays: options.validityDays ?? plan.intermediateValidityDays },
-      options.provider ?? passphrases(),
-    );
+  const ca = store.ca(mesh.mesh);
+  const text = ca.signRequest(
+    readInput(options.requestFile),
+    plan.root,
+    { validityDays: options.validityDays ?? plan.intermediateValidityDays },
+    options.provider ?? passphrases(),
+  );
+  // what signRequest prints: the certificate, then the root it chains to
+  const root = ca.rootCertificate(plan.root)!;
+  const certificate = text.endsWith(root) ? text.slice(0, text.length - root.length) : text;
+  return { text, json: { mesh: mesh.mesh, root: plan.root, certificate, rootCertificate: root } };
 }

@@ -11,7 +11,7 @@ import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { chainTrusted } from '../constructs/private/x509';
 import type { SecretStore } from '../constructs/secret-store';
 import type { ServiceDescription } from '../constructs/service';
-import { style } from './output';
+import { MESHFORM, style } from './output';
 
 /** Exit codes of `meshform check`. */
 export const CHECK_EXIT = { ok: 0, broken: 4 } as const;
@@ -89,7 +89,7 @@ function trustCheck(
     return {
       ok: false,
       note: `no agent TLS material for ${missing.join(', ')}`,
-      fix: 'run meshform synth to issue it',
+      fix: `run ${MESHFORM} synth to issue it`,
     };
   const ca = store?.has(manifest.mesh) ? store.ca(manifest.mesh) : undefined;
   if (!ca || [from, ...targets].some((dc) => !ca.server(dc))) {
@@ -104,7 +104,7 @@ function trustCheck(
       return {
         ok: false,
         note: `${from} and ${t} do not trust each other's certificates`,
-        fix: 'run meshform ca status and renew the datacenter that fails (meshform ca rotate --intermediate <dc>)',
+        fix: `run ${MESHFORM} ca status and renew the datacenter that fails (${MESHFORM} ca rotate --intermediate <dc>)`,
       };
     }
   }

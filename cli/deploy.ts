@@ -6,13 +6,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CliError, style } from './output';
+import { CliError, MESHFORM, style } from './output';
 import {
   appliedConfigurationDir,
   dependencyOrder,
   fileSha256,
   keepAppliedConfiguration,
   PLAN_EXIT,
+  PlanDocument,
   PlanOptions,
   planWithSynthesis,
   PlanWithSynthesis,
@@ -28,7 +29,7 @@ import { isEmptyPlan } from './terraform-plan';
 type StackOutcome = 'applied' | 'destroyed' | 'unchanged' | 'pending' | 'failed' | 'interrupted';
 
 /** What a deploy did, kept between runs so a re-run says where the last one stopped. */
-interface DeployJournal {
+export interface DeployJournal {
   /** The plan run it applied. */
   readonly run: string;
   readonly started: string;
@@ -48,8 +49,29 @@ interface DeployJournal {
   };
 }
 
+/** How a deploy ended: `applied`, `up-to-date` (nothing to apply), `refused` (an incomplete plan, a blocked gate, a stack that cannot be applied here), `cancelled` (not approved), `failed` (an apply failed), `interrupted`. */
+export type DeployOutcome = 'applied' | 'up-to-date' | 'refused' | 'cancelled' | 'failed' | 'interrupted';
+
+/** What `meshform deploy --json` prints: the plan, and what the deploy did with it. */
+export interface DeployResult {
+  readonly exitCode: number;
+  readonly outcome: DeployOutcome;
+  /** The plan the deploy showed (absent when planning itself failed). */
+  readonly plan?: PlanDocument;
+  /** What it did to each stack, and where it stopped (`.meshform-cache/deploy.json`). */
+  readonly journal?: DeployJournal;
+}
+
+/** What a deploy records while it runs, for its result. */
+interface DeployRecord {
+  outcome?: DeployOutcome;
+  plan?: PlanDocument;
+  journal?: DeployJournal;
+}
+
 /** Options of a deploy. */
-export interface DeployOptions extends Omit<PlanOptions, 'offline' | 'terraform' | 'guard' | 'detailedExitCode'> {
+export interface DeployOptions
+  extends Omit<PlanOptions, 'offline' | 'terraform' | 'guard' | 'detailedExitCode' | 'stacks'> {
   /** Apply without asking; refused when a gate fires that is not acknowledged. */
   readonly autoApprove: boolean;
   /** Asks the user to approve; resolves true to go on. `abort` is signalled when the run is interrupted. */
@@ -78,10 +100,22 @@ function writeJournal(projectDir: string, journal: DeployJournal): void {
 
 /** Plans, asks, applies; returns the exit code. Holds the project's lock throughout. */
 export async function deployProject(options: DeployOptions): Promise<number> {
+  return (await deployWithResult(options)).exitCode;
+}
+
+/** Plans, asks, applies; returns the exit code, the plan and what was done. Holds the project's lock throughout. */
+export async function deployWithResult(options: DeployOptions): Promise<DeployResult> {
   return withProjectLockAsync(options.projectDir, 'deploy', async () => {
     const guard = new RunGuard();
+    const record: DeployRecord = {};
     try {
-      return await deployLocked(options, guard);
+      const exitCode = await deployLocked(options, guard, record);
+      return {
+        exitCode,
+        outcome: record.outcome ?? (exitCode === PLAN_EXIT.ok ? 'applied' : 'failed'),
+        ...(record.plan ? { plan: record.plan } : {}),
+        ...(record.journal ? { journal: record.journal } : {}),
+      };
     } finally {
       guard.stop();
     }
@@ -110,11 +144,13 @@ function approvalLine(stack: StackPlan): string {
   return `  ${what}  ${stack.stack}  ${c.create} to create, ${c.update} to update, ${c.replace} to replace, ${c.delete} to destroy — plan ${stack.planFile} sha256 ${stack.planSha256}`;
 }
 
-async function deployLocked(options: DeployOptions, guard: RunGuard): Promise<number> {
+async function deployLocked(options: DeployOptions, guard: RunGuard, record: DeployRecord): Promise<number> {
   const note = resumeNote(readJournal(options.projectDir));
   if (note) options.write(style.yellow(note));
   const planned = await planWithSynthesis({ ...options, offline: false, terraform: true, guard });
   const { plan } = planned;
+  record.plan = plan;
+  record.outcome = 'refused';
   options.write(renderPlanText(plan));
   if (plan.exitCode === PLAN_EXIT.error) {
     const failed = plan.stacks.filter((s) => s.status === 'failed').map((s) => `${s.stack} (${s.reason})`);
@@ -156,7 +192,9 @@ async function deployLocked(options: DeployOptions, guard: RunGuard): Promise<nu
     started: new Date().toISOString(),
     stacks: Object.fromEntries(plan.stacks.map((s) => [s.stack, pending.includes(s) ? 'pending' : 'unchanged'])),
   };
+  record.journal = journal;
   if (pending.length === 0) {
+    record.outcome = 'up-to-date';
     journal.finished = new Date().toISOString();
     writeJournal(options.projectDir, journal);
     keepUnchanged(options.projectDir, planned);
@@ -169,13 +207,22 @@ async function deployLocked(options: DeployOptions, guard: RunGuard): Promise<nu
         `Apply ${pending.length === 1 ? 'this plan' : `these ${pending.length} plans`}? Only "yes" is accepted: `,
       guard.abort.signal,
     );
-    if (guard.interrupted) return stopped(options, journal, guard.interrupted, undefined, 'approval');
+    if (guard.interrupted) {
+      record.outcome = 'interrupted';
+      return stopped(options, journal, guard.interrupted, undefined, 'approval');
+    }
     if (!approved) {
+      record.outcome = 'cancelled';
       options.write('deploy cancelled: nothing was applied\n');
       return PLAN_EXIT.error;
     }
   }
-  return applyRun(planned, terraform, options, guard, journal);
+  record.outcome = 'failed';
+  const code = await applyRun(planned, terraform, options, guard, journal);
+  if (journal.interrupted) record.outcome = 'interrupted';
+  else if (journal.finished) record.outcome = 'applied';
+  else if (!journal.failed) record.outcome = 'cancelled'; // a stack planned during the deploy was not approved
+  return code;
 }
 
 /** Records an interruption in the journal and says where the deploy stopped. */
@@ -200,7 +247,7 @@ function stopped(
   options.write(
     style.red(
       `deploy interrupted (${interruption.reason}) ${stack ? `at ${stack}, ` : ''}${step}${terraform ? `: ${terraform}` : ''}. ` +
-        'Run meshform deploy again to continue with what is left\n',
+        `Run ${MESHFORM} deploy again to continue with what is left\n`,
     ),
   );
   return interruption.exitCode;
@@ -268,7 +315,7 @@ async function applyRun(
       journal.stacks[name] = 'failed';
       journal.failed = { stack: name, reason };
       writeJournal(options.projectDir, journal);
-      options.write(style.red(`${name}: not applied: ${reason}. Run meshform deploy again to plan anew\n`));
+      options.write(style.red(`${name}: not applied: ${reason}. Run ${MESHFORM} deploy again to plan anew\n`));
       return PLAN_EXIT.error;
     }
     options.write(
@@ -295,7 +342,7 @@ async function applyRun(
       writeJournal(options.projectDir, journal);
       options.write(
         style.red(
-          `${name}: apply failed: ${reason}\n${indent(error)}\nstopped here; fix the cause and run meshform deploy again to continue with the remaining stacks\n`,
+          `${name}: apply failed: ${reason}\n${indent(error)}\nstopped here; fix the cause and run ${MESHFORM} deploy again to continue with the remaining stacks\n`,
         ),
       );
       return PLAN_EXIT.error;

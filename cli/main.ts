@@ -1,94 +1,57 @@
 #!/usr/bin/env node
 /**
- * The meshform command.
- *
- *   meshform synth                synthesize the app of cdktf.json, create the secret store if absent, summarize
- *   meshform secrets env          print `export TF_VAR_...` lines for the mesh's secret variables (eval them)
- *   meshform secrets tfvars       print the secret variables as HCL (for a Terraform Cloud variable set)
- *   meshform secrets show         print where the secrets live and the root fingerprints (no secret)
- *   meshform ca ...               the mesh's CA: init, status, rotate, protect, import, sign-csr
+ * The meshform command: `meshform <command> [options]`, parsed by commander. Every command has `--help`;
+ * `meshform --version` prints the package's version. A command line meshform cannot read (an unknown
+ * command or option, a missing or invalid value) exits 2 with one line; any other failure meshform reports
+ * exits with its code and one `meshform: error:` line, never a stack trace.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { parseArgs } from 'node:util';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CaMaterialError, MeshformError } from '../constructs/errors';
 import { setLockCommand } from '../constructs/private/file-lock';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { SecretStore } from '../constructs/secret-store';
-import { CliError, style } from './output';
-import { caImport, caInit, caProtect, caRotateIntermediate, caRotateRoot, caSignRequest, caStatus } from './ca';
-import { ownHostSecrets, secretsAsShellExports, secretsAsTfvars } from './secrets';
-import { renderSynthSummary } from './summary';
+import {
+  caImport,
+  caInit,
+  caProtect,
+  CaReport,
+  caRotateIntermediate,
+  caRotateRoot,
+  caSignRequest,
+  caStatus,
+  ROOT_ID,
+  UNATTENDED_ROOT_VARIABLE,
+  unattendedRootChosen,
+} from './ca';
+import { checkMeshes, renderCheck } from './check';
+import { deployWithResult } from './deploy';
+import { fileSystemError } from './fs-errors';
+import { GATE_IDS } from './gates';
+import { CliError, MESHFORM, style } from './output';
+import { planProject, Progress } from './plan';
+import { nextStep, renderPlanMarkdown, renderPlanText } from './plan-render';
+import { ownHostSecrets, secretsAsShellExports, secretsAsTfvars, secretValues } from './secrets';
+import { renderSynthSummary, synthDocument } from './summary';
 import { readCdktfConfig, readSynthOutput } from './synth';
 import { synthesizeMeshes } from './synth-meshes';
-import { checkMeshes, renderCheck } from './check';
-import { deployProject } from './deploy';
-import { GATE_IDS } from './gates';
-import { planProject, Progress } from './plan';
-import { renderPlanMarkdown, renderPlanText } from './plan-render';
 
-const USAGE = `Usage: meshform <command> [options]
-
-Commands:
-  plan                  Synthesize, then show the change in mesh terms against what every datacenter last applied
-                        (its record in its Terraform state), a real terraform plan of every stack that can be
-                        planned here, risk gates, and an SVG picture. Options: --offline (fake credentials, local
-                        provider mirror, local state only), --json, --markdown, --parallelism <n> (default 4),
-                        --allow <gate> (repeatable), --no-terraform, --assume-unapplied (a record that cannot be
-                        read counts as never applied, and the plan says so), --detailed-exitcode.
-                        Exit 0 no change, 2 changes (--detailed-exitcode), 3 a gate blocked, 1 incomplete (a stack
-                        not planned, a gate that cannot be evaluated).
-  deploy                Plan, ask for approval (each saved plan's sha256 shown), then apply exactly those plans:
-                        stacks that left the app are destroyed first, the others applied in dependency order; a
-                        re-run continues after a failure or an interruption. --auto-approve (refused while a gate
-                        is not acknowledged), --allow <gate>, --assume-unapplied.
-  check [--json]        Synthesize, then prove every declared upstream reachable: shared trust, a gateway path, an
-                        allowing intention, a protocol fit for the L7 rules, failover targets running the service;
-                        and the primary's servers admitted by every Kubernetes secondary's API server.
-                        Exit 0 all reachable, 4 a broken or unproven edge (the fix is named).
-  synth                 Synthesize the app named in cdktf.json into its output directory (default cdktf.out),
-                        create the local secret store of each mesh if absent, and print a summary.
-  secrets env           Print shell exports (TF_VAR_*) of every mesh's secret variables: eval "$(meshform secrets env)"
-  secrets tfvars        Print the secret variables as HCL, for a Terraform Cloud variable set.
-  secrets host          Print the secrets file of one of your own hosts (--mesh, --datacenter, --host); pipe it
-                        to the host over SSH (see the host's bundle README).
-  secrets show          Print where each mesh's secrets live and the root fingerprints (prints no secret).
-  ca init               Create the mesh's root (key encrypted with MESHFORM_CA_PASSPHRASE or a prompted
-                        passphrase; --unattended keeps a generated passphrase beside it).
-  ca status [--json]    Every certificate: subject, issuer, fingerprint, expiry, state. Exit 0 all valid,
-                        10 something due for renewal/rotation, 20 invalid or expired material.
-  ca rotate --root [--id <id>] [--no-cross-sign --force]
-                        Create a new root cross-signed by the active one; prints the topology change.
-  ca rotate --intermediate <datacenter>
-                        A new intermediate and server certificate for one datacenter.
-  ca protect --root --id <id>
-                        Encrypt an unattended root's key with your passphrase and remove the stored one.
-  ca import --root --id <id> --cert <file> --key <file>
-                        Bring an existing root (e.g. from \`consul tls ca create\`) into the store, after checking
-                        it is a valid self-signed CA whose key matches (key passphrase: MESHFORM_IMPORT_KEY_PASSPHRASE).
-  ca sign-csr --csr <file> [--days <n>]
-                        Sign a CA request (e.g. Vault's service mesh root mount) with the active root; prints the
-                        certificate and the root, to give back to Vault (intermediate/set-signed).
-  help                  Show this help.
-
-Options:
-  --project <dir>       Project directory holding cdktf.json (default: the current directory)
-  --secrets-dir <dir>   Secret store directory (default: $MESHFORM_SECRETS_DIR or .meshform)
-  --mesh <name>         Only this mesh (secrets commands)
-  --datacenter <name>   Datacenter (secrets host)
-  --host <name>         Host (secrets host)
-`;
-
-/** The command users type to call meshform, for hints. */
-function invocation(projectDir: string): string {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(path.join(projectDir, 'package.json'), 'utf8')) as { name?: string };
-    if (pkg.name === 'meshform') return 'npm run -s meshform --';
-  } catch {
-    // not an npm project: fall through
+/** The package's version, from the package.json above this file (cli/ in a checkout, dist/cli/ installed). */
+function packageVersion(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'meshform' && pkg.version) return pkg.version;
+    } catch {
+      // not here: look further up
+    }
+    if (path.dirname(dir) === dir) return 'unknown';
   }
-  return 'npx meshform';
 }
 
 /** Progress of long steps on stderr: one updating line on a terminal, a line per step otherwise. */
@@ -144,238 +107,575 @@ function confirmOnTerminal(question: string, abort: AbortSignal): Promise<boolea
   });
 }
 
-function planOptions(values: { parallelism?: string; allow?: string[] }): { parallelism: number; allow: Set<string> } {
-  const parallelism = values.parallelism === undefined ? 4 : Number(values.parallelism);
-  if (!Number.isInteger(parallelism) || parallelism < 1)
-    throw new CliError(`--parallelism must be a positive whole number: ${values.parallelism}`, 2);
-  const allow = new Set(values.allow ?? []);
-  for (const id of allow) {
-    if (!(GATE_IDS as readonly string[]).includes(id))
-      throw new CliError(`unknown gate "${id}" for --allow: use one of ${GATE_IDS.join(', ')}`, 2);
-  }
-  return { parallelism, allow };
-}
-
 /** The meshes of the project's last synthesis (only `mesh` when given), and where that synthesis is. */
 function synthesizedMeshes(projectDir: string, mesh: string | undefined): { outdir: string; meshes: MeshManifest[] } {
   const outdir = path.resolve(projectDir, readCdktfConfig(projectDir).output);
   return { outdir, meshes: readSynthOutput(outdir).meshes.filter((m) => mesh === undefined || m.mesh === mesh) };
 }
 
-export function main(argv: readonly string[]): number | Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      project: { type: 'string' },
-      'secrets-dir': { type: 'string' },
-      mesh: { type: 'string' },
-      datacenter: { type: 'string' },
-      host: { type: 'string' },
-      json: { type: 'boolean' },
-      root: { type: 'boolean' },
-      id: { type: 'string' },
-      intermediate: { type: 'string' },
-      'no-cross-sign': { type: 'boolean' },
-      force: { type: 'boolean' },
-      unattended: { type: 'boolean' },
-      cert: { type: 'string' },
-      key: { type: 'string' },
-      csr: { type: 'string' },
-      days: { type: 'string' },
-      offline: { type: 'boolean' },
-      markdown: { type: 'boolean' },
-      parallelism: { type: 'string' },
-      allow: { type: 'string', multiple: true },
-      'no-terraform': { type: 'boolean' },
-      'auto-approve': { type: 'boolean' },
-      'assume-unapplied': { type: 'boolean' },
-      'detailed-exitcode': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [command, sub] = positionals;
-  if (values.help || command === undefined || command === 'help') {
-    process.stdout.write(USAGE);
-    return command === undefined && !values.help ? 2 : 0;
-  }
-  const projectDir = path.resolve(values.project ?? '.');
-  setLockCommand(`meshform ${[command, sub].filter(Boolean).join(' ')} in ${projectDir}`);
-  const store = SecretStore.open({ directory: values['secrets-dir'] });
+// ---------------------------------------------------------------------------------------------------------
+// Option values: each is checked where it is parsed, so a bad one is a usage error (exit 2, one line).
 
-  switch (command) {
-    case 'plan': {
-      const { parallelism, allow } = planOptions(values);
-      return planProject({
-        projectDir,
-        store,
-        offline: values.offline === true,
-        parallelism,
-        allow,
-        terraform: values['no-terraform'] !== true,
-        assumeUnapplied: values['assume-unapplied'] === true,
-        detailedExitCode: values['detailed-exitcode'] === true,
-        ...(values.json ? {} : { progress: terminalProgress() }),
-      }).then((plan) => {
-        process.stdout.write(
-          values.json
-            ? `${JSON.stringify(plan, null, 2)}\n`
-            : values.markdown
-              ? renderPlanMarkdown(plan)
-              : renderPlanText(plan),
-        );
-        return plan.exitCode;
-      });
-    }
-    case 'deploy': {
-      if (values.offline) throw new CliError('deploy applies for real: --offline is for plans only', 2);
-      const { parallelism, allow } = planOptions(values);
-      return deployProject({
-        projectDir,
-        store,
-        parallelism,
-        allow,
-        assumeUnapplied: values['assume-unapplied'] === true,
-        autoApprove: values['auto-approve'] === true,
-        confirm: confirmOnTerminal,
-        write: (t) => process.stdout.write(t),
-        progress: terminalProgress(),
-      });
-    }
-    case 'check': {
-      const { result } = synthesizeMeshes(projectDir, store);
-      const document = checkMeshes(result.meshes, store);
-      process.stdout.write(values.json ? `${JSON.stringify(document, null, 2)}\n` : renderCheck(document));
-      return document.exitCode;
-    }
-    case 'synth': {
-      const { result, stores } = synthesizeMeshes(projectDir, store);
-      const summary = renderSynthSummary(
-        result.meshes,
-        path.relative(projectDir, result.outdir) || '.',
-        stores,
-        result.dependencies,
-      );
-      process.stdout.write(summary.replace(/npm run -s meshform --/g, invocation(projectDir)));
-      const others = result.annotations.filter((a) => a.level !== '@cdktf/info' && !a.message.startsWith('[meshform/'));
-      for (const a of others) process.stdout.write(`${style.yellow(`${a.stack}: ${a.message}`)}\n`);
-      return 0;
-    }
-    case 'secrets': {
-      const { outdir, meshes } = synthesizedMeshes(projectDir, values.mesh);
-      if (meshes.length === 0) {
-        throw new CliError(
-          values.mesh
-            ? `no mesh named "${values.mesh}" in ${outdir}`
-            : `no mesh in ${outdir}: run meshform synth first`,
-        );
-      }
-      if (sub === 'env') {
-        process.stdout.write(secretsAsShellExports(store, meshes));
-        return 0;
-      }
-      if (sub === 'tfvars') {
-        process.stdout.write(secretsAsTfvars(store, meshes));
-        return 0;
-      }
-      if (sub === 'host') {
-        if (!values.datacenter || !values.host)
-          throw new CliError('secrets host needs --datacenter <name> and --host <name>', 2);
-        if (meshes.length !== 1)
-          throw new CliError(`secrets host needs --mesh <name> (meshes: ${meshes.map((m) => m.mesh).join(', ')})`, 2);
-        process.stdout.write(ownHostSecrets(store, meshes[0]!, values.datacenter, values.host));
-        return 0;
-      }
-      if (sub === 'show') {
-        for (const m of meshes) {
-          const { created } = store.ensure(m.mesh);
-          const info = store.info(m.mesh);
-          process.stdout.write(
-            `${m.mesh}: ${info.directory}${created ? ' (created now)' : ''}\n` +
-              info.roots
-                .map((r) => `  root ${r.id} SHA-256 ${r.fingerprint}${r.unattended ? ' (unattended)' : ''}\n`)
-                .join('') +
-              `  variables: ${m.secretVariables.join(', ')}\n`,
-          );
-        }
-        return 0;
-      }
-      throw new CliError(`unknown secrets command "${sub ?? ''}": use env, tfvars, host or show`, 2);
-    }
-    case 'ca': {
-      const { outdir, meshes } = synthesizedMeshes(projectDir, values.mesh);
-      if (meshes.length !== 1) {
-        throw new CliError(
-          meshes.length === 0
-            ? `no mesh in ${outdir}: run meshform synth first`
-            : `ca needs --mesh <name> (meshes: ${meshes.map((m) => m.mesh).join(', ')})`,
-          2,
-        );
-      }
-      const mesh = meshes[0]!;
-      switch (sub) {
-        case 'init':
-          process.stdout.write(caInit(store, mesh, { unattended: values.unattended === true }));
-          return 0;
-        case 'status': {
-          const { output, code } = caStatus(store, mesh, values.json === true);
-          process.stdout.write(output);
-          return code;
-        }
-        case 'rotate':
-          if (values.root) {
-            process.stdout.write(
-              caRotateRoot(store, mesh, {
-                id: values.id,
-                crossSign: values['no-cross-sign'] !== true,
-                force: values.force === true,
-              }),
-            );
-            return 0;
-          }
-          if (values.intermediate) {
-            process.stdout.write(caRotateIntermediate(store, mesh, values.intermediate));
-            return 0;
-          }
-          throw new CliError('ca rotate needs --root or --intermediate <datacenter>', 2);
-        case 'protect':
-          if (!values.root || typeof values.id !== 'string')
-            throw new CliError('ca protect needs --root --id <root id>', 2);
-          process.stdout.write(caProtect(store, mesh, values.id));
-          return 0;
-        case 'import':
-          if (!values.root || !values.id || !values.cert || !values.key)
-            throw new CliError('ca import needs --root --id <id> --cert <file> --key <file>', 2);
-          process.stdout.write(
-            caImport(store, mesh, { id: values.id, certificateFile: values.cert, keyFile: values.key }),
-          );
-          return 0;
-        case 'sign-csr': {
-          if (!values.csr) throw new CliError('ca sign-csr needs --csr <file>', 2);
-          const days = values.days === undefined ? undefined : Number(values.days);
-          if (days !== undefined && (!Number.isInteger(days) || days < 1))
-            throw new CliError(`--days must be a positive whole number: ${values.days}`, 2);
-          process.stdout.write(
-            caSignRequest(store, mesh, { requestFile: values.csr, ...(days ? { validityDays: days } : {}) }),
-          );
-          return 0;
-        }
-        default:
-          throw new CliError(
-            `unknown ca command "${sub ?? ''}": use init, status, rotate, protect, import or sign-csr`,
-            2,
-          );
-      }
-    }
-    default:
-      throw new CliError(`unknown command "${command}"\n\n${USAGE}`, 2);
-  }
+/** A value that is there: not empty, and not the next option taken as the value (`--project --json`). */
+function value(text: string): string {
+  if (text.trim() === '') throw new InvalidArgumentError('It is empty.');
+  if (text.startsWith('-')) throw new InvalidArgumentError(`It is missing: "${text}" is an option, not a value.`);
+  return text;
 }
 
+/** A whole number of at least 1. */
+function positive(text: string): number {
+  const n = Number(value(text));
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('Use a whole number of at least 1.');
+  return n;
+}
+
+/** A gate id, collected (`--allow` is repeatable). */
+function gate(text: string, previous: string[] = []): string[] {
+  if (!(GATE_IDS as readonly string[]).includes(text))
+    throw new InvalidArgumentError(`Use one of ${GATE_IDS.join(', ')}.`);
+  return previous.includes(text) ? previous : [...previous, text];
+}
+
+/** A stack name, collected (`--stack` is repeatable). */
+function stackName(text: string, previous: string[] = []): string[] {
+  const name = value(text);
+  return previous.includes(name) ? previous : [...previous, name];
+}
+
+/** A name meshform looks up in the synthesized app (mesh, datacenter, host): one plain word, never a path. */
+function name(text: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(value(text)) || text.includes('..'))
+    throw new InvalidArgumentError('Use letters, digits, ".", "_" and "-" (a name, not a path).');
+  return text;
+}
+
+/** A root id: it names a directory in the secret store, so it can never lead out of it. */
+function rootId(text: string): string {
+  if (!ROOT_ID.test(text))
+    throw new InvalidArgumentError(
+      'A root id is 1 to 63 lowercase letters, digits and hyphens, starting with a letter or digit (e.g. root-2): it names a directory in the secret store, so no "/", "..", absolute path or other character.',
+    );
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The commands.
+
+/** Options every project command takes. */
+interface ProjectOptions {
+  readonly project?: string;
+  readonly secretsDir?: string;
+}
+
+/** Where the command runs: the project directory and the secret store. */
+function projectOf(options: ProjectOptions, command: string): { projectDir: string; store: SecretStore } {
+  const projectDir = path.resolve(options.project ?? '.');
+  setLockCommand(`meshform ${command} in ${projectDir}`);
+  return { projectDir, store: SecretStore.open({ directory: options.secretsDir }) };
+}
+
+/** The options of a project's commands, shell-quoted as the next command needs them. */
+function projectArgs(options: ProjectOptions): string {
+  const quote = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+  return [
+    ...(options.project ? ` --project ${quote(options.project)}` : []),
+    ...(options.secretsDir ? ` --secrets-dir ${quote(options.secretsDir)}` : []),
+  ].join('');
+}
+
+/** Prints `document` as JSON. */
+function printJson(document: unknown): void {
+  process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+}
+
+/** Thrown by the parser when it printed help or the version: nothing failed. */
+class Shown {
+  constructor(public readonly exitCode: number) {}
+}
+
+/** The command's name as the user types it (`meshform ca rotate`). */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** A parser error as one line: what is wrong, a suggestion when commander has one, and where help is. */
+function usageError(error: CommanderError, command: Command): CliError {
+  const where = commandPath(command).replace(/^meshform/, MESHFORM);
+  let message = error.message
+    .replace(/^error: /, '')
+    .replace(/\n\(Did you mean (.+)\?\)/, '; did you mean $1?')
+    .replace(/'([^']*)'/g, '"$1"')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
+  if (error.code === 'commander.unknownCommand') {
+    const known = command.commands.map((c) => c.name()).filter((n) => n !== 'help');
+    message += ` (commands: ${known.join(', ')})`;
+  }
+  return new CliError(`${message} (see ${where} --help)`, 2);
+}
+
+/**
+ * A command with meshform's parser settings: usage errors thrown (not printed, not exiting) as one-line
+ * CliErrors, help and version as `Shown`.
+ */
+function configure(command: Command): Command {
+  return command
+    .exitOverride((error) => {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') throw new Shown(0);
+      // help the parser printed by itself: asked for (`meshform help`), or because a command is missing
+      if (error.code === 'commander.help') throw new Shown(error.exitCode === 0 ? 0 : 2);
+      throw usageError(error, command);
+    })
+    .configureOutput({ outputError: () => undefined })
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(false);
+}
+
+/** Adds a subcommand configured as meshform's, with `--help` and the options of every project command. */
+function subcommand(parent: Command, name: string, summary: string, description: string): Command {
+  const command = configure(parent.command(name).summary(summary).description(description));
+  return command
+    .option('--project <dir>', 'project directory holding cdktf.json (default: the current directory)', value)
+    .option('--secrets-dir <dir>', 'secret store directory (default: $MESHFORM_SECRETS_DIR or .meshform)', value);
+}
+
+/** The `--unattended-root` option of the commands that may create a root. */
+function unattendedRootOption(command: Command): Command {
+  return command.option(
+    '--unattended-root',
+    `without a passphrase (MESHFORM_CA_PASSPHRASE) and without a terminal to ask for one, create a new root whose generated passphrase is stored beside its key (also: ${UNATTENDED_ROOT_VARIABLE}=1); otherwise that run fails`,
+  );
+}
+
+const PLAN_EXIT_HELP = `
+Exit status:
+  0  no change, or changes without --detailed-exitcode
+  2  changes (--detailed-exitcode)
+  3  a gate blocked
+  1  incomplete: a stack was not planned (a failure, or not selected with --stack), or a gate cannot be
+     evaluated; also any other error. With --detailed-exitcode a command line meshform cannot read exits 1
+     too, so that 2 always means changes (without it, such a command line exits 2).
+
+Examples:
+  ${MESHFORM} plan --offline                 no cloud: fake credentials, a local provider mirror, local state
+  ${MESHFORM} plan --stack shop-aws-vms      only that stack's Terraform plan (the plan is partial: exit 1)
+  ${MESHFORM} plan --json > plan.json        the plan document (docs/plan.schema.json)`;
+
+/** Builds the command line parser; a command's action leaves its exit code (or promise of one) in `outcome`. */
+function program(outcome: { result?: number | Promise<number> }, detailedExitCode: boolean): Command {
+  const cli = configure(new Command('meshform'))
+    .description('Mesh-as-code: synthesize, plan, check and deploy the Consul service mesh your cdktf app describes.')
+    .version(packageVersion(), '-v, --version', 'print the version of meshform')
+    .helpOption('-h, --help', 'show help (also: meshform help <command>)')
+    .addHelpText(
+      'after',
+      `\nEach command has its own help: ${MESHFORM} <command> --help. Options go after the command.\n` +
+        `Passphrases: MESHFORM_CA_PASSPHRASE, or MESHFORM_CA_PASSPHRASE_<ROOT ID>; never passed to Terraform or the app.`,
+    );
+
+  // plan
+  const plan = unattendedRootOption(
+    subcommand(
+      cli,
+      'plan',
+      'the change in mesh terms, the Terraform plans, risk gates and a picture',
+      'Synthesize, then show the change in mesh terms against what every datacenter last applied (its record in ' +
+        'its Terraform state), a real terraform plan of every stack that can be planned here, the risk gates, and ' +
+        'an SVG picture. Ends with the next step to take.',
+    ),
+  )
+    .option('--offline', 'plan without any cloud: fake credentials, the local provider mirror, local state only')
+    .addOption(new Option('--json', 'print the plan document (docs/plan.schema.json)').conflicts('markdown'))
+    .option('--markdown', 'print the plan as a pull-request comment')
+    .option('--stack <name>', 'plan only this stack with Terraform (repeatable); the plan is partial', stackName)
+    .option('--allow <gate>', `acknowledge a gate (repeatable): ${GATE_IDS.join(', ')}`, gate)
+    .option('--parallelism <n>', 'Terraform plans at a time (default 4)', positive)
+    .option('--no-terraform', 'skip Terraform: the mesh-level plan and gates only')
+    .option('--assume-unapplied', 'a record that cannot be read counts as never applied, and the plan says so')
+    .option('--detailed-exitcode', 'exit 2 when something changes')
+    .addHelpText('after', PLAN_EXIT_HELP)
+    .action((o: PlanCommandOptions) => {
+      const { projectDir, store } = projectOf(o, 'plan');
+      const planning = planProject({
+        projectDir,
+        store,
+        offline: o.offline === true,
+        parallelism: o.parallelism ?? 4,
+        allow: new Set(o.allow ?? []),
+        terraform: o.terraform !== false,
+        assumeUnapplied: o.assumeUnapplied === true,
+        detailedExitCode: detailedExitCode,
+        ...(o.stack ? { stacks: o.stack } : {}),
+        ...(o.unattendedRoot ? { unattendedRoot: true } : {}),
+        ...(o.json ? {} : { progress: terminalProgress() }),
+      });
+      outcome.result = planning.then((document) => {
+        const next = nextStep(document, projectArgs(o));
+        if (o.json) printJson(document);
+        else process.stdout.write(o.markdown ? renderPlanMarkdown(document, next) : renderPlanText(document, next));
+        return document.exitCode;
+      });
+    });
+  void plan;
+
+  // deploy
+  unattendedRootOption(
+    subcommand(
+      cli,
+      'deploy',
+      'plan, approve, apply exactly the approved plans, stack by stack',
+      "Plan, ask for approval (each saved plan's sha256 shown), then apply exactly those plans: stacks that left " +
+        'the app are destroyed first, the others applied in dependency order; a re-run continues after a failure ' +
+        'or an interruption.',
+    ),
+  )
+    .option('--auto-approve', 'apply without asking (refused while a gate is not acknowledged)')
+    .option('--allow <gate>', `acknowledge a gate (repeatable): ${GATE_IDS.join(', ')}`, gate)
+    .option('--parallelism <n>', 'Terraform plans at a time (default 4)', positive)
+    .option('--assume-unapplied', 'a record that cannot be read counts as never applied, and the plan says so')
+    .option('--json', 'print the plan and what the deploy did as JSON (the plan and progress go to stderr)')
+    .addOption(new Option('--offline').hideHelp())
+    .addHelpText(
+      'after',
+      '\nExit status: 0 applied or nothing to apply, 3 a gate blocked, 1 refused (an incomplete plan), cancelled or failed, 128+n interrupted by signal n.',
+    )
+    .action((o: DeployCommandOptions) => {
+      if (o.offline) throw new CliError('deploy applies for real: --offline is for plans only', 2);
+      const { projectDir, store } = projectOf(o, 'deploy');
+      const write = (t: string) => (o.json ? process.stderr : process.stdout).write(t);
+      outcome.result = deployWithResult({
+        projectDir,
+        store,
+        parallelism: o.parallelism ?? 4,
+        allow: new Set(o.allow ?? []),
+        assumeUnapplied: o.assumeUnapplied === true,
+        autoApprove: o.autoApprove === true,
+        ...(o.unattendedRoot ? { unattendedRoot: true } : {}),
+        confirm: confirmOnTerminal,
+        write,
+        progress: terminalProgress(),
+      }).then((result) => {
+        if (o.json) printJson(result);
+        return result.exitCode;
+      });
+    });
+
+  // check
+  unattendedRootOption(
+    subcommand(
+      cli,
+      'check',
+      'prove every declared upstream reachable',
+      'Synthesize, then prove every declared upstream reachable: shared trust, a gateway path, an allowing ' +
+        "intention, a protocol fit for the L7 rules, failover targets running the service; and the primary's " +
+        "servers admitted by every Kubernetes secondary's API server.",
+    ),
+  )
+    .option('--json', 'print the check document')
+    .addHelpText('after', '\nExit status: 0 all reachable, 4 a broken or unproven edge (the fix is named), 1 an error.')
+    .action((o: JsonOptions & ProjectOptions & { unattendedRoot?: boolean }) => {
+      const { projectDir, store } = projectOf(o, 'check');
+      const { result } = synthesizeMeshes(projectDir, store, { unattendedRoot: o.unattendedRoot === true });
+      const document = checkMeshes(result.meshes, store);
+      process.stdout.write(o.json ? `${JSON.stringify(document, null, 2)}\n` : renderCheck(document));
+      outcome.result = document.exitCode;
+    });
+
+  // synth
+  unattendedRootOption(
+    subcommand(
+      cli,
+      'synth',
+      'synthesize the app, create the secret store and CA material, summarize',
+      'Synthesize the app named in cdktf.json into its output directory (default cdktf.out; replaced only when ' +
+        'the synthesis succeeds), create the local secret store of each mesh and its CA material if absent, and ' +
+        'print a summary: stacks in deploy order, datacenters, federation, secrets.',
+    ),
+  )
+    .option('--json', 'print what was synthesized as JSON')
+    .action((o: JsonOptions & ProjectOptions & { unattendedRoot?: boolean }) => {
+      const { projectDir, store } = projectOf(o, 'synth');
+      const { result, stores } = synthesizeMeshes(projectDir, store, { unattendedRoot: o.unattendedRoot === true });
+      const outdir = path.relative(projectDir, result.outdir) || '.';
+      const others = result.annotations.filter((a) => a.level !== '@cdktf/info' && !a.message.startsWith('[meshform/'));
+      if (o.json) {
+        printJson(synthDocument(result.meshes, outdir, stores, result.dependencies, others));
+      } else {
+        process.stdout.write(renderSynthSummary(result.meshes, outdir, stores, result.dependencies));
+        for (const a of others) process.stdout.write(`${style.yellow(`${a.stack}: ${a.message}`)}\n`);
+      }
+      outcome.result = 0;
+    });
+
+  // secrets
+  const secrets = configure(
+    cli
+      .command('secrets')
+      .summary("the mesh's secret variables: env, tfvars, host, show")
+      .description(
+        "The secret variables of the last synthesis' meshes (gossip key, ACL tokens, each datacenter's TLS material), " +
+          'from the secret store. Root keys are never among them.',
+      ),
+  );
+  const secretsCommand = (
+    sub: string,
+    summary: string,
+    action: (o: SecretsOptions, meshes: MeshManifest[], store: SecretStore) => void,
+  ) =>
+    subcommand(secrets, sub, summary, summary)
+      .option('--mesh <name>', 'only this mesh', name)
+      .action((o: SecretsOptions) => {
+        const { projectDir, store } = projectOf(o, `secrets ${sub}`);
+        const { outdir, meshes } = synthesizedMeshes(projectDir, o.mesh);
+        if (meshes.length === 0)
+          throw new CliError(
+            o.mesh ? `no mesh named "${o.mesh}" in ${outdir}` : `no mesh in ${outdir}: run ${MESHFORM} synth first`,
+          );
+        action(o, meshes, store);
+        outcome.result = 0;
+      });
+  secretsCommand(
+    'env',
+    `print shell exports (TF_VAR_*) of every secret variable: eval "$(${MESHFORM} secrets env)"`,
+    (_o, meshes, store) => process.stdout.write(secretsAsShellExports(store, meshes)),
+  );
+  secretsCommand(
+    'tfvars',
+    'print the secret variables as HCL (a Terraform Cloud variable set), or as .tfvars.json',
+    (o, meshes, store) =>
+      o.json
+        ? printJson(Object.fromEntries(meshes.flatMap((m) => secretValues(store, m).map((s) => [s.variable, s.value]))))
+        : process.stdout.write(secretsAsTfvars(store, meshes)),
+  ).option('--json', 'print a .tfvars.json document (terraform -var-file)');
+  secretsCommand(
+    'host',
+    "print the secrets file of one of your own hosts (pipe it to the host over SSH; see the host's bundle README)",
+    (o, meshes, store) => {
+      if (meshes.length !== 1)
+        throw new CliError(`secrets host needs --mesh <name> (meshes: ${meshes.map((m) => m.mesh).join(', ')})`, 2);
+      process.stdout.write(ownHostSecrets(store, meshes[0]!, o.datacenter!, o.host!));
+    },
+  )
+    .requiredOption('--datacenter <name>', 'the datacenter of the host', name)
+    .requiredOption('--host <name>', 'the host', name);
+  secretsCommand(
+    'show',
+    "print where each mesh's secrets live and the root fingerprints (no secret)",
+    (o, meshes, store) => {
+      const shown = meshes.map((m) => {
+        const { created } = store.ensure(m.mesh);
+        return { mesh: m.mesh, created, ...store.info(m.mesh), variables: m.secretVariables };
+      });
+      if (o.json) {
+        printJson({ meshes: shown });
+        return;
+      }
+      for (const m of shown)
+        process.stdout.write(
+          `${m.mesh}: ${m.directory}${m.created ? ' (created now)' : ''}\n` +
+            m.roots
+              .map((r) => `  root ${r.id} SHA-256 ${r.fingerprint}${r.unattended ? ' (unattended)' : ''}\n`)
+              .join('') +
+            `  variables: ${m.variables.join(', ')}\n`,
+        );
+    },
+  ).option('--json', 'print it as JSON');
+
+  // ca
+  const ca = configure(
+    cli
+      .command('ca')
+      .summary("the mesh's CA: init, status, rotate, protect, import, sign-csr")
+      .description(
+        "The mesh's certificate authority in the secret store: an offline root (its key encrypted with your " +
+          "passphrase), each datacenter's intermediate and server certificate.",
+      ),
+  );
+  const caCommand = (
+    sub: string,
+    summary: string,
+    run: (o: CaOptions, mesh: MeshManifest, store: SecretStore) => CaReport,
+  ) =>
+    subcommand(ca, sub, summary, summary)
+      .option('--mesh <name>', 'the mesh (needed when the app has several)', name)
+      .option('--json', 'print what was done as JSON')
+      .action((o: CaOptions) => {
+        const { projectDir, store } = projectOf(o, `ca ${sub}`);
+        const { outdir, meshes } = synthesizedMeshes(projectDir, o.mesh);
+        if (meshes.length !== 1)
+          throw new CliError(
+            meshes.length === 0
+              ? o.mesh
+                ? `no mesh named "${o.mesh}" in ${outdir}`
+                : `no mesh in ${outdir}: run ${MESHFORM} synth first`
+              : `ca needs --mesh <name> (meshes: ${meshes.map((m) => m.mesh).join(', ')})`,
+            2,
+          );
+        const report = run(o, meshes[0]!, store);
+        if (o.json) printJson(report.json);
+        else process.stdout.write(report.text);
+        outcome.result = typeof report.json.exitCode === 'number' ? report.json.exitCode : 0;
+      });
+  unattendedRootOption(
+    caCommand(
+      'init',
+      "create the mesh's first root (when the app was synthesized by cdktf synth, not by meshform)",
+      (o, mesh, store) =>
+        caInit(store, mesh, { unattended: unattendedRootChosen(o.unattendedRoot === true || o.unattended === true) }),
+    ),
+  ).addOption(new Option('--unattended', 'the same as --unattended-root').hideHelp());
+  caCommand('status', 'every certificate: subject, issuer, fingerprint, expiry, state', (o, mesh, store) => {
+    const { output, code } = caStatus(store, mesh, o.json === true);
+    return { text: output, json: { ...(o.json ? (JSON.parse(output) as object) : {}), exitCode: code } };
+  }).addHelpText(
+    'after',
+    '\nExit status: 0 all valid, 10 something due for renewal or rotation (or missing), 20 invalid or expired material.',
+  );
+  unattendedRootOption(
+    caCommand(
+      'rotate',
+      'a new root cross-signed by the active one (--root), or a new intermediate for one datacenter (--intermediate)',
+      (o, mesh, store) => {
+        if (o.intermediate) return caRotateIntermediate(store, mesh, o.intermediate);
+        if (!o.root)
+          throw new CliError(
+            `ca rotate needs --root or --intermediate <datacenter> (see ${MESHFORM} ca rotate --help)`,
+            2,
+          );
+        return caRotateRoot(store, mesh, {
+          ...(o.id ? { id: o.id } : {}),
+          crossSign: o.crossSign !== false,
+          force: o.force === true,
+          unattended: unattendedRootChosen(o.unattendedRoot === true),
+        });
+      },
+    ),
+  )
+    .addOption(new Option('--root', 'rotate the root').conflicts('intermediate'))
+    .option('--intermediate <datacenter>', 'issue a new intermediate and server certificate for this datacenter', name)
+    .option('--id <id>', "the new root's id (default: root-<n+1>)", rootId)
+    .option('--no-cross-sign', 'do not cross-sign the new root (needs --force: datacenters on the old root reject it)')
+    .option('--force', 'with --no-cross-sign: accept that disruption');
+  caCommand(
+    'protect',
+    "encrypt an unattended root's key with your passphrase and remove the stored one",
+    (o, mesh, store) => caProtect(store, mesh, o.id!),
+  )
+    .requiredOption('--id <id>', 'the root', rootId)
+    .addOption(new Option('--root').hideHelp());
+  caCommand(
+    'import',
+    'bring an existing root (e.g. from `consul tls ca create`) into the store, after checking it (key passphrase: MESHFORM_IMPORT_KEY_PASSPHRASE)',
+    (o, mesh, store) => caImport(store, mesh, { id: o.id!, certificateFile: o.cert!, keyFile: o.key! }),
+  )
+    .requiredOption('--id <id>', 'the root id to give it', rootId)
+    .requiredOption('--cert <file>', 'its certificate (PEM)', value)
+    .requiredOption('--key <file>', 'its private key (PEM)', value)
+    .addOption(new Option('--root').hideHelp());
+  caCommand(
+    'sign-csr',
+    "sign a CA request (e.g. Vault's service mesh root mount) with the active root; prints the certificate and the root",
+    (o, mesh, store) =>
+      caSignRequest(store, mesh, { requestFile: o.csr!, ...(o.days ? { validityDays: o.days } : {}) }),
+  )
+    .requiredOption('--csr <file>', 'the certificate request (PEM)', value)
+    .option('--days <n>', 'validity (default: the intermediate validity of the topology)', positive);
+
+  return cli;
+}
+
+interface JsonOptions {
+  readonly json?: boolean;
+}
+
+interface PlanCommandOptions extends ProjectOptions, JsonOptions {
+  readonly offline?: boolean;
+  readonly markdown?: boolean;
+  readonly stack?: string[];
+  readonly allow?: string[];
+  readonly parallelism?: number;
+  readonly terraform?: boolean;
+  readonly assumeUnapplied?: boolean;
+  readonly unattendedRoot?: boolean;
+}
+
+interface DeployCommandOptions extends ProjectOptions, JsonOptions {
+  readonly offline?: boolean;
+  readonly autoApprove?: boolean;
+  readonly allow?: string[];
+  readonly parallelism?: number;
+  readonly assumeUnapplied?: boolean;
+  readonly unattendedRoot?: boolean;
+}
+
+interface SecretsOptions extends ProjectOptions, JsonOptions {
+  readonly mesh?: string;
+  readonly datacenter?: string;
+  readonly host?: string;
+}
+
+interface CaOptions extends ProjectOptions, JsonOptions {
+  readonly mesh?: string;
+  readonly unattendedRoot?: boolean;
+  readonly unattended?: boolean;
+  readonly root?: boolean;
+  readonly intermediate?: string;
+  readonly id?: string;
+  readonly crossSign?: boolean;
+  readonly force?: boolean;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly csr?: string;
+  readonly days?: number;
+}
+
+/**
+ * Runs the command line `argv` (without `node meshform`): returns its exit code, or a promise of it for plan
+ * and deploy. Throws a CliError (exit code 2 for a command line it cannot read) or a meshform error.
+ */
+export function main(argv: readonly string[]): number | Promise<number> {
+  // with --detailed-exitcode, plan's 2 means "changes": a command line it cannot read exits 1 instead
+  const detailedExitCode = argv.includes('--detailed-exitcode');
+  const usage = (e: unknown): unknown =>
+    detailedExitCode && e instanceof CliError && e.exitCode === 2 ? new CliError(e.message, 1) : e;
+  const outcome: { result?: number | Promise<number> } = {};
+  // commander's help takes its exit code from process.exitCode (a previous run's, in one process): none here
+  const previousExitCode = process.exitCode;
+  process.exitCode = undefined;
+  try {
+    program(outcome, detailedExitCode).parse([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof Shown) return e.exitCode;
+    throw usage(e);
+  } finally {
+    process.exitCode = previousExitCode;
+  }
+  const result = outcome.result ?? 0;
+  return typeof result === 'number'
+    ? result
+    : result.catch((e: unknown) => {
+        throw usage(e);
+      });
+}
+
+/**
+ * Commands the messages suggest, in the form that runs where the user is: `npx meshform ...` (messages
+ * written by the library name them as `meshform ...`, in backticks).
+ */
+export function withInvocation(message: string): string {
+  return message.replace(/`meshform (?=[a-z])/g, `\`${MESHFORM} `);
+}
+
+/** Prints an error meshform reports, as one `meshform: error:` line, and sets the exit code; rethrows a bug. */
 function report(e: unknown): void {
-  if (e instanceof CliError || e instanceof MeshformError || e instanceof CaMaterialError) {
-    process.stderr.write(`${style.red('meshform: error:')} ${e.message}\n`);
-    process.exitCode = e instanceof CliError ? e.exitCode : 1;
+  const fileSystem = fileSystemError(e);
+  if (fileSystem || e instanceof CliError || e instanceof MeshformError || e instanceof CaMaterialError) {
+    const error = (fileSystem ?? e) as Error;
+    process.stderr.write(`${style.red('meshform: error:')} ${withInvocation(error.message)}\n`);
+    process.exitCode = error instanceof CliError ? error.exitCode : 1;
   } else {
     throw e;
   }
@@ -383,8 +683,9 @@ function report(e: unknown): void {
 
 /**
  * Runs one command to its end (awaiting plan and deploy) and sets the process exit code: the command's own,
- * or 1 (a CliError's code) with one `meshform: error:` line for an error meshform reports. Any other error
- * is rethrown (a bug: Node prints its stack and exits 1). The `meshform` bin (bin/meshform.js) calls this.
+ * or 1 (a CliError's code) with one `meshform: error:` line for an error meshform reports, including a file
+ * system failure (a full disk, a read-only directory: the path and the fix). Any other error is rethrown (a
+ * bug: Node prints its stack and exits 1). The `meshform` bin (bin/meshform.js) calls this.
  */
 export async function run(argv: readonly string[]): Promise<void> {
   try {

@@ -25,3 +25,10 @@ export class CliError extends Error {
     super(message);
   }
 }
+
+/**
+ * How meshform is run, in every command it suggests: `npx meshform` works in an app that installed the
+ * package (its node_modules/.bin) and in meshform's own checkout (npm ≥ 9.1.2 runs a package's own bin:
+ * npm/cli#5847), globally installed or not.
+ */
+export const MESHFORM = 'npx meshform';

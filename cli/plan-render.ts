@@ -1,7 +1,7 @@
 /** `meshform plan` as text for a terminal and as Markdown for a pull-request comment. */
 import type { ChangeAction } from '../constructs/private/mesh-diff';
-import { style } from './output';
-import type { PlanDocument, StackPlan } from './plan';
+import { MESHFORM, style } from './output';
+import { NO_MIRROR, NOT_SELECTED, type PlanDocument, type StackPlan } from './plan';
 
 const SIGN: { readonly [A in ChangeAction]: string } = { create: '+', update: '~', delete: '-' };
 
@@ -35,7 +35,7 @@ function comparedWith(mesh: PlanDocument['meshes'][number]): string {
 function notPlanned(stack: StackPlan): string {
   switch (stack.status) {
     case 'skipped':
-      return style.dim(`skipped: ${stack.reason}`);
+      return style.dim(`skipped: ${stack.reason}${stack.reason === NO_MIRROR ? ' (see above)' : ''}`);
     case 'remote':
       return style.dim(`planned remotely: ${stack.reason}`);
     case 'waiting':
@@ -50,8 +50,52 @@ function errorLines(stack: StackPlan): string[] {
   return stack.error ? stack.error.split('\n').map((l) => style.dim(`      │ ${l}`)) : [];
 }
 
-/** The plan for a terminal. */
-export function renderPlanText(plan: PlanDocument): string {
+/** How to make the provider mirror an offline plan needs, said once for the whole plan. */
+export function providerMirrorHint(plan: PlanDocument): string | undefined {
+  if (plan.mode !== 'offline' || !plan.terraform.available) return undefined;
+  const noMirror = plan.stacks.filter((s) => s.reason === NO_MIRROR).map((s) => s.stack);
+  const missing = plan.stacks.filter((s) => s.reason?.startsWith('offline: provider ')).map((s) => s.stack);
+  const stacks = noMirror.length > 0 ? noMirror : missing;
+  if (stacks.length === 0) return undefined;
+  const where = stacks.length === 1 ? `cdktf.out/stacks/${stacks[0]}` : 'cdktf.out/stacks/<stack>';
+  return (
+    `${noMirror.length > 0 ? `no provider mirror: ${stacks.length} stack${stacks.length === 1 ? '' : 's'} cannot be planned offline` : `the provider mirror ${plan.terraform.mirror} lacks providers of ${stacks.length} stack${stacks.length === 1 ? '' : 's'}`}. ` +
+    `Make one where the registry is reachable: \`terraform providers mirror <dir>\` in ${where}${stacks.length > 1 ? ' (each stack)' : ''}, ` +
+    `then export MESHFORM_TF_PROVIDER_MIRROR=<dir> (a mirror of hashicorp/aws under /opt, /usr/share, /usr/local/share, /var/lib or ~/.terraform.d is found by itself)`
+  );
+}
+
+/** The command to run next, given how the plan ended; `args` are the options the next command needs too (--project, --secrets-dir). */
+export function nextStep(plan: PlanDocument, args = ''): string {
+  const run = (command: string) => `\`${MESHFORM} ${command}${args}\``;
+  const gates = plan.meshes.flatMap((m) => m.gates);
+  const failed = plan.stacks.filter((s) => s.status === 'failed').map((s) => s.stack);
+  const unreadable = plan.meshes.flatMap((m) =>
+    m.applied.filter((a) => a.source === 'unavailable' && !m.assumedUnapplied.includes(a.datacenter)),
+  );
+  const blocked = [...new Set(gates.filter((g) => g.status === 'fired' && !g.acknowledged).map((g) => g.id))];
+  const acknowledged = [...new Set(gates.filter((g) => g.status === 'fired' && g.acknowledged).map((g) => g.id))];
+  const allow = [...acknowledged, ...blocked].map((id) => ` --allow ${id}`).join('');
+  if (failed.length > 0)
+    return `fix what kept ${failed.join(', ')} from being planned (above), then ${run('plan')} again`;
+  if (unreadable.length > 0)
+    return `give meshform read access to the state of ${unreadable.map((u) => u.datacenter).join(', ')}, or state the assumption that it was never applied: ${run('plan --assume-unapplied')}`;
+  if (plan.selectedStacks)
+    return `${run('plan')} without --stack: only a plan of every stack tells the whole change, and deploy plans every stack`;
+  if (blocked.length > 0)
+    return `each blocked gate says the safe way; to go ahead as planned, acknowledge ${blocked.length === 1 ? 'it' : 'them'}: ${run(`deploy${allow}`)}`;
+  if (!plan.terraform.available)
+    return plan.terraform.reason?.includes('--no-terraform')
+      ? `${run(`plan${allow}`)} (without --no-terraform) shows each stack's resource changes`
+      : `install Terraform (1.x, on PATH or MESHFORM_TERRAFORM), then ${run('plan')} again`;
+  if (plan.mode === 'offline')
+    return `${run(`deploy${allow}`)} plans again with your credentials and backends, and asks before applying anything`;
+  if (!plan.changes) return 'nothing to deploy: every stack matches what was applied';
+  return `${run(`deploy${allow}`)} plans again, shows each saved plan's sha256 and asks before applying it`;
+}
+
+/** The plan for a terminal; `next` is the next-step line (plan ends with it, deploy goes on instead). */
+export function renderPlanText(plan: PlanDocument, next?: string): string {
   const out: string[] = [];
   for (const a of plan.assumptions) out.push(style.yellow(`ASSUMED: ${a}`));
   if (plan.assumptions.length > 0) out.push('');
@@ -84,6 +128,17 @@ export function renderPlanText(plan: PlanDocument): string {
           : ` not run: ${plan.terraform.reason}`,
       ),
   );
+  const hint = providerMirrorHint(plan);
+  if (hint) out.push(style.yellow(`  ${hint}`));
+  if (plan.selectedStacks) {
+    const others = plan.stacks.filter((s) => s.reason === NOT_SELECTED).map((s) => s.stack);
+    out.push(
+      style.yellow(
+        `  partial plan: only ${plan.selectedStacks.join(', ')} planned (--stack); not planned: ${others.join(', ') || 'none'}. ` +
+          'The mesh changes and the gates that compare with what was applied read every datacenter; the gates on resource changes (server-replacement, stateful-destroy) cover the planned stacks only',
+      ),
+    );
+  }
   const width = Math.max(...plan.stacks.map((s) => s.stack.length));
   for (const stack of plan.stacks) {
     const name = style.cyan(stack.stack.padEnd(width));
@@ -123,6 +178,7 @@ export function renderPlanText(plan: PlanDocument): string {
   out.push('');
   for (const mesh of plan.meshes) out.push(`Picture: ${mesh.picture}`);
   out.push(style.dim(`Exit ${plan.exitCode}: ${exitMeaning(plan)}`));
+  if (next) out.push(style.bold(`Next: ${next}`));
   return `${out.join('\n')}\n`;
 }
 
@@ -130,7 +186,9 @@ export function renderPlanText(plan: PlanDocument): string {
 function exitMeaning(plan: PlanDocument): string {
   switch (plan.exitCode) {
     case 1:
-      return 'the plan is incomplete (a stack was not planned, or a gate cannot be evaluated)';
+      return plan.selectedStacks && !plan.stacks.some((s) => s.status === 'failed')
+        ? 'the plan is partial (--stack): not every stack was planned'
+        : 'the plan is incomplete (a stack was not planned, or a gate cannot be evaluated)';
     case 2:
       return 'changes to apply';
     case 3:
@@ -144,13 +202,17 @@ function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
-/** The plan as a pull-request comment. */
-export function renderPlanMarkdown(plan: PlanDocument): string {
+/** The plan as a pull-request comment; `next` is the next-step line. */
+export function renderPlanMarkdown(plan: PlanDocument, next?: string): string {
   const out: string[] = ['## meshform plan', ''];
   const gates = plan.meshes.flatMap((m) => m.gates);
   const blocked = gates.filter((g) => g.status === 'fired' && !g.acknowledged);
   if (plan.exitCode === 1)
     out.push('**The plan is incomplete** — a stack was not planned, or a gate cannot be evaluated.', '');
+  if (plan.selectedStacks)
+    out.push(`Partial plan: only ${plan.selectedStacks.map((s) => `\`${s}\``).join(', ')} planned (\`--stack\`).`, '');
+  const hint = providerMirrorHint(plan);
+  if (hint) out.push(`> ${cell(hint)}`, '');
   for (const a of plan.assumptions) out.push(`> Assumed: ${cell(a)}`, '');
   out.push(
     blocked.length > 0
@@ -208,5 +270,6 @@ export function renderPlanMarkdown(plan: PlanDocument): string {
     }
     out.push('');
   }
+  if (next) out.push(`**Next:** ${next}`, '');
   return `${out.join('\n')}\n`;
 }

@@ -123,6 +123,11 @@ export interface PlanDocument {
   };
   readonly meshes: readonly MeshPlan[];
   readonly stacks: readonly StackPlan[];
+  /**
+   * The stacks `--stack` selected: only they were planned with Terraform (the others are `skipped`, not
+   * selected), so the plan is partial and exits 1. Absent when every stack was considered.
+   */
+  readonly selectedStacks?: readonly string[];
   /** Something changes (a mesh change, certificates issued, a stack's plan, a stack waiting or to destroy). */
   readonly changes: boolean;
   readonly exitCode: number;
@@ -155,7 +160,21 @@ export interface PlanOptions {
   readonly guard?: RunGuard;
   /** Terraform Cloud's API base URL for a host (default `https://<host>`). */
   readonly terraformCloudBaseUrl?: (hostname: string) => string;
+  /**
+   * Plan only these stacks with Terraform (`--stack`, of the app or that left it); the others are reported
+   * as not selected and the plan exits 1 (incomplete). The mesh-level change and the gates that compare with
+   * what was applied still read every datacenter's record.
+   */
+  readonly stacks?: readonly string[];
+  /** A first root may be created unattended when there is no passphrase and no terminal (`--unattended-root`). */
+  readonly unattendedRoot?: boolean;
 }
+
+/** The reason of a stack `--stack` did not select. */
+export const NOT_SELECTED = 'not selected (--stack)';
+
+/** The reason of a stack an offline plan cannot plan because there is no provider mirror at all. */
+export const NO_MIRROR = 'offline: no provider mirror';
 
 interface StackInfo {
   readonly name: string;
@@ -392,6 +411,7 @@ function unplannable(
   env: TerraformEnvironment | undefined,
   unavailable: string,
 ): Pick<StackPlan, 'status' | 'reason'> | undefined {
+  if (options.stacks && !options.stacks.includes(stack.name)) return { status: 'skipped', reason: NOT_SELECTED };
   if (!options.terraform) return { status: 'skipped', reason: 'Terraform skipped (--no-terraform)' };
   if (!env) return { status: 'failed', reason: `Terraform ${unavailable}` };
   if (stack.json.terraform?.cloud && !options.offline) {
@@ -400,6 +420,10 @@ function unplannable(
       reason:
         'Terraform Cloud plans this workspace remotely (a speculative plan cannot be saved here); the mesh-level plan and gates cover it',
     };
+  }
+  if (options.offline && !env.mirror && providerSources(stack.json).length > 0) {
+    // said once for the whole plan (how to make a mirror), not once per stack
+    return { status: 'skipped', reason: NO_MIRROR };
   }
   if (options.offline) {
     const missing = providerSources(stack.json).filter(
@@ -450,8 +474,14 @@ function terraformFor(options: PlanOptions): { env?: TerraformEnvironment; reaso
   const online = terraformAvailability({ offline: false });
   if (!online.ok) return { reason: online.reason };
   if (!options.offline) return { env: online.env };
-  const mirror = findProviderMirror();
+  const mirror = findProviderMirror() ?? configuredProviderMirror();
   return { env: { ...online.env, ...(mirror ? { mirror } : {}) } };
+}
+
+/** MESHFORM_TF_PROVIDER_MIRROR when it is a provider mirror of any provider (findProviderMirror wants AWS's). */
+function configuredProviderMirror(): string | undefined {
+  const configured = process.env.MESHFORM_TF_PROVIDER_MIRROR;
+  return configured && fs.existsSync(path.join(configured, 'registry.terraform.io')) ? configured : undefined;
 }
 
 /** A stack that left the app, found through an applied record's peers or a configuration deploy kept. */
@@ -710,8 +740,10 @@ function outcome(
   meshes: readonly MeshPlan[],
   plans: readonly StackPlan[],
 ): { exitCode: number; changes: boolean } {
+  // a partial plan (--stack) is never taken for a whole one: the stacks it did not select were not checked
   const incomplete =
-    plans.some((p) => p.status === 'failed') || meshes.some((m) => m.gates.some((g) => g.status === 'cannot-evaluate'));
+    plans.some((p) => p.status === 'failed' || p.reason === NOT_SELECTED) ||
+    meshes.some((m) => m.gates.some((g) => g.status === 'cannot-evaluate'));
   const gated = meshes.some((m) => m.gates.some((g) => g.status === 'fired' && !g.acknowledged));
   const changes =
     meshes.some((m) => m.changes.length > 0 || m.certificates.some((c) => c.startsWith('issued '))) ||
@@ -727,7 +759,9 @@ function outcome(
 }
 
 async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWithSynthesis> {
-  const synthesis = synthesizeMeshes(options.projectDir, options.store);
+  const synthesis = synthesizeMeshes(options.projectDir, options.store, {
+    ...(options.unattendedRoot ? { unattendedRoot: true } : {}),
+  });
   guard.check('after synthesis; nothing was planned');
   const cache = cacheDirectory(options.projectDir);
   const run = startPlanRun(cache);
@@ -771,10 +805,18 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
   };
 
   const results = await planAll(stacks);
-  // A stack whose plan failed while something it depends on was never applied is waiting for it, not broken.
+  // A stack whose plan failed while something it depends on was never applied is waiting for it, not broken;
+  // when that upstream was not selected (--stack), whether it was applied is not known: it stays failed.
   const plans: StackPlan[] = results.map((r) => {
     if (r.status !== 'failed' || !r.reason?.startsWith('terraform plan failed')) return r;
-    const pending = r.dependsOn.filter((dep) => !results.find((u) => u.stack === dep)?.summary?.applied);
+    const upstream = (dep: string) => results.find((u) => u.stack === dep);
+    const unselected = r.dependsOn.filter((dep) => upstream(dep)?.reason === NOT_SELECTED);
+    if (unselected.length > 0)
+      return {
+        ...r,
+        reason: `${r.reason} (its upstream ${unselected.join(', ')} was not planned: select it too, --stack ${unselected.join(' --stack ')})`,
+      };
+    const pending = r.dependsOn.filter((dep) => !upstream(dep)?.summary?.applied);
     return pending.length > 0
       ? { ...r, status: 'waiting' as const, reason: `upstream ${pending.join(', ')} not yet applied: ${r.reason}` }
       : r;
@@ -791,8 +833,22 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
     options.store,
     [...left.lookups.values()].flatMap((l) => (l.record ? [l.record.manifest] : [])),
   );
-  plans.push(...(await planAll(left.toDestroy, removedSecrets)), ...left.notPlannable);
+  plans.push(
+    ...(await planAll(left.toDestroy, removedSecrets)),
+    ...left.notPlannable.map((p) =>
+      options.stacks && !options.stacks.includes(p.stack)
+        ? { ...p, status: 'skipped' as const, reason: NOT_SELECTED }
+        : p,
+    ),
+  );
   guard.check('while planning; the plans made so far are not applied');
+  const unknown = (options.stacks ?? []).filter((name) => !plans.some((p) => p.stack === name));
+  if (unknown.length > 0) {
+    throw new CliError(
+      `--stack ${unknown.join(', ')}: no such stack in the app${left.lookups.size > 0 ? ' or among those that left it' : ''} (stacks: ${plans.map((p) => p.stack).join(', ')})`,
+      2,
+    );
+  }
 
   const meshes = synthesis.result.meshes.map((mesh) => planMesh(steps, mesh, current, left.lookups, plans));
   options.progress?.done();
@@ -807,6 +863,7 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
       : { available: false, ...(unavailable ? { reason: unavailable } : {}) },
     meshes,
     stacks: dependencyOrder(plans).map((name) => plans.find((p) => p.stack === name)!),
+    ...(options.stacks ? { selectedStacks: options.stacks } : {}),
     changes,
     exitCode,
   };

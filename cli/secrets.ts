@@ -4,7 +4,7 @@ import { meshConfigEntries, toApiEntry } from '../constructs/private/config-entr
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
 import { SecretDatacenter, secretInputs, SecretKind } from '../constructs/private/secret-inputs';
 import { SecretStore } from '../constructs/secret-store';
-import { CliError } from './output';
+import { CliError, MESHFORM } from './output';
 
 /** A shell single-quoted string. */
 function shellQuote(value: string): string {
@@ -40,7 +40,7 @@ export function secretValues(store: SecretStore, mesh: MeshManifest): { variable
 }
 
 function noClientApiCertificate(datacenter: string): CliError {
-  return new CliError(`no client API certificate of ${datacenter} in the store: run meshform synth to issue it`);
+  return new CliError(`no client API certificate of ${datacenter} in the store: run ${MESHFORM} synth to issue it`);
 }
 
 /** The mesh's datacenters as their secret variables see them (which get a client API certificate). */

@@ -1,5 +1,5 @@
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
-import { style } from './output';
+import { MESHFORM, style } from './output';
 
 /** What the secret store did for a mesh during this run. */
 export interface StoreStatus {
@@ -62,7 +62,7 @@ export function renderSynthSummary(
       for (const line of store.certificates) out.push(`    ${line}`);
       out.push(`  Terraform variables: ${mesh.secretVariables.join(', ')}`);
       out.push(
-        `  before deploying: ${style.cyan('eval "$(npm run -s meshform -- secrets env)"')} then ${style.cyan("npx cdktf deploy '*'")}`,
+        `  before deploying: ${style.cyan(`${MESHFORM} deploy`)}, or ${style.cyan(`eval "$(${MESHFORM} secrets env)"`)} then ${style.cyan("npx cdktf deploy '*'")}`,
       );
     }
     if (mesh.warnings.length > 0) {
@@ -73,4 +73,97 @@ export function renderSynthSummary(
     out.push('');
   }
   return out.join('\n');
+}
+
+/** `meshform synth --json`: what was synthesized, per mesh, and what the secret store did. */
+export interface SynthDocument {
+  /** The output directory, relative to the project. */
+  readonly outdir: string;
+  readonly meshes: readonly {
+    readonly mesh: string;
+    readonly consulVersion: string;
+    readonly chartVersion: string;
+    readonly domain: string;
+    readonly primary: string;
+    /** In deploy order, each with what it deploys after and where its state is. */
+    readonly stacks: readonly {
+      readonly stack: string;
+      readonly datacenter: string;
+      readonly dependsOn: readonly string[];
+      readonly state: string;
+    }[];
+    readonly datacenters: readonly {
+      readonly name: string;
+      readonly primary: boolean;
+      readonly platform: string;
+      readonly cloud: string;
+      readonly installs: readonly string[];
+    }[];
+    readonly federation: readonly { readonly from: string; readonly to: string; readonly via: readonly string[] }[];
+    readonly secretStore?: {
+      readonly directory: string;
+      readonly created: boolean;
+      readonly roots: StoreStatus['roots'];
+      /** What the CA reconciliation issued, and its warnings (plain text). */
+      readonly certificates: readonly string[];
+    };
+    readonly secretVariables: readonly string[];
+    readonly warnings: MeshManifest['warnings'];
+  }[];
+  /** Warnings cdktf recorded that are not meshform's. */
+  readonly annotations: readonly { readonly stack: string; readonly level: string; readonly message: string }[];
+}
+
+/** The synthesis as `meshform synth --json` prints it. */
+export function synthDocument(
+  meshes: readonly MeshManifest[],
+  outdir: string,
+  stores: readonly StoreStatus[],
+  dependencies: { readonly [stack: string]: readonly string[] },
+  annotations: SynthDocument['annotations'],
+): SynthDocument {
+  const plain = (t: string) => t.replace(/\u001b\[[0-9;]*m/g, '');
+  return {
+    outdir,
+    meshes: meshes.map((mesh) => {
+      const store = stores.find((s) => s.mesh === mesh.mesh);
+      const byStack = new Map(
+        mesh.datacenters.flatMap((dc) => dc.stacks.map((s) => [s.name, { dc, state: s.state }] as const)),
+      );
+      return {
+        mesh: mesh.mesh,
+        consulVersion: mesh.consulVersion,
+        chartVersion: mesh.chartVersion,
+        domain: mesh.domain,
+        primary: mesh.primary,
+        stacks: mesh.deployOrder.map((stack) => ({
+          stack,
+          datacenter: byStack.get(stack)!.dc.name,
+          dependsOn: dependencies[stack] ?? [],
+          state: byStack.get(stack)!.state,
+        })),
+        datacenters: mesh.datacenters.map((dc) => ({
+          name: dc.name,
+          primary: dc.primary,
+          platform: dc.platform,
+          cloud: dc.cloud,
+          installs: dc.installs,
+        })),
+        federation: mesh.federation.map((l) => ({ from: l.from, to: l.to, via: l.primaryGateways })),
+        ...(store
+          ? {
+              secretStore: {
+                directory: store.directory,
+                created: store.created,
+                roots: store.roots,
+                certificates: store.certificates.map(plain),
+              },
+            }
+          : {}),
+        secretVariables: mesh.secretVariables,
+        warnings: mesh.warnings,
+      };
+    }),
+    annotations,
+  };
 }

@@ -2,7 +2,15 @@ import * as path from 'node:path';
 import { summarizeMeshChanges } from '../constructs/private/mesh-diff';
 import { CONNECT_CA_DIR, MESH_MANIFEST_DIR } from '../constructs/private/mesh-manifest';
 import { SecretStore } from '../constructs/secret-store';
-import { checkRootTransition, lastSynthesized, reconcileMeshCa, recordSynthesized } from './ca';
+import {
+  checkRootTransition,
+  lastSynthesized,
+  newRootPassphrase,
+  passphrases,
+  reconcileMeshCa,
+  recordSynthesized,
+  unattendedRootChosen,
+} from './ca';
 import { CliError, style } from './output';
 import { StoreStatus } from './summary';
 import { readCdktfConfig, SynthResult, synthesize } from './synth';
@@ -65,6 +73,15 @@ function rotationAlone(previous: SynthResult | undefined, next: SynthResult): Ma
   return notes;
 }
 
+/** How a synthesis runs. */
+export interface SynthesisOptions {
+  /**
+   * A mesh without a root gets one whose generated passphrase is kept beside its key (`--unattended-root`),
+   * when no passphrase is given and there is no terminal to ask; MESHFORM_UNATTENDED_ROOT=1 chooses it too.
+   */
+  readonly unattendedRoot?: boolean;
+}
+
 /** What `meshform synth` produced: the output (with the stack dependencies) and what each mesh's store did. */
 export interface MeshSynthesis {
   readonly result: SynthResult;
@@ -77,8 +94,14 @@ export interface MeshSynthesis {
  * check refuses, the previous output stays as it was. Holds the project's lock (another synth, plan or
  * deploy of the project is refused) and, while it touches the store, the store's lock.
  */
-export function synthesizeMeshes(projectDir: string, store: SecretStore): MeshSynthesis {
+export function synthesizeMeshes(
+  projectDir: string,
+  store: SecretStore,
+  options: SynthesisOptions = {},
+): MeshSynthesis {
   const config = readCdktfConfig(projectDir);
+  // a first root without a passphrase only by the user's explicit choice (flag or variable)
+  const creation = newRootPassphrase({ unattended: unattendedRootChosen(options.unattendedRoot) });
   const stores: StoreStatus[] = [];
   const result = synthesize(projectDir, config, (previous, next) =>
     // the store's lock is held from reading what was last issued to recording this synthesis
@@ -102,7 +125,10 @@ export function synthesizeMeshes(projectDir: string, store: SecretStore): MeshSy
           m,
         );
         const { created } = store.ensure(m.mesh);
-        const certificates = [...(notes.get(m.mesh) ?? []).map((n) => style.yellow(n)), ...reconcileMeshCa(store, m)];
+        const certificates = [
+          ...(notes.get(m.mesh) ?? []).map((n) => style.yellow(n)),
+          ...reconcileMeshCa(store, m, passphrases(), undefined, creation),
+        ];
         recordSynthesized(store, m);
         stores.push({ mesh: m.mesh, created, certificates, ...store.info(m.mesh) });
       }

@@ -3,7 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeHolder, FileLock } from '../constructs/private/file-lock';
 import { MESH_MANIFEST_DIR, MeshManifest } from '../constructs/private/mesh-manifest';
-import { CliError } from './output';
+import { MESHFORM_OUTDIR_ENV } from '../constructs/private/synth-output';
+import { childEnvironment } from './environment';
+import { fileSystemError, fileSystemFailureIn } from './fs-errors';
+import { CliError, MESHFORM } from './output';
 
 /** meshform's per-project working directory (plugin cache, plan runs, deploy journal); git-ignored. */
 export function cacheDirectory(projectDir: string): string {
@@ -70,7 +73,9 @@ export function readCdktfConfig(projectDir: string): CdktfConfig {
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8')) as { app?: unknown; output?: unknown };
   } catch {
-    throw new CliError(`no readable cdktf.json in ${projectDir}: run meshform from the project root`);
+    throw new CliError(
+      `no readable cdktf.json in ${projectDir}: run ${MESHFORM} from the project root (or pass --project <dir>)`,
+    );
   }
   if (typeof raw.app !== 'string' || raw.app.trim() === '') {
     throw new CliError(`${file} has no "app" command`);
@@ -93,7 +98,9 @@ export interface SynthResult {
 /**
  * Runs the app command of cdktf.json into a staging directory and, only when it succeeds, replaces the
  * output directory with it (keeping each surviving stack's `.terraform` directory and lock file), so a failed
- * synthesis leaves the previous output untouched and nothing half-written.
+ * synthesis leaves the previous output untouched and nothing half-written. The app gets the staging directory
+ * as `CDKTF_OUTDIR`; an app that names its own `outdir` (which must be cdktf.json's "output", as for cdktf's
+ * CLI) is pointed at it by its mesh (`MESHFORM_OUTDIR` tells it the directory it stands in for).
  */
 export function synthesize(
   projectDir: string,
@@ -122,9 +129,38 @@ function repairOutput(outdir: string): void {
   if (!fs.existsSync(outdir) && old.length > 0) {
     // the output was moved aside only once a staged output was complete: that one is the newer synthesis
     const next = staging.find((s) => fs.existsSync(path.join(s, 'manifest.json'))) ?? old[0]!;
-    fs.renameSync(next, outdir);
+    moveOrExplain(next, outdir, 'an interrupted synthesis left it beside the output; nothing else was changed');
   }
-  for (const leftover of [...staging, ...old]) fs.rmSync(leftover, { recursive: true, force: true });
+  for (const leftover of [...staging, ...old]) removeLeftover(leftover);
+}
+
+/** Renames `from` to `to`, or fails with a one-line error naming the path and the fix. */
+function moveOrExplain(from: string, to: string, context: string): void {
+  try {
+    fs.renameSync(from, to);
+  } catch (e) {
+    throw fileSystemError(e, context) ?? e;
+  }
+}
+
+/** Removes what an earlier synthesis left; when that is not possible, says so and goes on (it is not the output). */
+function removeLeftover(leftover: string): void {
+  try {
+    fs.rmSync(leftover, { recursive: true, force: true });
+  } catch (e) {
+    const error = fileSystemError(e);
+    if (!error) throw e;
+    process.stderr.write(`meshform: warning: a previous synthesis is left at ${leftover}: ${error.message}\n`);
+  }
+}
+
+/** True when `dir` is a mount point (its device differs from its parent's): it cannot be renamed. */
+function isMountPoint(dir: string): boolean {
+  try {
+    return fs.statSync(dir).dev !== fs.statSync(path.dirname(dir)).dev;
+  } catch {
+    return false;
+  }
 }
 
 function synthesizeLocked(
@@ -133,22 +169,34 @@ function synthesizeLocked(
   outdir: string,
   check?: (previous: SynthResult | undefined, next: SynthResult) => void,
 ): SynthResult {
+  if (isMountPoint(outdir)) {
+    // the swap below renames the output directory, which a mount point refuses (EBUSY): say so before synthesizing
+    throw new CliError(
+      `cannot replace ${outdir}: it is a mount point, and meshform replaces its output by renaming a complete new directory into place; nothing was written. ` +
+        `Fix: set "output" in cdktf.json to a directory inside the mount (e.g. "${path.join(config.output, 'app')}"), or mount its parent instead`,
+    );
+  }
   const staging = `${outdir}.staging-${process.pid}`;
   fs.rmSync(staging, { recursive: true, force: true });
   const run = spawnSync(config.app, {
     cwd: projectDir,
     shell: true,
     encoding: 'utf8',
-    env: { ...process.env, CDKTF_OUTDIR: staging, CHECKPOINT_DISABLE: '1' },
+    env: childEnvironment({ CDKTF_OUTDIR: staging, [MESHFORM_OUTDIR_ENV]: config.output, CHECKPOINT_DISABLE: '1' }),
     maxBuffer: 64 * 1024 * 1024,
   });
   if (run.status !== 0) {
-    fs.rmSync(staging, { recursive: true, force: true });
+    removeLeftover(staging);
     const output = `${run.stderr ?? ''}${run.stdout ?? ''}`
       .split('\n')
       .filter((l) => !/npm warn Unknown user config/.test(l))
       .join('\n')
       .trim();
+    const fileSystem = !/MeshformError: /.test(output) && fileSystemFailureIn(output, staging);
+    if (fileSystem)
+      throw new CliError(
+        `synthesis failed (${config.app}): the app ${fileSystem.replace(/^cannot/, 'could not')}; nothing was written (${outdir} is as it was)`,
+      );
     throw new CliError(`synthesis failed (${config.app}); nothing was written:\n${extractError(output)}`);
   }
   if (!fs.existsSync(path.join(staging, 'manifest.json'))) {
@@ -164,21 +212,77 @@ function synthesizeLocked(
       throw e;
     }
   }
-  keepTerraformWorkingState(outdir, staging);
-  const old = `${outdir}.old-${process.pid}`;
-  if (fs.existsSync(outdir)) fs.renameSync(outdir, old);
-  fs.renameSync(staging, outdir);
-  fs.rmSync(old, { recursive: true, force: true });
+  swapOutput(outdir, staging);
   return readSynthOutput(outdir);
+}
+
+/**
+ * Replaces the output directory with the staged one: each surviving stack's Terraform working state moves
+ * over, the output moves aside, the staged one moves in. When a step fails (a read-only, full or mounted
+ * directory), what was done is undone, the staged output removed, and the error names the path and the fix.
+ */
+function swapOutput(outdir: string, staging: string): void {
+  const old = `${outdir}.old-${process.pid}`;
+  const moved: [string, string][] = [];
+  const undo = () => {
+    if (!fs.existsSync(outdir) && fs.existsSync(old)) fs.renameSync(old, outdir);
+    for (const [from, to] of moved.reverse()) if (fs.existsSync(to) && !fs.existsSync(from)) fs.renameSync(to, from);
+  };
+  try {
+    for (const [from, to] of terraformWorkingState(outdir, staging)) {
+      fs.renameSync(from, to);
+      moved.push([from, to]);
+    }
+    if (fs.existsSync(outdir)) fs.renameSync(outdir, old);
+    fs.renameSync(staging, outdir);
+  } catch (e) {
+    const error = fileSystemError(e, `nothing was written (${outdir} is as it was)`);
+    try {
+      undo();
+    } catch (second) {
+      throw (
+        fileSystemError(
+          second,
+          `and the previous output could not be put back: it is at ${fs.existsSync(old) ? old : outdir}, the new one at ${staging}`,
+        ) ?? second
+      );
+    }
+    removeLeftover(staging);
+    throw error ?? e;
+  }
+  removeLeftover(old);
+}
+
+/** A JSON file of the synthesized output; refused naming the file when it is unreadable or not JSON. */
+export function readOutputJson<T>(file: string): T {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw (
+      fileSystemError(e) ??
+      new CliError(`cannot read ${file} (${(e as Error).message}). Fix: run ${MESHFORM} synth again`)
+    );
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new CliError(
+      `${file} is not valid JSON (${(e as Error).message}): the synthesized output is damaged. Fix: run ${MESHFORM} synth again to rewrite it`,
+    );
+  }
 }
 
 /** Reads what a synthesis left in `outdir`. */
 export function readSynthOutput(outdir: string): SynthResult {
   const manifestFile = path.join(outdir, 'manifest.json');
-  if (!fs.existsSync(manifestFile)) throw new CliError(`${outdir} holds no synthesized app: run meshform synth first`);
-  const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as {
+  if (!fs.existsSync(manifestFile))
+    throw new CliError(`${outdir} holds no synthesized app: run ${MESHFORM} synth first`);
+  const manifest = readOutputJson<{
     stacks: { [name: string]: { annotations: { level: string; message: string }[]; dependencies: string[] } };
-  };
+  }>(manifestFile);
+  if (typeof manifest.stacks !== 'object' || manifest.stacks === null)
+    throw new CliError(`${manifestFile} is not a cdktf manifest (no "stacks"). Fix: run ${MESHFORM} synth again`);
   const annotations = Object.entries(manifest.stacks).flatMap(([stack, s]) =>
     s.annotations.map((a) => ({ stack, level: a.level, message: a.message })),
   );
@@ -188,23 +292,26 @@ export function readSynthOutput(outdir: string): SynthResult {
         .readdirSync(dir)
         .filter((f) => f.endsWith('.json'))
         .sort()
-        .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as MeshManifest)
+        .map((f) => readOutputJson<MeshManifest>(path.join(dir, f)))
     : [];
   const dependencies = Object.fromEntries(Object.entries(manifest.stacks).map(([n, st]) => [n, st.dependencies]));
   return { outdir, meshes, annotations, dependencies };
 }
 
-function keepTerraformWorkingState(outdir: string, staging: string): void {
+/** What moves from the output to the staged one: each surviving stack's `.terraform` and lock file. */
+function terraformWorkingState(outdir: string, staging: string): [string, string][] {
   const oldStacks = path.join(outdir, 'stacks');
-  if (!fs.existsSync(oldStacks)) return;
+  if (!fs.existsSync(oldStacks)) return [];
+  const moves: [string, string][] = [];
   for (const stack of fs.readdirSync(oldStacks)) {
     const target = path.join(staging, 'stacks', stack);
     if (!fs.existsSync(target)) continue;
     for (const keep of ['.terraform', '.terraform.lock.hcl']) {
       const from = path.join(oldStacks, stack, keep);
-      if (fs.existsSync(from)) fs.renameSync(from, path.join(target, keep));
+      if (fs.existsSync(from)) moves.push([from, path.join(target, keep)]);
     }
   }
+  return moves;
 }
 
 /** The meshform error of a failed app run, else its whole output. */

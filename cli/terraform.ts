@@ -1,7 +1,8 @@
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { childEnvironment } from './environment';
 
 /** A Terraform binary and how to reach providers. */
 export interface TerraformEnvironment {
@@ -59,7 +60,7 @@ export function terraformAvailability(options: { readonly offline: boolean }): T
   const binary = process.env.MESHFORM_TERRAFORM ?? 'terraform';
   const probe = spawnSync(binary, ['version', '-json'], {
     encoding: 'utf8',
-    env: { ...process.env, TF_CLI_CONFIG_FILE: '/dev/null' },
+    env: childEnvironment({ TF_CLI_CONFIG_FILE: '/dev/null' }),
   });
   if (probe.error || probe.status !== 0) return { ok: false, reason: `terraform is not on PATH (${binary})` };
   const version = (JSON.parse(probe.stdout) as { terraform_version: string }).terraform_version;
@@ -114,7 +115,8 @@ export class StackWorkspace {
     }
     this.dir = path.join(workRoot, path.basename(stackDir));
     fs.rmSync(this.dir, { recursive: true, force: true });
-    fs.mkdirSync(this.dir, { recursive: true });
+    // an offline copy holds a copy of the stack's state: private to the user, like the cache it is in
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     fs.copyFileSync(path.join(stackDir, 'cdk.tf.json'), path.join(this.dir, 'cdk.tf.json'));
     const stack = JSON.parse(fs.readFileSync(path.join(stackDir, 'cdk.tf.json'), 'utf8')) as {
       terraform?: { backend?: object; cloud?: object };
@@ -147,6 +149,7 @@ export class StackWorkspace {
       fs.writeFileSync(path.join(this.dir, 'zz_meshform_override.tf.json'), JSON.stringify(override, null, 2));
       if (options.initialState && fs.existsSync(options.initialState)) {
         fs.copyFileSync(options.initialState, path.join(this.dir, 'meshform.tfstate'));
+        fs.chmodSync(path.join(this.dir, 'meshform.tfstate'), 0o600);
       }
       const cli = path.join(this.dir, '.terraformrc');
       fs.writeFileSync(
@@ -158,14 +161,53 @@ export class StackWorkspace {
     }
   }
 
+  /**
+   * The files of this workspace that hold state or secret values, wherever Terraform put them: the local
+   * backend's state (`terraform.<stack>.tfstate` beside cdktf.out) and its backup, the default local state,
+   * the backend settings Terraform caches (`.terraform/terraform.tfstate`), saved plans.
+   */
+  public stateFiles(): string[] {
+    const files = ['terraform.tfstate', 'meshform.tfstate', path.join('.terraform', 'terraform.tfstate')];
+    // (an offline copy's backend is overridden to meshform.tfstate: its configuration's path is not where it writes)
+    if (!this.options.offline)
+      try {
+        const json = JSON.parse(fs.readFileSync(path.join(this.dir, 'cdk.tf.json'), 'utf8')) as {
+          terraform?: { backend?: { local?: { path?: string } } };
+        };
+        const local = json.terraform?.backend?.local;
+        if (local) files.push(local.path ?? 'terraform.tfstate');
+      } catch {
+        // no configuration (yet): only the default places
+      }
+    const states = files.flatMap((f) => [path.resolve(this.dir, f), `${path.resolve(this.dir, f)}.backup`]);
+    const plans = fs.existsSync(this.dir)
+      ? fs
+          .readdirSync(this.dir)
+          .filter((f) => f.endsWith('.tfplan'))
+          .map((f) => path.join(this.dir, f))
+      : [];
+    return [...states, ...plans];
+  }
+
+  /** Makes every state file and saved plan of the workspace readable by the user only (0600). */
+  private protectStateFiles(): void {
+    for (const file of this.stateFiles()) {
+      try {
+        if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
+      } catch {
+        // absent (or not ours to change: Terraform reports what it cannot read)
+      }
+    }
+  }
+
   private environment(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
+    // the user's environment without meshform's own secrets (a root's passphrase): providers run in it
+    const env = childEnvironment({
       ...this.options.environment,
       TF_IN_AUTOMATION: '1',
       TF_INPUT: '0',
       CHECKPOINT_DISABLE: '1',
-    };
+    });
     if (this.options.offline) {
       env.TF_CLI_CONFIG_FILE = path.join(this.dir, '.terraformrc');
       env.AWS_ACCESS_KEY_ID = this.options.keepProviders
@@ -192,7 +234,17 @@ export class StackWorkspace {
   public run(args: readonly string[], timeoutMs = 600_000): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
       const ownGroup = forwarding > 0;
-      const child = spawn(this.env.binary, [...args], { cwd: this.dir, env: this.environment(), detached: ownGroup });
+      const env = this.environment();
+      this.protectStateFiles();
+      // Terraform writes states, their backups and saved plans with the process's umask (0644 under the usual
+      // 022): it runs under 077, so whatever it creates is the user's only
+      const umask = process.umask(0o077);
+      let child: ChildProcessWithoutNullStreams;
+      try {
+        child = spawn(this.env.binary, [...args], { cwd: this.dir, env, detached: ownGroup });
+      } finally {
+        process.umask(umask);
+      }
       running.set(child, ownGroup);
       let stdout = '';
       let stderr = '';
@@ -202,6 +254,7 @@ export class StackWorkspace {
       const finish = (code: number | null, error?: Error) => {
         clearTimeout(timer);
         running.delete(child);
+        this.protectStateFiles();
         const logged =
           args[0] === 'show' || args[0] === 'state' ? '(output not logged: it holds secret values)\n' : stdout;
         if (error) stderr += `${error.message}\n`;

@@ -4,7 +4,7 @@ import { errors } from './errors';
  * Where the AWS providers of a mesh's stacks send their calls: AWS itself, or an AWS-compatible endpoint such as
  * LocalStack (`MeshformAws.endpoint('http://localhost:4566')`) for an integration run. With an endpoint, every
  * AWS provider gets the endpoint for each service meshform uses and the skips an emulator needs (credentials
- * validation, account id lookup, instance metadata, region validation, path-style S3); nothing else in the
+ * validation, instance metadata, region validation, path-style S3; the account id is asked of the endpoint); nothing else in the
  * stacks changes. Credentials come from the environment as usual (an emulator takes any, e.g. "test").
  */
 export abstract class MeshformAws {

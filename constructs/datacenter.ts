@@ -5,10 +5,11 @@ import { MeshGateway, MeshGatewayOptions } from './mesh-gateway';
 import type { CaDatacenter, CaHosting } from './certificate-authority';
 import type { ServerCertificateRequest } from './private/ca-material';
 import type { FederationLogin } from './private/egress';
-import type { TerraformStack } from './private/engine';
+import { TerraformStack } from './private/engine';
 import { checkedId, checkedProps, checkEnum } from './private/guards';
 import { isDatacenterName } from './private/validation';
 import { StateBackend, StateLocation } from './state-backend';
+import type { MeshStackProps } from '../stacks/mesh-stack';
 
 /** Where a datacenter runs (informational: summaries, plans and pictures show it). */
 export enum Cloud {
@@ -109,7 +110,9 @@ export type GatewayReach = 'internet' | 'network';
 
 /**
  * A Consul datacenter of a mesh. Concrete kinds: `KubernetesDatacenter` (and, on VMs, `VmDatacenter`).
- * A datacenter owns the Terraform stacks that install it.
+ * A datacenter owns the Terraform stacks that install it: it creates them as its children, with every
+ * resource they hold, when it is declared, and adds what later declarations bring (services, peerings, other
+ * datacenters) as they are made.
  */
 export abstract class Datacenter extends Construct {
   /** True when `x` is a datacenter (of any kind). */
@@ -188,12 +191,42 @@ export abstract class Datacenter extends Construct {
   }
 
   /**
-   * Adds the datacenter to its mesh (refusing a duplicate name or a second primary). Subclasses call it
-   * once their own props are checked, before creating stacks, so a rejected datacenter is never registered.
+   * Adds the datacenter to its mesh (refusing a duplicate name, a second primary, or a stack name another
+   * stack of the app has). Subclasses call it once their own props are checked, before creating the stacks
+   * named `stackNames`, so a rejected datacenter is never registered.
    */
-  protected register(): void {
-    this.mesh._addDatacenter(this);
+  protected register(stackNames: readonly string[]): void {
+    this.mesh._addDatacenter(this, () => {
+      const taken = new Set(
+        this.node.root.node
+          .findAll()
+          .filter((c) => TerraformStack.isStack(c))
+          .map((s) => s.node.id),
+      );
+      for (const name of stackNames) if (taken.has(name)) throw errors.duplicateStackName(this.node.path, name);
+    });
   }
+
+  /** Props every stack of the datacenter takes: its state backend and the mesh's synthesis hooks. */
+  protected get stackProps(): MeshStackProps {
+    return { backend: this.backend, hooks: this.mesh._stackHooks };
+  }
+
+  /**
+   * Tells the mesh the datacenter and its stacks exist; subclasses call it at the end of their constructor.
+   * The mesh then records the deploy order and brings every datacenter's stacks up to date.
+   */
+  protected declared(): void {
+    this.mesh._declared(this);
+  }
+
+  /**
+   * Brings the datacenter's stacks up to date with the mesh as declared so far (services placed here, other
+   * datacenters, peerings); the mesh calls it after each declaration. Resources that depend on the whole
+   * mesh only through their values are Lazy and need nothing here.
+   * @internal
+   */
+  public _meshChanged(): void {}
 
   /** Warnings raised about this datacenter (the mesh reports them on its control-plane stack at synth). */
   public get warnings(): readonly MeshformWarning[] {
@@ -280,20 +313,8 @@ export abstract class Datacenter extends Construct {
     return undefined;
   }
 
-  /** Checks what needs the whole mesh (e.g. federation inputs); called by Mesh.prepare. */
+  /** Checks what needs the whole mesh (e.g. federation inputs); called by Mesh.prepare. Creates nothing. */
   public abstract validateInMesh(): void;
-
-  /** Creates what depends on the whole mesh, once it is validated; called by Mesh.prepare. */
-  public finalize(): void {}
-
-  /** Creates a stack for this datacenter under the app root, refusing a name another stack has. */
-  protected stackScope(stackName: string): Construct {
-    const root = this.node.root as Construct;
-    if (root.node.tryFindChild(stackName)) {
-      throw errors.duplicateStackName(this.node.path, stackName);
-    }
-    return root;
-  }
 }
 
 /** A best-effort valid name to show in an error message. */

@@ -124,6 +124,26 @@ export const errors = {
     );
   },
 
+  declaredAfterSynthesis(path: string, mesh: string): MeshformError {
+    return new MeshformError(
+      'declared-after-synthesis',
+      path,
+      'declared after the mesh was synthesized (app.synth() validated it and wrote its stacks)',
+      mesh,
+      'declare every datacenter, service and relation of the mesh before app.synth()',
+    );
+  },
+
+  outdirMismatch(path: string, appOutdir: string, configured: string): MeshformError {
+    return new MeshformError(
+      'outdir-mismatch',
+      path,
+      `the app writes its output to ${JSON.stringify(appOutdir)} (new App({ outdir })), but cdktf.json's "output" is ${JSON.stringify(configured)}, where meshform and cdktf read it`,
+      appOutdir,
+      `set "output": ${JSON.stringify(appOutdir)} in cdktf.json, or leave outdir out of new App() to take cdktf.json's`,
+    );
+  },
+
   noPrimary(path: string, datacenters: readonly string[]): MeshformError {
     return new MeshformError(
       'no-primary',

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { Datacenter, DatacenterDescription, DatacenterProps, GatewayReach, Platform } from './datacenter';
-import type { CaHosting } from './certificate-authority';
+import { awsPrivateCaPermissions, CaHosting } from './certificate-authority';
 import { errors } from './errors';
 import { EksCluster, KubeconfigCluster, KubernetesCluster } from './kubernetes-cluster';
 import type { Mesh } from './mesh';
@@ -16,13 +16,13 @@ import {
   describeSecurity,
   toValuesYaml,
 } from './private/helm-values';
-import { EKS_SERVER_STORAGE_CLASS } from './private/kubernetes-access';
+import { ClusterConnection, EKS_SERVER_STORAGE_CLASS } from './private/kubernetes-access';
 import { FederationLogin, federationLogin, meshformEgress } from './private/egress';
 import { isDatacenterName, isDnsName } from './private/validation';
 import { EksClusterStack } from '../stacks/eks-cluster-stack';
 import { KubernetesDatacenterStack } from '../stacks/kubernetes-datacenter-stack';
 import { MeshConfigStack } from '../stacks/mesh-config-stack';
-import { meshConfigEntries } from './private/config-entries';
+import { meshConfigEntries, toCustomResource } from './private/config-entries';
 
 /** Props of a KubernetesDatacenter. */
 export interface KubernetesDatacenterProps extends DatacenterProps {
@@ -73,6 +73,8 @@ export class KubernetesDatacenter extends Datacenter {
   public readonly infraStack?: EksClusterStack;
   /** Primary only: the stack of the mesh's config entries on this cluster. */
   public readonly configStack?: MeshConfigStack;
+  /** Whether the infra stack admits the primary's egress addresses (a secondary's, once the primary is known). */
+  private admitsPrimary = false;
 
   constructor(scope: Mesh, id: string, props: KubernetesDatacenterProps) {
     super(scope as Construct, id, props, [1, 3, 5]);
@@ -114,30 +116,96 @@ export class KubernetesDatacenter extends Datacenter {
       vpcCidr = checkVpcCidr(path, this.cluster.options.vpcCidr, 20);
       if (this.cluster.nodes < this.servers) throw errors.tooFewNodes(path, this.cluster.nodes, this.servers);
     }
-    this.register();
+    const infraName = `${this.stackName}-infra`;
+    const configName = `${this.stackName}-config`;
+    this.register([
+      ...(this.cluster instanceof EksCluster ? [infraName] : []),
+      this.stackName,
+      ...(this.isPrimary ? [configName] : []),
+    ]);
+    const mesh = this.mesh;
+    const connection = clusterConnection(this.cluster);
     if (this.cluster instanceof EksCluster) {
-      const infraName = `${this.stackName}-infra`;
-      this.infraStack = new EksClusterStack(this.stackScope(infraName), infraName, {
-        datacenter: this,
-        cluster: this.cluster,
+      const eks = this.cluster;
+      this.infraStack = new EksClusterStack(this, infraName, {
+        ...this.stackProps,
+        mesh: mesh.name,
+        datacenter: this.name,
+        clusterName: this.stackName,
+        region: eks.options.region,
+        awsEndpoint: mesh.aws.url,
         vpcCidr: vpcCidr!,
+        availabilityZones: eks.availabilityZones,
+        kubernetesVersion: eks.kubernetesVersion,
+        nodeInstanceType: eks.nodeInstanceType,
+        nodes: eks.nodes,
+        apiPublicAccessCidrs: eks.options.apiPublicAccessCidrs,
+        hostedZoneId: eks.options.hostedZoneId,
+        gatewayAddress: this.meshGateway.address,
+        consulNamespace: this.namespace,
+        consulServerPolicyStatements: awsPrivateCaPermissions(mesh.certificateAuthority, this.caView),
       });
     }
-    this.stack = new KubernetesDatacenterStack(this.stackScope(this.stackName), this.stackName, { datacenter: this });
+    this.stack = new KubernetesDatacenterStack(this, this.stackName, {
+      ...this.stackProps,
+      mesh: mesh.name,
+      datacenter: this.name,
+      primary: this.isPrimary,
+      cluster: connection,
+      clusterName: this.stackName,
+      awsEndpoint: mesh.aws.url,
+      // meshform creates its StorageClass unless the datacenter names another one
+      createServerStorageClass: this.serverStorageClass === EKS_SERVER_STORAGE_CLASS,
+      namespace: this.namespace,
+      releaseName: this.releaseName,
+      chartVersion: mesh.chartVersion,
+      caProviderFiles: mesh.certificateAuthority.providerFiles(),
+      caProviderSecretName: this.caProviderSecretName,
+      helmValues: (refs) => this.renderHelmValues(refs),
+    });
     if (this.infraStack) this.stack.addDependency(this.infraStack);
     if (this.isPrimary) {
-      const configName = `${this.stackName}-config`;
-      this.configStack = new MeshConfigStack(this.stackScope(configName), configName, { primary: this });
+      this.configStack = new MeshConfigStack(this, configName, {
+        ...this.stackProps,
+        mesh: mesh.name,
+        datacenter: this.name,
+        cluster: connection,
+        clusterName: this.stackName,
+        awsEndpoint: mesh.aws.url,
+      });
       this.configStack.addDependency(this.stack);
     }
+    this.declared();
   }
 
-  public override finalize(): void {
-    // the mesh's config entries live on the primary's cluster once every service is known
-    this.configStack?.build();
-    // a secondary's API admits the primary's servers when meshform knows where they leave their network
-    const egress = this.isPrimary ? undefined : meshformEgress(this.mesh.primary);
-    if (egress) this.infraStack?.admitPrimaryEgress(egress);
+  /**
+   * Brings the stacks up to date: the primary's config stack holds one custom resource per config entry of
+   * the mesh; a secondary's EKS API admits the primary's servers once meshform knows where they leave their
+   * network.
+   * @internal
+   */
+  public override _meshChanged(): void {
+    const mesh = this.mesh;
+    if (this.configStack) {
+      const labels = { 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': mesh.name };
+      const entries = meshConfigEntries(
+        mesh.services.map((s) => s.describe()),
+        mesh.traffic,
+      );
+      this.configStack.setResources(
+        entries.map((entry) => ({
+          id: `${entry.kind}-${entry.name}`,
+          manifest: toCustomResource(entry, this.namespace, labels),
+        })),
+      );
+    }
+    const primary = mesh._declaredPrimary;
+    if (this.infraStack && !this.isPrimary && primary && !this.admitsPrimary) {
+      // the primary is known for good once declared (the mesh refuses a second one)
+      this.admitsPrimary = true;
+      const egress = meshformEgress(primary);
+      if (egress) this.infraStack.admitPrimaryEgress(egress);
+    }
   }
 
   public override federationLogin(): FederationLogin | undefined {
@@ -331,4 +399,13 @@ export function checkVpcCidr(path: string, cidr: string, maxPrefix: number): Cid
   if (parsed.cidr.prefix < 16 || parsed.cidr.prefix > maxPrefix)
     throw errors.cidrSize(path, 'VPC CIDR', cidr, 16, maxPrefix);
   return parsed.cidr;
+}
+
+/** How a stack reaches a cluster: its kubeconfig, or the EKS cluster meshform creates, by region. */
+function clusterConnection(cluster: KubernetesCluster): ClusterConnection {
+  if (cluster instanceof KubeconfigCluster) {
+    return { kind: 'kubeconfig', path: cluster.path, context: cluster.context, apiServerUrl: cluster.apiServerUrl };
+  }
+  if (cluster instanceof EksCluster) return { kind: 'eks', region: cluster.options.region };
+  throw new Error(`unsupported cluster kind ${cluster.constructor.name}`);
 }

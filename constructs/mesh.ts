@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Construct, IConstruct } from 'constructs';
 import { MeshformAws } from './aws-endpoint';
 import { CertificateAuthority, caWarnings } from './certificate-authority';
@@ -11,16 +13,20 @@ import {
   APPLIED_RECORD_FORMAT,
   AppliedRecord,
   appliedPeers,
+  CONNECT_CA_DIR,
+  MESH_MANIFEST_DIR,
   MESH_MANIFEST_FORMAT,
   MeshManifest,
   scopeManifest,
 } from './private/mesh-manifest';
 import { checkedId, checkedProps, checkedScope, checkEnum } from './private/guards';
 import { secretInputs } from './private/secret-inputs';
+import { writeToStagedOutput } from './private/synth-output';
 import { isDatacenterName, isDnsName, isPort } from './private/validation';
 import { chartRelease, DEFAULT_CHART_VERSION, DEFAULT_CONSUL_VERSION, knownChartVersions } from './private/versions';
 import { StateBackend } from './state-backend';
 import { MeshGatewayMode, MeshTrafficSettings } from './traffic-policy';
+import type { MeshStackHooks } from '../stacks/mesh-stack';
 
 /** Props of a Mesh. */
 export interface MeshProps {
@@ -86,8 +92,9 @@ function meshScope(scope: unknown, id: unknown): Construct {
 
 /**
  * A Consul service mesh: datacenters on any platform and cloud, WAN-federated through mesh gateways, with
- * one primary. Create it directly under the App and add datacenters to it. Each datacenter synthesizes its
- * own stack(s); the primary's deploy first.
+ * one primary. Create it directly under the App and add datacenters to it. Each datacenter creates its own
+ * stack(s) below it (`Aspects.of(mesh)` reaches every resource of the mesh); the primary's deploy first.
+ * Declare everything before `app.synth()`, which validates the whole mesh before writing anything.
  *
  * @example
  * ```ts
@@ -138,8 +145,23 @@ export class Mesh extends Construct {
   public readonly aws: MeshformAws;
 
   private readonly dcs: Datacenter[] = [];
+  /** The datacenters whose stacks exist, in declaration order. */
+  private readonly declaredDcs: Datacenter[] = [];
   private readonly svcs: Service[] = [];
   private prepared = false;
+
+  /**
+   * What every stack of the mesh does around its synthesis: the first one prepared validates the whole mesh;
+   * the primary's control-plane stack writes the mesh manifest.
+   * @internal
+   */
+  public readonly _stackHooks: MeshStackHooks = {
+    // every mesh of the app, not only this one: an invalid mesh anywhere stops synthesis before anything is written
+    beforeSynth: () => Mesh.prepareAll(this.node.root),
+    afterSynth: (stack, outdir) => {
+      if (stack === this.primary.controlPlaneStack) this.writeManifest(outdir);
+    },
+  };
 
   constructor(scope: Construct, id: string, props: MeshProps = {}) {
     super(meshScope(scope, id), checkedId(scope, id));
@@ -219,6 +241,7 @@ export class Mesh extends Construct {
       throw errors.missingValue(path, 'aws', this.aws, 'use MeshformAws.standard() or MeshformAws.endpoint(url)');
     this.aws.validate(path);
     this.federation = new Federation(this, 'Federation');
+    writeToStagedOutput(this);
     // An app whose meshes have no stack at all (e.g. a mesh with no datacenter) synthesizes no mesh stack, so
     // nothing else would check them: the app checks them before it writes its manifest.
     const root = this.node.root;
@@ -274,6 +297,7 @@ export class Mesh extends Construct {
    * @internal
    */
   public _addService(service: Service): void {
+    if (this.prepared) throw errors.declaredAfterSynthesis(service.node.path, this.name);
     const existing = this.svcs.find((s) => s.name === service.name);
     if (existing) throw errors.duplicateService(service.node.path, service.name, existing.node.path);
     this.svcs.push(service);
@@ -285,27 +309,60 @@ export class Mesh extends Construct {
   }
 
   /**
-   * Registers a datacenter; called by the Datacenter constructor.
+   * Registers a datacenter; called by the Datacenter constructor. `check` runs after the mesh's own checks,
+   * before the datacenter is added.
    * @internal
    */
-  public _addDatacenter(dc: Datacenter): void {
+  public _addDatacenter(dc: Datacenter, check: () => void = () => {}): void {
+    if (this.prepared) throw errors.declaredAfterSynthesis(dc.node.path, this.name);
     const existing = this.dcs.find((d) => d.name === dc.name);
     if (existing) throw errors.duplicateDatacenter(dc.node.path, dc.name, existing.node.path);
     if (dc.isPrimary) {
       const other = this.dcs.find((d) => d.isPrimary);
       if (other) throw errors.multiplePrimaries(this.node.path, [other.name, dc.name]);
     }
+    check();
     this.dcs.push(dc);
   }
 
   /**
-   * Validates the whole topology and records the deploy order as stack dependencies (every secondary's
-   * control plane after the primary's). Runs automatically before synthesis, before anything is written;
-   * calling it again does nothing.
+   * Records that a datacenter and its stacks exist (the datacenter calls it at the end of its constructor):
+   * its control-plane stack records the applied mesh and deploys after the primary's, and every datacenter's
+   * stacks are brought up to date.
+   * @internal
+   */
+  public _declared(dc: Datacenter): void {
+    this.declaredDcs.push(dc);
+    this.recordApplied(dc);
+    const primary = this._declaredPrimary;
+    if (primary === dc) {
+      for (const other of this.declaredDcs)
+        if (other !== dc) other.controlPlaneStack.addDependency(dc.controlPlaneStack);
+    } else if (primary) {
+      dc.controlPlaneStack.addDependency(primary.controlPlaneStack);
+    }
+    this._changed(dc);
+  }
+
+  /**
+   * Brings the stacks of every datacenter up to date after a declaration (a service, a relation, a peering);
+   * refuses one made after the mesh was synthesized.
+   * @internal
+   */
+  public _changed(origin: IConstruct): void {
+    if (this.prepared) throw errors.declaredAfterSynthesis(origin.node.path, this.name);
+    for (const dc of this.declaredDcs) dc._meshChanged();
+  }
+
+  /**
+   * Validates the whole topology before anything is written, and reports each datacenter's warnings on its
+   * control-plane stack. Runs automatically when the first stack of the mesh is prepared for synthesis;
+   * calling it again does nothing. From then on the mesh takes no more declarations. It creates nothing:
+   * every resource exists since its declaration.
    */
   public prepare(): void {
     if (this.prepared) return;
-    const primary = this.primary;
+    void this.primary; // exactly one datacenter is primary
     this.federation.validate();
     this.certificateAuthority.validate(
       this.node.path,
@@ -314,14 +371,51 @@ export class Mesh extends Construct {
     for (const dc of this.dcs) for (const w of caWarnings(this.certificateAuthority, dc.caView)) dc._warn(w);
     for (const dc of this.dcs) dc.validateInMesh();
     for (const service of this.svcs) service.validate();
-    for (const dc of this.dcs) dc.finalize();
-    for (const dc of this.dcs) this.recordApplied(dc);
+    this.checkStackNames();
     for (const dc of this.dcs) {
-      if (dc !== primary) dc.controlPlaneStack.addDependency(primary.controlPlaneStack);
       // Annotations are collected per stack, so a datacenter's warnings are reported on its stack.
       for (const w of dc.warnings) Annotations.of(dc.controlPlaneStack).addWarning(`${w.message} (${dc.node.path})`);
     }
     this.prepared = true;
+  }
+
+  /**
+   * The primary datacenter once it is declared (its stacks exist), else undefined.
+   * @internal
+   */
+  public get _declaredPrimary(): Datacenter | undefined {
+    return this.declaredDcs.find((dc) => dc.isPrimary);
+  }
+
+  /** True once the mesh is validated for synthesis: it takes no more declarations. */
+  public get isPrepared(): boolean {
+    return this.prepared;
+  }
+
+  /** Refuses a stack of the app (declared after the mesh's) with the name of one of the mesh's stacks. */
+  private checkStackNames(): void {
+    const stacks = this.node.root.node.findAll().filter((c) => TerraformStack.isStack(c));
+    for (const dc of this.dcs) {
+      for (const stack of dc.stacks) {
+        if (stacks.some((s) => s !== stack && s.node.id === stack.node.id))
+          throw errors.duplicateStackName(dc.node.path, stack.node.id);
+      }
+    }
+  }
+
+  /**
+   * Writes the mesh manifest (`<outdir>/meshform/<mesh>.json`, what the `meshform` command reads) and the
+   * body of Consul's CA configuration API for a later service mesh CA change.
+   */
+  private writeManifest(outdir: string): void {
+    const dir = path.join(outdir, MESH_MANIFEST_DIR);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `${this.name}.json`), `${JSON.stringify(this.manifest(), null, 2)}\n`);
+    // Consul applies a later service mesh CA change only through its API: the body, ready for set-config.
+    const connect = path.join(dir, CONNECT_CA_DIR);
+    fs.mkdirSync(connect, { recursive: true });
+    const body = this.certificateAuthority.connectCaApiBody(this.primary.caView);
+    fs.writeFileSync(path.join(connect, `${this.name}.json`), `${JSON.stringify(body, null, 2)}\n`);
   }
 
   /**

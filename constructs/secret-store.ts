@@ -6,6 +6,7 @@ import { replicationToken } from './private/acl';
 import { CaMaterial } from './private/ca-material';
 import { describeHolder, FileLock, LockBusyError } from './private/file-lock';
 import { createGossipKey } from './private/pki';
+import { isDatacenterName } from './private/validation';
 import {
   readJsonFile,
   removeLeftoverFiles,
@@ -154,6 +155,8 @@ export class SecretStore {
 
   /** Directory of one mesh's entry. */
   public meshDirectory(mesh: string): string {
+    // a mesh's name names its directory: never a path that leads out of the store (a tampered manifest)
+    if (!isDatacenterName(mesh)) throw errors.invalidName(this.directory, 'mesh name', mesh, 'shop');
     return path.join(this.directory, mesh);
   }
 

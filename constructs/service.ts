@@ -206,6 +206,13 @@ export class Service extends Construct {
     for (const subset of checkedList(path, 'subsets', props.subsets, 'give a list of `{ name, filter }`'))
       this.addSubset(subset);
     this.failoverTo(...checkedList(path, 'failover', props.failover, 'give a list of datacenters'));
+    this.changed();
+  }
+
+  /** Brings the mesh's stacks up to date with this service (its hosts, its config entries). */
+  private changed(): this {
+    this.mesh._changed(this);
+    return this;
   }
 
   /** Refuses something that is not a datacenter of this service's mesh. */
@@ -220,7 +227,7 @@ export class Service extends Construct {
   public runsIn(datacenter: Datacenter): this {
     this.checkDatacenter(`a datacenter "${this.name}" runs in`, datacenter);
     if (!this.dcs.includes(datacenter)) this.dcs.push(datacenter);
-    return this;
+    return this.changed();
   }
 
   /** Declares that this service calls `upstream`. */
@@ -231,7 +238,7 @@ export class Service extends Construct {
     if (options.datacenter !== undefined)
       this.checkDatacenter(`the datacenter of upstream "${upstream.name}"`, options.datacenter);
     this.upstreamList.push({ service: upstream, options });
-    return this;
+    return this.changed();
   }
 
   /** Checks the source and options of an intention. */
@@ -278,7 +285,7 @@ export class Service extends Construct {
       ...(options.permissions ? { permissions: options.permissions } : {}),
       ...(options.description ? { description: options.description } : {}),
     });
-    return this;
+    return this.changed();
   }
 
   /** Denies `source` (explicitly, e.g. to document a boundary; no intention denies too). */
@@ -289,7 +296,7 @@ export class Service extends Construct {
       action: IntentionAction.DENY,
       ...(options.description ? { description: options.description } : {}),
     });
-    return this;
+    return this.changed();
   }
 
   /** Adds a subset of its instances (a version), for splits and routes. */
@@ -317,7 +324,7 @@ export class Service extends Construct {
     if (this.subsetList.some((s) => s.name === subset.name))
       throw errors.duplicateSubset(this.node.path, this.name, subset.name);
     this.subsetList.push(subset);
-    return this;
+    return this.changed();
   }
 
   /** Splits the service's traffic by weight across subsets (a canary: 90 to v1, 10 to v2). */
@@ -342,7 +349,7 @@ export class Service extends Construct {
         throw errors.invalidValue(path, 'subset of a traffic split leg', leg.subset, 'name one of the subsets');
     }
     this.splitList = [...splits];
-    return this;
+    return this.changed();
   }
 
   /** Adds a route: requests that match go to a subset, with their own retries and timeout. */
@@ -376,7 +383,7 @@ export class Service extends Construct {
         'name one of the subsets',
       );
     this.routeList.push(route);
-    return this;
+    return this.changed();
   }
 
   /** Fails over to these datacenters, in order, when no instance is healthy where the traffic was sent. */
@@ -385,7 +392,7 @@ export class Service extends Construct {
       this.checkDatacenter(`a failover datacenter of "${this.name}"`, dc);
       if (!this.failoverList.includes(dc)) this.failoverList.push(dc);
     }
-    return this;
+    return this.changed();
   }
 
   /** The datacenters the service runs in, in declaration order. */

@@ -1,10 +1,11 @@
 import { Construct } from 'constructs';
 import { Datacenter, DatacenterDescription, DatacenterProps, GatewayReach, Platform } from './datacenter';
-import type { CaHosting } from './certificate-authority';
+import { awsPrivateCaPermissions, CaHosting } from './certificate-authority';
 import { errors } from './errors';
 import type { Mesh } from './mesh';
+import { replicationRules } from './private/acl';
 import { checkAgentConfigKeys } from './private/agent-config-keys';
-import { meshConfigEntries } from './private/config-entries';
+import { meshConfigEntries, toApiEntry } from './private/config-entries';
 import { loadExtraAgentConfig, mergeAgentConfig } from './private/agent-merge';
 import {
   consulArtifact,
@@ -25,6 +26,7 @@ import { isDatacenterName, isIpAddress, isNonEmptyString, isWholeNumber } from '
 import {
   agentConfig,
   CA_PROVIDER_DIRECTORY,
+  HostGroup,
   MetricsBinding,
   NodeRole,
   NodeService,
@@ -40,6 +42,7 @@ import {
   GatewayExposure,
   HostRole,
   LoadBalancedGateway,
+  LookedUpImage,
   MachineImage,
   NewVpc,
   OwnHost,
@@ -48,8 +51,14 @@ import {
   VmNetwork,
 } from './vm-hosts';
 import { checkVpcCidr } from './kubernetes-datacenter';
-import { OwnHostsStack } from '../stacks/own-hosts-stack';
-import { VmDatacenterStack } from '../stacks/vm-datacenter-stack';
+import { OWN_HOST_SECRETS, OwnHostsBundles, OwnHostsStack } from '../stacks/own-hosts-stack';
+import {
+  RemoteGateway,
+  VmDatacenterStack,
+  VmDatacenterStackProps,
+  VmHostGroupRef,
+  VmPeer,
+} from '../stacks/vm-datacenter-stack';
 
 /** Props of a VmDatacenter. */
 export interface VmDatacenterProps extends DatacenterProps {
@@ -76,21 +85,6 @@ export interface VmDatacenterProps extends DatacenterProps {
 }
 
 /**
- * A group of identical hosts (AWS) or one own host, with its node spec.
- * @internal
- */
-export interface HostGroup {
-  /** Group name: `server`, `mesh-gateway`, `service-<name>` (AWS) or the host name (own hosts). */
-  readonly name: string;
-  readonly role: NodeRole;
-  readonly spec: NodeSpec;
-  /** Number of hosts (AWS). */
-  readonly count: number;
-  /** Own host, if any. */
-  readonly host?: OwnHost;
-}
-
-/**
  * A Consul datacenter on virtual machines: Consul servers (3 or 5), client agents with an Envoy sidecar per
  * service, and mesh gateways, all booted by cloud-init (AWS) or by an install bundle per host (your own
  * hosts). Binaries are pinned and checksum-verified; secrets never travel in user data or bundles: hosts
@@ -110,11 +104,13 @@ export class VmDatacenter extends Datacenter {
    * @internal
    */
   public readonly vpcCidr?: Cidr;
-  /** The stack. */
+  /** The stack: EC2 hosts (`VmHosts.onAws`) or the install bundles of your own hosts (`VmHosts.existing`). */
   public readonly stack: VmDatacenterStack | OwnHostsStack;
   private readonly extraConfig: HclObject;
   private readonly extraConfigFile?: string;
   private readonly peers: VmDatacenter[] = [];
+  /** Node specs by host group, once the mesh is validated for synthesis (it changes no more). */
+  private readonly specs = new Map<string, NodeSpec>();
 
   constructor(scope: Mesh, id: string, props: VmDatacenterProps) {
     super(scope as Construct, id, withServerCount(props), [3, 5]);
@@ -162,15 +158,156 @@ export class VmDatacenter extends Datacenter {
     }
     this.extraConfigFile = props.extraAgentConfigFile;
     this.extraConfig = props.extraAgentConfigFile ? loadExtraAgentConfig(path, props.extraAgentConfigFile) : {};
-    this.register();
+    this.register([this.stackName]);
     if (this.hosts instanceof OwnVmHosts) {
-      this.stack = new OwnHostsStack(this.stackScope(this.stackName), this.stackName, { datacenter: this });
-    } else {
-      this.stack = new VmDatacenterStack(this.stackScope(this.stackName), this.stackName, { datacenter: this });
-    }
-    if (this.hosts instanceof OwnVmHosts) {
+      this.stack = new OwnHostsStack(this, this.stackName, { ...this.stackProps, bundles: () => this.bundles() });
       for (const host of this.hosts.hosts) for (const service of host.services ?? []) service.runsIn(this);
+    } else {
+      this.stack = new VmDatacenterStack(this, this.stackName, this.awsStackProps(this.hosts as AwsVmHosts));
     }
+    this.declared();
+  }
+
+  /** The props of the EC2 stack: the hosts as declared, and renderers of what depends on the whole mesh. */
+  private awsStackProps(hosts: AwsVmHosts): VmDatacenterStackProps {
+    const mesh = this.mesh;
+    const o = hosts.options;
+    const network = o.network;
+    const exposure = hosts.gatewayExposure;
+    const image = o.machineImage;
+    const gw = this.meshGateway;
+    return {
+      ...this.stackProps,
+      mesh: mesh.name,
+      datacenter: this.name,
+      primary: this.isPrimary,
+      region: o.region,
+      awsEndpoint: mesh.aws.url,
+      network:
+        network instanceof NewVpc
+          ? {
+              kind: 'new',
+              cidr: this.vpcCidr!,
+              availabilityZones: network.options.availabilityZones ?? ['a', 'b', 'c'].map((z) => `${o.region}${z}`),
+            }
+          : {
+              kind: 'existing',
+              vpcId: (network as ExistingVpc).options.vpcId,
+              vpcCidr: (network as ExistingVpc).options.vpcCidr,
+              privateSubnetIds: (network as ExistingVpc).options.privateSubnetIds,
+              publicSubnetIds: (network as ExistingVpc).options.publicSubnetIds ?? [],
+              privateRouteTableIds: (network as ExistingVpc).options.privateRouteTableIds ?? [],
+            },
+      gateway: {
+        exposure:
+          exposure instanceof LoadBalancedGateway
+            ? {
+                kind: 'load-balancer',
+                internetFacing: exposure.options.internetFacing === true,
+                allowedCidrs: exposure.options.allowedCidrs ?? [],
+                hostedZoneId: exposure.options.hostedZoneId,
+              }
+            : { kind: 'elastic-ip', allowedCidrs: exposureCidrs(exposure) },
+        address: gw.address,
+        port: gw.port,
+        wanEndpoint: gw.wanEndpoint,
+        replicas: gw.replicas,
+      },
+      instances: {
+        serverInstanceType: hosts.serverInstanceType,
+        clientInstanceType: hosts.clientInstanceType,
+        gatewayInstanceType: hosts.gatewayInstanceType,
+        instancesPerService: hosts.instancesPerService,
+        rootVolumeGiB: hosts.rootVolumeGiB,
+        machineImage:
+          image instanceof FixedImage
+            ? { amiId: image.amiId }
+            : { owner: (image as LookedUpImage).owner, namePattern: (image as LookedUpImage).namePattern },
+      },
+      servers: this.servers,
+      joinTag: this.joinTag,
+      metrics: metricsBinding(mesh.traffic.prometheusBindAddress),
+      serverPolicyStatements: awsPrivateCaPermissions(mesh.certificateAuthority, this.caView),
+      nodeSpec: (group, secrets, gatewayWanAddress) => this.groupSpec(group, secrets, gatewayWanAddress),
+      ...(this.isPrimary
+        ? {
+            replicationRules: () =>
+              replicationRules(mesh.datacenters.map((d) => ({ platform: d.platform, primary: d.isPrimary }))),
+            configEntries: () =>
+              meshConfigEntries(
+                mesh.services.map((s) => s.describe()),
+                mesh.traffic,
+              ).map(toApiEntry),
+          }
+        : {}),
+    };
+  }
+
+  /** The node spec of one of the EC2 stack's host groups. */
+  private groupSpec(group: VmHostGroupRef, secrets: SecretsSource, gatewayWanAddress: string): NodeSpec {
+    const cached = this.specs.get(group.name);
+    if (cached) return cached;
+    const services = group.services.map((name) => this.mesh.services.find((s) => s.name === name)!);
+    const spec = this.nodeSpec(
+      group.role,
+      services,
+      instanceArchitecture(this.instanceTypeOf(group.role)),
+      secrets,
+      undefined,
+      group.role === 'mesh-gateway' ? gatewayWanAddress : undefined,
+    );
+    if (this.mesh.isPrepared) this.specs.set(group.name, spec);
+    return spec;
+  }
+
+  /** What the install bundles of your own hosts hold. */
+  private bundles(): OwnHostsBundles {
+    const gateway = (dc: Datacenter) => ({
+      address: dc.meshGateway.address,
+      wanPort: dc.meshGateway.wanPort,
+      wanEndpoint: dc.meshGateway.wanEndpoint,
+    });
+    return {
+      datacenter: this.name,
+      primary: this.isPrimary,
+      hosts: this.hostGroups(() => ({ source: 'file', path: OWN_HOST_SECRETS }), this.meshGateway.wanEndpoint),
+      gateway: gateway(this),
+      otherDatacenters: this.mesh.datacenters
+        .filter((d) => d !== this)
+        .map((d) => ({ name: d.name, primary: d.isPrimary, ...gateway(d) })),
+    };
+  }
+
+  /**
+   * Brings the EC2 stack up to date: a host group for each service placed here, the gateway port open to
+   * the peered datacenters, and egress rules to the other datacenters' gateways.
+   * @internal
+   */
+  public override _meshChanged(): void {
+    const stack = this.stack;
+    if (!(stack instanceof VmDatacenterStack)) return;
+    stack.setServices(this.services.map((s) => s.name));
+    stack.setPeers(this.peeredWith.map((p) => ({ datacenter: p.name, cidr: cidrText(p) })));
+    stack.setRemoteGateways(remoteGatewayTargets(this));
+  }
+
+  /** This datacenter's VPC as a peer's stack looks it up (EC2 hosts only). */
+  private get asPeer(): VmPeer {
+    const network = (this.hosts as AwsVmHosts).options.network;
+    return {
+      mesh: this.mesh.name,
+      datacenter: this.name,
+      cidr: network.cidr,
+      ...(network instanceof ExistingVpc
+        ? {
+            existingVpc: {
+              vpcId: network.options.vpcId,
+              privateRouteTableIds: network.options.privateRouteTableIds ?? [],
+            },
+          }
+        : {}),
+      availabilityZones: (network as NewVpc).options.availabilityZones?.length ?? 3,
+    };
   }
 
   public get stacks(): readonly TerraformStack[] {
@@ -207,8 +344,9 @@ export class VmDatacenter extends Datacenter {
     this.peers.push(other);
     // The peering lives in the stack that deploys later (never the primary's), after the peer's VPC exists.
     const [owner, peer] = this.isPrimary ? [other, this] : [this, other];
-    (owner.stack as VmDatacenterStack).addPeering(peer);
+    (owner.stack as VmDatacenterStack).addPeering(peer.asPeer);
     owner.stack.addDependency(peer.stack);
+    this.mesh._changed(this);
     return this;
   }
 
@@ -240,10 +378,6 @@ export class VmDatacenter extends Datacenter {
     }
   }
 
-  public override finalize(): void {
-    if (this.stack instanceof VmDatacenterStack) this.stack.build();
-  }
-
   /** The services that run here. */
   public get services(): Service[] {
     return this.mesh.servicesIn(this);
@@ -270,7 +404,7 @@ export class VmDatacenter extends Datacenter {
         host?.address,
         role === 'mesh-gateway' ? gatewayWanAddress : undefined,
       );
-      return { name, role, spec, count, ...(host ? { host } : {}) };
+      return { name, role, spec, count, ...(host ? { address: host.address } : {}) };
     };
     if (this.hosts instanceof OwnVmHosts) {
       return this.hosts.hosts.map((h) => make(h.name, h.role as NodeRole, h.services ?? [], 1, h));
@@ -561,7 +695,7 @@ export class VmDatacenter extends Datacenter {
 
   /** Keys of the merged agent configuration Consul does not accept (should be none; checked in tests). */
   public agentConfigProblems(): string[] {
-    const groups = this.hostGroups(() => ({ source: 'file', path: '/etc/meshform/secrets.json' }));
+    const groups = this.hostGroups(() => ({ source: 'file', path: OWN_HOST_SECRETS }));
     return groups.flatMap((g) =>
       checkAgentConfigKeys(g.spec.agentConfig).map((p) => `${g.name}: ${p.path} (${p.problem})`),
     );
@@ -688,4 +822,34 @@ function exposureCidrs(exposure: unknown): readonly string[] {
 function cidrText(dc: VmDatacenter): string {
   const network = (dc.hosts as AwsVmHosts).options.network;
   return network.cidr;
+}
+
+/**
+ * Where a datacenter's hosts dial the other datacenters' gateways: the declared address when it is an IP,
+ * the peer's VPC block for a peered datacenter reached by name, else anywhere (a DNS name's addresses may
+ * change, and an address the platform assigns is not known at synth), always on the declared port.
+ */
+function remoteGatewayTargets(dc: VmDatacenter): RemoteGateway[] {
+  return dc.mesh.datacenters
+    .filter((d) => d !== dc)
+    .map((d) => {
+      const address = d.meshGateway.address;
+      const peer = dc.peeredWith.find((p) => p === d);
+      const cidr =
+        address && isIpAddress(address)
+          ? address.includes(':')
+            ? { cidrIpv6: `${address}/128` }
+            : { cidrIpv4: `${address}/32` }
+          : peer
+            ? { cidrIpv4: cidrText(peer) }
+            : { cidrIpv4: '0.0.0.0/0' };
+      const where = address
+        ? peer && !isIpAddress(address)
+          ? `${address}, in the peered VPC`
+          : address
+        : peer
+          ? 'in the peered VPC'
+          : 'address assigned by its platform';
+      return { datacenter: d.name, primary: d.isPrimary, port: d.meshGateway.wanPort, cidr, where };
+    });
 }

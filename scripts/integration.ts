@@ -6,6 +6,7 @@
  * skipped and exits 0.
  *
  *   MESHFORM_AWS_ENDPOINT=http://localhost:4566 npm run test:integration [-- --second-apply] [-- --parallelism 2]
+ *     [-- --only default/shop-aws-vms]   (one stack, <example>/<stack>; repeatable)
  *
  * Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (default "test", which LocalStack accepts). Logs of a
  * failed stack are kept under .meshform-cache/integration/.
@@ -16,6 +17,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { reconcileMeshCa } from '../cli/ca';
 import { taggedResources } from '../cli/aws-sigv4';
+import { detectEmulator, EmulatorProfile } from '../cli/emulators';
 import { IntegrationStack, renderIntegration, runIntegration } from '../cli/integration';
 import { secretVariables } from '../cli/secrets';
 import { readSynthOutput } from '../cli/synth';
@@ -37,7 +39,13 @@ async function unreachable(endpoint: string): Promise<string | undefined> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { 'second-apply': { type: 'boolean' }, parallelism: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      'second-apply': { type: 'boolean' },
+      parallelism: { type: 'string' },
+      only: { type: 'string', multiple: true },
+    },
+  });
   const endpoint = process.env.MESHFORM_AWS_ENDPOINT;
   if (!endpoint) {
     process.stdout.write(
@@ -65,7 +73,7 @@ async function main(): Promise<number> {
   // a throw-away secret store for this run: it holds CA keys, so it is removed whatever the outcome
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshform-integration-store-'));
   try {
-    return await integrate(endpoint, env, work, parallelism, values['second-apply'] === true, storeDir);
+    return await integrate(endpoint, env, work, parallelism, values['second-apply'] === true, storeDir, values.only);
   } finally {
     fs.rmSync(storeDir, { recursive: true, force: true });
   }
@@ -78,10 +86,12 @@ async function integrate(
   parallelism: number,
   secondApply: boolean,
   storeDir: string,
+  only: readonly string[] | undefined,
 ): Promise<number> {
   const store = SecretStore.open({ directory: storeDir });
 
   const stacks: IntegrationStack[] = [];
+  const available: string[] = [];
   for (const example of EXAMPLES) {
     // synthesized in endpoint mode: MESHFORM_AWS_ENDPOINT is read by every mesh (MeshformAws.fromEnvironment)
     const outdir = path.join(work, 'synth', example.name);
@@ -107,11 +117,26 @@ async function integrate(
         provider?: { [name: string]: unknown };
       };
       const providers = stackProviders(json);
-      if (providers.length === 1 && providers[0] === 'aws') stacks.push({ group: example.name, stack, dir, variables });
+      if (providers.length !== 1 || providers[0] !== 'aws') continue;
+      available.push(`${example.name}/${stack}`);
+      if (!only || only.includes(`${example.name}/${stack}`))
+        stacks.push({ group: example.name, stack, dir, variables });
     }
   }
+  const unknown = (only ?? []).filter((o) => !available.includes(o));
+  if (unknown.length) {
+    process.stderr.write(
+      `integration tier: --only ${unknown.join(', ')}: no such AWS stack (they are: ${available.join(', ')})\n`,
+    );
+    return 1;
+  }
+  const emulator: EmulatorProfile | undefined = await detectEmulator(endpoint);
   process.stdout.write(
-    `integration tier: ${stacks.length} AWS stacks against ${endpoint} (${parallelism} at a time)\n`,
+    `integration tier: ${stacks.length} AWS stack${stacks.length === 1 ? '' : 's'} against ${endpoint} (${parallelism} at a time); emulator: ${
+      emulator
+        ? `${emulator.name} (its missing APIs and quirks are handled as cli/emulators.ts lists them)`
+        : 'not recognised (no differences from AWS are filtered)'
+    }\n`,
   );
   const credentials = {
     accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test',
@@ -124,9 +149,10 @@ async function integrate(
     secondApply,
     leftovers: async (tags, region) =>
       (await taggedResources(tags, { region, endpoint, credentials })).map((r) => r.arn),
+    ...(emulator ? { emulator } : {}),
     report: (line) => process.stderr.write(`${line}\n`),
   });
-  process.stdout.write(renderIntegration(outcomes));
+  process.stdout.write(renderIntegration(outcomes, emulator));
   return outcomes.every((o) => o.ok) ? 0 : 1;
 }
 

@@ -12,26 +12,70 @@ import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
 import { LaunchTemplate } from '@cdktf/provider-aws/lib/launch-template';
 import { Route53Record } from '@cdktf/provider-aws/lib/route53-record';
 import { Construct } from 'constructs';
-import type { EksCluster } from '../constructs/kubernetes-cluster';
-import type { KubernetesDatacenter } from '../constructs/kubernetes-datacenter';
-import { awsPrivateCaPermissions } from '../constructs/certificate-authority';
-import { awsProvider, managedPolicyArn, meshTags, policyDocument, serviceTrustPolicy } from '../constructs/private/aws';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import {
+  awsProvider,
+  managedPolicyArn,
+  meshTags,
+  PolicyStatement,
+  policyDocument,
+  serviceTrustPolicy,
+} from '../constructs/private/aws';
 import { AwsNetwork } from '../constructs/private/aws-network';
 import type { Cidr } from '../constructs/private/cidr';
 import { EGRESS_NAT, EGRESS_TAG, MeshformEgress } from '../constructs/private/egress';
 import { Fn, TerraformOutput, Token } from '../constructs/private/engine';
 import { GATEWAY_EIP_TAG } from '../constructs/private/kubernetes-access';
-import { MeshStack } from './mesh-stack';
+import { MeshStack, MeshStackProps } from './mesh-stack';
 
 /** Props of an EksClusterStack. */
-export interface EksClusterStackProps {
-  /** The datacenter whose cluster this is. */
-  readonly datacenter: KubernetesDatacenter;
-  /** The cluster's options. */
-  readonly cluster: EksCluster;
+export interface EksClusterStackProps extends MeshStackProps {
+  /** Mesh name (tags). */
+  readonly mesh: string;
+  /** Consul datacenter name (tags). */
+  readonly datacenter: string;
+  /** Name of the cluster and prefix of its resources' names (`<mesh>-<datacenter>`). */
+  readonly clusterName: string;
+  /** AWS region. */
+  readonly region: string;
+  /**
+   * Where the stack's AWS providers send their calls.
+   * @default - AWS
+   */
+  readonly awsEndpoint?: string;
   /** The VPC block (validated by the datacenter). */
   readonly vpcCidr: Cidr;
+  /** Availability zones of the subnets and nodes. */
+  readonly availabilityZones: readonly string[];
+  /** Kubernetes version of the cluster. */
+  readonly kubernetesVersion: string;
+  /** Instance type of the managed nodes. */
+  readonly nodeInstanceType: string;
+  /** Number of managed nodes. */
+  readonly nodes: number;
+  /**
+   * CIDRs allowed to reach the cluster's API endpoint publicly.
+   * @default - the endpoint is private
+   */
+  readonly apiPublicAccessCidrs?: readonly string[];
+  /**
+   * Route 53 hosted zone in which the mesh gateway's address gets an A record on the gateway's Elastic IPs.
+   * @default - no record
+   */
+  readonly hostedZoneId?: string;
+  /**
+   * The mesh gateway's declared DNS name.
+   * @default - none
+   */
+  readonly gatewayAddress?: string;
+  /** Kubernetes namespace of Consul (its servers' service account). */
+  readonly consulNamespace: string;
+  /**
+   * What the Consul servers' service account may do in AWS (AWS Private CA as the mesh CA): a role with
+   * these statements, bound to it by EKS Pod Identity.
+   * @default - no role
+   */
+  readonly consulServerPolicyStatements?: readonly PolicyStatement[];
 }
 
 /**
@@ -53,18 +97,16 @@ export class EksClusterStack extends MeshStack {
   private readonly props: EksClusterStackProps;
 
   constructor(scope: Construct, id: string, props: EksClusterStackProps) {
-    const dc = props.datacenter;
-    super(scope, id, { mesh: dc.mesh, backend: dc.backend });
+    super(scope, id, props);
     this.props = props;
-    const cluster = props.cluster;
-    const name = dc.stackName;
+    const name = props.clusterName;
     this.clusterName = name;
-    awsProvider(this, cluster.options.region, dc.mesh.name, dc.name, dc.mesh.aws.url);
+    awsProvider(this, props.region, props.mesh, props.datacenter, props.awsEndpoint);
 
     this.network = new AwsNetwork(this, 'Network', {
       name,
       cidr: props.vpcCidr,
-      availabilityZones: cluster.availabilityZones,
+      availabilityZones: props.availabilityZones,
       publicSubnetTags: { 'kubernetes.io/role/elb': '1', [`kubernetes.io/cluster/${name}`]: 'shared' },
       privateSubnetTags: { 'kubernetes.io/role/internal-elb': '1', [`kubernetes.io/cluster/${name}`]: 'shared' },
     });
@@ -89,7 +131,7 @@ export class EksClusterStack extends MeshStack {
       retentionInDays: 90,
     });
 
-    const publicCidrs = [...(cluster.options.apiPublicAccessCidrs ?? [])];
+    const publicCidrs = [...(props.apiPublicAccessCidrs ?? [])];
     this.vpcConfig = {
       subnetIds: [...this.network.privateSubnetIds],
       endpointPrivateAccess: true,
@@ -99,7 +141,7 @@ export class EksClusterStack extends MeshStack {
     const eks = new EksClusterResource(this, 'Cluster', {
       name,
       roleArn: clusterRole.arn,
-      version: cluster.kubernetesVersion,
+      version: props.kubernetesVersion,
       vpcConfig: this.vpcConfig,
       encryptionConfig: { resources: ['secrets'], provider: { keyArn: secretsKey.arn } },
       enabledClusterLogTypes: ['api', 'audit', 'authenticator', 'controllerManager', 'scheduler'],
@@ -141,8 +183,8 @@ export class EksClusterStack extends MeshStack {
       nodeGroupName: `${name}-nodes`,
       nodeRoleArn: nodeRole.arn,
       subnetIds: [...this.network.privateSubnetIds],
-      instanceTypes: [cluster.nodeInstanceType],
-      scalingConfig: { desiredSize: cluster.nodes, minSize: cluster.nodes, maxSize: cluster.nodes + 1 },
+      instanceTypes: [props.nodeInstanceType],
+      scalingConfig: { desiredSize: props.nodes, minSize: props.nodes, maxSize: props.nodes + 1 },
       updateConfig: { maxUnavailable: 1 },
       launchTemplate: { id: template.id, version: template.latestVersion.toString() },
       dependsOn: nodePolicies,
@@ -172,7 +214,7 @@ export class EksClusterStack extends MeshStack {
     });
 
     // With AWS Private CA as the mesh CA, the Consul servers' service account gets a role allowed to use it.
-    const pcaPermissions = awsPrivateCaPermissions(dc.mesh.certificateAuthority, dc.caView);
+    const pcaPermissions = props.consulServerPolicyStatements ?? [];
     if (pcaPermissions.length > 0) {
       const serverRole = new IamRole(this, 'ConsulServerRole', {
         name: `${name}-consul-server`,
@@ -185,23 +227,23 @@ export class EksClusterStack extends MeshStack {
       });
       new EksPodIdentityAssociation(this, 'ConsulServerIdentity', {
         clusterName: eks.name,
-        namespace: dc.namespace,
+        namespace: props.consulNamespace,
         serviceAccount: 'consul-server',
         roleArn: serverRole.arn,
       });
     }
 
-    const gatewayIps = cluster.availabilityZones.map(
+    const gatewayIps = props.availabilityZones.map(
       (zone, i) =>
         new Eip(this, `GatewayAddress${i}`, {
           domain: 'vpc',
           tags: { Name: `${name}-mesh-gateway-${zone}`, [GATEWAY_EIP_TAG]: name },
         }),
     );
-    const address = dc.meshGateway.address;
-    if (cluster.options.hostedZoneId && address) {
+    const address = props.gatewayAddress;
+    if (props.hostedZoneId && address) {
       new Route53Record(this, 'GatewayRecord', {
-        zoneId: cluster.options.hostedZoneId,
+        zoneId: props.hostedZoneId,
         name: address,
         type: 'A',
         ttl: 60,
@@ -222,18 +264,17 @@ export class EksClusterStack extends MeshStack {
    * the primary's region (its network's stack deploys first), join the declared `apiPublicAccessCidrs`.
    */
   public admitPrimaryEgress(egress: MeshformEgress): void {
-    const dc = this.props.datacenter;
-    const region = this.props.cluster.options.region;
+    const props = this.props;
     const provider =
-      egress.region === region
+      egress.region === props.region
         ? undefined
-        : awsProvider(this, egress.region, dc.mesh.name, dc.name, dc.mesh.aws.url, `egress-${egress.region}`);
+        : awsProvider(this, egress.region, props.mesh, props.datacenter, props.awsEndpoint, `egress-${egress.region}`);
     const primaryEgress = new DataAwsEips(this, 'PrimaryEgress', {
       ...(provider ? { provider } : {}),
       filter: [
         { name: `tag:${EGRESS_TAG}`, values: [EGRESS_NAT] },
         // the provider default tags of the primary's network stack
-        ...Object.entries(meshTags(dc.mesh.name, egress.datacenter)).map(([key, value]) => ({
+        ...Object.entries(meshTags(props.mesh, egress.datacenter)).map(([key, value]) => ({
           name: `tag:${key}`,
           values: [value],
         })),

@@ -1,14 +1,51 @@
 import { Construct } from 'constructs';
-import type { KubernetesDatacenter } from '../constructs/kubernetes-datacenter';
-import { bindClusterAccess, ClusterAccess, EKS_SERVER_STORAGE_CLASS } from '../constructs/private/kubernetes-access';
+import type { ConsulSecretRefs } from '../constructs/private/helm-values';
+import { bindClusterAccess, ClusterAccess, ClusterConnection } from '../constructs/private/kubernetes-access';
 import { KubernetesControlPlane } from '../constructs/private/kubernetes-control-plane';
 import { SecretVariables } from '../constructs/private/secret-variables';
-import { MeshStack } from './mesh-stack';
+import { MeshStack, MeshStackProps } from './mesh-stack';
 
 /** Props of a KubernetesDatacenterStack. */
-export interface KubernetesDatacenterStackProps {
-  /** The datacenter the stack installs. */
-  readonly datacenter: KubernetesDatacenter;
+export interface KubernetesDatacenterStackProps extends MeshStackProps {
+  /** Mesh name (labels, secret variable names). */
+  readonly mesh: string;
+  /** Consul datacenter name. */
+  readonly datacenter: string;
+  /** Whether the datacenter is the mesh's primary (it holds the ACL management token). */
+  readonly primary: boolean;
+  /** How the stack reaches the cluster. */
+  readonly cluster: ClusterConnection;
+  /** Name of the EKS cluster meshform creates (looked up by name); unused for a kubeconfig cluster. */
+  readonly clusterName: string;
+  /**
+   * Where the stack's AWS provider sends its calls (an EKS cluster's lookup).
+   * @default - AWS
+   */
+  readonly awsEndpoint?: string;
+  /**
+   * Whether the stack creates meshform's StorageClass for the servers' volumes (`meshform-ebs-gp3-encrypted`,
+   * EKS clusters meshform creates).
+   * @default false
+   */
+  readonly createServerStorageClass?: boolean;
+  /** Kubernetes namespace of Consul. */
+  readonly namespace: string;
+  /** Helm release name. */
+  readonly releaseName: string;
+  /** consul-k8s chart version. */
+  readonly chartVersion: string;
+  /**
+   * Files of the service mesh CA provider (public material), put in a secret of their own.
+   * @default - none
+   */
+  readonly caProviderFiles?: readonly { readonly name: string; readonly content: string }[];
+  /** Name of the secret of the CA provider's files. */
+  readonly caProviderSecretName: string;
+  /**
+   * Renders the chart values (YAML, no secret) from the secrets' names; read at synthesis, when the whole
+   * mesh is known.
+   */
+  readonly helmValues: (secretRefs: ConsulSecretRefs) => string;
 }
 
 /**
@@ -24,28 +61,26 @@ export class KubernetesDatacenterStack extends MeshStack {
   public readonly access: ClusterAccess;
 
   constructor(scope: Construct, id: string, props: KubernetesDatacenterStackProps) {
-    const dc = props.datacenter;
-    super(scope, id, { mesh: dc.mesh, backend: dc.backend });
-    this.access = bindClusterAccess(this, dc.cluster, {
-      mesh: dc.mesh.name,
-      datacenter: dc.name,
-      clusterName: dc.stackName,
-      awsEndpoint: dc.mesh.aws.url,
-      // meshform creates its StorageClass unless the datacenter names another one
-      serverStorageClass: dc.serverStorageClass === EKS_SERVER_STORAGE_CLASS,
+    super(scope, id, props);
+    this.access = bindClusterAccess(this, props.cluster, {
+      mesh: props.mesh,
+      datacenter: props.datacenter,
+      clusterName: props.clusterName,
+      awsEndpoint: props.awsEndpoint,
+      serverStorageClass: props.createServerStorageClass ?? false,
     });
-    const secrets = new SecretVariables(this, 'SecretInputs', dc.mesh.name, dc.name, dc.isPrimary);
+    const secrets = new SecretVariables(this, 'SecretInputs', props.mesh, props.datacenter, props.primary);
     this.controlPlane = new KubernetesControlPlane(this, 'ControlPlane', {
-      mesh: dc.mesh.name,
-      datacenter: dc.name,
-      primary: dc.isPrimary,
-      namespace: dc.namespace,
-      releaseName: dc.releaseName,
-      chartVersion: dc.mesh.chartVersion,
+      mesh: props.mesh,
+      datacenter: props.datacenter,
+      primary: props.primary,
+      namespace: props.namespace,
+      releaseName: props.releaseName,
+      chartVersion: props.chartVersion,
       secrets,
-      caProviderFiles: dc.mesh.certificateAuthority.providerFiles(),
-      caProviderSecretName: dc.caProviderSecretName,
-      renderValues: (refs) => dc.renderHelmValues(refs),
+      caProviderFiles: props.caProviderFiles ?? [],
+      caProviderSecretName: props.caProviderSecretName,
+      renderValues: props.helmValues,
       releaseDependsOn: this.access.serverStorageClass ? [this.access.serverStorageClass] : [],
     });
   }

@@ -1,14 +1,32 @@
 import { Manifest } from '@cdktf/provider-kubernetes/lib/manifest';
 import { Construct } from 'constructs';
-import type { KubernetesDatacenter } from '../constructs/kubernetes-datacenter';
-import { meshConfigEntries, toCustomResource } from '../constructs/private/config-entries';
-import { bindClusterAccess } from '../constructs/private/kubernetes-access';
-import { MeshStack } from './mesh-stack';
+import { bindClusterAccess, ClusterConnection } from '../constructs/private/kubernetes-access';
+import { ResourceSet } from '../constructs/private/resource-set';
+import { MeshStack, MeshStackProps } from './mesh-stack';
 
 /** Props of a MeshConfigStack. */
-export interface MeshConfigStackProps {
-  /** The primary datacenter, on whose cluster the config entries are created. */
-  readonly primary: KubernetesDatacenter;
+export interface MeshConfigStackProps extends MeshStackProps {
+  /** Mesh name (labels). */
+  readonly mesh: string;
+  /** The primary datacenter's name. */
+  readonly datacenter: string;
+  /** How the stack reaches the primary's cluster. */
+  readonly cluster: ClusterConnection;
+  /** Name of the EKS cluster meshform creates (looked up by name); unused for a kubeconfig cluster. */
+  readonly clusterName: string;
+  /**
+   * Where the stack's AWS provider sends its calls (an EKS cluster's lookup).
+   * @default - AWS
+   */
+  readonly awsEndpoint?: string;
+}
+
+/** One custom resource of the stack: its id in the stack and the Kubernetes object. */
+export interface MeshConfigResource {
+  /** Id in the stack (`<Kind>-<name>`), the resource's Terraform logical id. */
+  readonly id: string;
+  /** The custom resource (apiVersion, kind, metadata, spec). */
+  readonly manifest: { readonly [key: string]: unknown };
 }
 
 /**
@@ -16,41 +34,36 @@ export interface MeshConfigStackProps {
  * from the primary to every secondary): proxy defaults, mesh settings, and each service's defaults, resolver,
  * splitter, router and intentions. A stack of its own, deployed after the primary's control plane, because
  * Terraform checks a custom resource against its CRD at plan time and the CRDs come with Consul's chart.
+ * Its owner keeps the custom resources equal to the mesh's config entries as services are declared
+ * (`setResources`).
  */
 export class MeshConfigStack extends MeshStack {
-  private readonly primary: KubernetesDatacenter;
-  private built = false;
+  private readonly entries: ResourceSet<MeshConfigResource>;
 
   constructor(scope: Construct, id: string, props: MeshConfigStackProps) {
-    super(scope, id, { mesh: props.primary.mesh, backend: props.primary.backend });
-    this.primary = props.primary;
+    super(scope, id, props);
     bindClusterAccess(
       this,
-      props.primary.cluster,
+      props.cluster,
       {
-        mesh: this.mesh.name,
-        datacenter: props.primary.name,
-        clusterName: props.primary.stackName,
-        awsEndpoint: this.mesh.aws.url,
+        mesh: props.mesh,
+        datacenter: props.datacenter,
+        clusterName: props.clusterName,
+        awsEndpoint: props.awsEndpoint,
       },
       { helm: false },
     );
-  }
-
-  /** Creates one custom resource per config entry; called once the whole mesh is known. */
-  public build(): void {
-    if (this.built) return;
-    this.built = true;
-    const labels = { 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': this.mesh.name };
-    for (const entry of meshConfigEntries(
-      this.mesh.services.map((s) => s.describe()),
-      this.mesh.traffic,
-    )) {
-      new Manifest(this, `${entry.kind}-${entry.name}`, {
-        manifest: toCustomResource(entry, this.primary.namespace, labels),
+    this.entries = new ResourceSet(this, (scope, resourceId, resource) => {
+      new Manifest(scope, resourceId, {
+        manifest: resource.manifest,
         // the controller writes status; Terraform owns the spec
         computedFields: ['metadata.annotations', 'metadata.labels', 'status'],
       });
-    }
+    });
+  }
+
+  /** Makes the stack's custom resources exactly `resources` (adding, replacing and removing as needed). */
+  public setResources(resources: readonly MeshConfigResource[]): void {
+    this.entries.sync(new Map(resources.map((r) => [r.id, r])));
   }
 }

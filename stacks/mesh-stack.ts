@@ -1,41 +1,69 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { Construct } from 'constructs';
-import { Mesh } from '../constructs/mesh';
-import { DISABLE_STACK_TRACE_IN_METADATA, type ISynthesisSession, TerraformStack } from '../constructs/private/engine';
-import { CONNECT_CA_DIR, MESH_MANIFEST_DIR } from '../constructs/private/mesh-manifest';
-import type { StateBackend } from '../constructs/state-backend';
+import { Construct, IConstruct } from 'constructs';
+import {
+  App,
+  Aspects,
+  DISABLE_STACK_TRACE_IN_METADATA,
+  type IAspect,
+  type ISynthesisSession,
+  TerraformStack,
+} from '../constructs/private/engine';
 
-/** Props of every meshform stack. */
+/** What binds a stack's Terraform state (meshform's `StateBackend` is one). */
+export interface StackBackend {
+  /** Configures the stack's backend; `stackName` names its state. */
+  bind(stack: TerraformStack, stackName: string): void;
+}
+
+/** What the owner of a stack (its mesh) does around the stack's synthesis. */
+export interface MeshStackHooks {
+  /**
+   * Runs before the stack is prepared for synthesis, before anything is written: the mesh validates itself
+   * there (once), so an invalid topology writes nothing.
+   * @default - nothing
+   */
+  readonly beforeSynth?: () => void;
+  /**
+   * Runs once the stack's Terraform is written, with the output directory (the mesh's primary control-plane
+   * stack writes the mesh manifest there).
+   * @default - nothing
+   */
+  readonly afterSynth?: (stack: TerraformStack, outdir: string) => void;
+}
+
+/** Props every meshform stack takes. */
 export interface MeshStackProps {
-  /** The mesh the stack belongs to. */
-  readonly mesh: Mesh;
-  /** Where the stack keeps its state. */
-  readonly backend: StateBackend;
+  /** Where the stack keeps its Terraform state. */
+  readonly backend: StackBackend;
+  /**
+   * What the stack's owner does around its synthesis.
+   * @default - nothing
+   */
+  readonly hooks?: MeshStackHooks;
 }
 
 /**
- * Base of every stack meshform creates. Before the first stack of an app is prepared for synthesis it
- * validates the whole mesh (so an invalid topology writes nothing) and records the deploy order; the
- * primary's control-plane stack also writes the mesh manifest (`<outdir>/meshform/<mesh>.json`) that the
- * `meshform` command reads.
+ * Base of every stack meshform creates. Its datacenter creates it as a child (so `Aspects.of(mesh)` and
+ * `Aspects.of(datacenter)` reach it) with every resource it holds, or with Lazy values for what depends on
+ * the whole mesh. The stack applies the aspects of the scopes above it, runs its owner's hooks around
+ * synthesis, and writes its own files beside its Terraform (`onSynthesized`).
  */
 export abstract class MeshStack extends TerraformStack {
-  /** The mesh the stack belongs to. */
-  public readonly mesh: Mesh;
+  private readonly hooks: MeshStackHooks;
 
   protected constructor(scope: Construct, id: string, props: MeshStackProps) {
     super(scope, id);
     // Annotations in the manifest carry no stack trace (absolute paths): output is the same on every machine.
     this.node.setContext(DISABLE_STACK_TRACE_IN_METADATA, true);
-    this.mesh = props.mesh;
+    this.hooks = props.hooks ?? {};
     props.backend.bind(this, id);
+    Aspects.of(this).add(new AncestorAspects(this));
+    recordDependenciesByName(this.node.root);
     const inner = this.synthesizer;
     this.synthesizer = {
       synthesize: (session: ISynthesisSession) => {
         inner.synthesize(session);
         this.onSynthesized(session);
-        if (this.mesh.primary.controlPlaneStack === this) writeMeshManifest(this.mesh, session.outdir);
+        this.hooks.afterSynth?.(this, session.outdir);
       },
     };
   }
@@ -44,19 +72,52 @@ export abstract class MeshStack extends TerraformStack {
   protected onSynthesized(_session: ISynthesisSession): void {}
 
   public override prepareStack(): void {
-    // every mesh of the app, not only this one: an invalid mesh anywhere stops synthesis before anything is written
-    Mesh.prepareAll(this.node.root);
+    this.hooks.beforeSynth?.();
     super.prepareStack();
   }
 }
 
-function writeMeshManifest(mesh: Mesh, outdir: string): void {
-  const dir = path.join(outdir, MESH_MANIFEST_DIR);
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, `${mesh.name}.json`), `${JSON.stringify(mesh.manifest(), null, 2)}\n`);
-  // Consul applies a later service mesh CA change only through its API: the body, ready for set-config.
-  const connect = path.join(dir, CONNECT_CA_DIR);
-  fs.mkdirSync(connect, { recursive: true });
-  const body = mesh.certificateAuthority.connectCaApiBody(mesh.primary.caView);
-  fs.writeFileSync(path.join(connect, `${mesh.name}.json`), `${JSON.stringify(body, null, 2)}\n`);
+/**
+ * cdktf invokes the aspects of a stack and of the constructs below it only (`invokeAspects(stack)` in
+ * cdktf's synthesizer), so an aspect added to a scope above a stack (the app, the mesh, a datacenter) would
+ * reach none of the stack's resources. Every meshform stack carries this aspect, which applies those too,
+ * outermost scope first, each aspect once.
+ */
+class AncestorAspects implements IAspect {
+  constructor(private readonly stack: TerraformStack) {}
+
+  public visit(node: IConstruct): void {
+    const own = Aspects.of(this.stack).all;
+    const inherited = this.stack.node.scopes.slice(0, -1).flatMap((scope) => Aspects.of(scope).all);
+    for (const aspect of new Set(inherited)) if (!own.includes(aspect)) aspect.visit(node);
+  }
+}
+
+const NAMED = Symbol.for('meshform.dependenciesByName');
+
+/**
+ * cdktf's manifest lists a stack's dependencies by construct path, while cdktf's CLI (deploy order, `cdktf
+ * deploy <stack>`) and meshform look stacks up by name, the stack's construct id: the two are the same only
+ * for stacks directly under the app (hashicorp/terraform-cdk#2976). meshform's stacks live under their
+ * datacenter, so the app's manifest names every dependency by its stack's name.
+ */
+function recordDependenciesByName(root: IConstruct): void {
+  if (!App.isApp(root)) return;
+  const manifest = root.manifest as App['manifest'] & { [NAMED]?: true };
+  if (manifest[NAMED]) return;
+  Object.defineProperty(manifest, NAMED, { value: true });
+  const build = manifest.buildManifest.bind(manifest);
+  manifest.buildManifest = () => {
+    const built = build();
+    const names = new Map(
+      root.node
+        .findAll()
+        .filter((c): c is TerraformStack => TerraformStack.isStack(c))
+        .map((s) => [s.node.path, s.node.id]),
+    );
+    for (const entry of Object.values(built.stacks)) {
+      (entry as { dependencies: string[] }).dependencies = entry.dependencies.map((d) => names.get(d) ?? d);
+    }
+    return built;
+  };
 }

@@ -5,18 +5,48 @@ import { type ISynthesisSession, TerraformOutput } from '../constructs/private/e
 import {
   enabledUnits,
   GATEWAY_LISTEN_PORT,
+  HostGroup,
   nodeFiles,
   PATHS,
   sidecarMetricsPorts,
 } from '../constructs/private/vm-node';
 import { inboundLines, VmRole } from '../constructs/private/vm-ports';
-import type { HostGroup, VmDatacenter } from '../constructs/vm-datacenter';
-import { MeshStack } from './mesh-stack';
+import { MeshStack, MeshStackProps } from './mesh-stack';
 
 /** Props of an OwnHostsStack. */
-export interface OwnHostsStackProps {
-  /** The datacenter the stack describes. */
-  readonly datacenter: VmDatacenter;
+export interface OwnHostsStackProps extends MeshStackProps {
+  /** What the bundles hold; read at synthesis, when the whole mesh is known. */
+  readonly bundles: () => OwnHostsBundles;
+}
+
+/** What the install bundles of a datacenter on your own hosts are made of. */
+export interface OwnHostsBundles {
+  /** Consul datacenter name. */
+  readonly datacenter: string;
+  /** Whether it is the mesh's primary. */
+  readonly primary: boolean;
+  /** One group per host, with its address and node spec. */
+  readonly hosts: readonly HostGroup[];
+  /** The datacenter's mesh gateway as other datacenters dial it. */
+  readonly gateway: BundleGateway;
+  /** The mesh's other datacenters, whose gateways the hosts dial. */
+  readonly otherDatacenters: readonly (BundleGateway & { readonly name: string; readonly primary: boolean })[];
+}
+
+/** A mesh gateway as a bundle's README describes it. */
+export interface BundleGateway {
+  /**
+   * Declared address.
+   * @default - none: the platform assigns one
+   */
+  readonly address?: string;
+  /** Port other datacenters dial. */
+  readonly wanPort: number;
+  /**
+   * `address:port` other datacenters dial.
+   * @default - none: the platform assigns one
+   */
+  readonly wanEndpoint?: string;
 }
 
 /** Where a host reads the secrets file its operator delivers. */
@@ -29,30 +59,26 @@ export const OWN_HOST_SECRETS = '/etc/meshform/secrets.json';
  * never in a bundle: the operator delivers each host's secrets file with `meshform secrets host`.
  */
 export class OwnHostsStack extends MeshStack {
+  private readonly bundles: () => OwnHostsBundles;
+
   constructor(scope: Construct, id: string, props: OwnHostsStackProps) {
-    const dc = props.datacenter;
-    super(scope, id, { mesh: dc.mesh, backend: dc.backend });
-    this.dc = dc;
+    super(scope, id, props);
+    this.bundles = props.bundles;
     new TerraformOutput(this, 'bundles', {
       value: `bundles/${id}`,
       description: 'Install bundles of the datacenter hosts, under the synth output directory',
     });
   }
 
-  private readonly dc: VmDatacenter;
-
   protected override onSynthesized(session: ISynthesisSession): void {
     const root = path.join(session.outdir, 'bundles', this.node.id);
     fs.rmSync(root, { recursive: true, force: true });
-    const groups = this.dc.hostGroups(
-      () => ({ source: 'file', path: OWN_HOST_SECRETS }),
-      this.dc.meshGateway.wanEndpoint,
-    );
-    for (const group of groups) writeBundle(path.join(root, group.name), group, this.dc, this.node.id);
+    const dc = this.bundles();
+    for (const group of dc.hosts) writeBundle(path.join(root, group.name), group, dc, this.node.id);
   }
 }
 
-function writeBundle(dir: string, group: HostGroup, dc: VmDatacenter, stack: string): void {
+function writeBundle(dir: string, group: HostGroup, dc: OwnHostsBundles, stack: string): void {
   const spec = group.spec;
   for (const file of nodeFiles(spec)) {
     const target = path.join(dir, 'files', file.path);
@@ -81,7 +107,7 @@ function writeBundle(dir: string, group: HostGroup, dc: VmDatacenter, stack: str
     '',
   ].join('\n');
   fs.writeFileSync(path.join(dir, 'install.sh'), install, { mode: 0o755 });
-  const address = group.host!.address;
+  const address = group.address!;
   const services = spec.services.map((s) => `${s.name} (port ${s.port}, Envoy sidecar)`).join(', ');
   const readme = [
     `# Host ${group.name}: ${group.role} of ${spec.mesh}/${spec.datacenter}`,
@@ -132,17 +158,17 @@ function ownRole(role: HostGroup['role']): VmRole {
 }
 
 /** What the secrets file of a host of this role holds (as `meshform secrets host` writes it). */
-function secretsContent(group: HostGroup, dc: VmDatacenter): string {
+function secretsContent(group: HostGroup, dc: OwnHostsBundles): string {
   const common = "the mesh's trusted roots (`ca_bundle`), the gossip key and this host's agent token";
   if (group.role === 'server') {
-    const admin = dc.isPrimary
+    const admin = dc.primary
       ? "the mesh's ACL management token (the servers' initial management token; only the primary's servers get it)"
       : "the mesh's ACL replication token (the servers' replication token, with which they also create ACL tokens)";
-    const replication = dc.isPrimary ? " and of the mesh's replication token" : '';
-    const entries = dc.isPrimary ? "; the mesh's config entries, which the servers apply" : '';
+    const replication = dc.primary ? " and of the mesh's replication token" : '';
+    const entries = dc.primary ? "; the mesh's config entries, which the servers apply" : '';
     return (
-      `${common}; ${dc.name}'s server certificate chain and its private key; ${admin}; the ACL policies and ` +
-      `tokens the servers create, with the secret id of every agent, gateway and service token of ${dc.name}` +
+      `${common}; ${dc.datacenter}'s server certificate chain and its private key; ${admin}; the ACL policies and ` +
+      `tokens the servers create, with the secret id of every agent, gateway and service token of ${dc.datacenter}` +
       `${replication}${entries}.`
     );
   }
@@ -153,13 +179,13 @@ function secretsContent(group: HostGroup, dc: VmDatacenter): string {
 }
 
 /** Outbound rules and metrics ports of a host, from the same facts as the EC2 security groups. */
-function networkNotes(group: HostGroup, dc: VmDatacenter): string[] {
-  const others = dc.mesh.datacenters.filter((d) => d !== dc);
+function networkNotes(group: HostGroup, dc: OwnHostsBundles): string[] {
+  const others = dc.otherDatacenters;
   const endpoint = (d: (typeof others)[number]) =>
-    d.meshGateway.wanEndpoint ?? `the address ${d.name}'s platform assigns, port ${d.meshGateway.wanPort}`;
+    d.wanEndpoint ?? `the address ${d.name}'s platform assigns, port ${d.wanPort}`;
   const lines: string[] = [];
   const dials =
-    group.role === 'mesh-gateway' ? others : group.role === 'server' ? others.filter((d) => d.isPrimary) : [];
+    group.role === 'mesh-gateway' ? others : group.role === 'server' ? others.filter((d) => d.primary) : [];
   if (dials.length > 0) {
     lines.push(
       '',
@@ -184,12 +210,12 @@ function networkNotes(group: HostGroup, dc: VmDatacenter): string[] {
 }
 
 /** How the gateway becomes reachable at the declared address. */
-function publishGateway(group: HostGroup, dc: VmDatacenter): string[] {
-  const wan = dc.meshGateway.wanEndpoint;
-  const local = `${group.host!.address}:${GATEWAY_LISTEN_PORT}`;
+function publishGateway(group: HostGroup, dc: OwnHostsBundles): string[] {
+  const wan = dc.gateway.wanEndpoint;
+  const local = `${group.address!}:${GATEWAY_LISTEN_PORT}`;
   if (!wan) {
     return [
-      `${dc.name} declares no gateway address, so the gateway registers ${local} and only this network reaches it:`,
+      `${dc.datacenter} declares no gateway address, so the gateway registers ${local} and only this network reaches it:`,
       'set `meshGateway: { address }` on the datacenter for other datacenters to federate with it.',
     ];
   }
@@ -197,8 +223,8 @@ function publishGateway(group: HostGroup, dc: VmDatacenter): string[] {
     `The gateway listens on ${local} and registers ${wan} as the address other datacenters dial`,
     '(`-wan-address`). Make that address reach it:',
     '',
-    `- DNS: ${dc.meshGateway.address} resolves to this host or to the public address in front of it;`,
-    `- forward TCP ${dc.meshGateway.wanPort} on that address to ${local} (your firewall, NAT or load balancer, TCP passthrough: the gateway routes by TLS SNI);`,
+    `- DNS: ${dc.gateway.address} resolves to this host or to the public address in front of it;`,
+    `- forward TCP ${dc.gateway.wanPort} on that address to ${local} (your firewall, NAT or load balancer, TCP passthrough: the gateway routes by TLS SNI);`,
     "- allow inbound from the other datacenters' gateways and servers (their egress addresses).",
   ];
 }

@@ -111,7 +111,7 @@ describe('meshform ca status', () => {
     const due = caStatus(store, mesh, false, new Date(Date.now() + 300 * DAY));
     expect(due.code).toBe(CA_EXIT.due);
     expect(due.output).toMatch(/DUE +server east\n/);
-    expect(due.output).toContain('due within 90 days or missing: run meshform synth');
+    expect(due.output).toContain('due within 90 days or missing: run npx meshform synth');
     const expired = caStatus(store, mesh, true, new Date(Date.now() + 400 * DAY));
     expect(expired.code).toBe(CA_EXIT.invalid);
     expect(JSON.parse(expired.output).certificates.find((c: { role: string }) => c.role === 'server west').state).toBe(
@@ -187,7 +187,7 @@ describe('meshform ca init, protect, rotate', () => {
       "1. set  certificateAuthority: CertificateAuthority.offline({ root: 'root-2', previousRoot: 'root-1' })",
     );
     expect(stdout).toContain(
-      '2. when every datacenter runs on root-2: remove previousRoot, meshform synth, deploy again',
+      '2. when every datacenter runs on root-2: remove previousRoot, npx meshform synth, deploy again',
     );
     expect(roots(p.store)).toEqual(['root-1', 'root-2']);
   });
@@ -228,7 +228,7 @@ describe('meshform ca import and sign-csr', () => {
     const out = ca(p.dir, 'import', '--root', '--id', 'corp-1', '--cert', root.certificateFile, '--key', root.keyFile);
     expect(out.stdout).toBe(
       'imported root corp-1 into mesh shop (key encrypted with your passphrase)\n' +
-        "it is the topology's active root: meshform synth issues every datacenter's intermediate under it\n",
+        "it is the topology's active root: npx meshform synth issues every datacenter's intermediate under it\n",
     );
     expect(roots(p.store)).toEqual(['corp-1']);
   });

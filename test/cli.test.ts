@@ -37,7 +37,9 @@ describe('meshform synth', () => {
     expect(stdout).toMatch(/5\. shop-aws-vms\s+aws-vms\s+after shop-aws-us-east;/);
     expect(stdout).toContain('gcp-europe-west → aws-us-east via mgw.aws-us-east.shop.example.com:443');
     expect(stdout).toContain(`created secret store ${path.join(store, 'shop')}`);
-    expect(stdout).toContain('before deploying: eval "$(npx meshform secrets env)" then npx cdktf deploy \'*\'');
+    expect(stdout).toContain(
+      'before deploying: npx meshform deploy, or eval "$(npx meshform secrets env)" then npx cdktf deploy \'*\'',
+    );
 
     // WHEN run again, the store is reused
     const again = run(['synth', '--project', dir, '--secrets-dir', store]);
@@ -133,7 +135,7 @@ describe('meshform secrets', () => {
   it('asks for a synth first', () => {
     const dir = project(path.join(REPO, 'examples', 'default', 'main.ts'));
     expect(thrownMessage(() => run(['secrets', 'env', '--project', dir]))).toBe(
-      `${path.join(dir, 'cdktf.out')} holds no synthesized app: run meshform synth first`,
+      `${path.join(dir, 'cdktf.out')} holds no synthesized app: run npx meshform synth first`,
     );
   });
 });

@@ -43,7 +43,9 @@ export function awsProvider(
       ? {
           endpoints: [Object.fromEntries(AWS_SERVICES.map((s) => [s, endpoint]))],
           skipCredentialsValidation: true,
-          skipRequestingAccountId: true,
+          // The account id is asked of the endpoint (STS GetCallerIdentity), not skipped: the provider compares
+          // owner ids with it (a rule referencing a security group would otherwise read back as
+          // "<account>/<sg-id>" and drift forever) and builds ARNs with it.
           skipMetadataApiCheck: 'true',
           skipRegionValidation: true,
           s3UsePathStyle: true,

@@ -131,6 +131,8 @@ export class CaMaterial {
   }
 
   private rootDir(id: string): string {
+    // a root id names a directory of the store: never a path that leads out of it
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(id)) throw errors.invalidRootId(this.rootSubject(id), 'root id', id);
     return path.join(this.root, 'roots', id);
   }
 

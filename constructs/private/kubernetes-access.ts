@@ -4,9 +4,25 @@ import { HelmProvider } from '@cdktf/provider-helm/lib/provider';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
 import { StorageClassV1 } from '@cdktf/provider-kubernetes/lib/storage-class-v1';
 import { Construct } from 'constructs';
-import { EksCluster, KubeconfigCluster, KubernetesCluster } from '../kubernetes-cluster';
 import { awsProvider } from './aws';
 import { Fn } from './engine';
+
+/** How a stack reaches its cluster: by kubeconfig, or an EKS cluster meshform creates, looked up by name. */
+export type ClusterConnection =
+  | {
+      readonly kind: 'kubeconfig';
+      /** kubeconfig path. */
+      readonly path: string;
+      /** kubeconfig context. */
+      readonly context: string;
+      /** API server URL as the primary's servers reach it, when declared. */
+      readonly apiServerUrl?: string;
+    }
+  | {
+      readonly kind: 'eks';
+      /** AWS region of the cluster. */
+      readonly region: string;
+    };
 
 /** How a Consul stack reaches its cluster, and what the cluster contributes to the chart values. */
 export interface ClusterAccess {
@@ -37,7 +53,7 @@ export const GATEWAY_EIP_TAG = 'meshform:mesh-gateway';
  */
 export function bindClusterAccess(
   scope: Construct,
-  cluster: KubernetesCluster,
+  cluster: ClusterConnection,
   names: {
     readonly mesh: string;
     readonly datacenter: string;
@@ -48,50 +64,47 @@ export function bindClusterAccess(
   },
   options: { readonly helm: boolean } = { helm: true },
 ): ClusterAccess {
-  if (cluster instanceof KubeconfigCluster) {
+  if (cluster.kind === 'kubeconfig') {
     const config = { configPath: cluster.path, configContext: cluster.context };
     new KubernetesProvider(scope, 'kubernetes', config);
     if (options.helm) new HelmProvider(scope, 'helm', { kubernetes: config });
     return { apiServerUrl: cluster.apiServerUrl, gatewayAnnotations: {} };
   }
-  if (cluster instanceof EksCluster) {
-    const region = cluster.options.region;
-    awsProvider(scope, region, names.mesh, names.datacenter, names.awsEndpoint);
-    const eks = new DataAwsEksCluster(scope, 'Cluster', { name: names.clusterName });
-    const connection = {
-      host: eks.endpoint,
-      clusterCaCertificate: Fn.base64decode(eks.certificateAuthority.get(0).data),
-    };
-    const exec = {
-      apiVersion: 'client.authentication.k8s.io/v1beta1',
-      command: 'aws',
-      args: ['eks', 'get-token', '--cluster-name', names.clusterName, '--region', region],
-    };
-    new KubernetesProvider(scope, 'kubernetes', { ...connection, exec: [exec] });
-    if (!options.helm) return { apiServerUrl: eks.endpoint, gatewayAnnotations: {} };
-    const gatewayIps = new DataAwsEips(scope, 'GatewayAddresses', {
-      filter: [{ name: `tag:${GATEWAY_EIP_TAG}`, values: [names.clusterName] }],
-    });
-    new HelmProvider(scope, 'helm', { kubernetes: { ...connection, exec } });
-    const annotations = {
-      // In-tree AWS load balancer: an internet-facing NLB on the meshform Elastic IPs, one per zone.
-      'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb',
-      'service.beta.kubernetes.io/aws-load-balancer-eip-allocations': Fn.join(',', gatewayIps.allocationIds),
-    };
-    if (!names.serverStorageClass) return { apiServerUrl: eks.endpoint, gatewayAnnotations: annotations };
-    const serverStorageClass = new StorageClassV1(scope, 'ServerStorageClass', {
-      metadata: {
-        name: EKS_SERVER_STORAGE_CLASS,
-        labels: { 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': names.mesh },
-      },
-      storageProvisioner: 'ebs.csi.aws.com',
-      parameters: { type: 'gp3', encrypted: 'true', 'csi.storage.k8s.io/fstype': 'ext4' },
-      // Volumes are created in the zone of the node the server is scheduled on.
-      volumeBindingMode: 'WaitForFirstConsumer',
-      allowVolumeExpansion: true,
-      reclaimPolicy: 'Delete',
-    });
-    return { apiServerUrl: eks.endpoint, serverStorageClass, gatewayAnnotations: annotations };
-  }
-  throw new Error(`unsupported cluster kind ${cluster.constructor.name}`);
+  const region = cluster.region;
+  awsProvider(scope, region, names.mesh, names.datacenter, names.awsEndpoint);
+  const eks = new DataAwsEksCluster(scope, 'Cluster', { name: names.clusterName });
+  const connection = {
+    host: eks.endpoint,
+    clusterCaCertificate: Fn.base64decode(eks.certificateAuthority.get(0).data),
+  };
+  const exec = {
+    apiVersion: 'client.authentication.k8s.io/v1beta1',
+    command: 'aws',
+    args: ['eks', 'get-token', '--cluster-name', names.clusterName, '--region', region],
+  };
+  new KubernetesProvider(scope, 'kubernetes', { ...connection, exec: [exec] });
+  if (!options.helm) return { apiServerUrl: eks.endpoint, gatewayAnnotations: {} };
+  const gatewayIps = new DataAwsEips(scope, 'GatewayAddresses', {
+    filter: [{ name: `tag:${GATEWAY_EIP_TAG}`, values: [names.clusterName] }],
+  });
+  new HelmProvider(scope, 'helm', { kubernetes: { ...connection, exec } });
+  const annotations = {
+    // In-tree AWS load balancer: an internet-facing NLB on the meshform Elastic IPs, one per zone.
+    'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb',
+    'service.beta.kubernetes.io/aws-load-balancer-eip-allocations': Fn.join(',', gatewayIps.allocationIds),
+  };
+  if (!names.serverStorageClass) return { apiServerUrl: eks.endpoint, gatewayAnnotations: annotations };
+  const serverStorageClass = new StorageClassV1(scope, 'ServerStorageClass', {
+    metadata: {
+      name: EKS_SERVER_STORAGE_CLASS,
+      labels: { 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': names.mesh },
+    },
+    storageProvisioner: 'ebs.csi.aws.com',
+    parameters: { type: 'gp3', encrypted: 'true', 'csi.storage.k8s.io/fstype': 'ext4' },
+    // Volumes are created in the zone of the node the server is scheduled on.
+    volumeBindingMode: 'WaitForFirstConsumer',
+    allowVolumeExpansion: true,
+    reclaimPolicy: 'Delete',
+  });
+  return { apiServerUrl: eks.endpoint, serverStorageClass, gatewayAnnotations: annotations };
 }

@@ -32,6 +32,18 @@ export type SecretsSource =
   | { readonly source: 'aws-secretsmanager'; readonly secret_id: string; readonly region: string }
   | { readonly source: 'file'; readonly path: string };
 
+/** A group of identical hosts (EC2) or one own host, with the node spec they run. */
+export interface HostGroup {
+  /** Group name: `server`, `mesh-gateway`, `service-<name>` (EC2) or the host's name (own hosts). */
+  readonly name: string;
+  readonly role: NodeRole;
+  readonly spec: NodeSpec;
+  /** Number of hosts (EC2). */
+  readonly count: number;
+  /** The host's address (own hosts). */
+  readonly address?: string;
+}
+
 /** Everything that decides what one kind of host runs. */
 export interface NodeSpec {
   readonly mesh: string;
