@@ -905,8 +905,8 @@ export const errors = {
     }
     return new MeshformError(
       'invalid-construct-id',
-      path,
-      'a construct id must be a non-empty string',
+      scopePath || '(the app)',
+      `the id of a construct created in ${scopePath || 'the app'} must be a non-empty string`,
       id,
       'give the construct an id, e.g. "shop" or "aws-east"',
     );

@@ -336,7 +336,12 @@ export class VmDatacenter extends Datacenter {
         this.mesh.datacenters.filter((d) => d instanceof VmDatacenter && d !== this).map((d) => d.name),
       );
     if (other === this)
-      throw errors.invalidValue(this.node.path, 'the datacenter to peer with', other.name, 'peer with another VM datacenter');
+      throw errors.invalidValue(
+        this.node.path,
+        'the datacenter to peer with',
+        other.name,
+        'peer with another VM datacenter',
+      );
     if (!(this.hosts instanceof AwsVmHosts)) throw errors.peeringNotAws(this.node.path, this.node.path);
     if (!(other.hosts instanceof AwsVmHosts)) throw errors.peeringNotAws(this.node.path, other.node.path);
     if (this.region !== other.region) throw errors.peeringRegion(this.node.path, other.node.path);

@@ -115,9 +115,7 @@ export interface VmStackInstances {
   readonly instancesPerService: number;
   readonly rootVolumeGiB: number;
   /** A fixed AMI, or the newest AMI of an owner matching a name pattern (looked up at plan time). */
-  readonly machineImage:
-    | { readonly amiId: string }
-    | { readonly owner: string; readonly namePattern: string };
+  readonly machineImage: { readonly amiId: string } | { readonly owner: string; readonly namePattern: string };
 }
 
 /** A host group as the owner of the stack renders its node spec. */
@@ -670,13 +668,19 @@ export class VmDatacenterStack extends MeshStack {
     const replication = this.inputs.value('aclReplicationToken');
     // the plan's labels do not depend on the rules, which are only known at synthesis
     const props = this.props;
-    aclPlan(props.mesh, props.datacenter, this.services, (label) => {
-      if (!this.derived.has(label)) {
-        const name = `meshform_${label.replace(/[^a-z0-9]+/g, '_')}`;
-        this.derived.set(label, new TerraformLocal(this, name, deriveTokenExpression(replication, label)).asString);
-      }
-      return this.derived.get(label)!;
-    }, props.primary ? { secretId: replication, rules: '' } : undefined);
+    aclPlan(
+      props.mesh,
+      props.datacenter,
+      this.services,
+      (label) => {
+        if (!this.derived.has(label)) {
+          const name = `meshform_${label.replace(/[^a-z0-9]+/g, '_')}`;
+          this.derived.set(label, new TerraformLocal(this, name, deriveTokenExpression(replication, label)).asString);
+        }
+        return this.derived.get(label)!;
+      },
+      props.primary ? { secretId: replication, rules: '' } : undefined,
+    );
   }
 
   private derivedToken(label: string): string {
@@ -750,7 +754,9 @@ export class VmDatacenterStack extends MeshStack {
     const ports = () =>
       this.hostGroups
         .filter((g) => roleOf(g.role) === role)
-        .flatMap((g) => (g.role === 'mesh-gateway' ? [metrics.port] : sidecarMetricsPorts(g.spec.services, metrics.port)));
+        .flatMap((g) =>
+          g.role === 'mesh-gateway' ? [metrics.port] : sidecarMetricsPorts(g.spec.services, metrics.port),
+        );
     new VpcSecurityGroupIngressRule(this, id, {
       securityGroupId: this.securityGroups[role].id,
       cidrIpv4: this.network.vpcCidr,

@@ -147,14 +147,19 @@ function datacenterPlan(kind: DatacenterPlan['kind'], i: number): fc.Arbitrary<D
   }) as fc.Arbitrary<DatacenterPlan>;
 }
 
-const match = fc.record(
-  {
-    pathPrefix: fc.constantFrom('/api/', '/'),
-    methods: fc.constantFrom(['GET'], ['GET', 'POST']),
-    headers: fc.constantFrom([{ name: 'x-canary', exact: 'true' }], [{ name: 'x-debug', present: true, invert: true }]),
-  },
-  { requiredKeys: [] },
-).filter((m) => Object.keys(m).length > 0);
+const match = fc
+  .record(
+    {
+      pathPrefix: fc.constantFrom('/api/', '/'),
+      methods: fc.constantFrom(['GET'], ['GET', 'POST']),
+      headers: fc.constantFrom(
+        [{ name: 'x-canary', exact: 'true' }],
+        [{ name: 'x-debug', present: true, invert: true }],
+      ),
+    },
+    { requiredKeys: [] },
+  )
+  .filter((m) => Object.keys(m).length > 0);
 
 function servicePlan(i: number, dcCount: number): fc.Arbitrary<ServicePlan> {
   const dcIndex = fc.integer({ min: 0, max: dcCount - 1 });
@@ -182,7 +187,10 @@ function servicePlan(i: number, dcCount: number): fc.Arbitrary<ServicePlan> {
             ? {
                 requestTimeoutMs: 3000,
                 retries: { attempts: 2, onStatusCodes: [503] },
-                circuitBreaker: { maxPendingRequests: 64, outlierDetection: { consecutive5xx: 5, intervalSeconds: 10 } },
+                circuitBreaker: {
+                  maxPendingRequests: 64,
+                  outlierDetection: { consecutive5xx: 5, intervalSeconds: 10 },
+                },
               }
             : {}),
         },
@@ -195,7 +203,12 @@ function servicePlan(i: number, dcCount: number): fc.Arbitrary<ServicePlan> {
           : [],
         routes:
           l7 && route
-            ? [{ match: { pathPrefix: '/beta/', headers: [{ name: 'x-beta', prefix: 'on' }] }, destination: { requestTimeoutMs: 500, ...(withSubsets ? { subset: 'v2' } : {}) } }]
+            ? [
+                {
+                  match: { pathPrefix: '/beta/', headers: [{ name: 'x-beta', prefix: 'on' }] },
+                  destination: { requestTimeoutMs: 500, ...(withSubsets ? { subset: 'v2' } : {}) },
+                },
+              ]
             : [],
         splits:
           withSubsets && split
@@ -223,10 +236,16 @@ export const validPlan: fc.Arbitrary<Plan> = fc
       mesh: fc.record({
         name: fc.constant('shop'),
         domain: fc.constantFrom(undefined, 'consul', 'mesh.example.internal'),
-        traffic: fc.constantFrom(undefined, { meshGatewayMode: MeshGatewayMode.REMOTE, prometheusBindAddress: '0.0.0.0:20300' }),
+        traffic: fc.constantFrom(undefined, {
+          meshGatewayMode: MeshGatewayMode.REMOTE,
+          prometheusBindAddress: '0.0.0.0:20300',
+        }),
       }),
       ca: fc.oneof(
-        fc.record({ kind: fc.constant('offline' as const), options: fc.constantFrom({}, { keyAlgorithm: CertificateKeyAlgorithm.RSA_2048 }, { meshLeafTtlHours: 24 }) }),
+        fc.record({
+          kind: fc.constant('offline' as const),
+          options: fc.constantFrom({}, { keyAlgorithm: CertificateKeyAlgorithm.RSA_2048 }, { meshLeafTtlHours: 24 }),
+        }),
         fc.record({
           kind: fc.constant('vault' as const),
           options: fc.constant({ address: 'https://vault.example.com:8200', rootPkiPath: 'connect-root' }),
@@ -234,13 +253,17 @@ export const validPlan: fc.Arbitrary<Plan> = fc
         fc.record({
           kind: fc.constant('pca' as const),
           options: fc.constant({
-            primaryCaArn: 'arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/0123abcd-0123-4567-89ab-0123456789ab',
+            primaryCaArn:
+              'arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/0123abcd-0123-4567-89ab-0123456789ab',
           }),
         }),
       ),
       backend: fc.oneof(
         fc.record({ kind: fc.constant('local' as const), options: fc.constantFrom({}, { directory: 'state' }) }),
-        fc.record({ kind: fc.constant('s3' as const), options: fc.constant({ bucket: 'meshform-state', region: 'eu-west-1' }) }),
+        fc.record({
+          kind: fc.constant('s3' as const),
+          options: fc.constant({ bucket: 'meshform-state', region: 'eu-west-1' }),
+        }),
         fc.record({
           kind: fc.constant('tfc' as const),
           options: fc.constant({ organization: 'acme', executionMode: TerraformCloudExecutionMode.LOCAL }),
@@ -249,18 +272,22 @@ export const validPlan: fc.Arbitrary<Plan> = fc
       datacenters: fc.tuple(...kinds.map((kind, i) => datacenterPlan(kind, i))),
       primary: fc.integer({ min: 0, max: kinds.length - 1 }),
       services: fc.tuple(...Array.from({ length: serviceCount }, (_, i) => servicePlan(i, kinds.length))),
-      relations: serviceCount < 2
-        ? fc.constant([])
-        : fc.array(
-            fc.record({
-              kind: fc.constantFrom('upstream', 'allow', 'deny') as fc.Arbitrary<RelationPlan['kind']>,
-              from: fc.integer({ min: 0, max: serviceCount - 1 }),
-              to: fc.integer({ min: 0, max: serviceCount - 1 }),
-              options: fc.constantFrom({}, { description: 'from the front end' }),
-              permissions: fc.array(fc.record({ action: fc.constantFrom('allow', 'deny') as fc.Arbitrary<'allow' | 'deny'>, match }), { maxLength: 2 }),
-            }),
-            { maxLength: 4 },
-          ),
+      relations:
+        serviceCount < 2
+          ? fc.constant([])
+          : fc.array(
+              fc.record({
+                kind: fc.constantFrom('upstream', 'allow', 'deny') as fc.Arbitrary<RelationPlan['kind']>,
+                from: fc.integer({ min: 0, max: serviceCount - 1 }),
+                to: fc.integer({ min: 0, max: serviceCount - 1 }),
+                options: fc.constantFrom({}, { description: 'from the front end' }),
+                permissions: fc.array(
+                  fc.record({ action: fc.constantFrom('allow', 'deny') as fc.Arbitrary<'allow' | 'deny'>, match }),
+                  { maxLength: 2 },
+                ),
+              }),
+              { maxLength: 4 },
+            ),
     }),
   )
   .map((plan) => plan as Plan);
@@ -296,7 +323,12 @@ function replaceAt(plan: Plan, at: (string | number)[], value: unknown): Plan {
   if (at.length === 0) return plan;
   const copy = structuredCloneSafe(plan);
   let target: any = copy;
-  for (const key of at.slice(0, -1)) target = target[key];
+  for (const key of at.slice(0, -1)) {
+    // an earlier fault replaced a parent of this path: the path is gone, the plan stays as it is
+    if (target === null || typeof target !== 'object') return plan;
+    target = target[key];
+  }
+  if (target === null || typeof target !== 'object') return plan;
   target[at[at.length - 1]!] = value;
   return copy;
 }
@@ -405,7 +437,9 @@ export function buildPlan(app: App, plan: Plan): void {
     } as any;
     const o = d.options ?? {};
     if (d.kind === 'kubeconfig') {
-      dcs.push(new KubernetesDatacenter(mesh, d.id, { ...common, cluster: KubernetesCluster.fromKubeconfig(o as any) }));
+      dcs.push(
+        new KubernetesDatacenter(mesh, d.id, { ...common, cluster: KubernetesCluster.fromKubeconfig(o as any) }),
+      );
     } else if (d.kind === 'eks') {
       dcs.push(new KubernetesDatacenter(mesh, d.id, { ...common, cluster: KubernetesCluster.eks(o as any) }));
     } else if (d.kind === 'vm-aws') {
