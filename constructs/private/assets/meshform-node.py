@@ -196,13 +196,13 @@ def with_retries(what, operation):
             if not e.retryable:
                 fail("%s: %s failed (%s), which retrying cannot fix" % (what, e.call, e.detail))
             # equal jitter: half the exponential step, plus up to as much again at random
-            step = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+            step = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** min(attempt - 1, 30))
             delay = step / 2 + random.uniform(0, step / 2)
             left = RETRY_SECONDS - (time.monotonic() - PROCESS_START)
             if delay > left:
-                fail("%s: gave up after %d attempts in %.0f s; last failure: %s %s. systemd starts this unit again"
+                fail("%s: gave up after %d attempts in %.0f s; last failure: %s: %s. systemd starts this unit again"
                      % (what, attempt, elapsed, e.call, e.detail))
-            log("%s: %s failed (attempt %d: %s); retrying in %.1f s (gives up in %.0f s)"
+            log("%s: %s failed (attempt %d: %s); retrying in %.2f s (gives up in %.0f s)"
                 % (what, e.call, attempt, e.detail, delay, left))
             time.sleep(delay)
 
