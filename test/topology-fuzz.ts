@@ -357,6 +357,17 @@ export const MISUSES = [
   'datacenter-outside-mesh',
   'service-outside-mesh',
   'duplicate-mesh-id',
+  // the faults issue 13 lists, each through the public API
+  'route-two-path-kinds',
+  'route-non-re2-regex',
+  'route-unknown-method',
+  'header-without-condition',
+  'status-code-600',
+  'unbalanced-subset-filter',
+  'annotation-empty-key',
+  'no-availability-zones',
+  'empty-instance-type',
+  'allow-list-bad-cidr',
 ] as const;
 
 /** Valid plans, and plans with one, then several, hostile values, and plans with a misuse of the API. */
@@ -411,8 +422,11 @@ function caOf(spec: Plan['ca']): CertificateAuthority {
   return CertificateAuthority.offline(spec.options as any);
 }
 
-/** Builds a plan with the public API (errors propagate: the caller classifies them). */
-export function buildPlan(app: App, plan: Plan): void {
+/**
+ * Builds a plan with the public API (errors propagate: the caller classifies them). True when a misuse of the
+ * API was applied: such a topology is invalid and must be refused.
+ */
+export function buildPlan(app: App, plan: Plan): boolean {
   const mesh = new Mesh(app, 'shop', {
     ...(plan.mesh as any),
     certificateAuthority: caOf(plan.ca),
@@ -500,10 +514,12 @@ export function buildPlan(app: App, plan: Plan): void {
       to.allowFrom(from, { ...(r.options as object), ...(permissions.length ? { permissions } : {}) });
     }
   }
-  misuse(app, mesh, services, dcs, plan.misuse);
+  return misuse(app, mesh, services, dcs, plan.misuse);
 }
 
-function misuse(app: App, mesh: Mesh, services: Service[], dcs: Datacenter[], kind: string | undefined): void {
+/** Applies a misuse; false when there is none, or when the topology offers nothing to misuse. */
+function misuse(app: App, mesh: Mesh, services: Service[], dcs: Datacenter[], kind: string | undefined): boolean {
+  if (kind === undefined) return false;
   const service = services[0] ?? new Service(mesh, 'extra', { port: 8080 });
   switch (kind) {
     case 'typo-datacenter':
@@ -544,7 +560,8 @@ function misuse(app: App, mesh: Mesh, services: Service[], dcs: Datacenter[], ki
       break;
     case 'peer-with-undefined': {
       const vm = dcs.find((d) => d instanceof VmDatacenter) as VmDatacenter | undefined;
-      if (vm) vm.peerWith(undefined as any);
+      if (!vm) return false;
+      vm.peerWith(undefined as any);
       break;
     }
     case 'datacenter-outside-mesh':
@@ -556,6 +573,66 @@ function misuse(app: App, mesh: Mesh, services: Service[], dcs: Datacenter[], ki
     case 'duplicate-mesh-id':
       new Mesh(app, 'shop');
       break;
+    case 'route-two-path-kinds':
+      service.addRoute({ match: { pathPrefix: '/a/', pathExact: '/b' }, destination: {} });
+      break;
+    case 'route-non-re2-regex':
+      service.addRoute({ match: { pathRegex: '^/(?!admin)' }, destination: {} });
+      break;
+    case 'route-unknown-method':
+      service.addRoute({ match: { methods: ['FETCH'] }, destination: {} });
+      break;
+    case 'header-without-condition':
+      service.addRoute({ match: { headers: [{ name: 'x-canary' }] }, destination: {} });
+      break;
+    case 'status-code-600':
+      new Service(mesh, 'retrying', {
+        port: 8081,
+        protocol: ServiceProtocol.HTTP,
+        retries: { attempts: 2, onStatusCodes: [600] },
+      });
+      break;
+    case 'unbalanced-subset-filter':
+      service.addSubset({ name: 'bad', filter: 'Service.Meta.version == "1.8' });
+      break;
+    case 'annotation-empty-key':
+      new KubernetesDatacenter(mesh, 'annotated', {
+        cluster: KubernetesCluster.fromKubeconfig({ context: 'a', apiServerUrl: 'https://198.51.100.99:6443' }),
+        meshGateway: { address: 'annotated.example.com', serviceAnnotations: { '': 'x' } },
+      });
+      break;
+    case 'no-availability-zones':
+      new VmDatacenter(mesh, 'zoneless', {
+        hosts: VmHosts.onAws({
+          region: 'eu-west-1',
+          network: VmNetwork.newVpc({ cidr: '10.99.0.0/16', availabilityZones: [] }),
+          machineImage: MachineImage.fromId(AMI),
+        }),
+      });
+      break;
+    case 'empty-instance-type':
+      new VmDatacenter(mesh, 'untyped', {
+        hosts: VmHosts.onAws({
+          region: 'eu-west-1',
+          network: VmNetwork.newVpc({ cidr: '10.98.0.0/16' }),
+          machineImage: MachineImage.fromId(AMI),
+          clientInstanceType: '',
+        }),
+      });
+      break;
+    case 'allow-list-bad-cidr':
+      new VmDatacenter(mesh, 'exposed', {
+        meshGateway: { address: 'exposed.example.com' },
+        hosts: VmHosts.onAws({
+          region: 'eu-west-1',
+          network: VmNetwork.newVpc({ cidr: '10.97.0.0/16' }),
+          machineImage: MachineImage.fromId(AMI),
+          gatewayExposure: GatewayExposure.networkLoadBalancer({ internetFacing: true, allowedCidrs: ['10.0.0.0/33'] }),
+        }),
+      });
+      break;
     default:
+      return false;
   }
+  return true;
 }
