@@ -178,15 +178,7 @@ export abstract class Datacenter extends Construct {
     this.cloud = props.cloud ?? Cloud.OTHER;
     if (props.primary !== undefined && typeof props.primary !== 'boolean')
       throw errors.invalidValue(path, 'primary', props.primary, 'use true or false');
-    this.backend = props.backend ?? this.mesh.backend;
-    if (!(this.backend instanceof StateBackend))
-      throw errors.missingValue(
-        path,
-        'backend',
-        this.backend,
-        'use StateBackend.local(), .s3({...}) or .terraformCloud({...})',
-      );
-    this.backend.validate(path);
+    this.backend = StateBackend._checked(path, props.backend ?? this.mesh.backend);
     this.meshGateway = new MeshGateway(this, 'MeshGateway', props.meshGateway);
   }
 

@@ -185,15 +185,7 @@ export class Mesh extends Construct {
       throw errors.unknownConsulVersion(path, this.consulVersion, this.chartVersion, release.consulVersions);
     }
 
-    this.backend = props.backend ?? StateBackend.local();
-    if (!(this.backend instanceof StateBackend))
-      throw errors.missingValue(
-        path,
-        'backend',
-        this.backend,
-        'use StateBackend.local(), .s3({...}) or .terraformCloud({...})',
-      );
-    this.backend.validate(path);
+    this.backend = StateBackend._checked(path, props.backend ?? StateBackend.local());
     this.certificateAuthority = props.certificateAuthority ?? CertificateAuthority.offline();
     if (!(this.certificateAuthority instanceof CertificateAuthority))
       throw errors.missingValue(

@@ -121,6 +121,23 @@ export abstract class StateBackend {
   public abstract validate(constructPath: string): void;
 
   /**
+   * `backend` once it is checked: a StateBackend with valid options, else a MeshformError naming
+   * `constructPath`.
+   * @internal
+   */
+  public static _checked(constructPath: string, backend: unknown): StateBackend {
+    if (!(backend instanceof StateBackend))
+      throw errors.missingValue(
+        constructPath,
+        'backend',
+        backend,
+        'use StateBackend.local(), .s3({...}) or .terraformCloud({...})',
+      );
+    backend.validate(constructPath);
+    return backend;
+  }
+
+  /**
    * The workspace a stack's runs execute in remotely (on Terraform Cloud's runners, away from the machine that
    * deploys), if they do.
    */

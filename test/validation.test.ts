@@ -504,46 +504,52 @@ describe('invalid topologies (issue 13)', () => {
     );
   });
 
-  it('refuses HTTP matches with two path kinds, a bad or non-RE2 regex, an unknown method, a header with no condition', () => {
-    const route = (match: HttpMatch) => refused((m, east) => api(m, east).addRoute({ match, destination: {} }));
-    expect(route({ pathPrefix: '/x', pathExact: '/y' })).toBe(
-      '[shop/api] route 1 of "api" sets pathExact and pathPrefix: a match takes at most one path kind: {"pathExact":"/y","pathPrefix":"/x"}. ' +
-        'Fix: keep one of pathExact, pathPrefix or pathRegex',
-    );
-    // RE2 syntax (github.com/google/re2/wiki/Syntax): Envoy matches path regexes with RE2
-    expect(route({ pathRegex: '(' })).toBe(
-      '[shop/api] pathRegex of route 1 of "api" is not a valid RE2 regular expression (Unterminated group): "(". ' +
-        'Fix: write an RE2 expression (no lookaround, no backreferences), e.g. "^/api/v[0-9]+/"',
-    );
-    expect(route({ pathRegex: '/(?=x)' })).toBe(
-      '[shop/api] pathRegex of route 1 of "api" is not a valid RE2 regular expression (lookahead and lookbehind are not supported by RE2): "/(?=x)". ' +
-        'Fix: write an RE2 expression (no lookaround, no backreferences), e.g. "^/api/v[0-9]+/"',
-    );
-    expect(route({ methods: ['FETCH'] })).toBe(
-      '[shop/api] route 1 of "api" has an unknown HTTP method: "FETCH". Fix: use GET, HEAD, POST, PUT, PATCH, DELETE, CONNECT, OPTIONS, TRACE (in upper case)',
-    );
-    expect(route({ headers: [{ name: 'x' }] })).toBe(
-      '[shop/api] route 1 of "api" has a match of header "x" with no condition: {"name":"x"}. ' +
-        'Fix: set exactly one of exact, prefix, suffix, regex (not empty) or present: true',
-    );
-  });
-
-  it('refuses the same faults in an intention permission', () => {
-    const allow = (match: HttpMatch) =>
-      refused((m, east) =>
+  describe.each([
+    [
+      'a route',
+      'route 1 of "api"',
+      (match: HttpMatch) => (m: Mesh, east: KubernetesDatacenter) => api(m, east).addRoute({ match, destination: {} }),
+    ],
+    [
+      'an intention permission',
+      'permission 1 of the intention from "web"',
+      (match: HttpMatch) => (m: Mesh, east: KubernetesDatacenter) =>
         api(m, east).allowFrom(new Service(m, 'web', { port: 9000 }), { permissions: [HttpPermission.allow(match)] }),
+    ],
+  ])('HTTP matches of %s', (_what, where, declare) => {
+    const match = (m: HttpMatch) => refused(declare(m));
+
+    it('refuses two path kinds', () => {
+      expect(match({ pathPrefix: '/x', pathExact: '/y' })).toBe(
+        `[shop/api] ${where} sets pathExact and pathPrefix: a match takes at most one path kind: {"pathExact":"/y","pathPrefix":"/x"}. ` +
+          'Fix: keep one of pathExact, pathPrefix or pathRegex',
       );
-    expect(allow({ pathPrefix: '/a', pathRegex: '/b' })).toBe(
-      '[shop/api] permission 1 of the intention from "web" sets pathPrefix and pathRegex: a match takes at most one path kind: {"pathPrefix":"/a","pathRegex":"/b"}. ' +
-        'Fix: keep one of pathExact, pathPrefix or pathRegex',
-    );
-    expect(allow({ methods: ['get'] })).toBe(
-      '[shop/api] permission 1 of the intention from "web" has an unknown HTTP method: "get". Fix: use GET, HEAD, POST, PUT, PATCH, DELETE, CONNECT, OPTIONS, TRACE (in upper case)',
-    );
-    expect(allow({ headers: [{ name: 'x' }] })).toBe(
-      '[shop/api] permission 1 of the intention from "web" has a match of header "x" with no condition: {"name":"x"}. ' +
-        'Fix: set exactly one of exact, prefix, suffix, regex (not empty) or present: true',
-    );
+    });
+
+    // RE2 syntax (github.com/google/re2/wiki/Syntax): Envoy matches path regexes with RE2
+    it.each([
+      ['(', 'Unterminated group'],
+      ['/(?=x)', 'lookahead and lookbehind are not supported by RE2'],
+    ])('refuses the path regex %j', (pathRegex, why) => {
+      expect(match({ pathRegex })).toBe(
+        `[shop/api] pathRegex of ${where} is not a valid RE2 regular expression (${why}): ${JSON.stringify(pathRegex)}. ` +
+          'Fix: write an RE2 expression (no lookaround, no backreferences), e.g. "^/api/v[0-9]+/"',
+      );
+    });
+
+    it.each(['FETCH', 'get'])('refuses the unknown method %j', (method) => {
+      expect(match({ methods: [method] })).toBe(
+        `[shop/api] ${where} has an unknown HTTP method: "${method}". ` +
+          'Fix: use GET, HEAD, POST, PUT, PATCH, DELETE, CONNECT, OPTIONS, TRACE (in upper case)',
+      );
+    });
+
+    it('refuses a header match with no condition', () => {
+      expect(match({ headers: [{ name: 'x' }] })).toBe(
+        `[shop/api] ${where} has a match of header "x" with no condition: {"name":"x"}. ` +
+          'Fix: set exactly one of exact, prefix, suffix, regex (not empty) or present: true',
+      );
+    });
   });
 
   it.each([99, 600, 1.5, NaN])('refuses retry status code %s (HTTP status codes are 100 to 599)', (code) => {
@@ -603,14 +609,9 @@ describe('invalid topologies (issue 13)', () => {
 
   // Annotation keys are qualified names: kubernetes/apimachinery pkg/api/validation/objectmeta.go ValidateAnnotations
   it('refuses an annotation with an empty key', () => {
-    const { mesh: m } = mesh();
     expect(
-      thrownMessage(
-        () =>
-          new KubernetesDatacenter(m, 'a', {
-            ...primary,
-            meshGateway: { address: 'mgw.example.com', serviceAnnotations: { '': 'x' } },
-          }),
+      refused(
+        (m) => new KubernetesDatacenter(m, 'a', { ...secondary, meshGateway: { serviceAnnotations: { '': 'x' } } }),
       ),
     ).toBe(
       '[shop/a/MeshGateway] mesh gateway service annotation key is not a Kubernetes qualified name: "". ' +
