@@ -220,6 +220,13 @@ export abstract class Datacenter extends Construct {
    */
   public _meshChanged(): void {}
 
+  /**
+   * Called once the mesh is validated, before anything is written: what could not be brought up to date from
+   * declarations the mesh had not validated yet is done now.
+   * @internal
+   */
+  public _meshValidated(): void {}
+
   /** Warnings raised about this datacenter (the mesh reports them on its control-plane stack at synth). */
   public get warnings(): readonly MeshformWarning[] {
     return [...this.raised];

@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { Datacenter, DatacenterDescription, DatacenterProps, GatewayReach, Platform } from './datacenter';
 import { awsPrivateCaPermissions, CaHosting } from './certificate-authority';
-import { errors } from './errors';
+import { errors, MeshformError } from './errors';
 import { EksCluster, KubeconfigCluster, KubernetesCluster } from './kubernetes-cluster';
 import type { Mesh } from './mesh';
 import { MeshGatewayServiceType } from './mesh-gateway';
@@ -75,6 +75,8 @@ export class KubernetesDatacenter extends Datacenter {
   public readonly configStack?: MeshConfigStack;
   /** Whether the infra stack admits the primary's egress addresses (a secondary's, once the primary is known). */
   private admitsPrimary = false;
+  /** True while the config entries wait for the mesh's validation to render (see `_meshChanged`). */
+  private entriesPending = false;
 
   constructor(scope: Mesh, id: string, props: KubernetesDatacenterProps) {
     super(scope as Construct, id, props, [1, 3, 5]);
@@ -187,17 +189,15 @@ export class KubernetesDatacenter extends Datacenter {
   public override _meshChanged(): void {
     const mesh = this.mesh;
     if (this.configStack) {
-      const labels = { 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': mesh.name };
-      const entries = meshConfigEntries(
-        mesh.services.map((s) => s.describe()),
-        mesh.traffic,
-      );
-      this.configStack.setResources(
-        entries.map((entry) => ({
-          id: `${entry.kind}-${entry.name}`,
-          manifest: toCustomResource(entry, this.namespace, labels),
-        })),
-      );
+      try {
+        this.renderConfigEntries(this.configStack);
+        this.entriesPending = false;
+      } catch (e) {
+        if (e instanceof MeshformError) throw e;
+        // The mesh validates its declarations at synthesis, before anything is written: one it will refuse
+        // then (e.g. a permission without a match) may not render yet. The entries render once it is valid.
+        this.entriesPending = true;
+      }
     }
     const primary = mesh._declaredPrimary;
     if (this.infraStack && !this.isPrimary && primary && !this.admitsPrimary) {
@@ -206,6 +206,28 @@ export class KubernetesDatacenter extends Datacenter {
       const egress = meshformEgress(primary);
       if (egress) this.infraStack.admitPrimaryEgress(egress);
     }
+  }
+
+  /** @internal */
+  public override _meshValidated(): void {
+    if (this.configStack && this.entriesPending) this.renderConfigEntries(this.configStack);
+  }
+
+  /** The primary's config stack: one custom resource per config entry of the mesh. */
+  private renderConfigEntries(configStack: MeshConfigStack): void {
+    const mesh = this.mesh;
+    const labels = { 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': mesh.name };
+    const entries = meshConfigEntries(
+      mesh.services.map((s) => s.describe()),
+      mesh.traffic,
+    );
+    configStack.setResources(
+      entries.map((entry) => ({
+        id: `${entry.kind}-${entry.name}`,
+        manifest: toCustomResource(entry, this.namespace, labels),
+      })),
+    );
+    this.entriesPending = false;
   }
 
   public override federationLogin(): FederationLogin | undefined {

@@ -364,6 +364,7 @@ export class Mesh extends Construct {
     for (const dc of this.dcs) dc.validateInMesh();
     for (const service of this.svcs) service.validate();
     this.checkStackNames();
+    for (const dc of this.dcs) dc._meshValidated();
     for (const dc of this.dcs) {
       // Annotations are collected per stack, so a datacenter's warnings are reported on its stack.
       for (const w of dc.warnings) Annotations.of(dc.controlPlaneStack).addWarning(`${w.message} (${dc.node.path})`);

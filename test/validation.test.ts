@@ -544,6 +544,14 @@ describe('invalid topologies (issue 13)', () => {
       );
     });
 
+    // found by the fuzz test: the primary's config entries render at declaration, before the mesh is validated
+    it('refuses a missing match instead of a TypeError', () => {
+      expect(match(undefined as unknown as HttpMatch)).toBe(
+        `[shop/api] the match of ${where} is missing or not of the expected kind (got nothing): (not set). ` +
+          'Fix: give an HttpMatch, e.g. `{ pathPrefix: "/api/" }`',
+      );
+    });
+
     it('refuses a header match with no condition', () => {
       expect(match({ headers: [{ name: 'x' }] })).toBe(
         `[shop/api] ${where} has a match of header "x" with no condition: {"name":"x"}. ` +
