@@ -478,8 +478,10 @@ describe('invalid topologies (issue 13)', () => {
     );
   });
 
-  // Filter grammar and selectors: hashicorp/go-bexpr (grammar.peg) as Consul v2.0.3 uses it for service
-  // resolver subsets (agent/structs/config_entry_discoverychain.go validates them with bexpr.CreateFilter).
+  // Filter grammar: hashicorp/go-bexpr (grammar/grammar.peg). Consul refuses a subset whose filter does not
+  // parse (hashicorp/consul agent/structs/config_entry_discoverychain.go, bexpr.CreateEvaluator), as does
+  // consul-k8s v2.0.3 (control-plane/api/v1alpha1/serviceresolver_types.go); selectors are the fields of the
+  // CheckServiceNode a subset filters (agent/xds endpoints.go, filterSubsetEndpoints).
   it.each([
     ['Service.Meta.version ==', 'it ends too early'],
     ['Foo.Bar == 1', 'selector "Foo" does not start with Node, Service, Checks'],
