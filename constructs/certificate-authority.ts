@@ -1,5 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { errors, MeshformWarning, warnings } from './errors';
+import { checkEnum } from './private/guards';
+import { isNonEmptyString, isWholeNumber } from './private/validation';
 import type { HclObject } from './private/hcl';
 
 /** Key algorithms of the certificates meshform issues. */
@@ -78,6 +80,9 @@ export interface CertificateAuthorityOptions {
   readonly meshRootTtlHours?: number;
 }
 
+/** Longest certificate lifetime meshform issues or configures, days (100 years). */
+const MAX_DAYS = 36_500;
+
 /** Options of a Vault auth method. */
 export interface VaultAuthOptions {
   /** The Vault role the servers log in as. */
@@ -107,8 +112,8 @@ export abstract class VaultAuth {
    * by Consul from its default path. One mount for every cluster: use it with one Kubernetes datacenter.
    */
   public static kubernetes(options: VaultAuthOptions): VaultAuth {
-    const mount = options.mountPath ?? 'kubernetes';
-    return new VaultAuthMethod('kubernetes', () => mount, { role: options.role });
+    const mount = options?.mountPath ?? 'kubernetes';
+    return new VaultAuthMethod('kubernetes', () => mount, { role: options?.role });
   }
 
   /**
@@ -116,14 +121,14 @@ export abstract class VaultAuth {
    * datacenter `dc` logs in at `<mountPathPrefix><dc>`.
    */
   public static kubernetesPerDatacenter(options: VaultPerDatacenterAuthOptions): VaultAuth {
-    const prefix = options.mountPathPrefix ?? 'kubernetes-';
-    return new VaultAuthMethod('kubernetes', (dc) => `${prefix}${dc}`, { role: options.role });
+    const prefix = options?.mountPathPrefix ?? 'kubernetes-';
+    return new VaultAuthMethod('kubernetes', (dc) => `${prefix}${dc}`, { role: options?.role });
   }
 
   /** Vault's AWS IAM auth method (EC2 datacenters): the instance role. */
   public static aws(options: VaultAuthOptions): VaultAuth {
-    const mount = options.mountPath ?? 'aws';
-    return new VaultAuthMethod('aws', () => mount, { type: 'iam', role: options.role });
+    const mount = options?.mountPath ?? 'aws';
+    return new VaultAuthMethod('aws', () => mount, { type: 'iam', role: options?.role });
   }
 
   /**
@@ -147,6 +152,13 @@ class VaultAuthMethod extends VaultAuth {
 
   public get type(): string {
     return this.kind;
+  }
+
+  /** The role and mount paths are non-empty text. */
+  public get valid(): boolean {
+    const role = this.params.role;
+    const mount = this.mountPath('dc');
+    return isNonEmptyString(role) && isNonEmptyString(mount) && !/\s/.test(mount);
   }
 
   /** @internal */
@@ -272,7 +284,8 @@ export abstract class CertificateAuthority {
   public readonly meshTtlHours: { readonly leaf: number; readonly intermediate: number; readonly root: number };
   private readonly options: CertificateAuthorityOptions;
 
-  protected constructor(provider: CaPlan['provider'], options: CertificateAuthorityOptions) {
+  protected constructor(provider: CaPlan['provider'], given: CertificateAuthorityOptions) {
+    const options = given ?? {};
     this.options = options;
     this.plan = {
       provider,
@@ -300,23 +313,39 @@ export abstract class CertificateAuthority {
       ['root', p.root],
       ['previousRoot', p.previousRoot],
     ] as const) {
-      if (value !== undefined && !id.test(value)) throw errors.invalidRootId(path, what, value);
+      if (value !== undefined && (typeof value !== 'string' || !id.test(value)))
+        throw errors.invalidRootId(path, what, value);
     }
     if (p.previousRoot !== undefined && p.previousRoot === p.root) throw errors.rotationToSameRoot(path, p.root);
+    checkEnum(
+      path,
+      'keyAlgorithm',
+      p.keyAlgorithm,
+      CertificateKeyAlgorithm,
+      'CertificateKeyAlgorithm.EC_P256, EC_P384, RSA_2048 or RSA_4096',
+    );
+    for (const [what, value] of [
+      ['crossSign', p.crossSign],
+      ['allowRotationWithoutCrossSigning', this.options.allowRotationWithoutCrossSigning],
+    ] as const) {
+      if (value !== undefined && typeof value !== 'boolean')
+        throw errors.invalidValue(path, what, value, 'use true or false');
+    }
     if (p.previousRoot !== undefined && !p.crossSign && !this.options.allowRotationWithoutCrossSigning) {
       throw errors.rotationWithoutCrossSigning(path, p.previousRoot, p.root);
     }
-    const positive: [string, number][] = [
-      ['rootValidityDays', p.rootValidityDays],
-      ['intermediateValidityDays', p.intermediateValidityDays],
-      ['serverCertificateValidityDays', p.serverCertificateValidityDays],
-      ['rotationWindowDays', p.rotationWindowDays],
-      ['meshLeafTtlHours', this.meshTtlHours.leaf],
-      ['meshIntermediateTtlHours', this.meshTtlHours.intermediate],
-      ['meshRootTtlHours', this.meshTtlHours.root],
+    // at most 100 years: certificate dates stay within X.509's, and Consul's durations within Go's
+    const positive: [string, number, number][] = [
+      ['rootValidityDays', p.rootValidityDays, MAX_DAYS],
+      ['intermediateValidityDays', p.intermediateValidityDays, MAX_DAYS],
+      ['serverCertificateValidityDays', p.serverCertificateValidityDays, MAX_DAYS],
+      ['rotationWindowDays', p.rotationWindowDays, MAX_DAYS],
+      ['meshLeafTtlHours', this.meshTtlHours.leaf, MAX_DAYS * 24],
+      ['meshIntermediateTtlHours', this.meshTtlHours.intermediate, MAX_DAYS * 24],
+      ['meshRootTtlHours', this.meshTtlHours.root, MAX_DAYS * 24],
     ];
-    for (const [what, value] of positive)
-      if (!Number.isInteger(value) || value < 1) throw errors.invalidCount(path, what, value, 1);
+    for (const [what, value, max] of positive)
+      if (!isWholeNumber(value, 1, max)) throw errors.numberOutOfRange(path, what, value, 1, max);
     if (
       !(p.serverCertificateValidityDays < p.intermediateValidityDays && p.intermediateValidityDays < p.rootValidityDays)
     ) {
@@ -461,13 +490,38 @@ class OfflineCa extends CertificateAuthority {
 const VAULT_CA_FILE = 'vault-ca.pem';
 
 class VaultCa extends CertificateAuthority {
-  constructor(private readonly vault: VaultCaOptions) {
+  private readonly vault: VaultCaOptions;
+
+  constructor(vault: VaultCaOptions) {
     super('vault', vault);
+    this.vault = vault ?? ({} as VaultCaOptions);
   }
 
   protected validateProvider(path: string, datacenters: readonly CaDatacenter[]): void {
-    if (!/^https:\/\//.test(this.vault.address)) throw errors.invalidUrl(path, 'Vault address', this.vault.address);
-    if (this.vault.rootPkiPath.trim() === '') throw errors.emptyValue(path, 'rootPkiPath');
+    if (typeof this.vault.address !== 'string' || !/^https:\/\/[^/\s]/.test(this.vault.address))
+      throw errors.invalidUrl(path, 'Vault address', this.vault.address);
+    if (!isNonEmptyString(this.vault.rootPkiPath)) throw errors.emptyValue(path, 'rootPkiPath');
+    for (const [what, value] of [
+      ['intermediatePkiPathPrefix', this.vault.intermediatePkiPathPrefix],
+      ['namespace', this.vault.namespace],
+      ['tlsCaCertificatePem', this.vault.tlsCaCertificatePem],
+    ] as const) {
+      if (value !== undefined && !isNonEmptyString(value)) throw errors.emptyValue(path, what);
+    }
+    for (const [what, value] of [
+      ['kubernetesAuth', this.vault.kubernetesAuth],
+      ['awsAuth', this.vault.awsAuth],
+    ] as const) {
+      if (value !== undefined && !(value instanceof VaultAuth))
+        throw errors.missingValue(
+          path,
+          what,
+          value,
+          'use VaultAuth.kubernetes({ role }), .kubernetesPerDatacenter({ role }) or .aws({ role })',
+        );
+      if (value instanceof VaultAuthMethod && !value.valid)
+        throw errors.emptyValue(path, `${what} role and mount path`);
+    }
     for (const dc of datacenters) {
       if ((dc.hosting === 'kubernetes' || dc.hosting === 'eks') && !this.vault.kubernetesAuth)
         throw errors.missingVaultAuth(path, dc.name, 'kubernetesAuth');
@@ -511,15 +565,22 @@ class VaultCa extends CertificateAuthority {
 }
 
 class AwsPrivateCa extends CertificateAuthority {
-  constructor(private readonly pca: AwsPrivateCaOptions) {
+  private readonly pca: AwsPrivateCaOptions;
+
+  constructor(pca: AwsPrivateCaOptions) {
     super('aws-pca', pca);
+    this.pca = pca ?? ({} as AwsPrivateCaOptions);
   }
 
   protected validateProvider(path: string, datacenters: readonly CaDatacenter[]): void {
     const arn = /^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:\d{12}:certificate-authority\/[0-9a-f-]+$/;
-    if (!arn.test(this.pca.primaryCaArn)) throw errors.invalidArn(path, 'primaryCaArn', this.pca.primaryCaArn);
-    for (const [dc, value] of Object.entries(this.pca.secondaryCaArns ?? {})) {
-      if (!arn.test(value)) throw errors.invalidArn(path, `secondaryCaArns.${dc}`, value);
+    if (typeof this.pca.primaryCaArn !== 'string' || !arn.test(this.pca.primaryCaArn))
+      throw errors.invalidArn(path, 'primaryCaArn', this.pca.primaryCaArn);
+    const secondaries = this.pca.secondaryCaArns ?? {};
+    if (typeof secondaries !== 'object' || Array.isArray(secondaries))
+      throw errors.missingValue(path, 'secondaryCaArns', secondaries, 'give an object of datacenter name to ARN');
+    for (const [dc, value] of Object.entries(secondaries)) {
+      if (typeof value !== 'string' || !arn.test(value)) throw errors.invalidArn(path, `secondaryCaArns.${dc}`, value);
       if (value === this.pca.primaryCaArn)
         throw errors.trustDomainMismatch(path, dc, "uses the primary's root CA as its subordinate");
       const known = datacenters.find((d) => d.name === dc);

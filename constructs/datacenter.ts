@@ -6,6 +6,7 @@ import type { CaDatacenter, CaHosting } from './certificate-authority';
 import type { ServerCertificateRequest } from './private/ca-material';
 import type { FederationLogin } from './private/federation-reach';
 import { TerraformStack } from './private/engine';
+import { checkedId, checkedProps, checkEnum } from './private/guards';
 import { isDatacenterName } from './private/validation';
 import { StateBackend, StateLocation } from './state-backend';
 import type { MeshStackProps } from '../stacks/mesh-stack';
@@ -93,6 +94,18 @@ export interface DatacenterDescription {
   }[];
 }
 
+const DATACENTER_SYMBOL = Symbol.for('meshform.Datacenter');
+
+/** A datacenter's scope: its mesh, refused with a clear error otherwise (checked before constructs sees it). */
+function datacenterScope(scope: unknown, id: unknown): Construct {
+  if (!Mesh.isMesh(scope)) {
+    const where =
+      scope instanceof Construct ? `${scope.node.path ? `${scope.node.path}/` : ''}${String(id)}` : String(id);
+    throw errors.notInMesh(where);
+  }
+  return scope;
+}
+
 /** Who can reach a mesh gateway. */
 export type GatewayReach = 'internet' | 'network';
 
@@ -103,6 +116,11 @@ export type GatewayReach = 'internet' | 'network';
  * datacenters) as they are made.
  */
 export abstract class Datacenter extends Construct {
+  /** True when `x` is a datacenter (of any kind). */
+  public static isDatacenter(x: unknown): x is Datacenter {
+    return typeof x === 'object' && x !== null && DATACENTER_SYMBOL in x;
+  }
+
   /** The mesh this datacenter belongs to. */
   public readonly mesh: Mesh;
   /** Consul datacenter name. */
@@ -142,10 +160,11 @@ export abstract class Datacenter extends Construct {
   private readonly raised: MeshformWarning[] = [];
 
   protected constructor(scope: Construct, id: string, props: DatacenterProps, allowedServerCounts: readonly number[]) {
-    super(scope, id);
-    if (!Mesh.isMesh(scope)) throw errors.notInMesh(this.node.path);
-    this.mesh = scope;
+    super(datacenterScope(scope, id), checkedId(scope, id));
+    Object.defineProperty(this, DATACENTER_SYMBOL, { value: true });
+    this.mesh = scope as Mesh;
     const path = this.node.path;
+    props = checkedProps(path, 'datacenter props', props, 'pass the datacenter props object');
     this.name = props.name ?? id;
     if (!isDatacenterName(this.name)) {
       throw errors.invalidName(path, 'datacenter name', this.name, suggestName(this.name));
@@ -156,9 +175,11 @@ export abstract class Datacenter extends Construct {
       throw errors.invalidServerCount(path, this.servers, allowedServerCounts);
     }
     if (this.servers === 1) this.warn(warnings.singleServer(this.name));
+    checkEnum(path, 'cloud', props.cloud, Cloud, 'Cloud.AWS, GOOGLE_CLOUD, AZURE, ON_PREMISES or OTHER');
     this.cloud = props.cloud ?? Cloud.OTHER;
-    this.backend = props.backend ?? this.mesh.backend;
-    this.backend.validate(path);
+    if (props.primary !== undefined && typeof props.primary !== 'boolean')
+      throw errors.invalidValue(path, 'primary', props.primary, 'use true or false');
+    this.backend = StateBackend._checked(path, props.backend ?? this.mesh.backend);
     this.meshGateway = new MeshGateway(this, 'MeshGateway', props.meshGateway);
   }
 
@@ -200,6 +221,13 @@ export abstract class Datacenter extends Construct {
    * @internal
    */
   public _meshChanged(_service?: Service): void {}
+
+  /**
+   * Called once the mesh is validated, before anything is written: what could not be brought up to date from
+   * declarations the mesh had not validated yet is done now.
+   * @internal
+   */
+  public _meshValidated(): void {}
 
   /** Warnings raised about this datacenter (the mesh reports them on its control-plane stack at synth). */
   public get warnings(): readonly MeshformWarning[] {

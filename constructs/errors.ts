@@ -41,7 +41,29 @@ export interface MeshformWarning {
 function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === undefined) return '(not set)';
-  return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'function') return '(a function)';
+  if (typeof value === 'symbol') return value.toString();
+  try {
+    // numbers JSON cannot write (NaN, Infinity) and undefined list items are shown as they are, not as null
+    const text = JSON.stringify(value, (_key, v: unknown) =>
+      typeof v === 'number' && !Number.isFinite(v) ? `<${v}>` : v === undefined ? '<not set>' : v,
+    );
+    return text === undefined ? String(value) : text.replace(/"<(NaN|-?Infinity|not set)>"/g, '$1');
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** What a value is, for an error about a value of the wrong kind. */
+export function describeKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return name && name !== 'Object' ? `a ${name}` : 'an object';
+  }
+  return typeof value === 'undefined' ? 'nothing' : `a ${typeof value}`;
 }
 
 function list(values: readonly string[]): string {
@@ -52,7 +74,7 @@ const NAME_RULE = 'use 1 to 63 lowercase letters, digits and hyphens, starting a
 
 /** Factories for every error meshform throws. */
 export const errors = {
-  invalidName(path: string, what: string, name: string, example: string): MeshformError {
+  invalidName(path: string, what: string, name: unknown, example: string): MeshformError {
     return new MeshformError(
       'invalid-name',
       path,
@@ -62,7 +84,7 @@ export const errors = {
     );
   },
 
-  invalidKubernetesName(path: string, what: string, name: string): MeshformError {
+  invalidKubernetesName(path: string, what: string, name: unknown): MeshformError {
     return new MeshformError(
       'invalid-kubernetes-name',
       path,
@@ -72,7 +94,7 @@ export const errors = {
     );
   },
 
-  invalidDomain(path: string, domain: string): MeshformError {
+  invalidDomain(path: string, domain: unknown): MeshformError {
     return new MeshformError(
       'invalid-domain',
       path,
@@ -162,7 +184,7 @@ export const errors = {
     );
   },
 
-  invalidServerCount(path: string, servers: number, allowed: readonly number[]): MeshformError {
+  invalidServerCount(path: string, servers: unknown, allowed: readonly number[]): MeshformError {
     return new MeshformError(
       'invalid-server-count',
       path,
@@ -186,7 +208,7 @@ export const errors = {
     );
   },
 
-  invalidGatewayAddress(path: string, address: string): MeshformError {
+  invalidGatewayAddress(path: string, address: unknown): MeshformError {
     return new MeshformError(
       'invalid-gateway-address',
       path,
@@ -196,7 +218,7 @@ export const errors = {
     );
   },
 
-  invalidPort(path: string, what: string, port: number): MeshformError {
+  invalidPort(path: string, what: string, port: unknown): MeshformError {
     return new MeshformError(
       'invalid-port',
       path,
@@ -206,7 +228,7 @@ export const errors = {
     );
   },
 
-  invalidNodePort(path: string, port: number | undefined): MeshformError {
+  invalidNodePort(path: string, port: unknown): MeshformError {
     return new MeshformError(
       'invalid-node-port',
       path,
@@ -216,13 +238,13 @@ export const errors = {
     );
   },
 
-  invalidReplicas(path: string, what: string, replicas: number): MeshformError {
+  invalidReplicas(path: string, what: string, replicas: unknown): MeshformError {
     return new MeshformError(
       'invalid-replicas',
       path,
-      `${what} must be a whole number of at least 1`,
+      `${what} must be a whole number from 1 to 100`,
       replicas,
-      'use 1 or more (2 or more for high availability)',
+      'use 1 to 100 (2 or more for high availability)',
     );
   },
 
@@ -282,7 +304,7 @@ export const errors = {
     );
   },
 
-  invalidUrl(path: string, what: string, url: string): MeshformError {
+  invalidUrl(path: string, what: string, url: unknown): MeshformError {
     return new MeshformError(
       'invalid-url',
       path,
@@ -316,7 +338,7 @@ export const errors = {
     );
   },
 
-  invalidRegion(path: string, region: string): MeshformError {
+  invalidRegion(path: string, region: unknown): MeshformError {
     return new MeshformError(
       'invalid-region',
       path,
@@ -326,7 +348,7 @@ export const errors = {
     );
   },
 
-  invalidKubernetesVersion(path: string, version: string): MeshformError {
+  invalidKubernetesVersion(path: string, version: unknown): MeshformError {
     return new MeshformError(
       'invalid-kubernetes-version',
       path,
@@ -336,7 +358,7 @@ export const errors = {
     );
   },
 
-  malformedCidr(path: string, what: string, cidr: string): MeshformError {
+  malformedCidr(path: string, what: string, cidr: unknown): MeshformError {
     return new MeshformError(
       'malformed-cidr',
       path,
@@ -386,7 +408,7 @@ export const errors = {
     );
   },
 
-  invalidServiceName(path: string, name: string): MeshformError {
+  invalidServiceName(path: string, name: unknown): MeshformError {
     return new MeshformError(
       'invalid-service-name',
       path,
@@ -452,7 +474,7 @@ export const errors = {
     );
   },
 
-  invalidSplitWeight(path: string, service: string, weight: number): MeshformError {
+  invalidSplitWeight(path: string, service: string, weight: unknown): MeshformError {
     return new MeshformError(
       'invalid-split-weight',
       path,
@@ -524,7 +546,7 @@ export const errors = {
     );
   },
 
-  invalidPercent(path: string, what: string, value: number): MeshformError {
+  invalidPercent(path: string, what: string, value: unknown): MeshformError {
     return new MeshformError(
       'invalid-percent',
       path,
@@ -554,7 +576,7 @@ export const errors = {
     );
   },
 
-  invalidAmi(path: string, ami: string): MeshformError {
+  invalidAmi(path: string, ami: unknown): MeshformError {
     return new MeshformError(
       'invalid-ami',
       path,
@@ -574,7 +596,7 @@ export const errors = {
     );
   },
 
-  invalidHostAddress(path: string, host: string, address: string): MeshformError {
+  invalidHostAddress(path: string, host: string, address: unknown): MeshformError {
     return new MeshformError(
       'invalid-host-address',
       path,
@@ -618,7 +640,7 @@ export const errors = {
     );
   },
 
-  invalidCount(path: string, what: string, value: number, min: number): MeshformError {
+  invalidCount(path: string, what: string, value: unknown, min: number): MeshformError {
     return new MeshformError(
       'invalid-count',
       path,
@@ -740,7 +762,7 @@ export const errors = {
     );
   },
 
-  invalidRootId(path: string, what: string, id: string): MeshformError {
+  invalidRootId(path: string, what: string, id: unknown): MeshformError {
     return new MeshformError(
       'invalid-root-id',
       path,
@@ -820,7 +842,7 @@ export const errors = {
     );
   },
 
-  invalidArn(path: string, what: string, arn: string): MeshformError {
+  invalidArn(path: string, what: string, arn: unknown): MeshformError {
     return new MeshformError(
       'invalid-arn',
       path,
@@ -850,7 +872,7 @@ export const errors = {
     );
   },
 
-  invalidBackendOption(path: string, what: string, value: string, fix: string): MeshformError {
+  invalidBackendOption(path: string, what: string, value: unknown, fix: string): MeshformError {
     return new MeshformError('invalid-backend', path, `state backend ${what} is not valid`, value, fix);
   },
 
@@ -871,6 +893,203 @@ export const errors = {
   /** A file of the secret store that cannot be used as it is: names the file, what is wrong and the fix. */
   storeFileCorrupt(file: string, problem: string, fix: string): MeshformError {
     return new MeshformError('secret-store-corrupt', file, `this file of the secret store ${problem}`, file, fix);
+  },
+
+  /** A construct id constructs would refuse (empty), or one its scope already has. */
+  invalidConstructId(scopePath: string, id: unknown, existing?: string): MeshformError {
+    const path = scopePath ? `${scopePath}/${String(id)}` : String(id);
+    if (existing !== undefined) {
+      return new MeshformError(
+        'duplicate-construct-id',
+        path,
+        `${scopePath || 'the app'} already has a construct with this id (${existing})`,
+        id,
+        'give every construct of one scope its own id',
+      );
+    }
+    return new MeshformError(
+      'invalid-construct-id',
+      scopePath || '(the app)',
+      `the id of a construct created in ${scopePath || 'the app'} must be a non-empty string`,
+      id,
+      'give the construct an id, e.g. "shop" or "aws-east"',
+    );
+  },
+
+  /** A construct created in a scope it cannot live in. */
+  invalidScope(path: string, what: string, scope: unknown, fix: string): MeshformError {
+    return new MeshformError(
+      'invalid-scope',
+      path,
+      `${what} cannot be created in this scope`,
+      describeKind(scope),
+      fix,
+    );
+  },
+
+  /** A required prop (or argument) is missing or of the wrong kind. */
+  missingValue(path: string, what: string, value: unknown, fix: string): MeshformError {
+    return new MeshformError(
+      'missing-value',
+      path,
+      `${what} is missing or not of the expected kind (got ${describeKind(value)})`,
+      value,
+      fix,
+    );
+  },
+
+  /** A number that must be a whole number in a range. */
+  numberOutOfRange(path: string, what: string, value: unknown, min: number, max?: number): MeshformError {
+    return new MeshformError(
+      'invalid-number',
+      path,
+      max === undefined
+        ? `${what} must be a whole number of at least ${min}`
+        : `${what} must be a whole number from ${min} to ${max}`,
+      value,
+      max === undefined ? `use ${min} or more` : `use a whole number from ${min} to ${max}`,
+    );
+  },
+
+  /** Something that should be a datacenter of this mesh is not a datacenter at all (e.g. a typo's undefined). */
+  notADatacenter(path: string, what: string, value: unknown, known: readonly string[]): MeshformError {
+    return new MeshformError(
+      'not-a-datacenter',
+      path,
+      `${what} is not a datacenter (got ${describeKind(value)}; \`mesh.datacenter(name)\` gives undefined for a name the mesh does not have)`,
+      value,
+      known.length ? `pass one of the mesh's datacenters: ${list(known)}` : 'create the datacenter first and pass it',
+    );
+  },
+
+  /** Something that should be a service of this mesh is not a service. */
+  notAService(path: string, what: string, value: unknown): MeshformError {
+    return new MeshformError(
+      'not-a-service',
+      path,
+      `${what} is not a Service (got ${describeKind(value)})`,
+      value,
+      'pass a Service created with new Service(mesh, ...)',
+    );
+  },
+
+  /** A datacenter of another mesh used by a service. */
+  datacenterOfOtherMesh(
+    path: string,
+    service: string,
+    datacenter: string,
+    otherMesh: string,
+    known: readonly string[],
+  ): MeshformError {
+    return new MeshformError(
+      'datacenter-of-other-mesh',
+      path,
+      `service "${service}" cannot run in datacenter "${datacenter}": it belongs to mesh "${otherMesh}"`,
+      datacenter,
+      known.length
+        ? `use a datacenter of the service's own mesh (${list(known)}), or declare the service in mesh "${otherMesh}"`
+        : `declare the service in mesh "${otherMesh}"`,
+    );
+  },
+
+  /** A service subset name Consul refuses (it becomes a DNS label in SNI names). */
+  invalidSubsetName(path: string, service: string, name: unknown): MeshformError {
+    return new MeshformError(
+      'invalid-subset-name',
+      path,
+      `subset of "${service}" has a name Consul refuses (subset names are DNS labels in SNI names)`,
+      name,
+      `${NAME_RULE} (e.g. "v2")`,
+    );
+  },
+
+  /** A subset filter that is not a valid Consul (go-bexpr) filter expression. */
+  invalidFilter(path: string, service: string, subset: string, filter: unknown, problem: string): MeshformError {
+    return new MeshformError(
+      'invalid-filter',
+      path,
+      `the filter of subset "${subset}" of "${service}" is not a valid Consul filter expression (${problem})`,
+      filter,
+      'write <selector> <operator> <value>, e.g. `Service.Meta.version == v2` or `Service.Meta.version == "1.8"`, ' +
+        'joined with and / or / not; selectors start with Service, Node or Checks',
+    );
+  },
+
+  /** A regular expression Envoy (RE2) would refuse. */
+  invalidRegex(path: string, what: string, regex: unknown, problem: string): MeshformError {
+    return new MeshformError(
+      'invalid-regex',
+      path,
+      `${what} is not a valid RE2 regular expression (${problem})`,
+      regex,
+      'write an RE2 expression (no lookaround, no backreferences), e.g. "^/api/v[0-9]+/"',
+    );
+  },
+
+  /** An HTTP match (route or permission) Consul refuses. */
+  invalidHttpMatch(path: string, what: string, problem: string, value: unknown, fix: string): MeshformError {
+    return new MeshformError('invalid-http-match', path, `${what} ${problem}`, value, fix);
+  },
+
+  /** An HTTP status code outside 100-599. */
+  invalidStatusCode(path: string, what: string, code: unknown): MeshformError {
+    return new MeshformError(
+      'invalid-status-code',
+      path,
+      `${what} holds a value that is not an HTTP status code`,
+      code,
+      'use whole numbers from 100 to 599, e.g. 503',
+    );
+  },
+
+  /** A Kubernetes annotation key the API server refuses. */
+  invalidAnnotationKey(path: string, key: string): MeshformError {
+    return new MeshformError(
+      'invalid-annotation-key',
+      path,
+      'mesh gateway service annotation key is not a Kubernetes qualified name',
+      key,
+      'use [prefix/]name: an optional DNS subdomain prefix, and a name of 1 to 63 letters, digits, "-", "_" and "." ' +
+        'starting and ending with a letter or digit (e.g. "service.beta.kubernetes.io/aws-load-balancer-type")',
+    );
+  },
+
+  /** Availability zones that cannot carry the network. */
+  invalidAvailabilityZones(path: string, zones: unknown, problem: string, fix: string): MeshformError {
+    return new MeshformError('invalid-availability-zones', path, `availability zones ${problem}`, zones, fix);
+  },
+
+  /** An AWS resource id of the wrong form. */
+  invalidAwsId(path: string, what: string, value: unknown, example: string): MeshformError {
+    return new MeshformError(
+      'invalid-aws-id',
+      path,
+      `${what} is not a valid id`,
+      value,
+      `give an id such as "${example}"`,
+    );
+  },
+
+  /** Text longer than Consul stores. */
+  textTooLong(path: string, what: string, value: string, max: number): MeshformError {
+    return new MeshformError(
+      'text-too-long',
+      path,
+      `${what} is longer than the ${max} bytes Consul accepts (${Buffer.byteLength(value, 'utf8')} bytes)`,
+      value.length > 40 ? `${value.slice(0, 40)}…` : value,
+      `shorten it to ${max} bytes or fewer`,
+    );
+  },
+
+  /** Two legs of a split send to the same subset. */
+  duplicateSplitLeg(path: string, service: string, subset: string | undefined): MeshformError {
+    return new MeshformError(
+      'duplicate-split-leg',
+      path,
+      `two legs of the traffic split of "${service}" go to the same destination`,
+      subset ?? '(default subset)',
+      'give each leg its own subset and merge their weights',
+    );
   },
 
   /** Another process kept the secret store locked longer than meshform waits. */

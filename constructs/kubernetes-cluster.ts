@@ -1,5 +1,7 @@
 import { errors } from './errors';
-import { isHttpsUrl } from './private/validation';
+import { parseCidr } from './private/cidr';
+import { checkAvailabilityZones, checkInstanceType } from './private/aws-input';
+import { isHttpsUrl, isNonEmptyString, isWholeNumber } from './private/validation';
 
 /** Options of an existing cluster reached through a kubeconfig. */
 export interface KubeconfigClusterOptions {
@@ -105,10 +107,11 @@ export class KubeconfigCluster extends KubernetesCluster {
 
   constructor(options: KubeconfigClusterOptions) {
     super();
-    this.path = options.path ?? '~/.kube/config';
-    this.context = options.context;
-    this.apiServerUrl = options.apiServerUrl;
-    this.apiServerAdmitsPrimary = options.apiServerAdmitsPrimary ?? false;
+    const o = options ?? ({} as KubeconfigClusterOptions);
+    this.path = o.path ?? '~/.kube/config';
+    this.context = o.context;
+    this.apiServerUrl = o.apiServerUrl;
+    this.apiServerAdmitsPrimary = o.apiServerAdmitsPrimary ?? false;
   }
 
   public describe(): string {
@@ -116,8 +119,15 @@ export class KubeconfigCluster extends KubernetesCluster {
   }
 
   public validate(constructPath: string): void {
-    if (this.path.trim() === '') throw errors.emptyValue(constructPath, 'kubeconfig path');
-    if (this.context.trim() === '') throw errors.emptyValue(constructPath, 'kubeconfig context');
+    if (!isNonEmptyString(this.path)) throw errors.emptyValue(constructPath, 'kubeconfig path');
+    if (!isNonEmptyString(this.context)) throw errors.emptyValue(constructPath, 'kubeconfig context');
+    if (typeof this.apiServerAdmitsPrimary !== 'boolean')
+      throw errors.invalidValue(
+        constructPath,
+        'apiServerAdmitsPrimary',
+        this.apiServerAdmitsPrimary,
+        'use true or false',
+      );
     if (this.apiServerUrl !== undefined && !isHttpsUrl(this.apiServerUrl)) {
       throw errors.invalidUrl(constructPath, 'apiServerUrl', this.apiServerUrl);
     }
@@ -139,11 +149,11 @@ export class EksCluster extends KubernetesCluster {
 
   constructor(options: EksClusterOptions) {
     super();
-    this.options = options;
-    this.availabilityZones = options.availabilityZones ?? ['a', 'b', 'c'].map((z) => `${options.region}${z}`);
-    this.kubernetesVersion = options.kubernetesVersion ?? '1.33';
-    this.nodeInstanceType = options.nodeInstanceType ?? 'm6i.large';
-    this.nodes = options.nodes ?? 3;
+    this.options = options ?? ({} as EksClusterOptions);
+    this.availabilityZones = this.options.availabilityZones ?? ['a', 'b', 'c'].map((z) => `${this.options.region}${z}`);
+    this.kubernetesVersion = this.options.kubernetesVersion ?? '1.33';
+    this.nodeInstanceType = this.options.nodeInstanceType ?? 'm6i.large';
+    this.nodes = this.options.nodes ?? 3;
   }
 
   public describe(): string {
@@ -151,11 +161,38 @@ export class EksCluster extends KubernetesCluster {
   }
 
   public validate(constructPath: string): void {
-    if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(this.options.region)) {
-      throw errors.invalidRegion(constructPath, this.options.region);
+    const o = this.options;
+    if (typeof o.region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(o.region)) {
+      throw errors.invalidRegion(constructPath, o.region);
     }
-    if (!/^1\.\d+$/.test(this.kubernetesVersion)) {
+    if (typeof this.kubernetesVersion !== 'string' || !/^1\.\d+$/.test(this.kubernetesVersion)) {
       throw errors.invalidKubernetesVersion(constructPath, this.kubernetesVersion);
     }
+    // EKS places a cluster's control plane in subnets of at least two zones (CreateCluster refuses fewer)
+    checkAvailabilityZones(constructPath, o.region, this.availabilityZones, 2);
+    checkInstanceType(constructPath, 'nodeInstanceType', this.nodeInstanceType);
+    if (!isWholeNumber(this.nodes, 1, 450)) throw errors.numberOutOfRange(constructPath, 'nodes', this.nodes, 1, 450);
+    if (o.apiPublicAccessCidrs !== undefined && !Array.isArray(o.apiPublicAccessCidrs))
+      throw errors.missingValue(
+        constructPath,
+        'apiPublicAccessCidrs',
+        o.apiPublicAccessCidrs,
+        'give a list of CIDR blocks',
+      );
+    for (const cidr of o.apiPublicAccessCidrs ?? []) {
+      const parsed = parseCidr(cidr);
+      if (!parsed.ok) {
+        if (parsed.reason === 'host-bits')
+          throw errors.cidrHostBits(constructPath, 'apiPublicAccessCidrs entry', cidr, parsed.canonical!);
+        throw errors.malformedCidr(constructPath, 'apiPublicAccessCidrs entry', cidr);
+      }
+    }
+    if (o.apiServerAdmitsPrimary !== undefined && typeof o.apiServerAdmitsPrimary !== 'boolean')
+      throw errors.invalidValue(constructPath, 'apiServerAdmitsPrimary', o.apiServerAdmitsPrimary, 'use true or false');
+    if (
+      o.hostedZoneId !== undefined &&
+      (typeof o.hostedZoneId !== 'string' || !/^Z[A-Z0-9]{1,31}$/.test(o.hostedZoneId))
+    )
+      throw errors.invalidAwsId(constructPath, 'hostedZoneId', o.hostedZoneId, 'Z0123456789ABCDEFGHIJ');
   }
 }

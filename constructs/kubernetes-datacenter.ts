@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { Datacenter, DatacenterDescription, DatacenterProps, GatewayReach, Platform } from './datacenter';
 import { awsPrivateCaPermissions, CaHosting } from './certificate-authority';
-import { errors } from './errors';
+import { errors, MeshformError } from './errors';
 import { EksCluster, KubeconfigCluster, KubernetesCluster } from './kubernetes-cluster';
 import type { Mesh } from './mesh';
 import { MeshGatewayServiceType } from './mesh-gateway';
@@ -82,11 +82,20 @@ export class KubernetesDatacenter extends Datacenter {
   public readonly configStack?: MeshConfigStack;
   /** Whether the infra stack admits the primary's egress addresses (a secondary's, once the primary is known). */
   private admitsPrimary = false;
+  /** True while the config entries wait for the mesh's validation to render (see `_meshChanged`). */
+  private entriesPending = false;
 
   constructor(scope: Mesh, id: string, props: KubernetesDatacenterProps) {
     super(scope as Construct, id, props, [1, 3, 5]);
     const path = this.node.path;
     this.cluster = props.cluster;
+    if (!(this.cluster instanceof KubernetesCluster))
+      throw errors.missingValue(
+        path,
+        'cluster',
+        this.cluster,
+        'set `cluster: KubernetesCluster.fromKubeconfig({ context })` or `KubernetesCluster.eks({ region, vpcCidr })`',
+      );
     this.cluster.validate(path);
     this.namespace = props.namespace ?? 'consul';
     if (!isDatacenterName(this.namespace)) throw errors.invalidKubernetesName(path, 'namespace', this.namespace);
@@ -187,24 +196,14 @@ export class KubernetesDatacenter extends Datacenter {
   public override _meshChanged(service?: Service): void {
     const mesh = this.mesh;
     if (this.configStack) {
-      const labels = { 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': mesh.name };
-      const resource = (entry: ConfigEntry): MeshConfigResource => ({
-        id: `${entry.kind}-${entry.name}`,
-        manifest: toCustomResource(entry, this.namespace, labels),
-      });
-      if (service) {
-        // only this service's entries can have changed (they depend on nothing another declaration changes)
-        const entries = serviceConfigEntries(service.describe(), (name) => mesh.service(name)?._circuitBreaker);
-        this.configStack.updateResources(
-          SERVICE_ENTRY_KINDS.map((kind) => `${kind}-${service.name}`),
-          entries.map(resource),
-        );
-      } else {
-        const entries = meshConfigEntries(
-          mesh.services.map((s) => s.describe()),
-          mesh.traffic,
-        );
-        this.configStack.setResources(entries.map(resource));
+      try {
+        this.renderConfigEntries(this.configStack, this.entriesPending ? undefined : service);
+        this.entriesPending = false;
+      } catch (e) {
+        if (e instanceof MeshformError) throw e;
+        // The mesh validates its declarations at synthesis, before anything is written: one it will refuse
+        // then (e.g. a permission without a match) may not render yet. The entries render once it is valid.
+        this.entriesPending = true;
       }
     }
     const primary = mesh._declaredPrimary;
@@ -215,6 +214,36 @@ export class KubernetesDatacenter extends Datacenter {
       if (egress) this.infraStack.admitPrimaryEgress(egress);
     }
   }
+
+  /** @internal */
+  public override _meshValidated(): void {
+    if (this.configStack && this.entriesPending) this.renderConfigEntries(this.configStack);
+  }
+
+  /** The primary's config stack: one custom resource per config entry of the mesh. */
+  /** Renders the config entries: only `service`'s when given (they depend on nothing another declaration changes), else all. */
+  private renderConfigEntries(configStack: MeshConfigStack, service?: Service): void {
+    const mesh = this.mesh;
+    const labels = { 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': mesh.name };
+    const resource = (entry: ConfigEntry): MeshConfigResource => ({
+      id: `${entry.kind}-${entry.name}`,
+      manifest: toCustomResource(entry, this.namespace, labels),
+    });
+    if (service) {
+      const entries = serviceConfigEntries(service.describe(), (name) => mesh.service(name)?._circuitBreaker);
+      configStack.updateResources(
+        SERVICE_ENTRY_KINDS.map((kind) => `${kind}-${service.name}`),
+        entries.map(resource),
+      );
+    } else {
+      const entries = meshConfigEntries(
+        mesh.services.map((s) => s.describe()),
+        mesh.traffic,
+      );
+      configStack.setResources(entries.map(resource));
+    }
+  }
+
 
   public override federationLogin(): FederationLogin | undefined {
     if (this.isPrimary) return undefined;

@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { errors } from './errors';
-import { isDnsName, isIpAddress, isPort } from './private/validation';
+import { checkedProps, checkEnum } from './private/guards';
+import { isDnsName, isIpAddress, isPort, isQualifiedName } from './private/validation';
 
 /** How a Kubernetes mesh gateway is exposed. */
 export enum MeshGatewayServiceType {
@@ -68,6 +69,19 @@ export class MeshGateway extends Construct {
   constructor(scope: Construct, id: string, options: MeshGatewayOptions = {}) {
     super(scope, id);
     const path = this.node.path;
+    options = checkedProps(
+      path,
+      'meshGateway',
+      options,
+      'pass an object of MeshGatewayOptions, e.g. `{ address: "mgw.example.com" }`',
+    );
+    checkEnum(
+      path,
+      'meshGateway.serviceType',
+      options.serviceType,
+      MeshGatewayServiceType,
+      'MeshGatewayServiceType.LOAD_BALANCER or NODE_PORT',
+    );
     this.port = options.port ?? 443;
     this.serviceType = options.serviceType ?? MeshGatewayServiceType.LOAD_BALANCER;
     this.replicas = options.replicas ?? 2;
@@ -78,17 +92,37 @@ export class MeshGateway extends Construct {
       this.address = options.address;
     }
     if (!isPort(this.port)) throw errors.invalidPort(path, 'mesh gateway port', this.port);
-    if (!Number.isInteger(this.replicas) || this.replicas < 1) {
+    if (
+      typeof this.replicas !== 'number' ||
+      !Number.isInteger(this.replicas) ||
+      this.replicas < 1 ||
+      this.replicas > 100
+    ) {
       throw errors.invalidReplicas(path, 'mesh gateway replicas', this.replicas);
     }
     if (this.serviceType === MeshGatewayServiceType.NODE_PORT) {
       const np = options.nodePort;
-      if (np === undefined || !Number.isInteger(np) || np < 30000 || np > 32767) {
+      if (typeof np !== 'number' || !Number.isInteger(np) || np < 30000 || np > 32767) {
         throw errors.invalidNodePort(path, np);
       }
       this.nodePort = np;
     }
-    const annotations = options.serviceAnnotations ?? {};
+    const annotations = checkedProps(
+      path,
+      'meshGateway.serviceAnnotations',
+      options.serviceAnnotations,
+      'pass an object of annotation keys and string values',
+    );
+    for (const [key, value] of Object.entries(annotations)) {
+      if (!isQualifiedName(key)) throw errors.invalidAnnotationKey(path, key);
+      if (typeof value !== 'string')
+        throw errors.invalidValue(
+          path,
+          `meshGateway.serviceAnnotations["${key}"]`,
+          value,
+          'give every annotation a string value',
+        );
+    }
     this.serviceAnnotations = Object.fromEntries(
       Object.keys(annotations)
         .sort()

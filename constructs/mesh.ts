@@ -26,9 +26,10 @@ import {
   MeshManifest,
   scopeManifest,
 } from './private/mesh-manifest';
+import { checkedId, checkedProps, checkedScope, checkEnum } from './private/guards';
 import { secretInputs } from './private/secret-inputs';
 import { writeToStagedOutput } from './private/synth-output';
-import { isDatacenterName, isDnsName } from './private/validation';
+import { isDatacenterName, isDnsName, isPort } from './private/validation';
 import { chartRelease, DEFAULT_CHART_VERSION, DEFAULT_CONSUL_VERSION, knownChartVersions } from './private/versions';
 import { LocalStoreBackend, SecretStoreBackend } from './secret-store-backend';
 import { StateBackend } from './state-backend';
@@ -96,6 +97,13 @@ export interface ResolvedMeshTraffic {
 }
 
 const MESH_SYMBOL = Symbol.for('meshform.Mesh');
+/** Apps whose validation checks their meshes (once per app). */
+const APP_CHECKED = new WeakSet<IConstruct>();
+
+/** A Mesh's scope: a construct (the App), refused with a clear error otherwise. */
+function meshScope(scope: unknown, id: unknown): Construct {
+  return checkedScope(scope, id, 'a Mesh', 'create the Mesh directly under the App: `new Mesh(app, "shop", { ... })`');
+}
 
 /**
  * A Consul service mesh: datacenters on any platform and cloud, WAN-federated through mesh gateways, with
@@ -173,19 +181,21 @@ export class Mesh extends Construct {
    * @internal
    */
   public readonly _stackHooks: MeshStackHooks = {
-    beforeSynth: () => this.prepare(),
+    // every mesh of the app, not only this one: an invalid mesh anywhere stops synthesis before anything is written
+    beforeSynth: () => Mesh.prepareAll(this.node.root),
     afterSynth: (stack, outdir) => {
       if (stack === this.primary.controlPlaneStack) this.writeManifest(outdir);
     },
   };
 
   constructor(scope: Construct, id: string, props: MeshProps = {}) {
-    super(scope, id);
+    super(meshScope(scope, id), checkedId(scope, id));
     Object.defineProperty(this, MESH_SYMBOL, { value: true });
     // Warnings raised below the mesh carry no stack trace: synth output stays byte-identical across machines.
     this.node.setContext(DISABLE_STACK_TRACE_IN_METADATA, true);
     const path = this.node.path;
     if (this.node.scopes.some((s) => TerraformStack.isStack(s))) throw errors.meshInsideStack(path);
+    props = checkedProps(path, 'mesh props', props, 'pass an object of MeshProps, e.g. `{ consulVersion: "2.0.3" }`');
 
     this.name = props.name ?? id;
     if (!isDatacenterName(this.name)) throw errors.invalidName(path, 'mesh name', this.name, 'shop');
@@ -200,28 +210,73 @@ export class Mesh extends Construct {
       throw errors.unknownConsulVersion(path, this.consulVersion, this.chartVersion, release.consulVersions);
     }
 
-    this.backend = props.backend ?? StateBackend.local();
-    this.backend.validate(path);
+    this.backend = StateBackend._checked(path, props.backend ?? StateBackend.local());
     this.certificateAuthority = props.certificateAuthority ?? CertificateAuthority.offline();
+    if (!(this.certificateAuthority instanceof CertificateAuthority))
+      throw errors.missingValue(
+        path,
+        'certificateAuthority',
+        this.certificateAuthority,
+        'use CertificateAuthority.offline(), .vault({...}) or .awsPrivateCa({...})',
+      );
+    const traffic = checkedProps(path, 'traffic', props.traffic, 'pass an object of MeshTrafficSettings');
+    checkEnum(
+      path,
+      'traffic.meshGatewayMode',
+      traffic.meshGatewayMode,
+      MeshGatewayMode,
+      'MeshGatewayMode.LOCAL, REMOTE or NONE',
+    );
+    if (traffic.meshDestinationsOnly !== undefined && typeof traffic.meshDestinationsOnly !== 'boolean')
+      throw errors.invalidValue(
+        path,
+        'traffic.meshDestinationsOnly',
+        traffic.meshDestinationsOnly,
+        'use true or false',
+      );
     this.traffic = {
-      meshGatewayMode: props.traffic?.meshGatewayMode ?? MeshGatewayMode.LOCAL,
-      meshDestinationsOnly: props.traffic?.meshDestinationsOnly ?? true,
-      prometheusBindAddress: props.traffic?.prometheusBindAddress ?? '0.0.0.0:20200',
+      meshGatewayMode: traffic.meshGatewayMode ?? MeshGatewayMode.LOCAL,
+      meshDestinationsOnly: traffic.meshDestinationsOnly ?? true,
+      prometheusBindAddress: traffic.prometheusBindAddress ?? '0.0.0.0:20200',
     };
-    if (!/^[0-9.]+:\d{1,5}$/.test(this.traffic.prometheusBindAddress)) {
+    const bind = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(String(this.traffic.prometheusBindAddress));
+    if (
+      typeof this.traffic.prometheusBindAddress !== 'string' ||
+      !bind ||
+      !bind[1]!.split('.').every((octet) => Number(octet) <= 255 && !/^0\d/.test(octet)) ||
+      !isPort(Number(bind[2]))
+    ) {
       throw errors.invalidValue(
         path,
         'traffic.prometheusBindAddress',
         this.traffic.prometheusBindAddress,
-        'give an IPv4 address and port, e.g. "0.0.0.0:20200"',
+        'give an IPv4 address and a port from 1 to 65535, e.g. "0.0.0.0:20200"',
       );
     }
     this.aws = props.aws ?? MeshformAws.fromEnvironment();
+    if (!(this.aws instanceof MeshformAws))
+      throw errors.missingValue(path, 'aws', this.aws, 'use MeshformAws.standard() or MeshformAws.endpoint(url)');
     this.aws.validate(path);
     this.secretStore = props.secretStore ?? new LocalStoreBackend();
     this.secretStore.validate(path);
     this.federation = new Federation(this, 'Federation');
     writeToStagedOutput(this);
+    // An app whose meshes have no stack at all (e.g. a mesh with no datacenter) synthesizes no mesh stack, so
+    // nothing else would check them: the app checks them before it writes its manifest.
+    const root = this.node.root;
+    if (!APP_CHECKED.has(root)) {
+      APP_CHECKED.add(root);
+      root.node.addValidation({ validate: () => (Mesh.prepareAll(root), []) });
+    }
+  }
+
+  /**
+   * Validates every mesh of an app (see `prepare`); the first stack the app prepares for synthesis calls it,
+   * so that an invalid mesh stops the synthesis of every stack, before anything is written.
+   * @internal
+   */
+  public static prepareAll(root: IConstruct): void {
+    for (const mesh of root.node.findAll().filter((c): c is Mesh => Mesh.isMesh(c))) mesh.prepare();
   }
 
   /** The datacenters, in declaration order. */
@@ -360,6 +415,7 @@ export class Mesh extends Construct {
     for (const dc of this.dcs) dc.validateInMesh();
     for (const service of this.svcs) service.validate();
     this.checkStackNames();
+    for (const dc of this.dcs) dc._meshValidated();
     for (const dc of this.dcs) {
       // Annotations are collected per stack, so a datacenter's warnings are reported on its stack.
       for (const w of dc.warnings) Annotations.of(dc.controlPlaneStack).addWarning(`${w.message} (${dc.node.path})`);

@@ -95,17 +95,17 @@ export interface StateLocation {
 export abstract class StateBackend {
   /** State files on the local disk, with relative paths. */
   public static local(options: LocalStateBackendOptions = {}): StateBackend {
-    return new LocalStateBackend(options);
+    return new LocalStateBackend(options ?? {});
   }
 
   /** State in an S3 bucket, encrypted, one object per stack. */
   public static s3(options: S3StateBackendOptions): StateBackend {
-    return new S3StateBackend(options);
+    return new S3StateBackend(options ?? ({} as S3StateBackendOptions));
   }
 
   /** State in Terraform Cloud, one named workspace per stack (`CloudBackend`). */
   public static terraformCloud(options: TerraformCloudStateBackendOptions): StateBackend {
-    return new TerraformCloudStateBackend(options);
+    return new TerraformCloudStateBackend(options ?? ({} as TerraformCloudStateBackendOptions));
   }
 
   /** A short description for summaries, e.g. `local (terraform.shop-dc1.tfstate)`. */
@@ -119,6 +119,23 @@ export abstract class StateBackend {
 
   /** Checks the options; throws a MeshformError naming `constructPath`. */
   public abstract validate(constructPath: string): void;
+
+  /**
+   * `backend` once it is checked: a StateBackend with valid options, else a MeshformError naming
+   * `constructPath`.
+   * @internal
+   */
+  public static _checked(constructPath: string, backend: unknown): StateBackend {
+    if (!(backend instanceof StateBackend))
+      throw errors.missingValue(
+        constructPath,
+        'backend',
+        backend,
+        'use StateBackend.local(), .s3({...}) or .terraformCloud({...})',
+      );
+    backend.validate(constructPath);
+    return backend;
+  }
 
   /**
    * The workspace a stack's runs execute in remotely (on Terraform Cloud's runners, away from the machine that
@@ -156,7 +173,7 @@ class LocalStateBackend extends StateBackend {
 
   public validate(constructPath: string): void {
     const dir = this.directory();
-    if (path.isAbsolute(dir) || path.win32.isAbsolute(dir)) {
+    if (typeof dir !== 'string' || dir.trim() === '' || path.isAbsolute(dir) || path.win32.isAbsolute(dir)) {
       throw errors.invalidBackendOption(
         constructPath,
         'directory',
@@ -189,7 +206,7 @@ class S3StateBackend extends StateBackend {
   }
 
   public validate(constructPath: string): void {
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(this.options.bucket)) {
+    if (typeof this.options.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(this.options.bucket)) {
       throw errors.invalidBackendOption(
         constructPath,
         'bucket',
@@ -197,13 +214,26 @@ class S3StateBackend extends StateBackend {
         'give an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens',
       );
     }
-    if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(this.options.region)) {
+    if (typeof this.options.region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(this.options.region)) {
       throw errors.invalidBackendOption(
         constructPath,
         'region',
         this.options.region,
         'give an AWS region such as "eu-west-1"',
       );
+    }
+    for (const [what, value] of [
+      ['keyPrefix', this.options.keyPrefix],
+      ['dynamodbTable', this.options.dynamodbTable],
+      ['kmsKeyId', this.options.kmsKeyId],
+    ] as const) {
+      if (value !== undefined && (typeof value !== 'string' || value.trim() === '' || /\s/.test(value)))
+        throw errors.invalidBackendOption(
+          constructPath,
+          what,
+          value,
+          `give ${what} as text without spaces, or leave it out`,
+        );
     }
   }
 
@@ -251,7 +281,7 @@ class TerraformCloudStateBackend extends StateBackend {
   }
 
   public validate(constructPath: string): void {
-    if (this.options.organization.trim() === '') {
+    if (typeof this.options.organization !== 'string' || this.options.organization.trim() === '') {
       throw errors.emptyValue(constructPath, 'terraformCloud organization');
     }
     const mode = this.options.executionMode;
@@ -263,7 +293,17 @@ class TerraformCloudStateBackend extends StateBackend {
         'use TerraformCloudExecutionMode.REMOTE, LOCAL or AGENT',
       );
     }
-    if (!/^[A-Za-z0-9_-]*$/.test(this.options.workspacePrefix ?? '')) {
+    for (const [what, value] of [
+      ['hostname', this.options.hostname],
+      ['project', this.options.project],
+    ] as const) {
+      if (value !== undefined && (typeof value !== 'string' || value.trim() === ''))
+        throw errors.invalidBackendOption(constructPath, what, value, `give ${what} as text, or leave it out`);
+    }
+    if (
+      typeof (this.options.workspacePrefix ?? '') !== 'string' ||
+      !/^[A-Za-z0-9_-]*$/.test(this.options.workspacePrefix ?? '')
+    ) {
       throw errors.invalidBackendOption(
         constructPath,
         'workspacePrefix',

@@ -20,7 +20,9 @@ import type { ServerCertificateRequest } from './private/ca-material';
 import { Cidr, cidrsOverlap, parseCidr } from './private/cidr';
 import type { TerraformStack } from './private/engine';
 import type { HclObject } from './private/hcl';
-import { isDatacenterName, isIpAddress } from './private/validation';
+import { checkAvailabilityZones, checkInstanceType } from './private/aws-input';
+import { checkedList, checkedProps, checkEnum } from './private/guards';
+import { isDatacenterName, isIpAddress, isNonEmptyString, isWholeNumber } from './private/validation';
 import {
   agentConfig,
   CA_PROVIDER_DIRECTORY,
@@ -31,12 +33,13 @@ import {
   NodeSpec,
   SecretsSource,
 } from './private/vm-node';
-import type { Service } from './service';
+import { Service } from './service';
 import {
   AwsVmHosts,
   ElasticIpGateway,
   ExistingVpc,
   FixedImage,
+  GatewayExposure,
   HostRole,
   LoadBalancedGateway,
   LookedUpImage,
@@ -45,6 +48,7 @@ import {
   OwnHost,
   OwnVmHosts,
   VmHosts,
+  VmNetwork,
 } from './vm-hosts';
 import { checkVpcCidr } from './kubernetes-datacenter';
 import { OWN_HOST_SECRETS, OwnHostsBundles, OwnHostsStack } from '../stacks/own-hosts-stack';
@@ -112,8 +116,36 @@ export class VmDatacenter extends Datacenter {
     super(scope as Construct, id, withServerCount(props), [3, 5]);
     const path = this.node.path;
     this.hosts = props.hosts;
+    if (!(this.hosts instanceof VmHosts))
+      throw errors.missingValue(
+        path,
+        'hosts',
+        this.hosts,
+        'set `hosts: VmHosts.onAws({...})` or `VmHosts.existing([...])`',
+      );
     this.envoyVersion = props.envoyVersion ?? DEFAULT_ENVOY_VERSION;
+    if (typeof this.envoyVersion !== 'string')
+      throw errors.invalidValue(
+        path,
+        'envoyVersion',
+        this.envoyVersion,
+        `give a version string such as "${DEFAULT_ENVOY_VERSION}"`,
+      );
     this.binaryMirror = props.binaryMirror;
+    if (this.binaryMirror !== undefined && !isMirrorUrl(this.binaryMirror))
+      throw errors.invalidValue(
+        path,
+        'binaryMirror',
+        this.binaryMirror,
+        'give the http(s) base URL of the mirror, without a query or a trailing slash, e.g. "https://mirror.example.com/releases"',
+      );
+    if (props.extraAgentConfigFile !== undefined && !isNonEmptyString(props.extraAgentConfigFile))
+      throw errors.invalidValue(
+        path,
+        'extraAgentConfigFile',
+        props.extraAgentConfigFile,
+        'give the path of an HCL file, relative to the project root',
+      );
     if (this.hosts instanceof OwnVmHosts) {
       this.checkOwnHosts(path, this.hosts, props);
     } else if (this.hosts instanceof AwsVmHosts) {
@@ -301,6 +333,20 @@ export class VmDatacenter extends Datacenter {
    * and routes both ways, so that their mesh gateways reach each other privately. Their CIDRs must not overlap.
    */
   public peerWith(other: VmDatacenter): this {
+    if (!(other instanceof VmDatacenter))
+      throw errors.notADatacenter(
+        this.node.path,
+        'the datacenter to peer with',
+        other,
+        this.mesh.datacenters.filter((d) => d instanceof VmDatacenter && d !== this).map((d) => d.name),
+      );
+    if (other === this)
+      throw errors.invalidValue(
+        this.node.path,
+        'the datacenter to peer with',
+        other.name,
+        'peer with another VM datacenter',
+      );
     if (!(this.hosts instanceof AwsVmHosts)) throw errors.peeringNotAws(this.node.path, this.node.path);
     if (!(other.hosts instanceof AwsVmHosts)) throw errors.peeringNotAws(this.node.path, other.node.path);
     if (this.region !== other.region) throw errors.peeringRegion(this.node.path, other.node.path);
@@ -485,30 +531,47 @@ export class VmDatacenter extends Datacenter {
 
   private checkAwsHosts(path: string, hosts: AwsVmHosts): Cidr {
     const o = hosts.options;
-    if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(o.region ?? '')) throw errors.invalidRegion(path, o.region);
+    if (typeof o.region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(o.region))
+      throw errors.invalidRegion(path, o.region);
     const image: MachineImage | undefined = o.machineImage;
     if (!image) throw errors.missingMachineImage(path);
-    if (image instanceof FixedImage && !/^ami-[0-9a-f]{8,17}$/.test(image.amiId))
+    if (!(image instanceof MachineImage))
+      throw errors.missingValue(
+        path,
+        'machineImage',
+        image,
+        'use MachineImage.fromId("ami-...") or MachineImage.debian12()',
+      );
+    if (image instanceof FixedImage && (typeof image.amiId !== 'string' || !/^ami-[0-9a-f]{8,17}$/.test(image.amiId)))
       throw errors.invalidAmi(path, image.amiId);
-    for (const [what, value] of [
-      ['serverInstanceType', hosts.serverInstanceType],
-      ['clientInstanceType', hosts.clientInstanceType],
-      ['gatewayInstanceType', hosts.gatewayInstanceType],
-    ] as const) {
-      if (typeof value !== 'string' || !/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(value))
-        throw errors.invalidInstanceType(path, what, value);
-    }
-    if (!Number.isInteger(hosts.instancesPerService) || hosts.instancesPerService < 1) {
-      throw errors.invalidCount(path, 'instancesPerService', hosts.instancesPerService, 1);
-    }
-    if (!Number.isInteger(hosts.rootVolumeGiB) || hosts.rootVolumeGiB < 8)
-      throw errors.invalidCount(path, 'rootVolumeGiB', hosts.rootVolumeGiB, 8);
+    checkInstanceType(path, 'serverInstanceType', hosts.serverInstanceType);
+    checkInstanceType(path, 'clientInstanceType', hosts.clientInstanceType);
+    checkInstanceType(path, 'gatewayInstanceType', hosts.gatewayInstanceType);
+    if (!isWholeNumber(hosts.instancesPerService, 1, 100))
+      throw errors.numberOutOfRange(path, 'instancesPerService', hosts.instancesPerService, 1, 100);
+    // gp3 volumes are 1 GiB to 16 TiB; the image needs 8 GiB
+    if (!isWholeNumber(hosts.rootVolumeGiB, 8, 16384))
+      throw errors.numberOutOfRange(path, 'rootVolumeGiB', hosts.rootVolumeGiB, 8, 16384);
     const network = o.network;
+    if (!(network instanceof VmNetwork))
+      throw errors.missingValue(
+        path,
+        'network',
+        network,
+        'use VmNetwork.newVpc({ cidr }) or VmNetwork.existingVpc({...})',
+      );
     let cidr: Cidr;
     if (network instanceof NewVpc) {
-      cidr = checkVpcCidr(path, network.options.cidr, 24);
+      const options = checkedProps(path, 'network options', network.options, 'pass `{ cidr: "10.20.0.0/16" }`');
+      cidr = checkVpcCidr(path, options.cidr, 24);
+      checkAvailabilityZones(path, o.region, options.availabilityZones ?? [`${o.region}a`], 1);
     } else {
       const existing = network as ExistingVpc;
+      checkedProps(path, 'network options', existing.options, 'pass `{ vpcId, vpcCidr, privateSubnetIds }`');
+      checkAwsIds(path, 'vpcId', [existing.options.vpcId], 'vpc', 1);
+      checkAwsIds(path, 'privateSubnetIds', existing.options.privateSubnetIds, 'subnet', 1);
+      checkAwsIds(path, 'publicSubnetIds', existing.options.publicSubnetIds ?? [], 'subnet', 0);
+      checkAwsIds(path, 'privateRouteTableIds', existing.options.privateRouteTableIds ?? [], 'rtb', 0);
       const parsed = parseCidr(existing.options.vpcCidr);
       if (!parsed.ok) {
         if (parsed.reason === 'host-bits')
@@ -519,6 +582,35 @@ export class VmDatacenter extends Datacenter {
       if (existing.options.privateSubnetIds.length === 0) throw errors.emptyValue(path, 'privateSubnetIds');
     }
     const exposure = hosts.gatewayExposure;
+    if (!(exposure instanceof GatewayExposure))
+      throw errors.missingValue(
+        path,
+        'gatewayExposure',
+        exposure,
+        'use GatewayExposure.networkLoadBalancer({...}) or GatewayExposure.elasticIp({...})',
+      );
+    const exposureOptions = checkedProps(
+      path,
+      'gatewayExposure options',
+      (exposure as LoadBalancedGateway | ElasticIpGateway).options,
+      'pass an options object',
+    );
+    if (exposure instanceof LoadBalancedGateway) {
+      const lb = exposureOptions as LoadBalancedGateway['options'];
+      if (lb.internetFacing !== undefined && typeof lb.internetFacing !== 'boolean')
+        throw errors.invalidValue(path, 'internetFacing', lb.internetFacing, 'use true or false');
+      if (
+        lb.hostedZoneId !== undefined &&
+        (typeof lb.hostedZoneId !== 'string' || !/^Z[A-Z0-9]{1,31}$/.test(lb.hostedZoneId))
+      )
+        throw errors.invalidAwsId(path, 'hostedZoneId', lb.hostedZoneId, 'Z0123456789ABCDEFGHIJ');
+    }
+    checkedList(
+      path,
+      'allowedCidrs',
+      exposureOptions.allowedCidrs,
+      'give a list of CIDR blocks, e.g. ["198.51.100.0/24"]',
+    );
     if (
       exposure instanceof LoadBalancedGateway &&
       exposure.options.internetFacing &&
@@ -547,9 +639,50 @@ export class VmDatacenter extends Datacenter {
   private checkOwnHosts(path: string, hosts: OwnVmHosts, props: VmDatacenterProps): void {
     const names = new Set<string>();
     const addresses = new Set<string>();
+    if (!Array.isArray(hosts.hosts) || hosts.hosts.length === 0)
+      throw errors.missingValue(
+        path,
+        'hosts',
+        hosts.hosts,
+        'list your hosts: `VmHosts.existing([{ name, address, role }, ...])`',
+      );
     for (const host of hosts.hosts) {
+      if (typeof host !== 'object' || host === null)
+        throw errors.missingValue(path, 'a host', host, 'describe each host as `{ name, address, role, services }`');
       if (!isDatacenterName(host.name))
-        throw errors.invalidName(path, 'host name', host.name, host.name.toLowerCase().replace(/[^a-z0-9-]/g, '-'));
+        throw errors.invalidName(
+          path,
+          'host name',
+          host.name,
+          String(host.name)
+            .toLowerCase()
+            .replace(/[^a-z0-9-]/g, '-')
+            .replace(/^-+|-+$/g, '') || 'host-1',
+        );
+      checkEnum(path, `role of host "${host.name}"`, host.role, HostRole, 'HostRole.SERVER, CLIENT or MESH_GATEWAY');
+      if (host.role === undefined)
+        throw errors.missingValue(
+          path,
+          `role of host "${host.name}"`,
+          host.role,
+          'set `role: HostRole.SERVER`, CLIENT or MESH_GATEWAY',
+        );
+      for (const service of checkedList(
+        path,
+        `services of host "${host.name}"`,
+        host.services,
+        'give a list of Services',
+      )) {
+        if (!Service.isService(service)) throw errors.notAService(path, `a service of host "${host.name}"`, service);
+        if (service.mesh !== this.mesh)
+          throw errors.datacenterOfOtherMesh(
+            service.node.path,
+            service.name,
+            this.name,
+            this.mesh.name,
+            service.mesh.datacenters.map((d) => d.name),
+          );
+      }
       if (names.has(host.name)) throw errors.duplicateHost(path, 'name', host.name);
       names.add(host.name);
       if (!isIpAddress(host.address)) throw errors.invalidHostAddress(path, host.name, host.address);
@@ -658,10 +791,36 @@ function metricsBinding(bindAddress: string): MetricsBinding {
 }
 
 function withServerCount(props: VmDatacenterProps): DatacenterProps {
-  if (props.hosts instanceof OwnVmHosts && props.servers === undefined) {
+  if (props && props.hosts instanceof OwnVmHosts && Array.isArray(props.hosts.hosts) && props.servers === undefined) {
     return { ...props, servers: props.hosts.hosts.filter((h) => h.role === HostRole.SERVER).length };
   }
   return props;
+}
+
+/** An http(s) URL with no query, fragment or trailing slash: paths are appended to it. */
+function isMirrorUrl(url: unknown): boolean {
+  if (typeof url !== 'string' || url.endsWith('/')) return false;
+  try {
+    const parsed = new URL(url);
+    return (
+      /^https?:$/.test(parsed.protocol) &&
+      parsed.search === '' &&
+      parsed.hash === '' &&
+      url === parsed.href.replace(/\/$/, '')
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses AWS ids that are not `<kind>-<8 or 17 hex digits>`, and a list shorter than `min`. */
+function checkAwsIds(path: string, what: string, ids: unknown, kind: string, min: number): void {
+  const example = `${kind}-0123456789abcdef0`;
+  if (!Array.isArray(ids) || ids.length < min) throw errors.invalidAwsId(path, what, ids, example);
+  for (const id of ids) {
+    if (typeof id !== 'string' || !new RegExp(`^${kind}-([0-9a-f]{8}|[0-9a-f]{17})$`).test(id))
+      throw errors.invalidAwsId(path, what, id, example);
+  }
 }
 
 function exposureCidrs(exposure: unknown): readonly string[] {

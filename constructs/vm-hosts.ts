@@ -60,12 +60,12 @@ export interface ExistingVpcOptions {
 export abstract class VmNetwork {
   /** A VPC meshform creates: public and private subnets per zone, internet and NAT gateways. */
   public static newVpc(options: NewVpcOptions): NewVpc {
-    return new NewVpc(options);
+    return new NewVpc(options ?? ({} as NewVpcOptions));
   }
 
   /** A VPC you already have. */
   public static existingVpc(options: ExistingVpcOptions): ExistingVpc {
-    return new ExistingVpc(options);
+    return new ExistingVpc(options ?? ({} as ExistingVpcOptions));
   }
 
   /** The VPC block. */
@@ -158,12 +158,12 @@ export interface ElasticIpOptions {
 export abstract class GatewayExposure {
   /** Gateways behind a network load balancer (TCP, cross-zone) on the gateway port. */
   public static networkLoadBalancer(options: NetworkLoadBalancerOptions = {}): LoadBalancedGateway {
-    return new LoadBalancedGateway(options);
+    return new LoadBalancedGateway(options ?? {});
   }
 
   /** Each gateway on its own Elastic IP, in a public subnet. */
   public static elasticIp(options: ElasticIpOptions = {}): ElasticIpGateway {
-    return new ElasticIpGateway(options);
+    return new ElasticIpGateway(options ?? {});
   }
 }
 
@@ -225,7 +225,7 @@ export interface AwsVmHostsOptions {
 export abstract class VmHosts {
   /** EC2 instances meshform creates: servers over the zones, service hosts, gateways. */
   public static onAws(options: AwsVmHostsOptions): AwsVmHosts {
-    return new AwsVmHosts(options);
+    return new AwsVmHosts(options ?? ({} as AwsVmHostsOptions));
   }
 
   /** Your own hosts (on-premises or another cloud): meshform renders a bundle per host under cdktf.out. */

@@ -115,9 +115,7 @@ export interface VmStackInstances {
   readonly instancesPerService: number;
   readonly rootVolumeGiB: number;
   /** A fixed AMI, or the newest AMI of an owner matching a name pattern (looked up at plan time). */
-  readonly machineImage:
-    | { readonly amiId: string }
-    | { readonly owner: string; readonly namePattern: string };
+  readonly machineImage: { readonly amiId: string } | { readonly owner: string; readonly namePattern: string };
 }
 
 /** A host group as the owner of the stack renders its node spec. */
@@ -248,6 +246,8 @@ export class VmDatacenterStack extends MeshStack {
   /** The derived ACL token ids, each a local, by label. */
   private readonly derived = new Map<string, string>();
   private readonly policies: TerraformLocal;
+  /** Primary only: the mesh's config entries, as a JSON local (their user text stays data). */
+  private readonly configEntries?: TerraformLocal;
   /** The host groups, in the order their services were declared in the mesh. */
   private readonly groups: VmHostGroupRef[] = [];
   private services: readonly string[] = [];
@@ -388,6 +388,14 @@ export class VmDatacenterStack extends MeshStack {
       Lazy.anyValue({ produce: () => this.aclPlan((label) => this.derivedToken(label)).policies }),
     );
     this.deriveTokens();
+    // The config entries hold user text (filters, regexes, descriptions): a local keeps it JSON data, where
+    // quotes and backslashes stay data, instead of text inside the jsonencode(...) expression of the secrets.
+    if (props.primary)
+      this.configEntries = new TerraformLocal(
+        this,
+        'config_entries',
+        Lazy.anyValue({ produce: () => literalData(props.configEntries?.() ?? []) }),
+      );
 
     // Hosts: the servers and the gateways now, each service's hosts when it is placed here.
     this.ami = this.machineImage(props.instances);
@@ -560,7 +568,10 @@ export class VmDatacenterStack extends MeshStack {
       secretString: Lazy.stringValue({
         produce: () => {
           const plan = this.aclPlan((label) => this.derivedToken(label));
-          const entries = secretRole.kind === 'server' && props.primary ? props.configEntries?.() : undefined;
+          const entries =
+            secretRole.kind === 'server' && this.configEntries
+              ? (this.configEntries.expression as object[])
+              : undefined;
           return Fn.jsonencode(
             roleSecrets(
               secretRole,
@@ -657,13 +668,19 @@ export class VmDatacenterStack extends MeshStack {
     const replication = this.inputs.value('aclReplicationToken');
     // the plan's labels do not depend on the rules, which are only known at synthesis
     const props = this.props;
-    aclPlan(props.mesh, props.datacenter, this.services, (label) => {
-      if (!this.derived.has(label)) {
-        const name = `meshform_${label.replace(/[^a-z0-9]+/g, '_')}`;
-        this.derived.set(label, new TerraformLocal(this, name, deriveTokenExpression(replication, label)).asString);
-      }
-      return this.derived.get(label)!;
-    }, props.primary ? { secretId: replication, rules: '' } : undefined);
+    aclPlan(
+      props.mesh,
+      props.datacenter,
+      this.services,
+      (label) => {
+        if (!this.derived.has(label)) {
+          const name = `meshform_${label.replace(/[^a-z0-9]+/g, '_')}`;
+          this.derived.set(label, new TerraformLocal(this, name, deriveTokenExpression(replication, label)).asString);
+        }
+        return this.derived.get(label)!;
+      },
+      props.primary ? { secretId: replication, rules: '' } : undefined,
+    );
   }
 
   private derivedToken(label: string): string {
@@ -737,7 +754,9 @@ export class VmDatacenterStack extends MeshStack {
     const ports = () =>
       this.hostGroups
         .filter((g) => roleOf(g.role) === role)
-        .flatMap((g) => (g.role === 'mesh-gateway' ? [metrics.port] : sidecarMetricsPorts(g.spec.services, metrics.port)));
+        .flatMap((g) =>
+          g.role === 'mesh-gateway' ? [metrics.port] : sidecarMetricsPorts(g.spec.services, metrics.port),
+        );
     new VpcSecurityGroupIngressRule(this, id, {
       securityGroupId: this.securityGroups[role].id,
       cidrIpv4: this.network.vpcCidr,
@@ -802,4 +821,13 @@ export class VmDatacenterStack extends MeshStack {
         fs.writeFileSync(path.join(dir, 'systemd', u.name), resolveTokens(this, u.content));
     }
   }
+}
+
+/** Data as Terraform reads it literally from JSON: every string's template sequences escaped. */
+function literalData(value: unknown): any {
+  if (typeof value === 'string') return escapeTerraformTemplate(value);
+  if (Array.isArray(value)) return value.map(literalData);
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeTerraformTemplate(k), literalData(v)]));
+  return value;
 }

@@ -4,12 +4,14 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { defineHybridMesh } from '../examples/hybrid/main';
 import { reconcileMeshCa } from '../cli/ca';
-import { SecretStore } from '../index';
+import { SECRETS_RETRY_SECONDS, SECRETS_START_TIMEOUT_MINUTES } from '../constructs/private/vm-node';
+import { Mesh, SecretStore } from '../index';
 import { AGENT_SECRETS_KEYS, NODE_SCRIPT, ownHostRoot, runNode } from './host-support';
-import { synth, tempDir } from './support';
+import { awsVmPrimary, synth, tempDir } from './support';
 
 const NO_PYTHON = spawnSync('python3', ['--version']).error ? 'python3 not found' : undefined;
 if (NO_PYTHON) console.warn(`skipping meshform-node tests: ${NO_PYTHON}`);
@@ -211,6 +213,223 @@ print(json.dumps(h))`;
       expect(result.stderr).toContain(
         'meshform-node: error: secrets file /etc/meshform/secrets.json is missing: deliver it with `meshform secrets host` (see the bundle README)',
       );
+    });
+  });
+
+  /*
+   * Issue 13, point 5: an EC2 host survives a bad boot. Instance metadata (IMDSv2) and Secrets Manager are
+   * faked on 127.0.0.1 and fail as they do at boot (errors, a hung answer, a secret not written yet); the
+   * agent retries with exponential backoff and jitter and says so in the journal (its stderr), and a failure
+   * ends in one clear error line and a non-zero exit, on which systemd starts the unit again.
+   * Protocols as AWS documents them: IMDSv2 (a PUT for a session token, then GETs carrying it; the role's
+   * credentials under meta-data/iam/security-credentials/) and the Secrets Manager JSON API
+   * (X-Amz-Target secretsmanager.GetSecretValue, errors as {"__type": ...}), signed with SigV4.
+   */
+  describe('boot against flaky instance metadata and Secrets Manager (fakes on 127.0.0.1)', () => {
+    const TOKEN = 'imds-session-token';
+    const CREDENTIALS = { AccessKeyId: 'AKIDFAKE', SecretAccessKey: 'fake-secret-key', Token: 'fake-session-token' };
+    /** The client host's secret, as Terraform writes it (the keys meshform-node reads for a client). */
+    const SECRET = {
+      ca_bundle: '-----BEGIN CERTIFICATE-----\nbundle\n-----END CERTIFICATE-----\n',
+      client_api_cert: '-----BEGIN CERTIFICATE-----\nclient\n-----END CERTIFICATE-----\n',
+      client_api_key: '-----BEGIN EC PRIVATE KEY-----\nkey\n-----END EC PRIVATE KEY-----\n',
+      gossip_key: 'Z29zc2lwLWtleS1mb3ItYS10ZXN0LW9ubHkhISE=',
+      tokens: { agent: '00000000-0000-4000-8000-000000000001', 'service-api': '00000000-0000-4000-8000-000000000002' },
+    };
+    /** What each fake answers to a call, in order; once a list is used up, the call succeeds. */
+    type Fault = 500 | 'hang' | 'not-found' | 'invalid';
+    let faults: { imdsToken: Fault[]; secretsManager: Fault[] };
+    const calls: string[] = [];
+    let server: http.Server;
+    let base = '';
+    let nodeJson: { secrets: { secret_id: string; region: string }; [key: string]: unknown };
+
+    function fault(res: http.ServerResponse, f: Fault): void {
+      if (f === 'hang') return; // never answers: the agent's timeout must fire
+      if (f === 500) {
+        res.writeHead(500).end('internal error');
+        return;
+      }
+      const type = f === 'not-found' ? 'ResourceNotFoundException' : 'ValidationException';
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify({ __type: type, message: 'fake' }));
+    }
+
+    beforeAll(async () => {
+      // the node.json meshform renders for a client host of an EC2 datacenter, read from its cloud-init document
+      const out = synth((app) => awsVmPrimary(new Mesh(app, 'm')));
+      const doc = parse(out.files().get('stacks/m-vms/hosts/service-api/cloud-init.yaml')!) as {
+        write_files: { path: string; content: string }[];
+      };
+      nodeJson = JSON.parse(doc.write_files.find((f) => f.path === '/etc/meshform/node.json')!.content);
+      expect(nodeJson).toMatchObject({
+        role: 'client',
+        address: { source: 'imds' },
+        secrets: { source: 'aws-secretsmanager', secret_id: 'meshform/m/vms/service-api', region: 'eu-west-1' },
+      });
+
+      server = http.createServer((req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          const url = req.url ?? '';
+          calls.push(`${req.method} ${url}`);
+          if (req.method === 'PUT' && url === '/latest/api/token') {
+            const next = faults.imdsToken.shift();
+            if (next !== undefined) return fault(res, next);
+            if (!req.headers['x-aws-ec2-metadata-token-ttl-seconds']) return res.writeHead(400).end();
+            return res.writeHead(200).end(TOKEN);
+          }
+          if (url.startsWith('/latest/meta-data/')) {
+            if (req.headers['x-aws-ec2-metadata-token'] !== TOKEN) return res.writeHead(401).end();
+            if (url === '/latest/meta-data/iam/security-credentials/') return res.writeHead(200).end('meshform-role\n');
+            if (url === '/latest/meta-data/iam/security-credentials/meshform-role')
+              return res.writeHead(200).end(JSON.stringify({ Code: 'Success', ...CREDENTIALS }));
+            if (url === '/latest/meta-data/local-ipv4') return res.writeHead(200).end('10.20.1.7');
+            return res.writeHead(404).end();
+          }
+          if (req.method === 'POST' && url === '/') {
+            const next = faults.secretsManager.shift();
+            if (next !== undefined) return fault(res, next);
+            // signed with the instance role's credentials, for the secret node.json names
+            const signed =
+              String(req.headers.authorization).startsWith(`AWS4-HMAC-SHA256 Credential=${CREDENTIALS.AccessKeyId}/`) &&
+              String(req.headers.authorization).includes(`/${nodeJson.secrets.region}/secretsmanager/aws4_request`) &&
+              req.headers['x-amz-security-token'] === CREDENTIALS.Token &&
+              req.headers['x-amz-target'] === 'secretsmanager.GetSecretValue';
+            if (!signed || JSON.parse(body).SecretId !== nodeJson.secrets.secret_id)
+              return res.writeHead(403).end(JSON.stringify({ __type: 'InvalidSignatureException' }));
+            return res
+              .writeHead(200)
+              .end(JSON.stringify({ Name: nodeJson.secrets.secret_id, SecretString: JSON.stringify(SECRET) }));
+          }
+          res.writeHead(404).end();
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterEach(() => {
+      calls.length = 0;
+    });
+    afterAll(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+
+    /** GIVEN a host root holding the rendered node.json, its Secrets Manager calls sent to the fake. */
+    function ec2Root(): string {
+      const root = tempDir('meshform-ec2-');
+      writeJson(path.join(root, 'etc/meshform/node.json'), {
+        ...nodeJson,
+        secrets: { ...nodeJson.secrets, endpoint: `${base}/` },
+      });
+      return root;
+    }
+
+    /** Short steps and timeouts, so that a test retries in a fraction of a second. */
+    function env(retrySeconds: number): NodeJS.ProcessEnv {
+      return {
+        MESHFORM_IMDS_ENDPOINT: base,
+        MESHFORM_RETRY_SECONDS: String(retrySeconds),
+        MESHFORM_RETRY_BASE_SECONDS: '0.05',
+        MESHFORM_RETRY_CAP_SECONDS: '0.4',
+        MESHFORM_IMDS_TIMEOUT_SECONDS: '0.5',
+        MESHFORM_AWS_TIMEOUT_SECONDS: '0.5',
+      };
+    }
+
+    const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('meshform-node: error:'));
+
+    it('retries failed, hung and not-yet-written calls with exponential backoff and jitter, then writes the secrets', async () => {
+      // GIVEN IMDS failing twice then hanging once, and Secrets Manager failing, then without the secret yet
+      faults = { imdsToken: [500, 500, 'hang'], secretsManager: [500, 'not-found'] };
+      const root = ec2Root();
+      // WHEN
+      const result = await runNode(root, ['secrets'], env(60));
+      // THEN it succeeded, with the secret's values where Consul reads them
+      expect(result.status, result.stderr).toBe(0);
+      expect(JSON.parse(fs.readFileSync(path.join(root, 'etc/consul.d/secrets.json'), 'utf8'))).toEqual({
+        encrypt: SECRET.gossip_key,
+        acl: { tokens: { agent: SECRET.tokens.agent } },
+      });
+      expect(fs.readFileSync(path.join(root, 'etc/meshform/node.env'), 'utf8')).toBe('PRIVATE_IP=10.20.1.7\n');
+      // one journal line per failure, saying what failed and when it tries again
+      const retries = result.stderr.split('\n').filter((l) => l.includes('retrying in'));
+      const what = 'meshform-node: reading the secrets from AWS Secrets Manager';
+      expect(retries.map((l) => l.replace(/retrying in [0-9.]+ s \(gives up in \d+ s\)/, 'retrying in … s'))).toEqual([
+        `${what}: IMDS PUT /latest/api/token failed (attempt 1: HTTP 500); retrying in … s`,
+        `${what}: IMDS PUT /latest/api/token failed (attempt 2: HTTP 500); retrying in … s`,
+        `${what}: IMDS PUT /latest/api/token failed (attempt 3: timed out after 0.5 s); retrying in … s`,
+        `${what}: Secrets Manager GetSecretValue of meshform/m/vms/service-api failed (attempt 4: HTTP 500); retrying in … s`,
+        `${what}: Secrets Manager GetSecretValue of meshform/m/vms/service-api failed (attempt 5: HTTP 400 ResourceNotFoundException); retrying in … s`,
+      ]);
+      // the n-th wait is drawn from [step/2, step], step = 0.05 s doubling up to the 0.4 s cap
+      const waits = retries.map((l) => Number(/retrying in ([0-9.]+) s/.exec(l)![1]));
+      waits.forEach((w, i) => {
+        const step = Math.min(0.4, 0.05 * 2 ** i);
+        expect(w).toBeGreaterThanOrEqual(Math.floor((step / 2) * 100) / 100);
+        expect(w).toBeLessThanOrEqual(Math.ceil(step * 100) / 100);
+      });
+      expect(errorLines(result.stderr)).toEqual([]);
+      expect(result.stderr).toContain('meshform-node: secrets written for vms 10.20.1.7 (role client)');
+      expect(calls.filter((c) => c === 'POST /')).toHaveLength(3);
+    });
+
+    it('gives up when the time is up with one clear error line and a non-zero exit (systemd starts it again)', async () => {
+      // GIVEN Secrets Manager failing on every call
+      faults = { imdsToken: [], secretsManager: Array<Fault>(1000).fill(500) };
+      // WHEN the run may retry for 1 s
+      const result = await runNode(ec2Root(), ['secrets'], env(1));
+      // THEN
+      expect(result.status).toBe(1);
+      const errors = errorLines(result.stderr);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(
+        /^meshform-node: error: reading the secrets from AWS Secrets Manager: gave up after \d+ attempts in \d+ s; last failure: Secrets Manager GetSecretValue of meshform\/m\/vms\/service-api: HTTP 500\. systemd starts this unit again$/,
+      );
+      expect(calls.filter((c) => c === 'POST /').length).toBeGreaterThan(2);
+    });
+
+    it('stops at once on an error retrying cannot fix, with one clear error line', async () => {
+      // GIVEN Secrets Manager refusing the request itself
+      faults = { imdsToken: [], secretsManager: ['invalid'] };
+      // WHEN
+      const result = await runNode(ec2Root(), ['secrets'], env(60));
+      // THEN
+      expect(result.status).toBe(1);
+      expect(errorLines(result.stderr)).toEqual([
+        'meshform-node: error: reading the secrets from AWS Secrets Manager: Secrets Manager GetSecretValue of meshform/m/vms/service-api failed (HTTP 400 ValidationException), which retrying cannot fix',
+      ]);
+      expect(calls.filter((c) => c === 'POST /')).toHaveLength(1);
+    });
+
+    it('runs in a unit systemd restarts until it succeeds, within whose start timeout the retries fit', () => {
+      // systemd.service(5): a oneshot with Restart=on-failure runs again after RestartSec; StartLimitIntervalSec=0
+      // (systemd.unit(5)) turns off the start rate limit, so systemd never gives up on it
+      const out = synth((app) => awsVmPrimary(new Mesh(app, 'm')));
+      const unit = out.files().get('stacks/m-vms/hosts/service-api/systemd/meshform-secrets.service')!;
+      expect(unit).toMatch(/^\[Unit\][^[]*\nStartLimitIntervalSec=0\n/);
+      expect(unit).toContain('\nType=oneshot\n');
+      expect(unit).toContain('\nRestart=on-failure\n');
+      expect(unit).toMatch(/\nRestartSec=\d+\n/);
+      expect(unit).toContain(`\nTimeoutStartSec=${SECRETS_START_TIMEOUT_MINUTES}min\n`);
+      expect(unit).toContain(`\nEnvironment=MESHFORM_RETRY_SECONDS=${SECRETS_RETRY_SECONDS}\n`);
+      // the retries end (with their last call's timeout) before systemd would stop the run
+      expect(SECRETS_RETRY_SECONDS + 20).toBeLessThan(SECRETS_START_TIMEOUT_MINUTES * 60);
+      // and systemd accepts the unit as written
+      if (!spawnSync('systemd-analyze', ['--version']).error) {
+        const dir = tempDir('meshform-unit-');
+        fs.writeFileSync(path.join(dir, 'meshform-secrets.service'), unit);
+        const verify = spawnSync('systemd-analyze', ['verify', path.join(dir, 'meshform-secrets.service')], {
+          encoding: 'utf8',
+          env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` },
+        });
+        const problems = `${verify.stdout}${verify.stderr}`
+          .split('\n')
+          .filter((l) => l.trim() !== '' && !/is not executable: No such file or directory/.test(l));
+        expect(problems).toEqual([]);
+      }
     });
   });
 });

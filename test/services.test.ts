@@ -215,10 +215,11 @@ describe('every rendered custom resource validates against the consul-k8s 2.0.3 
             },
             destination: {
               subset: 'green',
-              prefixRewrite: '/admin',
               retries: { attempts: 1, onStatusCodes: [502, 503] },
             },
           });
+          // Consul rewrites a prefix only of a pathExact or pathPrefix match
+          api.addRoute({ match: { pathPrefix: '/beta/admin' }, destination: { prefixRewrite: '/admin' } });
           api.allowFrom(web, {
             description: 'the front end',
             permissions: [
@@ -344,11 +345,16 @@ describe('config entries on a VM primary', () => {
     const versions = out.stack('lab-vms').resource!.aws_secretsmanager_secret_version!;
     const server = Object.entries(versions).find(([k]) => k.startsWith('SecretValue-server'))![1]
       .secret_string as string;
-    expect(server).toContain('"config_entries" = [');
-    expect(server).toContain('"Kind" = "proxy-defaults"');
-    expect(server).toContain(
-      '"Kind" = "service-intentions", "Name" = "api", "Sources" = [{"Name" = "web", "Action" = "allow"}]',
-    );
+    // the entries are a local (JSON data, so user text stays data), referenced by the server secret
+    expect(server).toContain('"config_entries" = local.config_entries');
+    const entries = (out.stack('lab-vms') as unknown as { locals: { config_entries: object[] } }).locals.config_entries;
+    expect(entries).toContainEqual(expect.objectContaining({ Kind: 'proxy-defaults' }));
+    expect(entries).toContainEqual({
+      Kind: 'service-intentions',
+      Name: 'api',
+      Sources: [{ Name: 'web', Action: 'allow' }],
+      Meta: { 'managed-by': 'meshform' },
+    });
     const gateway = Object.entries(versions).find(([k]) => k.startsWith('SecretValue-mesh-gateway'))![1]
       .secret_string as string;
     expect(gateway).not.toContain('config_entries');
@@ -445,8 +451,8 @@ describe('validation at synth', () => {
           protocol: ServiceProtocol.HTTP,
           datacenters: [east],
           subsets: [
-            { name: 'v1', filter: 'x' },
-            { name: 'v2', filter: 'y' },
+            { name: 'v1', filter: 'Service.Meta.version == v1' },
+            { name: 'v2', filter: 'Service.Meta.version == v2' },
           ],
         }).splitTraffic([
           { subset: 'v1', weight: 80 },
@@ -461,7 +467,7 @@ describe('validation at synth', () => {
           port: 80,
           protocol: ServiceProtocol.HTTP,
           datacenters: [east],
-          subsets: [{ name: 'v1', filter: 'x' }],
+          subsets: [{ name: 'v1', filter: 'Service.Meta.version == v1' }],
         }).addRoute({ match: { pathPrefix: '/beta' }, destination: { subset: 'beta' } }),
       '[shop/api] service "api" has no subset of this name: "beta". Fix: use one of "v1", or define it with addSubset({ name, filter })',
     ],
@@ -531,8 +537,8 @@ describe('validation at synth', () => {
                 port: 80,
                 datacenters: [east],
                 subsets: [
-                  { name: 'v1', filter: 'a' },
-                  { name: 'v1', filter: 'b' },
+                  { name: 'v1', filter: 'Service.Meta.version == a' },
+                  { name: 'v1', filter: 'Service.Meta.version == b' },
                 ],
               }),
           ),

@@ -306,17 +306,21 @@ describe('VM datacenter on EC2: networks', () => {
         {},
         {
           network: VmNetwork.existingVpc({
-            vpcId: 'vpc-0abc',
+            vpcId: 'vpc-0abc0abc0abc0abc0',
             vpcCidr: '172.16.0.0/16',
-            privateSubnetIds: ['subnet-a', 'subnet-b'],
+            privateSubnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2'],
           }),
         },
       ),
     );
     expect(resources(stack, 'aws_vpc')).toEqual([]);
-    expect(resources(stack, 'aws_security_group').map((s) => s.vpc_id)).toEqual(['vpc-0abc', 'vpc-0abc', 'vpc-0abc']);
+    expect(resources(stack, 'aws_security_group').map((s) => s.vpc_id)).toEqual([
+      'vpc-0abc0abc0abc0abc0',
+      'vpc-0abc0abc0abc0abc0',
+      'vpc-0abc0abc0abc0abc0',
+    ]);
     expect(new Set(resources(stack, 'aws_instance').map((i) => i.subnet_id))).toEqual(
-      new Set(['subnet-a', 'subnet-b']),
+      new Set(['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2']),
     );
   });
 

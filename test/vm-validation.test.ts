@@ -141,7 +141,11 @@ describe('VM datacenter validation', () => {
       vmError({
         meshGateway: { replicas: 1 },
         hosts: awsVmHosts({
-          network: VmNetwork.existingVpc({ vpcId: 'vpc-1', vpcCidr: '10.9.0.0/16', privateSubnetIds: ['subnet-1'] }),
+          network: VmNetwork.existingVpc({
+            vpcId: 'vpc-0123456789abcdef0',
+            vpcCidr: '10.9.0.0/16',
+            privateSubnetIds: ['subnet-0123456789abcdef0'],
+          }),
           gatewayExposure: GatewayExposure.elasticIp(),
         }),
       }),

@@ -307,6 +307,11 @@ const ENVOY_SERVICE = {
   ] as const,
 };
 
+/** How long one run of meshform-secrets.service may take before systemd stops it and starts it again. */
+export const SECRETS_START_TIMEOUT_MINUTES = 20;
+/** The time meshform-node spends retrying AWS calls in one run: well inside the unit's start timeout. */
+export const SECRETS_RETRY_SECONDS = 900;
+
 /** A oneshot of meshform-node that retries until it succeeds, each run bounded by `timeout`. */
 function retryingOneshot(timeout: string): (readonly [string, string])[] {
   return [
@@ -330,9 +335,12 @@ export function units(spec: NodeSpec): Unit[] {
           ['Before', 'consul.service'],
           NO_START_LIMIT,
         ],
-        // meshform-node retries for about 15 minutes itself; then the unit fails and is started again
+        // meshform-node retries its AWS calls (IMDS, Secrets Manager) with backoff and jitter for at most
+        // SECRETS_RETRY_SECONDS, saying in the journal what failed and when it retries; then it exits non-zero,
+        // the unit fails and systemd starts it again after RestartSec, until it succeeds
         Service: [
-          ...retryingOneshot('20min'),
+          ...retryingOneshot(`${SECRETS_START_TIMEOUT_MINUTES}min`),
+          ['Environment', `MESHFORM_RETRY_SECONDS=${SECRETS_RETRY_SECONDS}`],
           ['RemainAfterExit', 'yes'],
           ['ExecStart', `${PATHS.nodeScript} secrets`],
         ],

@@ -19,7 +19,9 @@ import hmac
 import io
 import json
 import os
+import random
 import shutil
+import socket
 import ssl
 import sys
 import tempfile
@@ -32,6 +34,14 @@ import zipfile
 ROOT = os.environ.get("MESHFORM_ROOT", "/")  # another root: for a dry run into a directory
 NODE_CONFIG = os.environ.get("MESHFORM_NODE_CONFIG", os.path.join(ROOT, "etc/meshform/node.json"))
 IMDS = os.environ.get("MESHFORM_IMDS_ENDPOINT", "http://169.254.169.254")
+# AWS calls at boot (IMDS, Secrets Manager) retry with exponential backoff and jitter for at most
+# RETRY_SECONDS in all (meshform-secrets.service allows a run 20 minutes, then systemd starts it again).
+RETRY_SECONDS = float(os.environ.get("MESHFORM_RETRY_SECONDS", "900"))
+RETRY_BASE_SECONDS = float(os.environ.get("MESHFORM_RETRY_BASE_SECONDS", "1"))
+RETRY_CAP_SECONDS = float(os.environ.get("MESHFORM_RETRY_CAP_SECONDS", "60"))
+IMDS_TIMEOUT = float(os.environ.get("MESHFORM_IMDS_TIMEOUT_SECONDS", "5"))
+AWS_TIMEOUT = float(os.environ.get("MESHFORM_AWS_TIMEOUT_SECONDS", "20"))
+PROCESS_START = time.monotonic()
 # Ownership changes need root and the consul user; a dry run into another root skips them.
 CHOWN = ROOT == "/" and os.geteuid() == 0
 
@@ -121,7 +131,80 @@ def cmd_install(_args):
             shutil.chown(path(directory), user="root", group="consul")
 
 
-# --------------------------------------------------------------------------- AWS (IMDSv2 + SigV4)
+# --------------------------------------------------------------------------- AWS (IMDSv2 + SigV4), with retries
+
+
+class AwsCallError(Exception):
+    """A failed AWS call: which call, what happened, and whether trying again may help."""
+
+    def __init__(self, call, detail, retryable):
+        super().__init__("%s: %s" % (call, detail))
+        self.call = call
+        self.detail = detail
+        self.retryable = retryable
+
+
+# Error codes of AWS JSON APIs worth retrying at boot: throttling, and what settles once the instance's role
+# and its secret's value exist (Terraform may start a host before it writes the secret's value, and IAM
+# grants take a while to reach every endpoint).
+RETRYABLE_AWS_CODES = ("ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
+                       "ResourceNotFoundException", "AccessDeniedException", "ExpiredTokenException",
+                       "InternalServiceError", "InternalFailure", "ServiceUnavailable")
+
+
+def aws_call(call, request, timeout):
+    """Runs one HTTP request of an AWS call; raises AwsCallError saying what failed and if it is transient."""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read().decode("utf-8")
+    except urllib.error.HTTPError as e:
+        body = e.read().decode("utf-8", "replace")
+        code = ""
+        try:
+            code = str(json.loads(body).get("__type", "")).split("#")[-1]
+        except (ValueError, AttributeError):
+            pass
+        detail = "HTTP %d%s" % (e.code, " " + code if code else "")
+        # 5xx and 429: the service's trouble; IMDS answers 401 to an expired token and 404 before the instance
+        # profile's credentials are there
+        retryable = e.code >= 500 or e.code in (401, 404, 429) or code in RETRYABLE_AWS_CODES
+        raise AwsCallError(call, detail, retryable) from e
+    except (socket.timeout, TimeoutError) as e:
+        raise AwsCallError(call, "timed out after %g s" % timeout, True) from e
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            raise AwsCallError(call, "timed out after %g s" % timeout, True) from e
+        raise AwsCallError(call, "cannot connect (%s)" % reason, True) from e
+    except (ConnectionError, OSError) as e:
+        raise AwsCallError(call, "connection failed (%s)" % e, True) from e
+
+
+def with_retries(what, operation):
+    """Runs `operation` until it succeeds, retrying transient AwsCallErrors with exponential backoff and
+    jitter for at most RETRY_SECONDS; one journal line per failure says what failed and when it retries. Exits
+    non-zero, saying so, on a permanent failure or when the time is up (systemd starts the unit again)."""
+    start = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return operation()
+        except AwsCallError as e:
+            elapsed = time.monotonic() - start
+            # one budget for the whole run (secrets, then the private address): the unit's start timeout covers it
+            if not e.retryable:
+                fail("%s: %s failed (%s), which retrying cannot fix" % (what, e.call, e.detail))
+            # equal jitter: half the exponential step, plus up to as much again at random
+            step = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** min(attempt - 1, 30))
+            delay = step / 2 + random.uniform(0, step / 2)
+            left = RETRY_SECONDS - (time.monotonic() - PROCESS_START)
+            if delay > left:
+                fail("%s: gave up after %d attempts in %.0f s; last failure: %s: %s. systemd starts this unit again"
+                     % (what, attempt, elapsed, e.call, e.detail))
+            log("%s: %s failed (attempt %d: %s); retrying in %.2f s (gives up in %.0f s)"
+                % (what, e.call, attempt, e.detail, delay, left))
+            time.sleep(delay)
 
 
 def imds(resource, token=None, method="GET"):
@@ -130,15 +213,20 @@ def imds(resource, token=None, method="GET"):
         request.add_header("X-aws-ec2-metadata-token-ttl-seconds", "300")
     if token:
         request.add_header("X-aws-ec2-metadata-token", token)
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return response.read().decode("utf-8")
+    return aws_call("IMDS %s %s" % (method, resource), request, IMDS_TIMEOUT)
 
 
 def instance_credentials():
     token = imds("/latest/api/token", method="PUT")
-    role = imds("/latest/meta-data/iam/security-credentials/", token).strip().splitlines()[0]
-    credentials = json.loads(imds("/latest/meta-data/iam/security-credentials/" + role, token))
-    return credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials.get("Token"), token
+    resource = "/latest/meta-data/iam/security-credentials/"
+    listing = imds(resource, token).strip().splitlines()
+    if not listing:
+        raise AwsCallError("IMDS GET " + resource, "no instance profile role yet", True)
+    try:
+        credentials = json.loads(imds(resource + listing[0], token))
+        return credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials.get("Token"), token
+    except (ValueError, KeyError) as e:
+        raise AwsCallError("IMDS GET " + resource + listing[0], "unreadable credentials (%s)" % e, True) from e
 
 
 def sigv4_headers(method, url, headers, payload, region, service, access_key, secret_key, now):
@@ -170,6 +258,7 @@ def sigv4_headers(method, url, headers, payload, region, service, access_key, se
 
 
 def secretsmanager_get(secret_id, region, endpoint=None):
+    """One attempt: the instance's credentials from IMDSv2, then a SigV4-signed GetSecretValue."""
     access_key, secret_key, session_token, _ = instance_credentials()
     url = endpoint or "https://secretsmanager.%s.amazonaws.com/" % region
     payload = json.dumps({"SecretId": secret_id}).encode("utf-8")
@@ -179,16 +268,27 @@ def secretsmanager_get(secret_id, region, endpoint=None):
     signed = sigv4_headers("POST", url, headers, payload, region, "secretsmanager", access_key, secret_key,
                            datetime.datetime.now(datetime.timezone.utc))
     request = urllib.request.Request(url, data=payload, headers=signed, method="POST")
-    with urllib.request.urlopen(request, timeout=20) as response:
-        return json.loads(json.loads(response.read().decode("utf-8"))["SecretString"])
+    call = "Secrets Manager GetSecretValue of %s" % secret_id
+    answer = aws_call(call, request, AWS_TIMEOUT)
+    try:
+        return json.loads(json.loads(answer)["SecretString"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise AwsCallError(call, "unreadable answer (%s)" % e, True) from e
 
 
 def private_ip(node):
     address = node.get("address", {})
     if address.get("source") == "static":
         return address["value"]
-    token = imds("/latest/api/token", method="PUT")
-    return imds("/latest/meta-data/local-ipv4", token).strip()
+
+    def ask():
+        token = imds("/latest/api/token", method="PUT")
+        ip = imds("/latest/meta-data/local-ipv4", token).strip()
+        if not ip:
+            raise AwsCallError("IMDS GET /latest/meta-data/local-ipv4", "empty answer", True)
+        return ip
+
+    return with_retries("reading this host's private address from IMDS", ask)
 
 
 # --------------------------------------------------------------------------- secrets
@@ -196,20 +296,19 @@ def private_ip(node):
 
 def fetch_secrets(node):
     source = node["secrets"]
-    for attempt in range(1, 31):
-        try:
-            if source["source"] == "aws-secretsmanager":
-                return secretsmanager_get(source["secret_id"], source["region"], source.get("endpoint"))
-            with open(path(source["path"]), encoding="utf-8") as f:
-                return json.load(f)
-        except FileNotFoundError:
-            fail("secrets file %s is missing: deliver it with `meshform secrets host` (see the bundle README)"
-                 % source["path"])
-        except (urllib.error.URLError, OSError, KeyError, ValueError) as e:
-            if attempt == 30:
-                fail("could not read the secrets: %s" % e)
-            log("secrets not readable yet (%s); retrying" % e)
-            time.sleep(min(30, 2 * attempt))
+    if source["source"] == "aws-secretsmanager":
+        return with_retries(
+            "reading the secrets from AWS Secrets Manager",
+            lambda: secretsmanager_get(source["secret_id"], source["region"], source.get("endpoint")))
+    try:
+        with open(path(source["path"]), encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        fail("secrets file %s is missing: deliver it with `meshform secrets host` (see the bundle README)"
+             % source["path"])
+    except (OSError, ValueError) as e:
+        fail("secrets file %s cannot be read (%s): deliver it again with `meshform secrets host`"
+             % (source["path"], e))
     return {}
 
 
