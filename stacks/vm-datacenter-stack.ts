@@ -34,6 +34,7 @@ import {
   Lazy,
   resolveTokens,
   TerraformLocal,
+  terraformLiteral,
   TerraformOutput,
 } from '../constructs/private/engine';
 import { ResourceSet } from '../constructs/private/resource-set';
@@ -115,9 +116,7 @@ export interface VmStackInstances {
   readonly instancesPerService: number;
   readonly rootVolumeGiB: number;
   /** A fixed AMI, or the newest AMI of an owner matching a name pattern (looked up at plan time). */
-  readonly machineImage:
-    | { readonly amiId: string }
-    | { readonly owner: string; readonly namePattern: string };
+  readonly machineImage: { readonly amiId: string } | { readonly owner: string; readonly namePattern: string };
 }
 
 /** A host group as the owner of the stack renders its node spec. */
@@ -248,6 +247,8 @@ export class VmDatacenterStack extends MeshStack {
   /** The derived ACL token ids, each a local, by label. */
   private readonly derived = new Map<string, string>();
   private readonly policies: TerraformLocal;
+  /** The mesh's config entries (a primary's servers apply them), as a local. */
+  private readonly configEntries?: TerraformLocal;
   /** The host groups, in the order their services were declared in the mesh. */
   private readonly groups: VmHostGroupRef[] = [];
   private services: readonly string[] = [];
@@ -385,8 +386,17 @@ export class VmDatacenterStack extends MeshStack {
     this.policies = new TerraformLocal(
       this,
       'meshform_acl_policies',
-      Lazy.anyValue({ produce: () => this.aclPlan((label) => this.derivedToken(label)).policies }),
+      Lazy.anyValue({ produce: () => terraformLiteral(this.aclPlan((label) => this.derivedToken(label)).policies) }),
     );
+    // The config entries hold user text (filters, regexes, descriptions): a local keeps it JSON data, where
+    // quotes and backslashes stay data, instead of text inside the jsonencode(...) expression of a secret.
+    this.configEntries = props.primary
+      ? new TerraformLocal(
+          this,
+          'config_entries',
+          Lazy.anyValue({ produce: () => terraformLiteral(this.configEntryData()) }),
+        )
+      : undefined;
     this.deriveTokens();
 
     // Hosts: the servers and the gateways now, each service's hosts when it is placed here.
@@ -555,20 +565,35 @@ export class VmDatacenterStack extends MeshStack {
         : group.role === 'mesh-gateway'
           ? ({ kind: 'mesh-gateway' } as const)
           : ({ kind: 'client', services: group.services } as const);
+    // The document holds the secrets: write-only (never in plan or state). Its version changes with the secret
+    // store's version of the datacenter's secrets and with what the document says besides them (its
+    // expression, the policies and config entries), so either change reaches the hosts' secret.
+    const secretDocument = () => {
+      const plan = this.aclPlan((label) => this.derivedToken(label));
+      const server = secretRole.kind === 'server' && props.primary;
+      return Fn.jsonencode(
+        roleSecrets(
+          secretRole,
+          { ...plan, policies: this.policies.expression as unknown as AclPlan['policies'] },
+          this.sharedSecrets(),
+          server ? (this.configEntries!.expression as unknown as object[]) : undefined,
+        ),
+      );
+    };
     new SecretsmanagerSecretVersion(this, `SecretValue-${group.name}`, {
       secretId: secret.id,
-      secretString: Lazy.stringValue({
+      secretStringWo: Lazy.stringValue({ produce: secretDocument }),
+      secretStringWoVersion: Lazy.numberValue({
         produce: () => {
-          const plan = this.aclPlan((label) => this.derivedToken(label));
-          const entries = secretRole.kind === 'server' && props.primary ? props.configEntries?.() : undefined;
-          return Fn.jsonencode(
-            roleSecrets(
-              secretRole,
-              { ...plan, policies: this.policies.expression as unknown as AclPlan['policies'] },
-              this.sharedSecrets(),
-              entries,
-            ),
-          );
+          const what = createHash('sha256')
+            .update(
+              JSON.stringify(
+                resolveTokens(this, [secretDocument(), this.aclPlan(() => '').policies, this.configEntryData()]),
+              ),
+            )
+            .digest('hex')
+            .slice(0, 16);
+          return Fn.parseint(Fn.substr(Fn.sha256(Fn.join(':', [what, this.inputs.revisionString])), 0, 12), 16);
         },
       }),
     });
@@ -638,6 +663,11 @@ export class VmDatacenterStack extends MeshStack {
     }
   }
 
+  /** The config entries the primary's servers apply (none on a secondary). */
+  private configEntryData(): readonly object[] {
+    return this.props.primary ? (this.props.configEntries?.() ?? []) : [];
+  }
+
   /** The datacenter's ACL plan (its policies and tokens); `derive` gives each derived token id. */
   private aclPlan(derive: (label: string) => string): AclPlan {
     const props = this.props;
@@ -657,13 +687,19 @@ export class VmDatacenterStack extends MeshStack {
     const replication = this.inputs.value('aclReplicationToken');
     // the plan's labels do not depend on the rules, which are only known at synthesis
     const props = this.props;
-    aclPlan(props.mesh, props.datacenter, this.services, (label) => {
-      if (!this.derived.has(label)) {
-        const name = `meshform_${label.replace(/[^a-z0-9]+/g, '_')}`;
-        this.derived.set(label, new TerraformLocal(this, name, deriveTokenExpression(replication, label)).asString);
-      }
-      return this.derived.get(label)!;
-    }, props.primary ? { secretId: replication, rules: '' } : undefined);
+    aclPlan(
+      props.mesh,
+      props.datacenter,
+      this.services,
+      (label) => {
+        if (!this.derived.has(label)) {
+          const name = `meshform_${label.replace(/[^a-z0-9]+/g, '_')}`;
+          this.derived.set(label, new TerraformLocal(this, name, deriveTokenExpression(replication, label)).asString);
+        }
+        return this.derived.get(label)!;
+      },
+      props.primary ? { secretId: replication, rules: '' } : undefined,
+    );
   }
 
   private derivedToken(label: string): string {
@@ -737,7 +773,9 @@ export class VmDatacenterStack extends MeshStack {
     const ports = () =>
       this.hostGroups
         .filter((g) => roleOf(g.role) === role)
-        .flatMap((g) => (g.role === 'mesh-gateway' ? [metrics.port] : sidecarMetricsPorts(g.spec.services, metrics.port)));
+        .flatMap((g) =>
+          g.role === 'mesh-gateway' ? [metrics.port] : sidecarMetricsPorts(g.spec.services, metrics.port),
+        );
     new VpcSecurityGroupIngressRule(this, id, {
       securityGroupId: this.securityGroups[role].id,
       cidrIpv4: this.network.vpcCidr,
