@@ -260,8 +260,14 @@ export class VmDatacenterStack extends MeshStack {
     readonly target: RemoteGateway;
   }>;
 
-  constructor(scope: Construct, id: string, props: VmDatacenterStackProps) {
-    super(scope, id, props);
+  constructor(scope: Construct, id: string, stackProps: VmDatacenterStackProps) {
+    super(scope, id, stackProps);
+    // what the user declared about hosts and network reaches only Terraform attributes here: literal text
+    const props: VmDatacenterStackProps = {
+      ...stackProps,
+      instances: terraformLiteral(stackProps.instances),
+      network: terraformLiteral(stackProps.network),
+    };
     this.props = props;
     const region = props.region;
     awsProvider(this, region, props.mesh, props.datacenter, props.awsEndpoint);
@@ -362,8 +368,8 @@ export class VmDatacenterStack extends MeshStack {
       });
       if (exposure.hostedZoneId && gateway.address) {
         new Route53Record(this, 'GatewayRecord', {
-          zoneId: exposure.hostedZoneId,
-          name: gateway.address,
+          zoneId: escapeTerraformTemplate(exposure.hostedZoneId),
+          name: escapeTerraformTemplate(gateway.address),
           type: 'A',
           alias: { name: lb.dnsName, zoneId: lb.zoneId, evaluateTargetHealth: true },
         });
