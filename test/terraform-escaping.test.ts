@@ -238,6 +238,27 @@ describe('hostile text in every string prop of a mesh', () => {
     api.addRoute({ match: { headers: [{ name: 'x-canary', exact: at(10) }] }, destination: { subset: 'v2' } });
     web.addUpstream(api);
     api.addUpstream(db);
+
+    // a Kubernetes primary: its config entries become custom resources of the config stack
+    const kmesh = new Mesh(app, 'hk');
+    const primary = new KubernetesDatacenter(kmesh, 'kp', {
+      primary: true,
+      cluster: KubernetesCluster.fromKubeconfig({ context: at(11), path: `/k/${at(12)}` }),
+      meshGateway: { address: 'mgw.kp.example.com', serviceAnnotations: { 'example.com/a': at(13) } },
+    });
+    const front = new Service(kmesh, 'front', { port: 80, protocol: ServiceProtocol.HTTP, datacenters: [primary] });
+    const back = new Service(kmesh, 'back', {
+      port: 81,
+      protocol: ServiceProtocol.HTTP,
+      datacenters: [primary],
+      subsets: [{ name: 'v1', filter: 'Service.Meta.note == "${path.cwd}"' }],
+    });
+    back.allowFrom(front, {
+      description: at(14),
+      permissions: [HttpPermission.allow({ pathPrefix: `/${at(15)}`, headers: [{ name: 'x-h', exact: at(16) }] })],
+    });
+    back.addRoute({ match: { headers: [{ name: 'x-r', exact: at(17) }] }, destination: { subset: 'v1' } });
+    front.addUpstream(back);
   }
 
   beforeAll(() => {
@@ -266,6 +287,13 @@ describe('hostile text in every string prop of a mesh', () => {
     const provider = k8s.provider.kubernetes[0];
     expect(terraformUnescape(provider.config_context)).toBe(at(0));
     expect(terraformUnescape(provider.config_path)).toBe(`/home/${at(1)}/kubeconfig`);
+    // the config entries as custom resources: every hostile string there, as written
+    const config = out.stack('hk-kp-config') as any;
+    const manifests = Object.values(config.resource.kubernetes_manifest as object).map((r: any) => r.manifest);
+    const read = strings(manifests).map(terraformUnescape);
+    for (const i of [14, 16, 17]) expect(read, JSON.stringify(at(i))).toContain(at(i).normalize('NFC'));
+    expect(read).toContain(`/${at(15)}`.normalize('NFC'));
+    expect(read).toContain('Service.Meta.note == "${path.cwd}"');
   });
 
   it.skipIf(!available.ok)(
@@ -274,7 +302,7 @@ describe('hostile text in every string prop of a mesh', () => {
       if (!available.ok) return;
       // GIVEN the mesh's secrets, as `meshform secrets env` gives them
       const store = SecretStore.open({ directory: path.join(root, 'store') });
-      const mesh = readSynthOutput(out.outdir).meshes[0]!;
+      const mesh = readSynthOutput(out.outdir).meshes.find((m) => m.mesh === 'hx')!;
       store.ensure(mesh.mesh);
       reconcileMeshCa(store, mesh, () => undefined);
       const values = secretVariables(store, [mesh]);
