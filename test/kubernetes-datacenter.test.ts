@@ -95,8 +95,8 @@ describe('secrets', () => {
       'meshform_shop_acl_replication_token',
       'meshform_shop_gossip_key',
       'meshform_shop_west_ca_bundle',
-      'meshform_shop_west_server_cert',
       'meshform_shop_west_secrets_version',
+      'meshform_shop_west_server_cert',
       'meshform_shop_west_server_key',
     ]);
     expect(Object.keys(out.stack('shop-east').variable!)).toEqual(
