@@ -87,6 +87,20 @@ function changed(output: string): string {
     : (output.split('\n').find((l) => l.startsWith('Plan:') || l.includes('Changes to Outputs')) ?? 'changes').trim();
 }
 
+/**
+ * Which of `secrets` (environment name and value) appear in any of `texts`: whole, JSON-escaped, or any long
+ * line of a multi-line value (a PEM re-wrapped in a document).
+ */
+export function secretsIn(texts: readonly string[], secrets: readonly (readonly [string, string])[]): string[] {
+  return secrets
+    .filter(([, value]) =>
+      [value, ...value.split('\n').filter((line) => line.length >= 40)].some((piece) =>
+        texts.some((text) => text.includes(piece) || text.includes(JSON.stringify(piece).slice(1, -1))),
+      ),
+    )
+    .map(([env]) => env.replace(/^TF_VAR_/, ''));
+}
+
 /** A resource of the AWS provider in a Terraform state file: its address and the ids it is known by. */
 export interface StateResource {
   readonly address: string;
@@ -277,6 +291,16 @@ async function runStack(
   if (applied) {
     const statePath = path.join(workspace.dir, 'meshform.tfstate');
     const before = fs.existsSync(statePath) ? fs.readFileSync(statePath, 'utf8') : undefined;
+    // no secret the stack was given is in its state: not in the file, not as `terraform show -json` reads it
+    const secrets = Object.entries(variables).filter(([env]) => !env.endsWith('_secrets_version'));
+    if (secrets.length && before !== undefined) {
+      const problem = await step('no secret in state', ['show', '-json', '-no-color'], (r) => {
+        if (r.code !== 0) return failedBy(r);
+        const leaked = secretsIn([before, r.stdout], secrets);
+        return leaked.length ? `the state holds the value of ${leaked.join(', ')}` : undefined;
+      });
+      failure ??= problem;
+    }
     // destroy even after a failure: the endpoint is left as it was found
     const destroy = ['destroy', '-input=false', '-no-color', '-auto-approve'];
     let quirks: DestroyQuirk[] | undefined;

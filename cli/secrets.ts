@@ -2,7 +2,13 @@ import { aclPlan, deriveTokenUuid, replicationRules, roleSecrets } from '../cons
 import { datacenterTls } from '../constructs/private/ca-material';
 import { meshConfigEntries, toApiEntry } from '../constructs/private/config-entries';
 import type { MeshManifest } from '../constructs/private/mesh-manifest';
-import { SecretDatacenter, secretInputs, SecretKind } from '../constructs/private/secret-inputs';
+import {
+  SecretDatacenter,
+  secretInputs,
+  SecretKind,
+  secretsVersionVariable,
+  stackSecretInputs,
+} from '../constructs/private/secret-inputs';
 import { SecretStore } from '../constructs/secret-store';
 import { CliError, MESHFORM } from './output';
 
@@ -13,13 +19,14 @@ function shellQuote(value: string): string {
 
 /**
  * The value of every secret variable of a mesh: the shared secrets and each datacenter's TLS material
- * (trusted roots, server chain and key). The root keys are never among them.
+ * (trusted roots, server chain and key), and each datacenter's secrets version (which the store bumps when
+ * one of them changes). The root keys are never among them.
  */
 export function secretValues(store: SecretStore, mesh: MeshManifest): { variable: string; value: string }[] {
   const shared = store.ensure(mesh.mesh).secrets;
   const ca = store.ca(mesh.mesh);
   const tls = new Map(mesh.datacenters.map((dc) => [dc.name, datacenterTls(ca, mesh.ca.plan, dc.name)]));
-  return secretInputs(mesh.mesh, secretDatacenters(mesh)).map((input) => {
+  const secrets = secretInputs(mesh.mesh, secretDatacenters(mesh)).map((input) => {
     const t = input.datacenter ? tls.get(input.datacenter)! : undefined;
     const clientApi = () => {
       if (!t?.clientApi) throw noClientApiCertificate(input.datacenter!);
@@ -37,6 +44,16 @@ export function secretValues(store: SecretStore, mesh: MeshManifest): { variable
     };
     return { variable: input.variable, value: values[input.kind]() };
   });
+  // each datacenter's secrets version: what its stacks' write-only arguments are versioned by
+  const value = new Map(secrets.map((s) => [s.variable, s.value]));
+  const versions = secretDatacenters(mesh).map((dc) => {
+    const held = stackSecretInputs(mesh.mesh, dc, true).map((input) => value.get(input.variable)!);
+    return {
+      variable: secretsVersionVariable(mesh.mesh, dc.name),
+      value: String(store.secretsVersion(mesh.mesh, dc.name, held)),
+    };
+  });
+  return [...secrets, ...versions];
 }
 
 function noClientApiCertificate(datacenter: string): CliError {

@@ -10,6 +10,7 @@ import { Federation } from './federation';
 import {
   Annotations,
   DISABLE_STACK_TRACE_IN_METADATA,
+  escapeTerraformTemplate,
   Lazy,
   TerraformOutput,
   TerraformStack,
@@ -473,14 +474,17 @@ export class Mesh extends Construct {
       value: Lazy.stringValue({
         produce: () => {
           const manifest = this.manifest();
-          return JSON.stringify({
-            format: APPLIED_RECORD_FORMAT,
-            mesh: this.name,
-            stack: stack.node.id,
-            datacenter: dc.name,
-            manifest: scopeManifest(manifest, dc.name),
-            peers: appliedPeers(manifest),
-          } satisfies AppliedRecord);
+          // the record holds user text (descriptions, filters, paths): literal, never a template
+          return escapeTerraformTemplate(
+            JSON.stringify({
+              format: APPLIED_RECORD_FORMAT,
+              mesh: this.name,
+              stack: stack.node.id,
+              datacenter: dc.name,
+              manifest: scopeManifest(manifest, dc.name),
+              peers: appliedPeers(manifest),
+            } satisfies AppliedRecord),
+          );
         },
       }),
     });

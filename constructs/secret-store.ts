@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errors } from './errors';
@@ -100,7 +100,13 @@ const FILES = {
   index: 'store.json',
   gossipKey: 'gossip.key',
   aclBootstrapToken: 'acl-bootstrap.token',
+  versions: 'versions.json',
 } as const;
+
+/** Per datacenter: the version of the secrets its stacks hold, and a SHA-256 of their values at that version. */
+interface SecretVersions {
+  readonly [datacenter: string]: { readonly version: number; readonly sha256: string };
+}
 
 interface StoreIndex {
   readonly format: number;
@@ -379,6 +385,27 @@ export class SecretStore {
   /** Removes a JSON document of a mesh's entry, holding the store's lock. */
   public removeJson(mesh: string, file: string): void {
     this.withLock(() => fs.rmSync(path.join(this.meshDirectory(mesh), file), { force: true }));
+  }
+
+  /**
+   * The version of the secrets a datacenter's stacks hold: 1 at first, one more each time `values` differ
+   * from the values of the version before (a rotated key, a renewed certificate). Terraform keeps the secrets
+   * in write-only arguments, which it never reads back; this counter (a stack variable, no secret) is what
+   * makes it send a changed secret again. Kept in the mesh's entry (`versions.json`).
+   */
+  public secretsVersion(mesh: string, datacenter: string, values: readonly string[]): number {
+    const sha256 = createHash('sha256').update(JSON.stringify(values)).digest('hex');
+    const current = () => this.readJson<SecretVersions>(mesh, FILES.versions) ?? {};
+    const known = current()[datacenter];
+    if (known?.sha256 === sha256) return known.version;
+    return this.withLock(() => {
+      const versions = current();
+      const entry = versions[datacenter];
+      if (entry?.sha256 === sha256) return entry.version; // another process recorded it while this one waited
+      const version = (entry?.version ?? 0) + 1;
+      this.writeJson(mesh, FILES.versions, { ...versions, [datacenter]: { version, sha256 } });
+      return version;
+    });
   }
 
   /** Printable facts about a mesh's entry. */

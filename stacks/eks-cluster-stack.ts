@@ -24,7 +24,7 @@ import {
 import { AwsNetwork } from '../constructs/private/aws-network';
 import type { Cidr } from '../constructs/private/cidr';
 import { EGRESS_NAT, EGRESS_TAG, MeshformEgress } from '../constructs/private/egress';
-import { Fn, TerraformOutput, Token } from '../constructs/private/engine';
+import { escapeTerraformTemplate, Fn, TerraformOutput, terraformLiteral, Token } from '../constructs/private/engine';
 import { GATEWAY_EIP_TAG } from '../constructs/private/kubernetes-access';
 import { MeshStack, MeshStackProps } from './mesh-stack';
 
@@ -131,7 +131,7 @@ export class EksClusterStack extends MeshStack {
       retentionInDays: 90,
     });
 
-    const publicCidrs = [...(props.apiPublicAccessCidrs ?? [])];
+    const publicCidrs = terraformLiteral([...(props.apiPublicAccessCidrs ?? [])]);
     this.vpcConfig = {
       subnetIds: [...this.network.privateSubnetIds],
       endpointPrivateAccess: true,
@@ -141,7 +141,7 @@ export class EksClusterStack extends MeshStack {
     const eks = new EksClusterResource(this, 'Cluster', {
       name,
       roleArn: clusterRole.arn,
-      version: props.kubernetesVersion,
+      version: escapeTerraformTemplate(props.kubernetesVersion),
       vpcConfig: this.vpcConfig,
       encryptionConfig: { resources: ['secrets'], provider: { keyArn: secretsKey.arn } },
       enabledClusterLogTypes: ['api', 'audit', 'authenticator', 'controllerManager', 'scheduler'],
@@ -183,7 +183,7 @@ export class EksClusterStack extends MeshStack {
       nodeGroupName: `${name}-nodes`,
       nodeRoleArn: nodeRole.arn,
       subnetIds: [...this.network.privateSubnetIds],
-      instanceTypes: [props.nodeInstanceType],
+      instanceTypes: [escapeTerraformTemplate(props.nodeInstanceType)],
       scalingConfig: { desiredSize: props.nodes, minSize: props.nodes, maxSize: props.nodes + 1 },
       updateConfig: { maxUnavailable: 1 },
       launchTemplate: { id: template.id, version: template.latestVersion.toString() },
@@ -243,8 +243,8 @@ export class EksClusterStack extends MeshStack {
     const address = props.gatewayAddress;
     if (props.hostedZoneId && address) {
       new Route53Record(this, 'GatewayRecord', {
-        zoneId: props.hostedZoneId,
-        name: address,
+        zoneId: escapeTerraformTemplate(props.hostedZoneId),
+        name: escapeTerraformTemplate(address),
         type: 'A',
         ttl: 60,
         records: gatewayIps.map((ip) => ip.publicIp),

@@ -1,6 +1,7 @@
 import { Manifest } from '@cdktf/provider-kubernetes/lib/manifest';
 import { Construct } from 'constructs';
 import { bindClusterAccess, ClusterConnection } from '../constructs/private/kubernetes-access';
+import { terraformLiteral } from '../constructs/private/engine';
 import { ResourceSet } from '../constructs/private/resource-set';
 import { MeshStack, MeshStackProps } from './mesh-stack';
 
@@ -55,7 +56,8 @@ export class MeshConfigStack extends MeshStack {
     );
     this.entries = new ResourceSet(this, (scope, resourceId, resource) => {
       new Manifest(scope, resourceId, {
-        manifest: resource.manifest,
+        // the config entries' user text (descriptions, filters, regexes, header values) stays literal data
+        manifest: terraformLiteral(resource.manifest),
         // the controller writes status; Terraform owns the spec
         computedFields: ['metadata.annotations', 'metadata.labels', 'status'],
       });

@@ -184,8 +184,7 @@ function networkNotes(group: HostGroup, dc: OwnHostsBundles): string[] {
   const endpoint = (d: (typeof others)[number]) =>
     d.wanEndpoint ?? `the address ${d.name}'s platform assigns, port ${d.wanPort}`;
   const lines: string[] = [];
-  const dials =
-    group.role === 'mesh-gateway' ? others : group.role === 'server' ? others.filter((d) => d.primary) : [];
+  const dials = group.role === 'mesh-gateway' ? others : group.role === 'server' ? others.filter((d) => d.primary) : [];
   if (dials.length > 0) {
     lines.push(
       '',

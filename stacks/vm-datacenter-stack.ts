@@ -34,6 +34,7 @@ import {
   Lazy,
   resolveTokens,
   TerraformLocal,
+  terraformLiteral,
   TerraformOutput,
 } from '../constructs/private/engine';
 import { ResourceSet } from '../constructs/private/resource-set';
@@ -246,7 +247,7 @@ export class VmDatacenterStack extends MeshStack {
   /** The derived ACL token ids, each a local, by label. */
   private readonly derived = new Map<string, string>();
   private readonly policies: TerraformLocal;
-  /** Primary only: the mesh's config entries, as a JSON local (their user text stays data). */
+  /** The mesh's config entries (a primary's servers apply them), as a local. */
   private readonly configEntries?: TerraformLocal;
   /** The host groups, in the order their services were declared in the mesh. */
   private readonly groups: VmHostGroupRef[] = [];
@@ -259,8 +260,14 @@ export class VmDatacenterStack extends MeshStack {
     readonly target: RemoteGateway;
   }>;
 
-  constructor(scope: Construct, id: string, props: VmDatacenterStackProps) {
-    super(scope, id, props);
+  constructor(scope: Construct, id: string, stackProps: VmDatacenterStackProps) {
+    super(scope, id, stackProps);
+    // what the user declared about hosts and network reaches only Terraform attributes here: literal text
+    const props: VmDatacenterStackProps = {
+      ...stackProps,
+      instances: terraformLiteral(stackProps.instances),
+      network: terraformLiteral(stackProps.network),
+    };
     this.props = props;
     const region = props.region;
     awsProvider(this, region, props.mesh, props.datacenter, props.awsEndpoint);
@@ -361,8 +368,8 @@ export class VmDatacenterStack extends MeshStack {
       });
       if (exposure.hostedZoneId && gateway.address) {
         new Route53Record(this, 'GatewayRecord', {
-          zoneId: exposure.hostedZoneId,
-          name: gateway.address,
+          zoneId: escapeTerraformTemplate(exposure.hostedZoneId),
+          name: escapeTerraformTemplate(gateway.address),
           type: 'A',
           alias: { name: lb.dnsName, zoneId: lb.zoneId, evaluateTargetHealth: true },
         });
@@ -385,17 +392,18 @@ export class VmDatacenterStack extends MeshStack {
     this.policies = new TerraformLocal(
       this,
       'meshform_acl_policies',
-      Lazy.anyValue({ produce: () => this.aclPlan((label) => this.derivedToken(label)).policies }),
+      Lazy.anyValue({ produce: () => terraformLiteral(this.aclPlan((label) => this.derivedToken(label)).policies) }),
     );
-    this.deriveTokens();
     // The config entries hold user text (filters, regexes, descriptions): a local keeps it JSON data, where
-    // quotes and backslashes stay data, instead of text inside the jsonencode(...) expression of the secrets.
-    if (props.primary)
-      this.configEntries = new TerraformLocal(
-        this,
-        'config_entries',
-        Lazy.anyValue({ produce: () => literalData(props.configEntries?.() ?? []) }),
-      );
+    // quotes and backslashes stay data, instead of text inside the jsonencode(...) expression of a secret.
+    this.configEntries = props.primary
+      ? new TerraformLocal(
+          this,
+          'config_entries',
+          Lazy.anyValue({ produce: () => terraformLiteral(this.configEntryData()) }),
+        )
+      : undefined;
+    this.deriveTokens();
 
     // Hosts: the servers and the gateways now, each service's hosts when it is placed here.
     this.ami = this.machineImage(props.instances);
@@ -563,23 +571,35 @@ export class VmDatacenterStack extends MeshStack {
         : group.role === 'mesh-gateway'
           ? ({ kind: 'mesh-gateway' } as const)
           : ({ kind: 'client', services: group.services } as const);
+    // The document holds the secrets: write-only (never in plan or state). Its version changes with the secret
+    // store's version of the datacenter's secrets and with what the document says besides them (its
+    // expression, the policies and config entries), so either change reaches the hosts' secret.
+    const secretDocument = () => {
+      const plan = this.aclPlan((label) => this.derivedToken(label));
+      const server = secretRole.kind === 'server' && props.primary;
+      return Fn.jsonencode(
+        roleSecrets(
+          secretRole,
+          { ...plan, policies: this.policies.expression as unknown as AclPlan['policies'] },
+          this.sharedSecrets(),
+          server ? (this.configEntries!.expression as unknown as object[]) : undefined,
+        ),
+      );
+    };
     new SecretsmanagerSecretVersion(this, `SecretValue-${group.name}`, {
       secretId: secret.id,
-      secretString: Lazy.stringValue({
+      secretStringWo: Lazy.stringValue({ produce: secretDocument }),
+      secretStringWoVersion: Lazy.numberValue({
         produce: () => {
-          const plan = this.aclPlan((label) => this.derivedToken(label));
-          const entries =
-            secretRole.kind === 'server' && this.configEntries
-              ? (this.configEntries.expression as object[])
-              : undefined;
-          return Fn.jsonencode(
-            roleSecrets(
-              secretRole,
-              { ...plan, policies: this.policies.expression as unknown as AclPlan['policies'] },
-              this.sharedSecrets(),
-              entries,
-            ),
-          );
+          const what = createHash('sha256')
+            .update(
+              JSON.stringify(
+                resolveTokens(this, [secretDocument(), this.aclPlan(() => '').policies, this.configEntryData()]),
+              ),
+            )
+            .digest('hex')
+            .slice(0, 16);
+          return Fn.parseint(Fn.substr(Fn.sha256(Fn.join(':', [what, this.inputs.revisionString])), 0, 12), 16);
         },
       }),
     });
@@ -647,6 +667,11 @@ export class VmDatacenterStack extends MeshStack {
         });
       }
     }
+  }
+
+  /** The config entries the primary's servers apply (none on a secondary). */
+  private configEntryData(): readonly object[] {
+    return this.props.primary ? (this.props.configEntries?.() ?? []) : [];
   }
 
   /** The datacenter's ACL plan (its policies and tokens); `derive` gives each derived token id. */
@@ -823,11 +848,3 @@ export class VmDatacenterStack extends MeshStack {
   }
 }
 
-/** Data as Terraform reads it literally from JSON: every string's template sequences escaped. */
-function literalData(value: unknown): any {
-  if (typeof value === 'string') return escapeTerraformTemplate(value);
-  if (Array.isArray(value)) return value.map(literalData);
-  if (value !== null && typeof value === 'object')
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeTerraformTemplate(k), literalData(v)]));
-  return value;
-}

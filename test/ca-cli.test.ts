@@ -317,6 +317,11 @@ describe('root rotation as a planned change (meshform synth)', () => {
         encoding: 'utf8',
       });
     expect(finalValue('meshform_shop_east_ca_bundle')).toBe(material.rootCertificate('root-2'));
+    // AND the store's version of each datacenter's secrets went up: the write-only arguments are sent again
+    for (const dc of ['east', 'west'])
+      expect(Number(finalValue(`meshform_shop_${dc}_secrets_version`)), dc).toBeGreaterThan(
+        Number(value(`meshform_shop_${dc}_secrets_version`)),
+      );
     expect(splitPem(finalValue('meshform_shop_east_server_cert'))).toHaveLength(2);
     expect(ca(p.dir, 'status').code).toBe(CA_EXIT.ok);
   });
@@ -393,12 +398,13 @@ describe('root rotation as a planned change (meshform synth)', () => {
     }
     // the check itself finds a key where there is one: each datacenter's server key is in `secrets env`
     expect(holdsPrivateKey(env, material.ca('shop').server('aws-vms')!.keyPem)).toBe(true);
-    // every Terraform variable of every stack is a shared secret or the stack's own TLS material; no output exposes one
+    // every Terraform variable of every stack is a shared secret, the stack's own TLS material or the version of
+    // its datacenter's secrets; no output exposes one
     for (const stack of out.stackNames()) {
       const json = out.stack(stack);
       for (const name of Object.keys(json.variable ?? {})) {
         expect(name, `${stack}: ${name}`).toMatch(
-          /^meshform_shop_(gossip_key|acl_bootstrap_token|acl_replication_token|[a-z0-9_]+_(ca_bundle|server_cert|server_key|client_api_cert|client_api_key))$/,
+          /^meshform_shop_(gossip_key|acl_bootstrap_token|acl_replication_token|[a-z0-9_]+_(ca_bundle|server_cert|server_key|client_api_cert|client_api_key|secrets_version))$/,
         );
       }
       for (const [name, output] of Object.entries(json.output ?? {}))

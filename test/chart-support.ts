@@ -155,11 +155,10 @@ function manifestOf(out: Synthesized, datacenter: string): MeshManifest {
   throw new Error(`no mesh manifest holds ${datacenter}`);
 }
 
-/** The data of the Kubernetes secret a stack creates under `name`. */
+/** The data of the Kubernetes secret a stack creates under `name` (write-only `data_wo`, or public `data`). */
 export function secretData(stack: StackJson, name: string): { [key: string]: unknown } | undefined {
-  return resources(stack, 'kubernetes_secret_v1').find((s) => (s.metadata as { name: string }).name === name)?.data as
-    | { [key: string]: unknown }
-    | undefined;
+  const secret = resources(stack, 'kubernetes_secret_v1').find((s) => (s.metadata as { name: string }).name === name);
+  return (secret?.data_wo ?? secret?.data) as { [key: string]: unknown } | undefined;
 }
 
 /**

@@ -13,7 +13,14 @@ import {
   quirkOverride,
   unsupportedResources,
 } from '../cli/emulators';
-import { awsStateResources, goneAddresses, renderIntegration, runIntegration, untrackedArns } from '../cli/integration';
+import {
+  awsStateResources,
+  goneAddresses,
+  renderIntegration,
+  runIntegration,
+  secretsIn,
+  untrackedArns,
+} from '../cli/integration';
 import { findProviderMirror, StackWorkspace, terraformAvailability } from '../cli/terraform';
 import { AWS_SERVICES } from '../constructs/private/aws';
 import { App, TerraformStack } from '../constructs/private/engine';
@@ -660,5 +667,22 @@ describe('AWS Signature Version 4', () => {
       'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, ' +
         'SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41',
     );
+  });
+});
+
+describe('secretsIn (the no-secret-in-state step)', () => {
+  it('finds a secret whole, JSON-escaped, or by a long line of a PEM re-wrapped in a document, and names its variable', () => {
+    // GIVEN a token, a PEM and a short value, and a state that holds the PEM's lines inside a JSON string
+    const pem = `-----BEGIN PRIVATE KEY-----\n${'A'.repeat(64)}\n${'B'.repeat(20)}\n-----END PRIVATE KEY-----\n`;
+    const secrets = [
+      ['TF_VAR_token', '0b7c6c1e-9e7e-4a3e-8f0b-4f1c2d3e4f50'],
+      ['TF_VAR_key', pem],
+    ] as const;
+    const state = JSON.stringify({ attributes: { doc: `{"key": ${JSON.stringify(`x\n${'A'.repeat(64)}\ny`)}}` } });
+    // THEN the PEM is found by its long line inside the document (escaped twice over), the token whole
+    expect(secretsIn([state], secrets)).toEqual(['key']);
+    expect(secretsIn(['… "0b7c6c1e-9e7e-4a3e-8f0b-4f1c2d3e4f50" …'], secrets)).toEqual(['token']);
+    expect(secretsIn([JSON.stringify(pem)], secrets)).toEqual(['key']);
+    expect(secretsIn(['nothing here'], secrets)).toEqual([]);
   });
 });

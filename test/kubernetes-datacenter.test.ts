@@ -95,14 +95,17 @@ describe('secrets', () => {
       'meshform_shop_acl_replication_token',
       'meshform_shop_gossip_key',
       'meshform_shop_west_ca_bundle',
+      'meshform_shop_west_secrets_version',
       'meshform_shop_west_server_cert',
       'meshform_shop_west_server_key',
     ]);
     expect(Object.keys(out.stack('shop-east').variable!)).toEqual(
       expect.arrayContaining(['meshform_shop_acl_bootstrap_token', 'meshform_shop_acl_replication_token']),
     );
-    for (const v of Object.values(variables)) {
-      expect(v).toMatchObject({ type: 'string', sensitive: true, nullable: false });
+    for (const [name, v] of Object.entries(variables)) {
+      // the secrets version is a number and no secret; every secret is ephemeral (never in a plan or state)
+      if (name.endsWith('_secrets_version')) expect(v).toMatchObject({ type: 'number', nullable: false });
+      else expect(v).toMatchObject({ type: 'string', sensitive: true, ephemeral: true, nullable: false });
       expect(v.default).toBeUndefined();
     }
     expect(variables.meshform_shop_gossip_key!.validation).toEqual([
@@ -125,7 +128,7 @@ describe('secrets', () => {
   it('puts each secret in its own Kubernetes secret in the Consul namespace, from the variables only', () => {
     const out = synth(twoDatacenters);
     const secrets = resources(out.stack('shop-west'), 'kubernetes_secret_v1');
-    expect(secrets.map((s) => [(s.metadata as { name: string }).name, s.data])).toEqual(
+    expect(secrets.map((s) => [(s.metadata as { name: string }).name, s.data_wo])).toEqual(
       expect.arrayContaining([
         ['consul-meshform-ca-bundle', { 'tls.crt': '${var.meshform_shop_west_ca_bundle}' }],
         [
@@ -139,7 +142,10 @@ describe('secrets', () => {
     expect(secrets).toHaveLength(4);
     for (const s of secrets) {
       const name = (s.metadata as { name: string }).name;
+      // write-only (hashicorp/kubernetes 2.38.0 secret_v1 data_wo), sent again when the store's version changes
+      expect(s.data).toBeUndefined();
       expect(s).toMatchObject({
+        data_wo_revision: '${var.meshform_shop_west_secrets_version}',
         type: name === 'consul-meshform-server-cert' ? 'kubernetes.io/tls' : 'Opaque',
         metadata: { namespace: '${kubernetes_namespace_v1.ControlPlane_Namespace_B3BD1F0C.metadata[0].name}' },
       });
@@ -149,7 +155,7 @@ describe('secrets', () => {
   it('gives the primary its management token and the replication token it creates, each in its own secret, and no agent config of its own', () => {
     const out = synth(twoDatacenters);
     const secrets = resources(out.stack('shop-east'), 'kubernetes_secret_v1');
-    expect(secrets.map((s) => [(s.metadata as { name: string }).name, s.data])).toEqual(
+    expect(secrets.map((s) => [(s.metadata as { name: string }).name, s.data_wo])).toEqual(
       expect.arrayContaining([
         ['consul-meshform-acl-token', { token: '${var.meshform_shop_acl_bootstrap_token}' }],
         ['consul-meshform-acl-replication-token', { token: '${var.meshform_shop_acl_replication_token}' }],

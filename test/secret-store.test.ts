@@ -266,6 +266,26 @@ describe('SecretStore', () => {
     });
   });
 
+  it("counts a datacenter's secrets version: the same values keep it, a changed one bumps it, and it persists", () => {
+    // GIVEN a store with a mesh
+    const dir = tempDir();
+    const store = SecretStore.open({ directory: dir });
+    store.ensure('shop');
+    // WHEN the versions of two datacenters' secrets are asked for, then again after one value changed
+    const first = store.secretsVersion('shop', 'east', ['key', 'cert-1']);
+    const again = store.secretsVersion('shop', 'east', ['key', 'cert-1']);
+    const other = store.secretsVersion('shop', 'west', ['key', 'cert-9']);
+    const renewed = store.secretsVersion('shop', 'east', ['key', 'cert-2']);
+    // THEN each starts at 1, stays while nothing changes, and the changed one goes up, also for a new reader
+    expect([first, again, other, renewed]).toEqual([1, 1, 1, 2]);
+    expect(SecretStore.open({ directory: dir }).secretsVersion('shop', 'east', ['key', 'cert-2'])).toBe(2);
+    expect(SecretStore.open({ directory: dir }).secretsVersion('shop', 'west', ['key', 'cert-9'])).toBe(1);
+    // and the file records no secret, only a digest of the values
+    const versions = fs.readFileSync(path.join(dir, 'shop', 'versions.json'), 'utf8');
+    expect(versions).not.toContain('cert-2');
+    expect(fs.statSync(path.join(dir, 'shop', 'versions.json')).mode & 0o777).toBe(0o600);
+  });
+
   it('defaults to $MESHFORM_SECRETS_DIR', () => {
     const dir = path.join(tempDir(), 'env-store');
     const before = process.env.MESHFORM_SECRETS_DIR;

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -13,6 +14,7 @@ import {
 } from '../cli/terraform';
 import { deriveTokenUuid } from '../constructs/private/acl';
 import { reconcileMeshCa } from '../cli/ca';
+import { secretsIn } from '../cli/integration';
 import { secretVariables } from '../cli/secrets';
 import { readSynthOutput } from '../cli/synth';
 import { EXAMPLES } from '../examples';
@@ -27,6 +29,10 @@ interface PlannedStack {
   readonly stack: string;
   readonly steps: { readonly step: string; readonly code: number; readonly output: string }[];
   readonly plan?: { resource_changes: { address: string; type: string; change: { actions: string[]; after: any } }[] };
+  /** `terraform show -json` of the saved plan, as Terraform printed it. */
+  readonly planJson?: string;
+  /** The values of the stack's secret variables. */
+  readonly secrets?: readonly (readonly [string, string])[];
 }
 
 const planned: PlannedStack[] = [];
@@ -77,7 +83,12 @@ describe.skipIf(!available.ok)(
               const r = await (step === 'init' ? initLock.run(() => ws.run(args)) : ws.run(args));
               steps.push({ step, code: r.code, output: step === 'show' ? '' : `${r.stdout}${r.stderr}` });
               if (r.code !== 0) return { example: example.name, stack, steps };
-              if (step === 'show') return { example: example.name, stack, steps, plan: JSON.parse(r.stdout) };
+              if (step === 'show') {
+                const secrets = Object.entries(variableEnvironment(json, values)).filter(
+                  ([env]) => !env.endsWith('_secrets_version'),
+                );
+                return { example: example.name, stack, steps, plan: JSON.parse(r.stdout), planJson: r.stdout, secrets };
+              }
             }
             return { example: example.name, stack, steps };
           });
@@ -120,36 +131,40 @@ describe.skipIf(!available.ok)(
       expect(count('bank-on-premises', 'aws_instance')).toBe(0);
     });
 
-    it('derives in Terraform the same ACL tokens as the CLI does for own hosts', () => {
+    it('keeps every secret value out of the saved plan: ephemeral variables, write-only arguments', () => {
+      for (const p of planned) {
+        // a secondary's VM stack holds 7 (no management token); the infra and own-hosts stacks none
+        if (p.stack === 'shop-aws-vms') expect(p.secrets!.length).toBe(7);
+        expect(secretsIn([p.planJson!], p.secrets!), p.stack).toEqual([]);
+      }
       const vms = planned.find((p) => p.stack === 'shop-aws-vms')!.plan!;
       const server = vms.resource_changes.find(
         (r) => r.address === 'aws_secretsmanager_secret_version.SecretValue-server',
       )!;
-      const doc = JSON.parse(server.change.after.secret_string) as {
-        tokens: { agent: string; replication?: string };
-        acl: { tokens: { AccessorID: string; SecretID: string; Description: string }[] };
-      };
-      expect(doc.tokens.agent).toBe(deriveTokenUuid(replication, 'secret:agent:aws-vms'));
-      // a secondary's servers hold the replication token (their ACL administration token), not the management token
-      expect(Object.keys(doc.tokens).sort()).toEqual(['agent', 'replication']);
-      expect(doc.tokens.replication).toBe(replication);
-      expect(doc.acl.tokens.map((t) => [t.Description, t.AccessorID, t.SecretID])).toEqual([
-        [
-          'meshform shop/aws-vms agent token',
-          deriveTokenUuid(replication, 'accessor:agent:aws-vms'),
-          deriveTokenUuid(replication, 'secret:agent:aws-vms'),
-        ],
-        [
-          'meshform shop/aws-vms mesh gateway token',
-          deriveTokenUuid(replication, 'accessor:mesh-gateway:aws-vms'),
-          deriveTokenUuid(replication, 'secret:mesh-gateway:aws-vms'),
-        ],
-        [
-          'meshform shop/aws-vms service token of db',
-          deriveTokenUuid(replication, 'accessor:service:aws-vms:db'),
-          deriveTokenUuid(replication, 'secret:service:aws-vms:db'),
-        ],
-      ]);
+      // hashicorp/terraform-provider-aws v5.100.0 internal/service/secretsmanager/secret_version.go: write-only
+      // secret_string_wo, sent again when secret_string_wo_version changes; Terraform plans it as null
+      expect(server.change.after.secret_string_wo).toBeNull();
+      expect(server.change.after.secret_string).toBeFalsy();
+      expect(Number.isInteger(server.change.after.secret_string_wo_version)).toBe(true);
+    });
+
+    it('derives in Terraform the same ACL tokens as the CLI does for own hosts (terraform console)', () => {
+      // the derived ids are locals of ephemeral values (never in a plan): evaluate their expression as written
+      const stack = JSON.parse(
+        fs.readFileSync(path.join(outdirs.get('default')!, 'stacks', 'shop-aws-vms', 'cdk.tf.json'), 'utf8'),
+      ) as { locals: { [name: string]: string } };
+      const dir = tempDir('meshform-console-');
+      for (const [local, label] of [
+        ['meshform_secret_agent_aws_vms', 'secret:agent:aws-vms'],
+        ['meshform_accessor_mesh_gateway_aws_vms', 'accessor:mesh-gateway:aws-vms'],
+        ['meshform_secret_service_aws_vms_db', 'secret:service:aws-vms:db'],
+      ]) {
+        const expression = stack.locals[local]!.replace(/^\$\{/, '').replace(/\}$/, '');
+        const literal = expression.replace(/var\.meshform_shop_acl_replication_token/g, JSON.stringify(replication));
+        const r = spawnSync('terraform', ['console'], { cwd: dir, input: `${literal}\n`, encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout.trim()), local).toBe(deriveTokenUuid(replication, label));
+      }
     });
 
     it('sends hosts exactly the cloud-init meshform rendered (template escaping round-trips)', () => {

@@ -46,6 +46,23 @@ export function escapeTerraformTemplate(text: string): string {
   return text.replace(/\$\{(?!TfToken\[)/g, '$$${').replace(/%\{/g, '%%{');
 }
 
+/**
+ * Makes literal data safe as Terraform JSON: every string (and every object key) escaped with
+ * `escapeTerraformTemplate`, numbers, booleans and null as they are. The one step for user text that reaches
+ * Terraform as data (resource attributes, locals, manifests, chart values): quotes and backslashes stay data
+ * because the data stays JSON, never text inside an expression.
+ */
+export function terraformLiteral<T>(value: T): T {
+  if (typeof value === 'string') return escapeTerraformTemplate(value) as T;
+  if (Array.isArray(value)) return value.map((v) => terraformLiteral(v)) as T;
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [escapeTerraformTemplate(k), terraformLiteral(v)]),
+    ) as T;
+  }
+  return value;
+}
+
 /** Resolves the tokens in a value to the Terraform expressions they stand for (as synthesis would). */
 export function resolveTokens<T>(scope: IConstruct, value: T): T {
   return Tokenization.resolve(value, { scope, resolver: new DefaultTokenResolver(new StringConcat()) }) as T;

@@ -5,7 +5,7 @@ import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
 import { StorageClassV1 } from '@cdktf/provider-kubernetes/lib/storage-class-v1';
 import { Construct } from 'constructs';
 import { awsProvider } from './aws';
-import { Fn } from './engine';
+import { escapeTerraformTemplate, Fn, terraformLiteral } from './engine';
 
 /** How a stack reaches its cluster: by kubeconfig, or an EKS cluster meshform creates, looked up by name. */
 export type ClusterConnection =
@@ -65,14 +65,15 @@ export function bindClusterAccess(
   options: { readonly helm: boolean } = { helm: true },
 ): ClusterAccess {
   if (cluster.kind === 'kubeconfig') {
-    const config = { configPath: cluster.path, configContext: cluster.context };
+    // the kubeconfig path and context are user text: literal, never a template
+    const config = terraformLiteral({ configPath: cluster.path, configContext: cluster.context });
     new KubernetesProvider(scope, 'kubernetes', config);
     if (options.helm) new HelmProvider(scope, 'helm', { kubernetes: config });
     return { apiServerUrl: cluster.apiServerUrl, gatewayAnnotations: {} };
   }
   const region = cluster.region;
   awsProvider(scope, region, names.mesh, names.datacenter, names.awsEndpoint);
-  const eks = new DataAwsEksCluster(scope, 'Cluster', { name: names.clusterName });
+  const eks = new DataAwsEksCluster(scope, 'Cluster', { name: escapeTerraformTemplate(names.clusterName) });
   const connection = {
     host: eks.endpoint,
     clusterCaCertificate: Fn.base64decode(eks.certificateAuthority.get(0).data),
@@ -80,12 +81,12 @@ export function bindClusterAccess(
   const exec = {
     apiVersion: 'client.authentication.k8s.io/v1beta1',
     command: 'aws',
-    args: ['eks', 'get-token', '--cluster-name', names.clusterName, '--region', region],
+    args: terraformLiteral(['eks', 'get-token', '--cluster-name', names.clusterName, '--region', region]),
   };
   new KubernetesProvider(scope, 'kubernetes', { ...connection, exec: [exec] });
   if (!options.helm) return { apiServerUrl: eks.endpoint, gatewayAnnotations: {} };
   const gatewayIps = new DataAwsEips(scope, 'GatewayAddresses', {
-    filter: [{ name: `tag:${GATEWAY_EIP_TAG}`, values: [names.clusterName] }],
+    filter: [{ name: `tag:${GATEWAY_EIP_TAG}`, values: [escapeTerraformTemplate(names.clusterName)] }],
   });
   new HelmProvider(scope, 'helm', { kubernetes: { ...connection, exec } });
   const annotations = {
@@ -97,7 +98,7 @@ export function bindClusterAccess(
   const serverStorageClass = new StorageClassV1(scope, 'ServerStorageClass', {
     metadata: {
       name: EKS_SERVER_STORAGE_CLASS,
-      labels: { 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': names.mesh },
+      labels: terraformLiteral({ 'app.kubernetes.io/managed-by': 'meshform', 'meshform.io/mesh': names.mesh }),
     },
     storageProvisioner: 'ebs.csi.aws.com',
     parameters: { type: 'gp3', encrypted: 'true', 'csi.storage.k8s.io/fstype': 'ext4' },

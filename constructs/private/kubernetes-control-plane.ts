@@ -2,7 +2,7 @@ import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
 import { SecretV1 } from '@cdktf/provider-kubernetes/lib/secret-v1';
 import { Release } from '@cdktf/provider-helm/lib/release';
 import { Construct } from 'constructs';
-import { ITerraformDependable, Lazy } from './engine';
+import { escapeTerraformTemplate, ITerraformDependable, Lazy, terraformLiteral } from './engine';
 import { ConsulSecretRefs } from './helm-values';
 import { SecretVariables } from './secret-variables';
 import { CHART_REPOSITORY } from './versions';
@@ -42,18 +42,23 @@ export class KubernetesControlPlane extends Construct {
 
   constructor(scope: Construct, id: string, props: KubernetesControlPlaneProps) {
     super(scope, id);
-    const labels = {
+    const labels = terraformLiteral({
       'app.kubernetes.io/managed-by': 'meshform',
       'meshform.io/mesh': props.mesh,
       'meshform.io/datacenter': props.datacenter,
-    };
-    const namespace = new NamespaceV1(this, 'Namespace', { metadata: { name: props.namespace, labels } });
+    });
+    const namespace = new NamespaceV1(this, 'Namespace', {
+      metadata: { name: escapeTerraformTemplate(props.namespace), labels },
+    });
 
+    // Secret values travel in data_wo (write-only: never in plan or state), sent again when the secret store's
+    // version of the datacenter's secrets changes.
     const secret = (id: string, name: string, data: { [key: string]: string }, type = 'Opaque') =>
       new SecretV1(this, id, {
-        metadata: { name, namespace: namespace.metadata.name, labels },
+        metadata: { name: escapeTerraformTemplate(name), namespace: namespace.metadata.name, labels },
         type,
-        data,
+        dataWo: data,
+        dataWoRevision: props.secrets.revision,
       });
 
     const prefix = `${props.releaseName}-meshform`;
@@ -93,22 +98,28 @@ export class KubernetesControlPlane extends Construct {
     }
 
     if (refs.caProviderSecret) {
+      // public material (the CA provider's configuration and trust): plain data, shown in plans
       secrets.push(
-        secret(
-          'CaProviderFiles',
-          refs.caProviderSecret,
-          Object.fromEntries(props.caProviderFiles.map((f) => [f.name, f.content])),
-        ),
+        new SecretV1(this, 'CaProviderFiles', {
+          metadata: {
+            name: escapeTerraformTemplate(refs.caProviderSecret),
+            namespace: namespace.metadata.name,
+            labels,
+          },
+          type: 'Opaque',
+          data: terraformLiteral(Object.fromEntries(props.caProviderFiles.map((f) => [f.name, f.content]))),
+        }),
       );
     }
 
     this.release = new Release(this, 'Consul', {
-      name: props.releaseName,
+      name: escapeTerraformTemplate(props.releaseName),
       namespace: namespace.metadata.name,
       repository: CHART_REPOSITORY,
       chart: 'consul',
-      version: props.chartVersion,
-      values: Lazy.listValue({ produce: () => [props.renderValues(refs)] }),
+      version: escapeTerraformTemplate(props.chartVersion),
+      // the values are user text (annotations, addresses, paths) in YAML: literal, never a template
+      values: Lazy.listValue({ produce: () => [escapeTerraformTemplate(props.renderValues(refs))] }),
       wait: true,
       waitForJobs: true,
       timeout: 1200,

@@ -114,3 +114,12 @@ export function stackSecretInputs(mesh: string, dc: SecretDatacenter, primary: b
 export function secretInputs(mesh: string, datacenters: readonly SecretDatacenter[]): SecretInput[] {
   return [...sharedSecretInputs(mesh), ...datacenters.flatMap((dc) => datacenterSecretInputs(mesh, dc))];
 }
+
+/**
+ * Terraform variable of a datacenter's secrets version: a counter the secret store bumps whenever a secret the
+ * datacenter's stack holds changes (`SecretStore.secretsVersion`). Write-only arguments are never read back, so
+ * this number in state is what tells Terraform to send them again. Not a secret.
+ */
+export function secretsVersionVariable(mesh: string, datacenter: string): string {
+  return `meshform_${snake(mesh)}_${snake(datacenter)}_secrets_version`;
+}

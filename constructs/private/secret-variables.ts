@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
-import { TerraformVariable } from './engine';
-import { SecretKind, stackSecretInputs } from './secret-inputs';
+import { TerraformVariable, Token } from './engine';
+import { SecretKind, secretsVersionVariable, stackSecretInputs } from './secret-inputs';
 
 const UUID = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
@@ -28,13 +28,16 @@ const SHAPES: {
 };
 
 /**
- * The secrets one datacenter stack needs, as sensitive input variables: the gossip key, the replication
- * token (and on the primary the management token) and the datacenter's own TLS material. Their values come
- * from meshform's secret store at deploy time
- * (`meshform secrets env` exports them as TF_VAR_*), never from the synth output.
+ * The secrets one datacenter stack needs, as sensitive, ephemeral input variables: the gossip key, the
+ * replication token (and on the primary the management token) and the datacenter's own TLS material. Their
+ * values come from meshform's secret store at deploy time (`meshform secrets env` exports them as TF_VAR_*),
+ * never from the synth output. Ephemeral (Terraform 1.10+): Terraform keeps them out of saved plans and state,
+ * and lets them reach only write-only arguments, so a secret cannot land in state by mistake. With them
+ * comes the datacenter's secrets version (`revision`), which drives the write-only arguments' versions.
  */
 export class SecretVariables extends Construct {
   private readonly variables = new Map<SecretKind, TerraformVariable>();
+  private readonly version: TerraformVariable;
 
   /** @param clientApi the datacenter's client agents get a local API certificate (VM datacenters) */
   constructor(scope: Construct, id: string, mesh: string, datacenter: string, primary: boolean, clientApi = false) {
@@ -56,8 +59,32 @@ export class SecretVariables extends Construct {
         ],
       });
       variable.overrideLogicalId(input.variable);
+      variable.addOverride('ephemeral', true);
       this.variables.set(input.kind, variable);
     }
+    const version = secretsVersionVariable(mesh, datacenter);
+    this.version = new TerraformVariable(this, version, {
+      type: 'number',
+      nullable: false,
+      description: `Version of ${datacenter}'s secrets in meshform's secret store (bumped when one changes; not a secret): export it with \`meshform secrets env\``,
+      validation: [
+        {
+          condition: `\${var.${version} >= 1 && floor(var.${version}) == var.${version}}`,
+          errorMessage: `${version} must be a whole number from 1: export it from meshform's secret store with \`meshform secrets env\`.`,
+        },
+      ],
+    });
+    this.version.overrideLogicalId(version);
+  }
+
+  /** The datacenter's secrets version: a number that changes whenever one of the stack's secrets does. */
+  public get revision(): number {
+    return Token.asNumber(this.version.numberValue);
+  }
+
+  /** The same version as a Terraform string expression (to combine with what else a write-only value holds). */
+  public get revisionString(): string {
+    return this.version.stringValue;
   }
 
   /** A Terraform expression for a secret's value; throws for a secret this stack does not hold. */
