@@ -105,19 +105,19 @@ describe.skipIf(!available.ok)('meshform plan --offline of the default example, 
     expect(
       vms.resources.filter((r) => r.type === 'aws_instance').map((r) => `${r.address} ${r.action} ${r.constructPath}`),
     ).toEqual([
-      'aws_instance.mesh-gateway-0 create shop-aws-vms/mesh-gateway-0',
-      'aws_instance.mesh-gateway-1 create shop-aws-vms/mesh-gateway-1',
-      'aws_instance.server-0 create shop-aws-vms/server-0',
-      'aws_instance.server-1 create shop-aws-vms/server-1',
-      'aws_instance.server-2 create shop-aws-vms/server-2',
-      'aws_instance.service-db-0 create shop-aws-vms/service-db-0',
-      'aws_instance.service-db-1 create shop-aws-vms/service-db-1',
+      'aws_instance.mesh-gateway-0 create shop/aws-vms/shop-aws-vms/mesh-gateway-0',
+      'aws_instance.mesh-gateway-1 create shop/aws-vms/shop-aws-vms/mesh-gateway-1',
+      'aws_instance.server-0 create shop/aws-vms/shop-aws-vms/server-0',
+      'aws_instance.server-1 create shop/aws-vms/shop-aws-vms/server-1',
+      'aws_instance.server-2 create shop/aws-vms/shop-aws-vms/server-2',
+      'aws_instance.service-db-0 create shop/aws-vms/shop-aws-vms/service-db-0',
+      'aws_instance.service-db-1 create shop/aws-vms/shop-aws-vms/service-db-1',
     ]);
     expect(vms.outputsChanged).toContain(APPLIED_OUTPUT);
     const infra = plan.stacks.find((s) => s.stack === 'shop-aws-us-east-infra')!.summary!;
     expect(infra.resources.find((r) => r.type === 'aws_eks_cluster')).toMatchObject({
       action: 'create',
-      constructPath: 'shop-aws-us-east-infra/Cluster',
+      constructPath: 'shop/aws-us-east/shop-aws-us-east-infra/Cluster',
     });
   });
 
@@ -236,9 +236,12 @@ describe.skipIf(!online.ok)('a plan never passes empty', () => {
       const { code, stdout } = await p.plan('--offline');
       expect(code).toBe(0);
       expect(stdout).toContain('offline (fake credentials, no provider mirror found, local state only, no refresh)');
+      // one line says how to make a mirror, instead of one reason per stack (issue 14 point 4)
       expect(stdout).toContain(
-        'shop-east         skipped: offline: provider hashicorp/helm, hashicorp/kubernetes is not in the local provider mirror',
+        'no provider mirror: 3 stacks cannot be planned offline. Make one where the registry is reachable: `terraform providers mirror <dir>`',
       );
+      expect(stdout).toContain('shop-east         skipped: offline: no provider mirror (see above)');
+      expect(stdout.match(/terraform providers mirror/g)).toHaveLength(1);
     } finally {
       if (before === undefined) delete process.env.MESHFORM_TF_PROVIDER_MIRROR;
       else process.env.MESHFORM_TF_PROVIDER_MIRROR = before;
