@@ -277,7 +277,6 @@ async function applyRun(
   journal: DeployJournal,
 ): Promise<number> {
   const { plan, stackRuns } = planned;
-  const cache = cacheDirectory(options.projectDir);
   writeJournal(options.projectDir, journal);
   keepUnchanged(options.projectDir, planned);
   const byName = new Map(plan.stacks.map((s) => [s.stack, s]));
