@@ -30,19 +30,12 @@ export interface TerraformCloudWorkspace {
   readonly workspace: string;
 }
 
-/** Options of one remote plan. */
-export interface RemotePlanOptions {
-  /** The stack's synthesized directory (uploaded as the configuration). */
-  readonly stackDir: string;
+/** How one workspace's API is reached and followed (a remote plan's or apply's). */
+export interface TerraformCloudCallOptions {
   readonly target: TerraformCloudWorkspace;
   /** API base URL, e.g. `https://app.terraform.io`. */
   readonly baseUrl: string;
   readonly token: string;
-  readonly mode: RemotePlanMode;
-  /** A destroy plan (the stack left the app). */
-  readonly destroy?: boolean;
-  /** The run's message in Terraform Cloud. */
-  readonly message: string;
   /** First wait between two status reads, in milliseconds (doubles up to 5 s). */
   readonly pollMs?: number;
   /** Gives up waiting after this long, in milliseconds. */
@@ -50,6 +43,17 @@ export interface RemotePlanOptions {
   /** Stops waiting when it aborts (an interruption). */
   readonly signal?: AbortSignal;
   readonly progress?: (message: string) => void;
+}
+
+/** Options of one remote plan. */
+export interface RemotePlanOptions extends TerraformCloudCallOptions {
+  /** The stack's synthesized directory (uploaded as the configuration). */
+  readonly stackDir: string;
+  readonly mode: RemotePlanMode;
+  /** A destroy plan (the stack left the app). */
+  readonly destroy?: boolean;
+  /** The run's message in Terraform Cloud. */
+  readonly message: string;
 }
 
 /** The outcome of a remote plan. */
@@ -124,16 +128,7 @@ interface ApiResult {
  * error status a failure); `pause` waits between two status reads, growing the interval, and fails past the
  * deadline or on interruption; `restart` sets the interval back to its first value.
  */
-function apiClient(
-  name: string,
-  options: {
-    readonly baseUrl: string;
-    readonly token: string;
-    readonly pollMs?: number;
-    readonly timeoutMs?: number;
-    readonly signal?: AbortSignal;
-  },
-) {
+function apiClient(name: string, options: TerraformCloudCallOptions) {
   const deadline = Date.now() + (options.timeoutMs ?? 3_600_000);
   const headers = { Authorization: `Bearer ${options.token}`, 'Content-Type': 'application/vnd.api+json' };
   const call = async (what: string, method: string, resource: string, body?: unknown): Promise<ApiResult> => {
@@ -305,21 +300,12 @@ export async function planInTerraformCloud(options: RemotePlanOptions): Promise<
 }
 
 /** Options of applying one saved plan run. */
-export interface RemoteApplyOptions {
-  readonly target: TerraformCloudWorkspace;
-  readonly baseUrl: string;
-  readonly token: string;
+export interface RemoteApplyOptions extends TerraformCloudCallOptions {
   /** The saved plan run to apply (its id) and its page. */
   readonly run: string;
   readonly url: string;
   /** Why it is applied, kept with the run in Terraform Cloud. */
   readonly comment: string;
-  /** First wait between two status reads, in milliseconds (doubles up to 5 s). */
-  readonly pollMs?: number;
-  /** Gives up waiting after this long, in milliseconds. */
-  readonly timeoutMs?: number;
-  readonly signal?: AbortSignal;
-  readonly progress?: (message: string) => void;
 }
 
 /** The outcome of applying a saved plan run. */
