@@ -3,6 +3,8 @@
  * that run, each checked against the hash shown in the approval: first the destroy plans of stacks that left
  * the app (in reverse dependency order), then every other stack in dependency order. A failure or an
  * interruption stops there and the journal says where; a re-run plans again and continues with what is left.
+ * A stack whose workspace runs in Terraform Cloud is planned there as a saved plan run, and that exact run is
+ * what is applied (confirmed through the API and followed until it is applied), in the same order.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,6 +26,8 @@ import { Interruption, RunGuard } from './signals';
 import { cacheDirectory, withProjectLockAsync } from './synth';
 import { StackWorkspace, TerraformEnvironment, terraformDiagnostics, terraformError } from './terraform';
 import { isEmptyPlan } from './terraform-plan';
+import { terraformCloudToken, tokenVariable } from './applied';
+import { applyInTerraformCloud, terraformCloudBaseUrl } from './terraform-cloud-plan';
 
 /** What a deploy did to a stack. */
 type StackOutcome = 'applied' | 'destroyed' | 'unchanged' | 'pending' | 'failed' | 'interrupted';
@@ -141,13 +145,17 @@ function approvalLine(stack: StackPlan): string {
     return `  plan and apply  ${stack.stack}  (once its upstream is applied; asked again)`;
   const c = stack.summary!.counts;
   const what = stack.destroy ? 'destroy' : 'apply  ';
-  return `  ${what}  ${stack.stack}  ${c.create} to create, ${c.update} to update, ${c.replace} to replace, ${c.delete} to destroy — plan ${stack.planFile} sha256 ${stack.planSha256}`;
+  const which = stack.remote
+    ? `Terraform Cloud run ${stack.remote.run} (${stack.remote.url})`
+    : `plan ${stack.planFile} sha256 ${stack.planSha256}`;
+  return `  ${what}  ${stack.stack}  ${c.create} to create, ${c.update} to update, ${c.replace} to replace, ${c.delete} to destroy — ${which}`;
 }
 
 async function deployLocked(options: DeployOptions, guard: RunGuard, record: DeployRecord): Promise<number> {
   const note = resumeNote(readJournal(options.projectDir));
   if (note) options.write(style.yellow(note));
-  const planned = await planWithSynthesis({ ...options, offline: false, terraform: true, guard });
+  // stacks in Terraform Cloud are planned there as saved plan runs: what is approved here is applied there
+  const planned = await planWithSynthesis({ ...options, offline: false, terraform: true, guard, remotePlans: 'saved' });
   const { plan } = planned;
   record.plan = plan;
   record.outcome = 'refused';
@@ -174,12 +182,11 @@ async function deployLocked(options: DeployOptions, guard: RunGuard, record: Dep
   }
   const terraform = planned.terraform;
   if (!terraform) throw new CliError(`deploy needs terraform: ${plan.terraform.reason}`);
-  const elsewhere = plan.stacks.filter((s) => s.remote || s.status === 'skipped');
+  const elsewhere = plan.stacks.filter((s) => (s.remote && s.remote.mode !== 'saved') || s.status === 'skipped');
   if (elsewhere.length > 0) {
     options.write(
       style.red(
-        `deploy refused: cannot apply ${elsewhere.map((s) => `${s.stack} (${s.remote ? `planned in Terraform Cloud, run ${s.remote.url}` : s.reason})`).join('; ')} here. ` +
-          'Apply Terraform Cloud workspaces in Terraform Cloud (confirm a saved plan run: meshform plan --remote-plan saved)\n',
+        `deploy refused: cannot apply ${elsewhere.map((s) => `${s.stack} (${s.remote ? `a speculative plan in Terraform Cloud, run ${s.remote.url}` : s.reason})`).join('; ')} here\n`,
       ),
     );
     return PLAN_EXIT.error;
@@ -270,7 +277,6 @@ async function applyRun(
   journal: DeployJournal,
 ): Promise<number> {
   const { plan, stackRuns } = planned;
-  const cache = cacheDirectory(options.projectDir);
   writeJournal(options.projectDir, journal);
   keepUnchanged(options.projectDir, planned);
   const byName = new Map(plan.stacks.map((s) => [s.stack, s]));
@@ -286,6 +292,11 @@ async function applyRun(
     }
     if (guard.interrupted) return stopped(options, journal, guard.interrupted, name, 'before terraform apply');
     const run = stackRuns.get(name)!;
+    if (stack.remote) {
+      const code = await applyRemote(stack, run.dir, options, guard, journal);
+      if (code !== undefined) return code;
+      continue;
+    }
     const workspace = new StackWorkspace(
       run.dir,
       terraform,
@@ -347,21 +358,111 @@ async function applyRun(
       );
       return PLAN_EXIT.error;
     }
-    if (stack.destroy) {
-      journal.stacks[name] = 'destroyed';
-      fs.rmSync(appliedConfigurationDir(cache, name), { recursive: true, force: true });
-      options.write(style.green(`${name}: destroyed\n`));
-    } else {
-      journal.stacks[name] = 'applied';
-      keepAppliedConfiguration(cache, run.dir, stack);
-      options.write(style.green(`${name}: applied\n`));
-    }
-    writeJournal(options.projectDir, journal);
+    recordApplied(options, journal, stack, run.dir);
   }
   journal.finished = new Date().toISOString();
   writeJournal(options.projectDir, journal);
   options.write(style.green('deploy complete\n'));
   return PLAN_EXIT.ok;
+}
+
+/** Marks a stack failed in the journal and says why; the deploy stops there. */
+function failStack(options: DeployOptions, journal: DeployJournal, name: string, reason: string): number {
+  journal.stacks[name] = 'failed';
+  journal.failed = { stack: name, reason };
+  writeJournal(options.projectDir, journal);
+  options.write(
+    style.red(
+      `${name}: apply failed: ${reason}\nstopped here; fix the cause and run ${MESHFORM} deploy again to continue with the remaining stacks\n`,
+    ),
+  );
+  return PLAN_EXIT.error;
+}
+
+/**
+ * Applies the saved plan run a stack in Terraform Cloud was planned with in this deploy: exactly that run,
+ * confirmed through the API and followed until it is applied. Returns an exit code when the deploy stops here.
+ */
+async function applyRemote(
+  stack: StackPlan,
+  stackDir: string,
+  options: DeployOptions,
+  guard: RunGuard,
+  journal: DeployJournal,
+): Promise<number | undefined> {
+  const remote = stack.remote!;
+  const name = stack.stack;
+  const cloud =
+    (
+      JSON.parse(fs.readFileSync(path.join(stackDir, 'cdk.tf.json'), 'utf8')) as {
+        terraform?: { cloud?: { hostname?: string; organization?: string; workspaces?: { name?: string } } };
+      }
+    ).terraform?.cloud ?? {};
+  const hostname = cloud.hostname ?? 'app.terraform.io';
+  const token = terraformCloudToken(hostname);
+  if (!token)
+    return failStack(
+      options,
+      journal,
+      name,
+      `no token for ${hostname} (${tokenVariable(hostname)}, TFE_TOKEN or terraform login)`,
+    );
+  let baseUrl: string;
+  try {
+    baseUrl = options.terraformCloudBaseUrl?.(hostname) ?? terraformCloudBaseUrl(hostname);
+  } catch (e) {
+    return failStack(options, journal, name, (e as Error).message);
+  }
+  options.write(
+    style.bold(
+      `${name}: apply of Terraform Cloud run ${remote.run}${stack.destroy ? ' (destroy)' : ''} (${remote.url})\n`,
+    ),
+  );
+  const outcome = await applyInTerraformCloud({
+    target: { hostname, organization: cloud.organization ?? '', workspace: cloud.workspaces?.name ?? '' },
+    baseUrl,
+    token,
+    run: remote.run,
+    url: remote.url,
+    comment: `meshform deploy of ${name}, approved in plan run ${journal.run}`,
+    ...(options.terraformCloudPollMs ? { pollMs: options.terraformCloudPollMs } : {}),
+    signal: guard.abort.signal,
+    progress: (message) => options.progress?.step(`${name}: ${message}`),
+  });
+  if (guard.interrupted)
+    return stopped(
+      options,
+      journal,
+      guard.interrupted,
+      name,
+      'Terraform Cloud apply',
+      outcome.kind === 'applied' ? 'the run was applied' : `the run may still be applying: ${remote.url}`,
+    );
+  if (outcome.kind !== 'applied')
+    return failStack(
+      options,
+      journal,
+      name,
+      outcome.kind === 'cannot-tell' ? `whether it was applied cannot be told: ${outcome.reason}` : outcome.reason,
+    );
+  recordApplied(options, journal, stack, stackDir);
+  return undefined;
+}
+
+/** Records a stack applied (its configuration kept, to destroy it once it leaves) or destroyed. */
+function recordApplied(options: DeployOptions, journal: DeployJournal, stack: StackPlan, stackDir: string): void {
+  const cache = cacheDirectory(options.projectDir);
+  const name = stack.stack;
+  if (stack.destroy) {
+    journal.stacks[name] = 'destroyed';
+    fs.rmSync(appliedConfigurationDir(cache, name), { recursive: true, force: true });
+    options.write(style.green(`${name}: destroyed\n`));
+  } else {
+    journal.stacks[name] = 'applied';
+    keepAppliedConfiguration(cache, stackDir, stack);
+    options.write(style.green(`${name}: applied\n`));
+  }
+  writeJournal(options.projectDir, journal);
 }
 
 function indent(text: string): string {

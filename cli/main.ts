@@ -333,9 +333,7 @@ function program(outcome: { result?: number | Promise<number> }, detailedExitCod
         if (o.json) printJson(document);
         else
           process.stdout.write(
-            o.markdown
-              ? renderPlanMarkdown(document, next, synthesis.result.meshes)
-              : renderPlanText(document, next),
+            o.markdown ? renderPlanMarkdown(document, next, synthesis.result.meshes) : renderPlanText(document, next),
           );
         return document.exitCode;
       });
@@ -348,7 +346,7 @@ function program(outcome: { result?: number | Promise<number> }, detailedExitCod
       cli,
       'deploy',
       'plan, approve, apply exactly the approved plans, stack by stack',
-      "Plan, ask for approval (each saved plan's sha256 shown), then apply exactly those plans: stacks that left " +
+      "Plan, ask for approval (each saved plan's sha256 shown, or its saved run in Terraform Cloud), then apply exactly those plans: stacks that left " +
         'the app are destroyed first, the others applied in dependency order; a re-run continues after a failure ' +
         'or an interruption.',
     ),

@@ -851,7 +851,11 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
   const run = startPlanRun(cache);
   const { env, reason: unavailable } = terraformFor(options);
   const stacks = stacksOf(synthesis);
-  const secrets = secretVariables(options.store, synthesis.result.meshes);
+  // The secret variables are read for the stacks Terraform plans here. A stack in a Terraform Cloud workspace
+  // gets them from its workspace (`meshform secrets push`): a pipeline that cannot read them (a variable set's
+  // sensitive variable) still plans it there.
+  let secrets: { [variable: string]: string } | undefined;
+  const secretsHere = () => (secrets ??= secretVariables(options.store, synthesis.result.meshes));
   const steps: PlanSteps = {
     options,
     synthesis,
@@ -872,18 +876,27 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
     let finished = 0;
     return pool(
       list.map((stack) => async (): Promise<StackPlan> => {
-        const environment = variableEnvironment(stack.json, { ...secrets, ...extraSecrets });
-        stackRuns.set(stack.name, { dir: stack.dir, environment });
+        const inCloud = stack.json.terraform?.cloud !== undefined && !options.offline;
+        const environmentHere = () => variableEnvironment(stack.json, { ...secretsHere(), ...extraSecrets });
+        stackRuns.set(stack.name, { dir: stack.dir, environment: inCloud ? {} : environmentHere() });
         const reason = guard.interrupted
           ? { status: 'failed' as const, reason: `not planned: ${guard.interrupted.reason}` }
           : unplannable(stack, options, env, unavailable ?? '');
-        const local = () =>
-          context
-            ? planStack(stack, context, environment)
-            : Promise.resolve({ ...stackIdentity(stack), status: 'failed' as const, reason: `Terraform ${unavailable}` });
+        const local = () => {
+          if (!context)
+            return Promise.resolve({
+              ...stackIdentity(stack),
+              status: 'failed' as const,
+              reason: `Terraform ${unavailable}`,
+            });
+          // a workspace that runs locally (execution mode local) is planned here, with the secrets
+          const environment = inCloud ? environmentHere() : stackRuns.get(stack.name)!.environment;
+          stackRuns.set(stack.name, { dir: stack.dir, environment });
+          return planStack(stack, context, environment);
+        };
         const result: StackPlan = reason
           ? { ...stackIdentity(stack), ...reason }
-          : stack.json.terraform?.cloud && !options.offline
+          : inCloud
             ? await planCloudStack(stack, options, guard, local)
             : await local();
         finished++;

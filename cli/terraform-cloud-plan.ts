@@ -13,6 +13,8 @@
  * `planned_and_saved`); hashicorp/terraform internal/cloud/backend_plan.go (`auto-queue-runs` false, speculative
  * without -out, `provisional` with it, `save-plan` on the run, and the workspace's `can-queue-run` permission).
  *
+ * A saved plan run is applied by `applyInTerraformCloud` (run.mdx "Apply a Run"), which `meshform deploy` uses.
+ *
  * Terraform Cloud answers 404 both for "does not exist" and for "not allowed", and 401/403 for a token it does
  * not accept: each is "cannot tell" (the plan is incomplete), never "nothing applied".
  */
@@ -28,19 +30,12 @@ export interface TerraformCloudWorkspace {
   readonly workspace: string;
 }
 
-/** Options of one remote plan. */
-export interface RemotePlanOptions {
-  /** The stack's synthesized directory (uploaded as the configuration). */
-  readonly stackDir: string;
+/** How one workspace's API is reached and followed (a remote plan's or apply's). */
+export interface TerraformCloudCallOptions {
   readonly target: TerraformCloudWorkspace;
   /** API base URL, e.g. `https://app.terraform.io`. */
   readonly baseUrl: string;
   readonly token: string;
-  readonly mode: RemotePlanMode;
-  /** A destroy plan (the stack left the app). */
-  readonly destroy?: boolean;
-  /** The run's message in Terraform Cloud. */
-  readonly message: string;
   /** First wait between two status reads, in milliseconds (doubles up to 5 s). */
   readonly pollMs?: number;
   /** Gives up waiting after this long, in milliseconds. */
@@ -48,6 +43,17 @@ export interface RemotePlanOptions {
   /** Stops waiting when it aborts (an interruption). */
   readonly signal?: AbortSignal;
   readonly progress?: (message: string) => void;
+}
+
+/** Options of one remote plan. */
+export interface RemotePlanOptions extends TerraformCloudCallOptions {
+  /** The stack's synthesized directory (uploaded as the configuration). */
+  readonly stackDir: string;
+  readonly mode: RemotePlanMode;
+  /** A destroy plan (the stack left the app). */
+  readonly destroy?: boolean;
+  /** The run's message in Terraform Cloud. */
+  readonly message: string;
 }
 
 /** The outcome of a remote plan. */
@@ -111,24 +117,25 @@ function configurationTarball(stackDir: string): Buffer | string {
 class CannotTell extends Error {}
 class Failed extends Error {}
 
-/** Plans one stack in its Terraform Cloud workspace; never throws. */
-export async function planInTerraformCloud(options: RemotePlanOptions): Promise<RemotePlanOutcome> {
-  const { target, baseUrl, token } = options;
-  const name = `workspace ${target.organization}/${target.workspace}`;
-  const deadline = Date.now() + (options.timeoutMs ?? 3_600_000);
-  const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/vnd.api+json' };
+interface ApiResult {
+  readonly status: number;
+  readonly data?: Resource;
+  readonly text: string;
+}
 
-  /** One API call; a refusal (401, 403, 404) is "cannot tell", any other error status a failure. */
-  const call = async (
-    what: string,
-    method: string,
-    resource: string,
-    body?: unknown,
-  ): Promise<{ status: number; data?: Resource; text: string }> => {
+/**
+ * A client of one workspace's API: `call` makes one API call (a refusal, 401/403/404, is "cannot tell", any other
+ * error status a failure); `pause` waits between two status reads, growing the interval, and fails past the
+ * deadline or on interruption; `restart` sets the interval back to its first value.
+ */
+function apiClient(name: string, options: TerraformCloudCallOptions) {
+  const deadline = Date.now() + (options.timeoutMs ?? 3_600_000);
+  const headers = { Authorization: `Bearer ${options.token}`, 'Content-Type': 'application/vnd.api+json' };
+  const call = async (what: string, method: string, resource: string, body?: unknown): Promise<ApiResult> => {
     let response: Response | undefined;
     for (let attempt = 1; !response; attempt++) {
       try {
-        response = await fetch(`${baseUrl}/api/v2/${resource}`, {
+        response = await fetch(`${options.baseUrl}/api/v2/${resource}`, {
           method,
           headers,
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -161,7 +168,6 @@ export async function planInTerraformCloud(options: RemotePlanOptions): Promise<
     }
     return { status: response.status, ...(data ? { data } : {}), text };
   };
-  /** Waits, growing the interval; fails past the deadline or on interruption. */
   let interval = options.pollMs ?? 1000;
   const pause = async (waitingFor: string) => {
     if (Date.now() > deadline) throw new Failed(`gave up waiting for ${waitingFor} in ${name}`);
@@ -169,6 +175,17 @@ export async function planInTerraformCloud(options: RemotePlanOptions): Promise<
     await new Promise((resolve) => setTimeout(resolve, interval));
     interval = Math.min(interval * 2, 5000);
   };
+  const restart = () => {
+    interval = options.pollMs ?? 1000;
+  };
+  return { call, pause, restart };
+}
+
+/** Plans one stack in its Terraform Cloud workspace; never throws. */
+export async function planInTerraformCloud(options: RemotePlanOptions): Promise<RemotePlanOutcome> {
+  const { target, baseUrl } = options;
+  const name = `workspace ${target.organization}/${target.workspace}`;
+  const { call, pause, restart } = apiClient(name, options);
 
   try {
     const ws = await call(
@@ -251,7 +268,7 @@ export async function planInTerraformCloud(options: RemotePlanOptions): Promise<
     const done =
       options.mode === 'speculative' ? ['planned_and_finished'] : ['planned_and_saved', 'planned_and_finished'];
     let planId: string | undefined;
-    for (interval = options.pollMs ?? 1000; ; ) {
+    for (restart(); ; ) {
       const read = await call(`reading run ${runId}`, 'GET', `runs/${runId}`);
       const status = String(read.data?.attributes?.status ?? '');
       const failed = RUN_FAILED[status];
@@ -263,7 +280,7 @@ export async function planInTerraformCloud(options: RemotePlanOptions): Promise<
       await pause(`run ${runId} (${status || 'no status'})`);
     }
     if (!planId) throw new Failed(`Terraform Cloud run ${runId} of ${name} names no plan`);
-    for (interval = options.pollMs ?? 1000; ; ) {
+    for (restart(); ; ) {
       // 204 until the plan's JSON exists; then a temporary redirect to it, which fetch follows
       const json = await call(`reading the JSON of plan ${planId}`, 'GET', `plans/${planId}/json-output`);
       if (json.status !== 204) {
@@ -279,6 +296,61 @@ export async function planInTerraformCloud(options: RemotePlanOptions): Promise<
     if (e instanceof CannotTell) return { kind: 'cannot-tell', reason: e.message };
     if (e instanceof Failed) return { kind: 'failed', reason: e.message };
     return { kind: 'failed', reason: `Terraform Cloud (${target.hostname}): ${(e as Error).message}` };
+  }
+}
+
+/** Options of applying one saved plan run. */
+export interface RemoteApplyOptions extends TerraformCloudCallOptions {
+  /** The saved plan run to apply (its id) and its page. */
+  readonly run: string;
+  readonly url: string;
+  /** Why it is applied, kept with the run in Terraform Cloud. */
+  readonly comment: string;
+}
+
+/** The outcome of applying a saved plan run. */
+export type RemoteApplyOutcome =
+  | { readonly kind: 'applied' }
+  /** The API refused (401, 403, 404): whether anything was applied is unknown. */
+  | { readonly kind: 'cannot-tell'; readonly reason: string }
+  /** The run cannot be applied or its apply failed (errored, canceled, discarded, not waiting for confirmation). */
+  | { readonly kind: 'failed'; readonly reason: string };
+
+/** Run states of a saved plan that waits for confirmation (run.mdx "Run States"). */
+const AWAITS_CONFIRMATION = ['planned_and_saved', 'planned', 'cost_estimated', 'policy_checked'];
+
+/**
+ * Applies exactly one saved plan run (run.mdx: `POST /runs/:run_id/actions/apply`, 202 when the apply is queued,
+ * 409 when the run is not paused for confirmation; then the run goes through `confirmed`, `apply_queued`,
+ * `applying` to `applied`, or ends `errored`, `canceled`, `discarded`). Never throws.
+ */
+export async function applyInTerraformCloud(options: RemoteApplyOptions): Promise<RemoteApplyOutcome> {
+  const { target, run, url } = options;
+  const name = `workspace ${target.organization}/${target.workspace}`;
+  const { call, pause } = apiClient(name, options);
+  const status = async () =>
+    String((await call(`reading run ${run}`, 'GET', `runs/${encodeURIComponent(run)}`)).data?.attributes?.status ?? '');
+  try {
+    const before = await status();
+    if (RUN_FAILED[before]) throw new Failed(`Terraform Cloud run ${run} of ${name} ${RUN_FAILED[before]} (${url})`);
+    if (!AWAITS_CONFIRMATION.includes(before))
+      throw new Failed(
+        `Terraform Cloud run ${run} of ${name} is ${before || 'without a status'}, not a saved plan waiting for confirmation (${url})`,
+      );
+    options.progress?.(`confirming run ${run}`);
+    await call(`applying run ${run}`, 'POST', `runs/${encodeURIComponent(run)}/actions/apply`, {
+      comment: options.comment,
+    });
+    for (;;) {
+      const now = await status();
+      if (now === 'applied') return { kind: 'applied' };
+      if (RUN_FAILED[now]) throw new Failed(`Terraform Cloud run ${run} of ${name} ${RUN_FAILED[now]} (${url})`);
+      await pause(`the apply of run ${run} (${now || 'no status'})`);
+    }
+  } catch (e) {
+    if (e instanceof CannotTell) return { kind: 'cannot-tell', reason: `${e.message} (${url})` };
+    if (e instanceof Failed) return { kind: 'failed', reason: e.message };
+    return { kind: 'failed', reason: `Terraform Cloud (${target.hostname}): ${(e as Error).message} (${url})` };
   }
 }
 

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { deployWithResult, type DeployResult } from '../cli/deploy';
 import { planProject as planDocument, type PlanDocument, type PlanOptions } from '../cli/plan';
 import { renderPlanMarkdown } from '../cli/plan-markdown';
 import { terraformAvailability } from '../cli/terraform';
@@ -301,6 +302,90 @@ describe.skipIf(!available.ok)('remote plans through Terraform Cloud’s API (st
       'what Terraform Cloud would change cannot be told: no token for app.terraform.io (TF_TOKEN_app_terraform_io, TFE_TOKEN or terraform login)',
     );
   });
+
+  /** WHEN helper: `meshform deploy --auto-approve --allow gateway-readdress` against a runs stand-in. */
+  async function deployInCloud(
+    standIn: { refuse?: { step: StandInStep; status: 401 | 403 | 404 }; applyErrors?: string[] } = {},
+  ): Promise<{ result: DeployResult; output: string }> {
+    api = await terraformCloudPlanStandIn({
+      organization: 'acme',
+      token: TOKEN,
+      workspaces: Object.fromEntries(STACKS.map((s) => [s, { plan: plans[s] }])),
+      ...standIn,
+    });
+    process.env.TF_TOKEN_app_terraform_io = TOKEN;
+    const base = api.base;
+    let output = '';
+    const result = await deployWithResult({
+      ...online(),
+      allow: new Set(['gateway-readdress']),
+      terraformCloudBaseUrl: () => base,
+      terraformCloudPollMs: 5,
+      autoApprove: true,
+      confirm: async () => false,
+      write: (t) => (output += t.replace(/\x1b\[[0-9;]*m/g, '')),
+    });
+    return { result, output };
+  }
+
+  // run.mdx "Apply a Run": POST /runs/:run_id/actions/apply (202; 409 when not paused for confirmation)
+  it('deploy applies exactly the saved plan run of each stack, in dependency order', async () => {
+    const { result, output } = await deployInCloud();
+    expect(result.outcome).toBe('applied');
+    expect(result.exitCode).toBe(0);
+    const record = api!.record;
+    expect(record.runs.map((r) => r.attributes['save-plan'])).toEqual([true, true]);
+    const planned = Object.fromEntries(result.plan!.stacks.map((s) => [s.stack, s.remote!.run]));
+    // each stack's apply is the run the plan showed, after the stacks it depends on
+    expect(record.applies.map((a) => [a.workspace, a.run])).toEqual(
+      result
+        .plan!.stacks.slice()
+        .sort((a, b) => (a.dependsOn.includes(b.stack) ? 1 : b.dependsOn.includes(a.stack) ? -1 : 0))
+        .map((s) => [s.stack, planned[s.stack]]),
+    );
+    expect(
+      record.applies.every(
+        (a) => a.comment === `meshform deploy of ${a.workspace}, approved in plan run ${result.plan!.run}`,
+      ),
+    ).toBe(true);
+    expect(record.runs.map((r) => r.statuses.slice(-4))).toEqual([
+      ['confirmed', 'apply_queued', 'applying', 'applied'],
+      ['confirmed', 'apply_queued', 'applying', 'applied'],
+    ]);
+    expect(result.journal!.stacks).toEqual({ 'shop-east': 'applied', 'shop-west': 'applied' });
+    for (const s of result.plan!.stacks)
+      expect(output).toContain(`${s.stack}: apply of Terraform Cloud run ${s.remote!.run} (${s.remote!.url})`);
+    expect(output).toContain('deploy complete');
+  });
+
+  it('deploy stops at a run whose apply errored, with the run address, and records it', async () => {
+    const { result, output } = await deployInCloud({ applyErrors: ['shop-east'] });
+    expect(result.outcome).toBe('failed');
+    expect(result.exitCode).toBe(1);
+    const east = result.plan!.stacks.find((s) => s.stack === 'shop-east')!.remote!;
+    const reason = `Terraform Cloud run ${east.run} of workspace acme/shop-east errored (${east.url})`;
+    expect(result.journal!.failed).toEqual({ stack: 'shop-east', reason });
+    expect(result.journal!.stacks['shop-east']).toBe('failed');
+    expect(output).toContain(`shop-east: apply failed: ${reason}`);
+    // nothing after it was confirmed
+    expect(api!.record.applies.map((a) => a.workspace)).toEqual(['shop-east']);
+  });
+
+  it.each([401, 403, 404] as const)(
+    'deploy fails closed when Terraform Cloud answers %i to the apply: never counted as applied',
+    async (status) => {
+      const { result, output } = await deployInCloud({ refuse: { step: 'apply', status } });
+      expect(result.outcome).toBe('failed');
+      expect(result.exitCode).toBe(1);
+      expect(Object.values(result.journal!.stacks)).not.toContain('applied');
+      expect(result.journal!.failed!.reason).toMatch(
+        new RegExp(
+          `^whether it was applied cannot be told: Terraform Cloud answers HTTP ${status} to applying run run-\\d+ of workspace acme/shop-east: .*\\(http://127\\.0\\.0\\.1:\\d+/app/acme/workspaces/shop-east/runs/run-\\d+\\)$`,
+        ),
+      );
+      expect(output).toContain('shop-east: apply failed: whether it was applied cannot be told');
+    },
+  );
 
   it('the pull-request comment links each remote run', async () => {
     const remote = await planInCloud();

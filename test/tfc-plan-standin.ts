@@ -10,7 +10,10 @@
  * - `POST /api/v2/runs`, `GET /api/v2/runs/:id`: a run that moves one state per read, pending → plan_queued →
  *   planning → planned_and_finished (plan-only) or planned_and_saved (save-plan);
  * - `GET /api/v2/plans/:id/json-output`: 204 on the first read (not ready), then 307 to the archivist, which
- *   serves the plan JSON given for the workspace.
+ *   serves the plan JSON given for the workspace;
+ * - `POST /api/v2/runs/:id/actions/apply` (run.mdx "Apply a Run"): 202 for a saved plan run waiting for
+ *   confirmation (409 otherwise), after which the run moves one state per read, confirmed → apply_queued →
+ *   applying → applied (or errored, for a workspace listed in `applyErrors`).
  *
  * It answers 404 for a wrong token or an unknown workspace ("not found, or unauthorized"), and the status a
  * test asks for at one step (`refuse`).
@@ -27,7 +30,7 @@ export interface StandInWorkspace {
 }
 
 /** The steps a test can make the API refuse. */
-export type StandInStep = 'workspace' | 'configuration-version' | 'run' | 'json-output';
+export type StandInStep = 'workspace' | 'configuration-version' | 'run' | 'json-output' | 'apply';
 
 /** What the stand-in saw. */
 export interface StandInRecord {
@@ -39,6 +42,8 @@ export interface StandInRecord {
   readonly runs: { workspace: string; attributes: Record<string, unknown>; statuses: string[] }[];
   /** The uploaded archives, by configuration version id. */
   readonly uploads: Map<string, Buffer>;
+  /** Runs confirmed (apply action), in order: their workspace, run id and the comment sent. */
+  readonly applies: { workspace: string; run: string; comment?: string }[];
 }
 
 export interface TerraformCloudPlanStandIn {
@@ -53,11 +58,16 @@ export async function terraformCloudPlanStandIn(options: {
   token: string;
   workspaces: { [name: string]: StandInWorkspace };
   refuse?: { step: StandInStep; status: 401 | 403 | 404 };
+  /** Workspaces whose applies end `errored`. */
+  applyErrors?: string[];
 }): Promise<TerraformCloudPlanStandIn> {
-  const record: StandInRecord = { requests: [], configurationVersions: [], runs: [], uploads: new Map() };
+  const record: StandInRecord = { requests: [], configurationVersions: [], runs: [], uploads: new Map(), applies: [] };
   const ids = new Map(Object.keys(options.workspaces).map((name, i) => [`ws-${i}`, name]));
   const cvs = new Map<string, { workspace: string; status: string; uploaded: boolean }>();
-  const runs = new Map<string, { workspace: string; save: boolean; step: number; statuses: string[] }>();
+  const runs = new Map<
+    string,
+    { workspace: string; save: boolean; step: number; statuses: string[]; applyStep?: number }
+  >();
   let archivistBase = '';
   let count = 0;
   const jsonReads = new Map<string, number>();
@@ -173,7 +183,12 @@ export async function terraformCloudPlanStandIn(options: {
         const run = runs.get(m[1]!);
         if (!run) return notFound();
         const states = ['pending', 'plan_queued', 'planning', run.save ? 'planned_and_saved' : 'planned_and_finished'];
-        const status = states[Math.min(run.step++, states.length - 1)]!;
+        const applying = ['confirmed', 'apply_queued', 'applying'];
+        const applied = options.applyErrors?.includes(run.workspace) ? 'errored' : 'applied';
+        const status =
+          run.applyStep === undefined
+            ? states[Math.min(run.step++, states.length - 1)]!
+            : [...applying, applied][Math.min(run.applyStep++, applying.length)]!;
         if (run.statuses[run.statuses.length - 1] !== status) run.statuses.push(status);
         return send(200, {
           data: {
@@ -183,6 +198,23 @@ export async function terraformCloudPlanStandIn(options: {
             relationships: { plan: { data: { id: `plan-${m[1]!.slice(4)}`, type: 'plans' } } },
           },
         });
+      }
+      if (req.method === 'POST' && (m = url.match(/^\/api\/v2\/runs\/(run-\d+)\/actions\/apply$/))) {
+        if (refused('apply')) return;
+        const run = runs.get(m[1]!);
+        if (!run) return notFound();
+        // only a saved plan run waiting for confirmation can be applied, once
+        if (run.statuses[run.statuses.length - 1] !== 'planned_and_saved' || run.applyStep !== undefined)
+          return send(409, { errors: [{ status: '409', title: 'transition not allowed' }] });
+        run.applyStep = 0;
+        record.applies.push({
+          workspace: run.workspace,
+          run: m[1]!,
+          ...(typeof (body as { comment?: unknown } | undefined)?.comment === 'string'
+            ? { comment: (body as unknown as { comment: string }).comment }
+            : {}),
+        });
+        return send(202);
       }
       if (req.method === 'GET' && (m = url.match(/^\/api\/v2\/plans\/plan-(\d+)\/json-output$/))) {
         if (refused('json-output')) return;
