@@ -86,7 +86,7 @@ describe('certificate authority settings, checked at synth', () => {
     [
       'a zero lifetime',
       { rootValidityDays: 0 },
-      '[shop] rootValidityDays must be a whole number of at least 1: 0. Fix: use 1 or more',
+      '[shop] rootValidityDays must be a whole number from 1 to 36500: 0. Fix: use a whole number from 1 to 36500',
     ],
     [
       'a root id that is not one',

@@ -241,7 +241,7 @@ app.synth();
     expect(broken[0]!.trust).toEqual({
       ok: false,
       note: "aws-us-east and aws-vms do not trust each other's certificates",
-      fix: 'run meshform ca status and renew the datacenter that fails (meshform ca rotate --intermediate <dc>)',
+      fix: 'run npx meshform ca status and renew the datacenter that fails (npx meshform ca rotate --intermediate <dc>)',
     });
   });
 

@@ -202,7 +202,7 @@ describe('meshform deploy', () => {
       expect(first.stdout).toContain('a: applied');
       expect(first.stdout).toContain('b: apply failed');
       expect(first.stdout).toContain(
-        'stopped here; fix the cause and run meshform deploy again to continue with the remaining stacks',
+        'stopped here; fix the cause and run npx meshform deploy again to continue with the remaining stacks',
       );
       expect(first.stdout).not.toContain('c: applied');
       expect(resourcesIn(p.state('a'))).toEqual(['terraform_data.marker']);

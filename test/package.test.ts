@@ -368,7 +368,7 @@ describe('the packed meshform package in a fresh cdktf app', () => {
       './package.json': './package.json',
     });
     expect(manifest.bin).toEqual({ meshform: 'bin/meshform.js' });
-    expect(Object.keys(manifest.dependencies).sort()).toEqual(['hcl2-parser', 'node-forge', 'yaml']);
+    expect(Object.keys(manifest.dependencies).sort()).toEqual(['commander', 'hcl2-parser', 'node-forge', 'yaml']);
     expect(manifest.peerDependencies).toEqual({
       '@cdktf/provider-aws': '^20.1.0',
       '@cdktf/provider-helm': '^12.1.2',
