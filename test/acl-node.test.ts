@@ -5,15 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileMeshCa } from '../cli/ca';
 import { REPLICATION_POLICY } from '../constructs/private/acl';
 import { parseHcl } from '../constructs/private/hcl';
-import {
-  HostRole,
-  KubernetesCluster,
-  KubernetesDatacenter,
-  Mesh,
-  SecretStore,
-  VmDatacenter,
-  VmHosts,
-} from '../index';
+import { HostRole, KubernetesCluster, KubernetesDatacenter, Mesh, SecretStore, VmDatacenter, VmHosts } from '../index';
 import fixture from './fixtures/consul-acl-replication.json';
 import { FakeConsul, ownHostRoot, runNode } from './host-support';
 import { awsVmHosts, awsVmPrimary, resources, synth, tempDir } from './support';
