@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { APPLIED_OUTPUT, AppliedRecord } from '../constructs/private/mesh-manifest';
+import { tokenVariable } from '../constructs/private/terraform-cloud-api';
 import { pullState, TerraformEnvironment } from './terraform';
 import { terraformCloudBaseUrl } from './terraform-cloud-plan';
 import type { StackPlanSummary } from './terraform-plan';
@@ -133,11 +134,6 @@ export function terraformCloudToken(hostname: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The variable Terraform reads a host's token from: TF_TOKEN_app_terraform_io for app.terraform.io. */
-export function tokenVariable(hostname: string): string {
-  return `TF_TOKEN_${hostname.replace(/-/g, '__').replace(/\./g, '_')}`;
 }
 
 interface JsonApi {

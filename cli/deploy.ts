@@ -26,7 +26,8 @@ import { Interruption, RunGuard } from './signals';
 import { cacheDirectory, withProjectLockAsync } from './synth';
 import { StackWorkspace, TerraformEnvironment, terraformDiagnostics, terraformError } from './terraform';
 import { isEmptyPlan } from './terraform-plan';
-import { terraformCloudToken, tokenVariable } from './applied';
+import { tokenVariable } from '../constructs/private/terraform-cloud-api';
+import { terraformCloudToken } from './applied';
 import { applyInTerraformCloud, terraformCloudBaseUrl } from './terraform-cloud-plan';
 
 /** What a deploy did to a stack. */

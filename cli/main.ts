@@ -36,7 +36,7 @@ import { CliError, MESHFORM, style } from './output';
 import { planWithSynthesis, Progress } from './plan';
 import { renderPlanMarkdown } from './plan-markdown';
 import { nextStep, renderPlanText } from './plan-render';
-import { ownHostSecrets, secretsAsShellExports, secretsAsTfvars, secretValues } from './secrets';
+import { ownHostSecrets, secretsAsShellExports, secretsAsTfvars, secretValues, settleSecretsVersions } from './secrets';
 import { pushSecrets, renderPushReport } from './secrets-push';
 import { renderSynthSummary, synthDocument } from './summary';
 import { readCdktfConfig, readSynthOutput } from './synth';
@@ -573,9 +573,8 @@ function program(outcome: { result?: number | Promise<number> }, detailedExitCod
         // the CA commands run where the root key is: each write they make reaches the shared store when it completes
         store.connect(mesh.mesh, mesh.secretStore, { writable: true });
         const report = run(o, mesh, store);
-        // a rotation changes what the datacenters hold: their secrets versions are settled here, where the store is
-        // written, so that a run that only reads the store (a pipeline) finds them recorded
-        if (sub === 'rotate') secretValues(store, mesh);
+        // a rotation changes what the datacenters hold
+        if (sub === 'rotate') settleSecretsVersions(store, mesh);
         if (o.json) printJson(report.json);
         else process.stdout.write(report.text);
         outcome.result = typeof report.json.exitCode === 'number' ? report.json.exitCode : 0;

@@ -24,8 +24,8 @@ import {
   StackBackendJson,
   StateReading,
   terraformCloudToken,
-  tokenVariable,
 } from './applied';
+import { tokenVariable } from '../constructs/private/terraform-cloud-api';
 import { CliError } from './output';
 import { evaluateGates, Gate, UnreadableRecord, unevaluableGates } from './gates';
 import { secretVariables } from './secrets';

@@ -56,6 +56,15 @@ export function secretValues(store: SecretStore, mesh: MeshManifest): { variable
   return [...secrets, ...versions];
 }
 
+/**
+ * Records each datacenter's secrets version for what the store holds now. Called where the store is written (a
+ * synthesis that issues, `ca rotate`), so that a run that only reads the store (a pipeline) finds every version
+ * recorded and never needs to write.
+ */
+export function settleSecretsVersions(store: SecretStore, mesh: MeshManifest): void {
+  secretValues(store, mesh);
+}
+
 function noClientApiCertificate(datacenter: string): CliError {
   return new CliError(`no client API certificate of ${datacenter} in the store: run ${MESHFORM} synth to issue it`);
 }

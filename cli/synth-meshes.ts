@@ -15,7 +15,7 @@ import {
   unattendedRootChosen,
 } from './ca';
 import { CliError, style } from './output';
-import { secretValues } from './secrets';
+import { settleSecretsVersions } from './secrets';
 import { StoreStatus } from './summary';
 import { readCdktfConfig, SynthResult, synthesize } from './synth';
 
@@ -161,9 +161,7 @@ export function synthesizeMeshes(
           ...reconcileMeshCa(store, m, passphrases(), undefined, creation),
         ];
         recordSynthesized(store, m);
-        // settle each datacenter's secrets version here, where the store is written: a run that only reads it
-        // (a pipeline) then finds every version recorded and never needs to write
-        secretValues(store, m);
+        settleSecretsVersions(store, m);
         stores.push({ mesh: m.mesh, created, certificates, ...store.info(m.mesh) });
       }
     }),

@@ -435,43 +435,35 @@ export class CaMaterial {
     options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date },
     extendedKeyUsage?: readonly ('serverAuth' | 'clientAuth')[],
   ): void {
-    this.lock(() => this.issueLeafLocked(dc, stem, names, options, extendedKeyUsage));
-  }
-
-  private issueLeafLocked(
-    dc: string,
-    stem: 'server' | 'client-api',
-    names: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] },
-    options: { keyAlgorithm: KeyAlgorithm; validityDays: number; crossChain?: string; now?: Date },
-    extendedKeyUsage?: readonly ('serverAuth' | 'clientAuth')[],
-  ): void {
-    const now = options.now ?? new Date();
-    const intermediate = this.intermediate(dc)!;
-    const key = generateKey(options.keyAlgorithm);
-    const leaf = issueCertificate({
-      commonName: names.dnsNames[0]!,
-      publicKey: key.publicKey,
-      issuer: { certificatePem: intermediate.certificatePem, privateKey: readPrivateKey(intermediate.keyPem) },
-      notBefore: new Date(now.getTime() - BACKDATE),
-      notAfter: new Date(
-        Math.min(
-          now.getTime() + options.validityDays * DAY,
-          certificateFacts(intermediate.certificatePem).notAfter.getTime(),
+    this.lock(() => {
+      const now = options.now ?? new Date();
+      const intermediate = this.intermediate(dc)!;
+      const key = generateKey(options.keyAlgorithm);
+      const leaf = issueCertificate({
+        commonName: names.dnsNames[0]!,
+        publicKey: key.publicKey,
+        issuer: { certificatePem: intermediate.certificatePem, privateKey: readPrivateKey(intermediate.keyPem) },
+        notBefore: new Date(now.getTime() - BACKDATE),
+        notAfter: new Date(
+          Math.min(
+            now.getTime() + options.validityDays * DAY,
+            certificateFacts(intermediate.certificatePem).notAfter.getTime(),
+          ),
         ),
-      ),
-      dnsNames: names.dnsNames,
-      ipAddresses: names.ipAddresses,
-      ...(extendedKeyUsage ? { extendedKeyUsage } : {}),
-    });
-    // the datacenter's files are replaced as one unit: the other certificates and keys stay as they are
-    replaceDirectory(this.dcDir(dc), (dir, previous) => {
-      copyFiles(
-        previous,
-        dir,
-        DATACENTER_FILES.filter((name) => name !== `${stem}.pem` && name !== `${stem}-key.pem`),
-      );
-      put(dir, `${stem}-key.pem`, privateKeyPem(key.privateKey));
-      put(dir, `${stem}.pem`, `${leaf}${intermediate.certificatePem}${options.crossChain ?? ''}`, 0o644);
+        dnsNames: names.dnsNames,
+        ipAddresses: names.ipAddresses,
+        ...(extendedKeyUsage ? { extendedKeyUsage } : {}),
+      });
+      // the datacenter's files are replaced as one unit: the other certificates and keys stay as they are
+      replaceDirectory(this.dcDir(dc), (dir, previous) => {
+        copyFiles(
+          previous,
+          dir,
+          DATACENTER_FILES.filter((name) => name !== `${stem}.pem` && name !== `${stem}-key.pem`),
+        );
+        put(dir, `${stem}-key.pem`, privateKeyPem(key.privateKey));
+        put(dir, `${stem}.pem`, `${leaf}${intermediate.certificatePem}${options.crossChain ?? ''}`, 0o644);
+      });
     });
   }
 

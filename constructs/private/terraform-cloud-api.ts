@@ -52,9 +52,14 @@ export class TerraformCloudError extends Error {
   }
 }
 
+/** The variable Terraform reads a host's token from: TF_TOKEN_app_terraform_io for app.terraform.io. */
+export function tokenVariable(hostname: string): string {
+  return `TF_TOKEN_${hostname.replace(/-/g, '__').replace(/\./g, '_').replace(/:/g, '_')}`;
+}
+
 /** The environment variables a token for `hostname` is read from, in order. */
 export function tokenVariables(hostname: string): string[] {
-  return [`TF_TOKEN_${hostname.replace(/\./g, '_').replace(/-/g, '__').replace(/:/g, '_')}`, 'TFE_TOKEN'];
+  return [tokenVariable(hostname), 'TFE_TOKEN'];
 }
 
 /** `workspace shop-east` or `variable set "meshform"` in organization acme. */
