@@ -100,6 +100,8 @@ export interface ResolvedMeshTraffic {
 const MESH_SYMBOL = Symbol.for('meshform.Mesh');
 /** Apps whose validation checks their meshes (once per app). */
 const APP_CHECKED = new WeakSet<IConstruct>();
+/** Every mesh created in each app (root construct), so that checking whether all are prepared walks no tree. */
+const MESHES_OF = new WeakMap<IConstruct, Mesh[]>();
 
 /** A Mesh's scope: a construct (the App), refused with a clear error otherwise. */
 function meshScope(scope: unknown, id: unknown): Construct {
@@ -265,6 +267,9 @@ export class Mesh extends Construct {
     // An app whose meshes have no stack at all (e.g. a mesh with no datacenter) synthesizes no mesh stack, so
     // nothing else would check them: the app checks them before it writes its manifest.
     const root = this.node.root;
+    const meshes = MESHES_OF.get(root) ?? [];
+    meshes.push(this);
+    MESHES_OF.set(root, meshes);
     if (!APP_CHECKED.has(root)) {
       APP_CHECKED.add(root);
       root.node.addValidation({ validate: () => (Mesh.prepareAll(root), []) });
@@ -277,6 +282,9 @@ export class Mesh extends Construct {
    * @internal
    */
   public static prepareAll(root: IConstruct): void {
+    // every stack of the app calls this as it is prepared: once every mesh ever created in the app is prepared
+    // there is nothing left to find (walking the whole tree once per stack grows with stacks × constructs)
+    if ((MESHES_OF.get(root) ?? []).every((mesh) => mesh.prepared)) return;
     for (const mesh of root.node.findAll().filter((c): c is Mesh => Mesh.isMesh(c))) mesh.prepare();
   }
 

@@ -77,19 +77,39 @@ function shortStack(error: Error, frames: readonly NodeJS.CallSite[]): string {
 }
 
 /**
+ * `Error.captureStackTrace` capped at SHORT_STACK_FRAMES frames: cdktf lifts `Error.stackTraceLimit` to infinity
+ * around each capture, so the cap sits in the capture itself.
+ */
+function captureShortStackTrace(target: object, below?: Parameters<typeof Error.captureStackTrace>[1]): void {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = Math.min(limit, SHORT_STACK_FRAMES);
+  try {
+    // frames from `below` up are left out (this function among them); without it, from this function up
+    originalCaptureStackTrace(target, below ?? captureShortStackTrace);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+const originalCaptureStackTrace = Error.captureStackTrace.bind(Error);
+
+/**
  * Runs `fn` with short stack traces for the cdktf tokens it creates. cdktf records the whole stack of every token
- * it makes (each resource's output references too) only to quote it in an error message; formatting a deep stack
- * through source maps (tsx turns them on) costs more than the rest of a resource's creation. Within `fn` a stack
- * is formatted without source maps and keeps its innermost frames. The previous formatter is restored after, so
- * an error thrown inside and read later is formatted as usual; synthesized output does not change.
+ * it makes (each resource's output references too, five per Kubernetes manifest) only to quote it in an error
+ * message; capturing a deep stack and formatting it through source maps (tsx turns them on) costs more than the
+ * rest of a resource's creation. Within `fn` a stack is captured to its innermost SHORT_STACK_FRAMES frames and
+ * formatted without source maps. The previous capture and formatter are restored after, so an error thrown
+ * inside and read later is formatted as usual; synthesized output does not change.
  */
 export function withShortTokenStacks<T>(fn: () => T): T {
   const previous = Error.prepareStackTrace;
   if (previous === shortStack) return fn();
+  const previousCapture = Error.captureStackTrace;
   Error.prepareStackTrace = shortStack;
+  Error.captureStackTrace = captureShortStackTrace;
   try {
     return fn();
   } finally {
     Error.prepareStackTrace = previous;
+    Error.captureStackTrace = previousCapture;
   }
 }
