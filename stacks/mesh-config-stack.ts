@@ -1,4 +1,4 @@
-import { Manifest } from '@cdktf/provider-kubernetes/lib/manifest';
+import { Manifest, type ManifestConfig } from '@cdktf/provider-kubernetes/lib/manifest';
 import { Construct } from 'constructs';
 import { bindClusterAccess, ClusterConnection } from '../constructs/private/kubernetes-access';
 import { terraformLiteral } from '../constructs/private/engine';
@@ -55,7 +55,7 @@ export class MeshConfigStack extends MeshStack {
       { helm: false },
     );
     this.entries = new ResourceSet(this, (scope, resourceId, resource) => {
-      new Manifest(scope, resourceId, {
+      new ConfigEntryManifest(scope, resourceId, {
         // the config entries' user text (descriptions, filters, regexes, header values) stays literal data
         manifest: terraformLiteral(resource.manifest),
         // the controller writes status; Terraform owns the spec
@@ -75,5 +75,39 @@ export class MeshConfigStack extends MeshStack {
    */
   public updateResources(ids: readonly string[], resources: readonly MeshConfigResource[]): void {
     this.entries.update(ids, new Map(resources.map((r) => [r.id, r])));
+  }
+}
+
+/**
+ * A config entry's custom resource: a Manifest (aspects, overrides and escape hatches see one) whose manifest,
+ * literal data, its stack hands cdktf as a placeholder while it is written (`MeshStack._deferLiteral`),
+ * unless the manifest was replaced or an override reaches into it.
+ */
+class ConfigEntryManifest extends Manifest {
+  /** The manifest given at creation, while it is the resource's manifest. */
+  private literal?: unknown;
+
+  constructor(scope: Construct, id: string, config: ManifestConfig) {
+    super(scope, id, config);
+    this.literal = config.manifest;
+  }
+
+  public override get manifest(): { [key: string]: any } {
+    return super.manifest;
+  }
+
+  public override set manifest(value: { [key: string]: any }) {
+    this.literal = undefined;
+    super.manifest = value;
+  }
+
+  protected override synthesizeAttributes(): { [name: string]: any } {
+    const attributes = super.synthesizeAttributes();
+    const stack = this.cdktfStack;
+    if (this.literal !== undefined && !('manifest' in this.rawOverrides) && stack instanceof MeshStack) {
+      const placeholder = stack._deferLiteral(this, 'manifest', this.literal);
+      if (placeholder !== undefined) attributes.manifest = placeholder;
+    }
+    return attributes;
   }
 }

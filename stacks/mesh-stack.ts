@@ -2,9 +2,12 @@ import { Construct, IConstruct } from 'constructs';
 import {
   App,
   Aspects,
+  copyLiteral,
   DISABLE_STACK_TRACE_IN_METADATA,
   type IAspect,
   type ISynthesisSession,
+  isTerraformLiteral,
+  type TerraformResource,
   TerraformStack,
   withShortTokenStacks,
 } from '../constructs/private/engine';
@@ -50,6 +53,10 @@ export interface MeshStackProps {
  */
 export abstract class MeshStack extends TerraformStack {
   private readonly hooks: MeshStackHooks;
+  /** While the stack is prepared or written: the literal attribute values handed to cdktf as placeholders. */
+  private deferred?: DeferredLiteral[];
+  /** Whether `addOverride` was called on the stack (its overrides may reach into any resource). */
+  private overridden = false;
 
   protected constructor(scope: Construct, id: string, props: MeshStackProps) {
     super(scope, id);
@@ -75,8 +82,67 @@ export abstract class MeshStack extends TerraformStack {
   public override prepareStack(): void {
     this.hooks.beforeSynth?.();
     // resolving creates tokens: their stacks are only for cdktf's error messages
-    withShortTokenStacks(() => super.prepareStack());
+    withShortTokenStacks(() => this.deferringLiterals(() => super.prepareStack()));
   }
+
+  public override toTerraform(): any {
+    const deferred: DeferredLiteral[] = [];
+    const tf = this.deferringLiterals(() => super.toTerraform(), deferred);
+    for (const d of deferred) {
+      const attributes = tf.resource?.[d.type]?.[d.id];
+      if (attributes === undefined) continue; // a resource moved away writes no block
+      if (attributes[d.attribute] !== d.placeholder)
+        throw new Error(`meshform: ${d.type}.${d.id}: ${d.attribute} was changed while the stack was written`);
+      attributes[d.attribute] = copyLiteral(d.value);
+    }
+    return tf;
+  }
+
+  public override addOverride(path: string, value: any): void {
+    this.overridden = true;
+    super.addOverride(path, value);
+  }
+
+  /**
+   * The placeholder `resource` of this stack hands cdktf for its attribute `attribute` (its Terraform name)
+   * while the stack is prepared or written, when the attribute holds `value`, literal data
+   * (`isTerraformLiteral`) that no override of the stack reaches; undefined otherwise (the value goes as it is).
+   * The placeholder is put back in the resolved configuration. cdktf resolves every attribute three times
+   * (prepare, each resource, the whole stack) and literal data comes out of each unchanged, so a large one (a
+   * config entry's manifest) is walked once, to copy it, instead.
+   * @internal
+   */
+  public _deferLiteral(resource: TerraformResource, attribute: string, value: unknown): string | undefined {
+    if (!this.deferred || this.overridden || !isTerraformLiteral(value)) return undefined;
+    const placeholder = `meshform-literal-${this.deferred.length}`;
+    this.deferred.push({
+      type: resource.terraformResourceType,
+      id: resource.friendlyUniqueId,
+      attribute,
+      value,
+      placeholder,
+    });
+    return placeholder;
+  }
+
+  private deferringLiterals<T>(fn: () => T, deferred: DeferredLiteral[] = []): T {
+    const previous = this.deferred;
+    this.deferred = deferred;
+    try {
+      return fn();
+    } finally {
+      this.deferred = previous;
+    }
+  }
+}
+
+/** A literal attribute value handed to cdktf as a placeholder while a stack is written. */
+interface DeferredLiteral {
+  readonly type: string;
+  readonly id: string;
+  readonly attribute: string;
+  readonly value: unknown;
+  readonly placeholder: string;
 }
 
 /**

@@ -35,7 +35,7 @@ export {
   Tokenization,
 } from 'cdktf';
 
-import { DefaultTokenResolver, StringConcat, Tokenization } from 'cdktf';
+import { DefaultTokenResolver, StringConcat, Token, Tokenization } from 'cdktf';
 import type { IConstruct } from 'constructs';
 
 /**
@@ -50,15 +50,71 @@ export function escapeTerraformTemplate(text: string): string {
  * Makes literal data safe as Terraform JSON: every string (and every object key) escaped with
  * `escapeTerraformTemplate`, numbers, booleans and null as they are. The one step for user text that reaches
  * Terraform as data (resource attributes, locals, manifests, chart values): quotes and backslashes stay data
- * because the data stays JSON, never text inside an expression.
+ * because the data stays JSON, never text inside an expression. Each object and array it builds with no token
+ * anywhere inside is remembered as such (`isTerraformLiteral`): resolving it would change nothing.
  */
 export function terraformLiteral<T>(value: T): T {
   if (typeof value === 'string') return escapeTerraformTemplate(value) as T;
-  if (Array.isArray(value)) return value.map((v) => terraformLiteral(v)) as T;
+  if (Array.isArray(value)) {
+    const out = value.map((v) => terraformLiteral(v));
+    if (out.every(isLiteralValue)) LITERALS.add(out);
+    return out as T;
+  }
   if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [escapeTerraformTemplate(k), terraformLiteral(v)]),
-    ) as T;
+    let literal = true;
+    const out = Object.fromEntries(
+      Object.entries(value).map(([k, v]) => {
+        const entry = [escapeTerraformTemplate(k), terraformLiteral(v)] as const;
+        literal &&= isLiteralString(entry[0]) && isLiteralValue(entry[1]);
+        return entry;
+      }),
+    );
+    if (literal) LITERALS.add(out);
+    return out as T;
+  }
+  return value;
+}
+
+/** The objects and arrays `terraformLiteral` built with no token inside. */
+const LITERALS = new WeakSet<object>();
+
+/**
+ * True for a string no token hides in: no token marker, nothing cdktf would read as an encoded number
+ * (its pattern: digits, an `e`, digits). A false negative only costs a resolution.
+ */
+function isLiteralString(text: string): boolean {
+  return !text.includes('TfToken[') && !/[-\d.+]e[-\d.eE+]/.test(text);
+}
+
+function isLiteralValue(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+      return isLiteralString(value);
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && !Token.isUnresolved(value);
+    case 'object':
+      return value === null || LITERALS.has(value);
+    default:
+      return false;
+  }
+}
+
+/**
+ * True when `value` is an object or array `terraformLiteral` built with no token anywhere inside: plain JSON
+ * data that cdktf's resolution returns unchanged, so a stack may hand it to cdktf as a placeholder and put it
+ * back in the resolved configuration (`MeshStack`), instead of having cdktf walk it at every resolution.
+ */
+export function isTerraformLiteral(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && LITERALS.has(value);
+}
+
+/** A copy of literal JSON data (objects and arrays copied, scalars as they are). */
+export function copyLiteral<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v) => copyLiteral(v)) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copyLiteral(v)])) as T;
   }
   return value;
 }
@@ -68,7 +124,7 @@ export function resolveTokens<T>(scope: IConstruct, value: T): T {
   return Tokenization.resolve(value, { scope, resolver: new DefaultTokenResolver(new StringConcat()) }) as T;
 }
 
-/** How many frames a token created under `withShortTokenStacks` keeps. */
+/** How many frames a stack formatted under `withShortTokenStacks` keeps. */
 const SHORT_STACK_FRAMES = 10;
 
 /** Formats a stack as V8 does, without source maps, keeping the innermost frames. */
@@ -77,35 +133,33 @@ function shortStack(error: Error, frames: readonly NodeJS.CallSite[]): string {
 }
 
 /**
- * `Error.captureStackTrace` capped at SHORT_STACK_FRAMES frames: cdktf lifts `Error.stackTraceLimit` to infinity
- * around each capture, so the cap sits in the capture itself.
+ * `Error.captureStackTrace` inside `withShortTokenStacks`: a capture asking for more than SHORT_STACK_FRAMES
+ * frames (cdktf lifts `Error.stackTraceLimit` to infinity to record each token's creation stack) records none;
+ * any other is left to V8.
  */
-function captureShortStackTrace(target: object, below?: Parameters<typeof Error.captureStackTrace>[1]): void {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = Math.min(limit, SHORT_STACK_FRAMES);
-  try {
-    // frames from `below` up are left out (this function among them); without it, from this function up
-    originalCaptureStackTrace(target, below ?? captureShortStackTrace);
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+function captureTokenStackTrace(target: object, below?: Parameters<typeof Error.captureStackTrace>[1]): void {
+  if (Error.stackTraceLimit > SHORT_STACK_FRAMES) return;
+  // frames from `below` up are left out (this function among them); without it, from this function up
+  originalCaptureStackTrace(target, below ?? captureTokenStackTrace);
 }
 const originalCaptureStackTrace = Error.captureStackTrace.bind(Error);
 
 /**
- * Runs `fn` with short stack traces for the cdktf tokens it creates. cdktf records the whole stack of every token
- * it makes (each resource's output references too, five per Kubernetes manifest) only to quote it in an error
- * message; capturing a deep stack and formatting it through source maps (tsx turns them on) costs more than the
- * rest of a resource's creation. Within `fn` a stack is captured to its innermost SHORT_STACK_FRAMES frames and
- * formatted without source maps. The previous capture and formatter are restored after, so an error thrown
- * inside and read later is formatted as usual; synthesized output does not change.
+ * Runs `fn` without the stack traces cdktf records for the tokens it creates. cdktf records the whole stack of
+ * every token it makes (each resource's output references too, five per Kubernetes manifest) only to quote it
+ * in an error message, if that token fails to resolve; capturing a deep stack and formatting it through source
+ * maps (tsx turns them on) costs more than the rest of a resource's creation, and even ten frames cost as much
+ * as the resource. Within `fn` such a capture records no frame (cdktf's message then names the token's path
+ * only), and any other stack is formatted without source maps with its innermost SHORT_STACK_FRAMES frames.
+ * The previous capture and formatter are restored after, so an error thrown inside and read later is
+ * formatted as usual; synthesized output does not change.
  */
 export function withShortTokenStacks<T>(fn: () => T): T {
   const previous = Error.prepareStackTrace;
   if (previous === shortStack) return fn();
   const previousCapture = Error.captureStackTrace;
   Error.prepareStackTrace = shortStack;
-  Error.captureStackTrace = captureShortStackTrace;
+  Error.captureStackTrace = captureTokenStackTrace;
   try {
     return fn();
   } finally {
