@@ -1,4 +1,4 @@
-import { Manifest, type ManifestConfig } from '@cdktf/provider-kubernetes/lib/manifest';
+import { Manifest } from '@cdktf/provider-kubernetes/lib/manifest';
 import { Construct } from 'constructs';
 import { bindClusterAccess, ClusterConnection } from '../constructs/private/kubernetes-access';
 import { terraformLiteral } from '../constructs/private/engine';
@@ -79,35 +79,19 @@ export class MeshConfigStack extends MeshStack {
 }
 
 /**
- * A config entry's custom resource: a Manifest (aspects, overrides and escape hatches see one) whose manifest,
- * literal data, its stack hands cdktf as a placeholder while it is written (`MeshStack._deferLiteral`),
- * unless the manifest was replaced or an override reaches into it.
+ * A config entry's custom resource: a Manifest (aspects, overrides and escape hatches see one) whose Terraform
+ * block, literal data unless something put a token in it, its stack hands cdktf as a placeholder while it is
+ * written (`MeshStack._deferLiteralBlock`).
  */
 class ConfigEntryManifest extends Manifest {
-  /** The manifest given at creation, while it is the resource's manifest. */
-  private literal?: unknown;
-
-  constructor(scope: Construct, id: string, config: ManifestConfig) {
-    super(scope, id, config);
-    this.literal = config.manifest;
-  }
-
-  public override get manifest(): { [key: string]: any } {
-    return super.manifest;
-  }
-
-  public override set manifest(value: { [key: string]: any }) {
-    this.literal = undefined;
-    super.manifest = value;
-  }
-
-  protected override synthesizeAttributes(): { [name: string]: any } {
-    const attributes = super.synthesizeAttributes();
+  public override toTerraform(): any {
+    const fragment = super.toTerraform();
     const stack = this.cdktfStack;
-    if (this.literal !== undefined && !('manifest' in this.rawOverrides) && stack instanceof MeshStack) {
-      const placeholder = stack._deferLiteral(this, 'manifest', this.literal);
-      if (placeholder !== undefined) attributes.manifest = placeholder;
+    const byId = fragment.resource?.[this.terraformResourceType];
+    if (byId?.[this.friendlyUniqueId] !== undefined && stack instanceof MeshStack) {
+      const placeholder = stack._deferLiteralBlock(this, byId[this.friendlyUniqueId]);
+      if (placeholder !== undefined) byId[this.friendlyUniqueId] = placeholder;
     }
-    return attributes;
+    return fragment;
   }
 }

@@ -6,7 +6,7 @@ import {
   DISABLE_STACK_TRACE_IN_METADATA,
   type IAspect,
   type ISynthesisSession,
-  isTerraformLiteral,
+  isLiteralData,
   type TerraformResource,
   TerraformStack,
   withShortTokenStacks,
@@ -53,7 +53,7 @@ export interface MeshStackProps {
  */
 export abstract class MeshStack extends TerraformStack {
   private readonly hooks: MeshStackHooks;
-  /** While the stack is prepared or written: the literal attribute values handed to cdktf as placeholders. */
+  /** While the stack is prepared or written: the literal resource blocks handed to cdktf as placeholders. */
   private deferred?: DeferredLiteral[];
   /** Whether `addOverride` was called on the stack (its overrides may reach into any resource). */
   private overridden = false;
@@ -89,11 +89,9 @@ export abstract class MeshStack extends TerraformStack {
     const deferred: DeferredLiteral[] = [];
     const tf = this.deferringLiterals(() => super.toTerraform(), deferred);
     for (const d of deferred) {
-      const attributes = tf.resource?.[d.type]?.[d.id];
-      if (attributes === undefined) continue; // a resource moved away writes no block
-      if (attributes[d.attribute] !== d.placeholder)
-        throw new Error(`meshform: ${d.type}.${d.id}: ${d.attribute} was changed while the stack was written`);
-      attributes[d.attribute] = copyLiteral(d.value);
+      if (tf.resource?.[d.type]?.[d.id] !== d.placeholder)
+        throw new Error(`meshform: ${d.type}.${d.id} was changed while its stack was written`);
+      tf.resource[d.type][d.id] = copyLiteral(d.block);
     }
     return tf;
   }
@@ -104,24 +102,18 @@ export abstract class MeshStack extends TerraformStack {
   }
 
   /**
-   * The placeholder `resource` of this stack hands cdktf for its attribute `attribute` (its Terraform name)
-   * while the stack is prepared or written, when the attribute holds `value`, literal data
-   * (`isTerraformLiteral`) that no override of the stack reaches; undefined otherwise (the value goes as it is).
-   * The placeholder is put back in the resolved configuration. cdktf resolves every attribute three times
-   * (prepare, each resource, the whole stack) and literal data comes out of each unchanged, so a large one (a
-   * config entry's manifest) is walked once, to copy it, instead.
+   * The placeholder `resource` of this stack hands cdktf for its whole Terraform block `block` (what its
+   * `toTerraform` made, overrides included) while the stack is prepared or written, when the block is literal
+   * data (`isLiteralData`: no token inside) and no override of the stack can reach into it; undefined otherwise
+   * (the block goes as it is). The stack puts the block back in its resolved configuration. cdktf resolves each
+   * resource three times (prepare, the resource, the whole stack) and literal data comes out of each unchanged,
+   * so a large block (a config entry's manifest) is checked and copied once instead.
    * @internal
    */
-  public _deferLiteral(resource: TerraformResource, attribute: string, value: unknown): string | undefined {
-    if (!this.deferred || this.overridden || !isTerraformLiteral(value)) return undefined;
+  public _deferLiteralBlock(resource: TerraformResource, block: unknown): string | undefined {
+    if (!this.deferred || this.overridden || !isLiteralData(block)) return undefined;
     const placeholder = `meshform-literal-${this.deferred.length}`;
-    this.deferred.push({
-      type: resource.terraformResourceType,
-      id: resource.friendlyUniqueId,
-      attribute,
-      value,
-      placeholder,
-    });
+    this.deferred.push({ type: resource.terraformResourceType, id: resource.friendlyUniqueId, block, placeholder });
     return placeholder;
   }
 
@@ -136,12 +128,11 @@ export abstract class MeshStack extends TerraformStack {
   }
 }
 
-/** A literal attribute value handed to cdktf as a placeholder while a stack is written. */
+/** A resource's literal Terraform block, handed to cdktf as a placeholder while its stack is written. */
 interface DeferredLiteral {
   readonly type: string;
   readonly id: string;
-  readonly attribute: string;
-  readonly value: unknown;
+  readonly block: unknown;
   readonly placeholder: string;
 }
 

@@ -51,7 +51,7 @@ export function escapeTerraformTemplate(text: string): string {
  * `escapeTerraformTemplate`, numbers, booleans and null as they are. The one step for user text that reaches
  * Terraform as data (resource attributes, locals, manifests, chart values): quotes and backslashes stay data
  * because the data stays JSON, never text inside an expression. Each object and array it builds with no token
- * anywhere inside is remembered as such (`isTerraformLiteral`): resolving it would change nothing.
+ * anywhere inside is remembered as such (`isLiteralData` need not walk it again).
  */
 export function terraformLiteral<T>(value: T): T {
   if (typeof value === 'string') return escapeTerraformTemplate(value) as T;
@@ -65,7 +65,7 @@ export function terraformLiteral<T>(value: T): T {
     const out = Object.fromEntries(
       Object.entries(value).map(([k, v]) => {
         const entry = [escapeTerraformTemplate(k), terraformLiteral(v)] as const;
-        literal &&= isLiteralString(entry[0]) && isLiteralValue(entry[1]);
+        literal &&= entry[0] !== '__proto__' && isLiteralString(entry[0]) && isLiteralValue(entry[1]);
         return entry;
       }),
     );
@@ -80,10 +80,16 @@ const LITERALS = new WeakSet<object>();
 
 /**
  * True for a string no token hides in: no token marker, nothing cdktf would read as an encoded number
- * (its pattern: digits, an `e`, digits). A false negative only costs a resolution.
+ * (its pattern: digits, an `e`, digits), not one of the values cdktf refuses in a string. A false negative only
+ * costs a resolution.
  */
 function isLiteralString(text: string): boolean {
-  return !text.includes('TfToken[') && !/[-\d.+]e[-\d.eE+]/.test(text);
+  return (
+    !text.includes('TfToken[') &&
+    !/[-\d.+]e[-\d.eE+]/.test(text) &&
+    text !== Token.STRING_MAP_TOKEN_VALUE &&
+    text !== Token.ANY_MAP_TOKEN_VALUE
+  );
 }
 
 function isLiteralValue(value: unknown): boolean {
@@ -93,7 +99,7 @@ function isLiteralValue(value: unknown): boolean {
     case 'boolean':
       return true;
     case 'number':
-      return Number.isFinite(value) && !Token.isUnresolved(value);
+      return Number.isFinite(value) && value !== Token.NUMBER_MAP_TOKEN_VALUE && !Token.isUnresolved(value);
     case 'object':
       return value === null || LITERALS.has(value);
     default:
@@ -102,19 +108,38 @@ function isLiteralValue(value: unknown): boolean {
 }
 
 /**
- * True when `value` is an object or array `terraformLiteral` built with no token anywhere inside: plain JSON
- * data that cdktf's resolution returns unchanged, so a stack may hand it to cdktf as a placeholder and put it
- * back in the resolved configuration (`MeshStack`), instead of having cdktf walk it at every resolution.
+ * True when `value` is plain JSON data with no token anywhere inside, which cdktf's resolution returns
+ * unchanged (a copy, without the object keys whose value is undefined): strings, finite numbers, booleans,
+ * null, arrays of them and plain objects of them. The data `terraformLiteral` built is known to be (its
+ * objects are not walked again); anything else is walked.
  */
-export function isTerraformLiteral(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && LITERALS.has(value);
+export function isLiteralData(value: unknown): boolean {
+  if (isLiteralValue(value)) return true;
+  if (Array.isArray(value)) return value.every(isLiteralData);
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const key of Object.keys(value)) {
+      const v = (value as { [key: string]: unknown })[key];
+      // (`__proto__` would not stay a key through cdktf's resolution)
+      if (key === '__proto__' || !isLiteralString(key) || (v !== undefined && !isLiteralData(v))) return false;
+    }
+    return true;
+  }
+  return false;
 }
 
-/** A copy of literal JSON data (objects and arrays copied, scalars as they are). */
+/**
+ * What cdktf's resolution makes of data `isLiteralData` accepts: a copy (objects and arrays copied, scalars as
+ * they are) without the object keys whose value is undefined.
+ */
 export function copyLiteral<T>(value: T): T {
   if (Array.isArray(value)) return value.map((v) => copyLiteral(v)) as T;
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copyLiteral(v)])) as T;
+    const out: { [key: string]: unknown } = {};
+    for (const key of Object.keys(value)) {
+      const v = (value as { [key: string]: unknown })[key];
+      if (v !== undefined) out[key] = copyLiteral(v);
+    }
+    return out as T;
   }
   return value;
 }
