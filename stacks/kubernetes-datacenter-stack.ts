@@ -3,6 +3,7 @@ import type { ConsulSecretRefs } from '../constructs/private/helm-values';
 import { bindClusterAccess, ClusterAccess, ClusterConnection } from '../constructs/private/kubernetes-access';
 import { KubernetesControlPlane } from '../constructs/private/kubernetes-control-plane';
 import { SecretVariables } from '../constructs/private/secret-variables';
+import { withShortTokenStacks } from '../constructs/private/engine';
 import { MeshStack, MeshStackProps } from './mesh-stack';
 
 /** Props of a KubernetesDatacenterStack. */
@@ -62,26 +63,32 @@ export class KubernetesDatacenterStack extends MeshStack {
 
   constructor(scope: Construct, id: string, props: KubernetesDatacenterStackProps) {
     super(scope, id, props);
-    this.access = bindClusterAccess(this, props.cluster, {
-      mesh: props.mesh,
-      datacenter: props.datacenter,
-      clusterName: props.clusterName,
-      awsEndpoint: props.awsEndpoint,
-      serverStorageClass: props.createServerStorageClass ?? false,
+    // the tokens cdktf makes for these resources need no creation stack (see withShortTokenStacks)
+    const { access, controlPlane } = withShortTokenStacks(() => {
+      const access = bindClusterAccess(this, props.cluster, {
+        mesh: props.mesh,
+        datacenter: props.datacenter,
+        clusterName: props.clusterName,
+        awsEndpoint: props.awsEndpoint,
+        serverStorageClass: props.createServerStorageClass ?? false,
+      });
+      const secrets = new SecretVariables(this, 'SecretInputs', props.mesh, props.datacenter, props.primary);
+      const controlPlane = new KubernetesControlPlane(this, 'ControlPlane', {
+        mesh: props.mesh,
+        datacenter: props.datacenter,
+        primary: props.primary,
+        namespace: props.namespace,
+        releaseName: props.releaseName,
+        chartVersion: props.chartVersion,
+        secrets,
+        caProviderFiles: props.caProviderFiles ?? [],
+        caProviderSecretName: props.caProviderSecretName,
+        renderValues: props.helmValues,
+        releaseDependsOn: access.serverStorageClass ? [access.serverStorageClass] : [],
+      });
+      return { access, controlPlane };
     });
-    const secrets = new SecretVariables(this, 'SecretInputs', props.mesh, props.datacenter, props.primary);
-    this.controlPlane = new KubernetesControlPlane(this, 'ControlPlane', {
-      mesh: props.mesh,
-      datacenter: props.datacenter,
-      primary: props.primary,
-      namespace: props.namespace,
-      releaseName: props.releaseName,
-      chartVersion: props.chartVersion,
-      secrets,
-      caProviderFiles: props.caProviderFiles ?? [],
-      caProviderSecretName: props.caProviderSecretName,
-      renderValues: props.helmValues,
-      releaseDependsOn: this.access.serverStorageClass ? [this.access.serverStorageClass] : [],
-    });
+    this.access = access;
+    this.controlPlane = controlPlane;
   }
 }

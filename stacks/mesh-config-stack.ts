@@ -1,7 +1,7 @@
 import { Manifest } from '@cdktf/provider-kubernetes/lib/manifest';
 import { Construct } from 'constructs';
 import { bindClusterAccess, ClusterConnection } from '../constructs/private/kubernetes-access';
-import { terraformLiteral } from '../constructs/private/engine';
+import { terraformLiteral, withShortTokenStacks } from '../constructs/private/engine';
 import { ResourceSet } from '../constructs/private/resource-set';
 import { MeshStack, MeshStackProps } from './mesh-stack';
 
@@ -43,16 +43,19 @@ export class MeshConfigStack extends MeshStack {
 
   constructor(scope: Construct, id: string, props: MeshConfigStackProps) {
     super(scope, id, props);
-    bindClusterAccess(
-      this,
-      props.cluster,
-      {
-        mesh: props.mesh,
-        datacenter: props.datacenter,
-        clusterName: props.clusterName,
-        awsEndpoint: props.awsEndpoint,
-      },
-      { helm: false },
+    // the tokens cdktf makes for these resources need no creation stack (see withShortTokenStacks)
+    withShortTokenStacks(() =>
+      bindClusterAccess(
+        this,
+        props.cluster,
+        {
+          mesh: props.mesh,
+          datacenter: props.datacenter,
+          clusterName: props.clusterName,
+          awsEndpoint: props.awsEndpoint,
+        },
+        { helm: false },
+      ),
     );
     this.entries = new ResourceSet(this, (scope, resourceId, resource) => {
       new ConfigEntryManifest(scope, resourceId, {
