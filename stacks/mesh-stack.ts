@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Construct, IConstruct } from 'constructs';
 import {
   App,
@@ -11,6 +14,7 @@ import {
   TerraformStack,
   withShortTokenStacks,
 } from '../constructs/private/engine';
+import { stableJson } from '../constructs/private/stable-json';
 
 /** What binds a stack's Terraform state (meshform's `StateBackend` is one). */
 export interface StackBackend {
@@ -57,6 +61,8 @@ export abstract class MeshStack extends TerraformStack {
   private deferred?: DeferredLiteral[];
   /** Whether `addOverride` was called on the stack (its overrides may reach into any resource). */
   private overridden = false;
+  /** While cdktf writes the stack's file: where `toTerraform` leaves its literal blocks for `writeLiteralBlocks`. */
+  private streamed?: DeferredLiteral[];
 
   protected constructor(scope: Construct, id: string, props: MeshStackProps) {
     super(scope, id);
@@ -69,7 +75,18 @@ export abstract class MeshStack extends TerraformStack {
     const inner = this.synthesizer;
     this.synthesizer = {
       synthesize: (session: ISynthesisSession) => {
-        withShortTokenStacks(() => inner.synthesize(session));
+        // cdktf writes the stack with its literal blocks as placeholders; they are written in, one at a time
+        const streamed: DeferredLiteral[] = [];
+        this.streamed = streamed;
+        try {
+          withShortTokenStacks(() => inner.synthesize(session));
+        } finally {
+          this.streamed = undefined;
+        }
+        if (streamed.length > 0) {
+          const file = path.join(session.outdir, session.manifest.forStack(this).synthesizedStackPath);
+          writeLiteralBlocks(file, streamed);
+        }
         this.onSynthesized(session);
         this.hooks.afterSynth?.(this, session.outdir);
       },
@@ -88,6 +105,11 @@ export abstract class MeshStack extends TerraformStack {
   public override toTerraform(): any {
     const deferred: DeferredLiteral[] = [];
     const tf = this.deferringLiterals(() => super.toTerraform(), deferred);
+    if (this.streamed) {
+      // cdktf is writing the stack's file: the blocks are written into it afterwards, one at a time
+      for (const d of deferred) this.streamed.push(d);
+      return tf;
+    }
     for (const d of deferred) {
       if (tf.resource?.[d.type]?.[d.id] !== d.placeholder)
         throw new Error(`meshform: ${d.type}.${d.id} was changed while its stack was written`);
@@ -112,7 +134,8 @@ export abstract class MeshStack extends TerraformStack {
    */
   public _deferLiteralBlock(resource: TerraformResource, block: unknown): string | undefined {
     if (!this.deferred || this.overridden || !isLiteralData(block)) return undefined;
-    const placeholder = `meshform-literal-${this.deferred.length}`;
+    // unguessable, so that no value of another resource can be taken for one
+    const placeholder = `meshform-literal-${NONCE}-${this.deferred.length}`;
     this.deferred.push({ type: resource.terraformResourceType, id: resource.friendlyUniqueId, block, placeholder });
     return placeholder;
   }
@@ -126,6 +149,55 @@ export abstract class MeshStack extends TerraformStack {
       this.deferred = previous;
     }
   }
+}
+
+/** Tells a placeholder from any text a user could write (never written: every placeholder is replaced). */
+const NONCE = randomUUID();
+
+/** A line of cdktf's JSON (two-space indentation) whose value is a placeholder: indentation, key, placeholder, comma. */
+const PLACEHOLDER_LINE = /^( *)("(?:[^"\\]|\\.)*": )"(meshform-literal-[0-9a-f-]+)"(,?)$/;
+
+/**
+ * Replaces each placeholder of `file` (a stack cdktf wrote) by its literal block, written as cdktf writes JSON,
+ * one block at a time into a new file that then takes the place of the old one: the stack's whole configuration
+ * is never held as one object or one string. Every placeholder must be found once.
+ */
+function writeLiteralBlocks(file: string, blocks: readonly DeferredLiteral[]): void {
+  const byPlaceholder = new Map(blocks.map((b) => [b.placeholder, b]));
+  const text = fs.readFileSync(file, 'utf8');
+  const next = `${file}.meshform-tmp`;
+  const fd = fs.openSync(next, 'w');
+  try {
+    let pending = '';
+    let written = 0;
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      const m = PLACEHOLDER_LINE.exec(line);
+      const block = m ? byPlaceholder.get(m[3]!) : undefined;
+      pending += i > 0 ? '\n' : '';
+      if (m && block) {
+        byPlaceholder.delete(m[3]!);
+        pending += `${m[1]}${m[2]}${stableJson(block.block, m[1]!.length / 2)}${m[4]}`;
+        written++;
+      } else {
+        pending += line;
+      }
+      if (pending.length > 1 << 20) {
+        fs.writeSync(fd, pending);
+        pending = '';
+      }
+    }
+    fs.writeSync(fd, pending);
+    if (written !== blocks.length)
+      throw new Error(`meshform: ${file}: ${blocks.length - written} resource blocks were not found to write`);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(next, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(next, file);
 }
 
 /** A resource's literal Terraform block, handed to cdktf as a placeholder while its stack is written. */
