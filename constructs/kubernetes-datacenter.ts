@@ -84,6 +84,8 @@ export class KubernetesDatacenter extends Datacenter {
   private admitsPrimary = false;
   /** True while the config entries wait for the mesh's validation to render (see `_meshChanged`). */
   private entriesPending = false;
+  /** The chart values once the mesh is prepared (they no longer change then). */
+  private preparedHelmValues?: string;
 
   constructor(scope: Mesh, id: string, props: KubernetesDatacenterProps) {
     super(scope as Construct, id, props, [1, 3, 5]);
@@ -170,7 +172,9 @@ export class KubernetesDatacenter extends Datacenter {
       chartVersion: mesh.chartVersion,
       caProviderFiles: mesh.certificateAuthority.providerFiles(),
       caProviderSecretName: this.caProviderSecretName,
-      helmValues: (refs) => this.renderHelmValues(refs),
+      // rendered at each of cdktf's resolutions of the release; once the mesh is prepared they no longer change
+      helmValues: (refs) =>
+        this.mesh.isPrepared ? (this.preparedHelmValues ??= this.renderHelmValues(refs)) : this.renderHelmValues(refs),
     });
     if (this.infraStack) this.stack.addDependency(this.infraStack);
     if (this.isPrimary) {
@@ -243,7 +247,6 @@ export class KubernetesDatacenter extends Datacenter {
       configStack.setResources(entries.map(resource));
     }
   }
-
 
   public override federationLogin(): FederationLogin | undefined {
     if (this.isPrimary) return undefined;
