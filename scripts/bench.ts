@@ -9,9 +9,10 @@
  * with meshform and with a plain cdktf app that builds the same resources by hand (provider classes by deep
  * import), in the same run, alternately, each in a child process of its own measured by the kernel
  * (`/usr/bin/time`): wall time, CPU time (user + system) and peak resident memory, and the ratio meshform / plain
- * cdktf per row. Both programs must produce the same resources (counted by type), or the row fails. Each row
- * also measures the fixed cost both pay (`startup`: the same program synthesizing an empty app: node, tsx and
- * module loading), and reports CPU per resource raw and net of it.
+ * cdktf per row. Both programs must produce the same resources (counted by type), or the row fails. Each program
+ * loads only its own modules; each row also measures each program's fixed cost (`startup-meshform`,
+ * `startup-cdktf`: the same process synthesizing an empty app: node, tsx and the program's modules), and reports
+ * CPU per resource raw and net of it.
  *
  * Quick start: `npm start` (meshform plan --offline of the default example) in a fresh copy of the project, twice
  * (first and second run), broken down by phase from the time each progress line appears.
@@ -118,8 +119,8 @@ interface ScaleRow {
   /** Medians over the runs. */
   readonly meshform: ScaleRun;
   readonly cdktf: ScaleRun;
-  /** The fixed cost: the same program synthesizing an empty app (medians over the runs). */
-  readonly startup: ScaleRun;
+  /** Each program's fixed cost: the same process synthesizing an empty app (medians over the runs). */
+  readonly startup: { readonly meshform: ScaleRun; readonly cdktf: ScaleRun };
   /** meshform / cdktf, medians of the per-pair ratios. */
   readonly ratio: { readonly wall: number; readonly cpu: number; readonly rss: number };
   /** meshform CPU milliseconds per resource. */
@@ -133,7 +134,11 @@ interface ScaleRow {
   readonly load: readonly [number, number];
 }
 
-async function scaleCase(kind: 'meshform' | 'cdktf' | 'startup', dcs: number, services: number) {
+async function scaleCase(
+  kind: 'meshform' | 'cdktf' | 'startup-meshform' | 'startup-cdktf',
+  dcs: number,
+  services: number,
+) {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `meshform-bench-${kind}-`));
   try {
     const m = await measure(process.execPath, [
@@ -160,9 +165,12 @@ async function scaleCase(kind: 'meshform' | 'cdktf' | 'startup', dcs: number, se
 async function scaleRow(dcs: number, services: number, runs: number): Promise<ScaleRow> {
   const loadBefore = os.loadavg()[0]!;
   const pairs: { a: Awaited<ReturnType<typeof scaleCase>>; b: Awaited<ReturnType<typeof scaleCase>> }[] = [];
-  const startups: Awaited<ReturnType<typeof scaleCase>>[] = [];
+  const startups: { a: Awaited<ReturnType<typeof scaleCase>>; b: Awaited<ReturnType<typeof scaleCase>> }[] = [];
   for (let i = 0; i < runs; i++) {
-    startups.push(await scaleCase('startup', dcs, services));
+    startups.push({
+      a: await scaleCase('startup-meshform', dcs, services),
+      b: await scaleCase('startup-cdktf', dcs, services),
+    });
     // alternate which goes first, so that drift of a shared machine falls on both
     if (i % 2 === 0) {
       const a = await scaleCase('meshform', dcs, services);
@@ -189,7 +197,7 @@ async function scaleRow(dcs: number, services: number, runs: number): Promise<Sc
   const resources = Object.values(first.a.resources).reduce((s, n) => s + n, 0);
   const meshform = summary(pairs.map((p) => p.a));
   const cdktf = summary(pairs.map((p) => p.b));
-  const startup = summary(startups);
+  const startup = { meshform: summary(startups.map((s) => s.a)), cdktf: summary(startups.map((s) => s.b)) };
   return {
     datacenters: dcs,
     services,
@@ -205,9 +213,9 @@ async function scaleRow(dcs: number, services: number, runs: number): Promise<Sc
       rss: median(pairs.map((p) => p.a.measured.rssMiB / p.b.measured.rssMiB)),
     },
     cpuMsPerResource: (meshform.cpuS * 1000) / resources,
-    netCpuMsPerResource: ((meshform.cpuS - startup.cpuS) * 1000) / resources,
+    netCpuMsPerResource: ((meshform.cpuS - startup.meshform.cpuS) * 1000) / resources,
     cdktfCpuMsPerResource: (cdktf.cpuS * 1000) / resources,
-    cdktfNetCpuMsPerResource: ((cdktf.cpuS - startup.cpuS) * 1000) / resources,
+    cdktfNetCpuMsPerResource: ((cdktf.cpuS - startup.cdktf.cpuS) * 1000) / resources,
     load: [loadBefore, os.loadavg()[0]!],
   };
 }
@@ -305,18 +313,18 @@ function markdown(results: Results): string {
     '## Scale: meshform vs the same resources in a plain cdktf app',
     '',
     'N Kubernetes datacenters × M HTTP services (scripts/bench-scale.ts): each service runs in two datacenters, calls' +
-      ' the previous one (which allows it), with a connect timeout and retries. "startup" is the fixed cost both' +
-      ' programs pay, measured in the same row: the same program synthesizing an empty app (node, tsx, module' +
-      ' loading); "net" CPU per resource leaves it out. Load is the 1-minute load average at the start and end of' +
+      ' the previous one (which allows it), with a connect timeout and retries. Each program loads only its own' +
+      ' modules. "startup" is each program\'s fixed cost, measured in the same row: the same process synthesizing' +
+      ' an empty app (node, tsx, the program\'s modules); "net" CPU per resource leaves it out. Load is the 1-minute load average at the start and end of' +
       ' the row (2 cores: above 2, other work shared them).',
     '',
-    '| datacenters × services | resources | meshform wall | meshform CPU | meshform peak RSS | cdktf wall | cdktf CPU | cdktf peak RSS | ratio wall | ratio CPU | ratio RSS | startup CPU | meshform CPU ms / resource (net) | cdktf CPU ms / resource (net) | load |',
+    '| datacenters × services | resources | meshform wall | meshform CPU | meshform peak RSS | cdktf wall | cdktf CPU | cdktf peak RSS | ratio wall | ratio CPU | ratio RSS | startup CPU meshform / cdktf | meshform CPU ms / resource (net) | cdktf CPU ms / resource (net) | load |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...results.grid.map(
       (r) =>
         `| ${int(r.datacenters)} × ${int(r.services)} | ${int(r.resources)} | ${f1(r.meshform.wallS)} s | ${f1(r.meshform.cpuS)} s | ` +
         `${int(r.meshform.rssMiB)} MiB | ${f1(r.cdktf.wallS)} s | ${f1(r.cdktf.cpuS)} s | ${int(r.cdktf.rssMiB)} MiB | ` +
-        `${f2(r.ratio.wall)} | ${f2(r.ratio.cpu)} | ${f2(r.ratio.rss)} | ${f1(r.startup.cpuS)} s | ` +
+        `${f2(r.ratio.wall)} | ${f2(r.ratio.cpu)} | ${f2(r.ratio.rss)} | ${f1(r.startup.meshform.cpuS)} s / ${f1(r.startup.cdktf.cpuS)} s | ` +
         `${f2(r.cpuMsPerResource)} (${f2(r.netCpuMsPerResource)}) | ${f2(r.cdktfCpuMsPerResource)} (${f2(r.cdktfNetCpuMsPerResource)}) | ` +
         `${f1(r.load[0])} → ${f1(r.load[1])} |`,
     ),
@@ -437,7 +445,7 @@ async function main(): Promise<void> {
     console.log(
       `${dcs} × ${services} (${int(row.resources)} resources): meshform ${f1(row.meshform.wallS)} s wall, ${f1(row.meshform.cpuS)} s CPU, ` +
         `${int(row.meshform.rssMiB)} MiB; cdktf ${f1(row.cdktf.wallS)} s wall, ${f1(row.cdktf.cpuS)} s CPU, ${int(row.cdktf.rssMiB)} MiB; ` +
-        `ratio CPU ${f2(row.ratio.cpu)}, wall ${f2(row.ratio.wall)}; startup ${f1(row.startup.cpuS)} s CPU; ` +
+        `ratio CPU ${f2(row.ratio.cpu)}, wall ${f2(row.ratio.wall)}; startup ${f1(row.startup.meshform.cpuS)} / ${f1(row.startup.cdktf.cpuS)} s CPU; ` +
         `meshform ${f2(row.cpuMsPerResource)} ms / resource (net ${f2(row.netCpuMsPerResource)}); load ${f1(row.load[0])} → ${f1(row.load[1])}`,
     );
   }
