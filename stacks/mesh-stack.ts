@@ -106,7 +106,8 @@ export abstract class MeshStack extends TerraformStack {
     const deferred: DeferredLiteral[] = [];
     const tf = this.deferringLiterals(() => super.toTerraform(), deferred);
     if (this.streamed) {
-      // cdktf is writing the stack's file: the blocks are written into it afterwards, one at a time
+      // cdktf is writing the stack's file (what the last call returns): the blocks go into it afterwards
+      this.streamed.splice(0, this.streamed.length);
       for (const d of deferred) this.streamed.push(d);
       return tf;
     }
