@@ -1,7 +1,7 @@
 /**
  * One case of the scale benchmark, run by scripts/bench.ts in a child process of its own (so its CPU time and
- * peak memory are the whole program's): `node --import tsx scripts/bench-scale.ts <meshform|cdktf|startup>
- * <datacenters> <services> <outdir>`. Prints one JSON line: construction and synthesis milliseconds, resources
+ * peak memory are the whole program's): `node --import tsx scripts/bench-scale.ts
+ * <meshform|cdktf|startup-meshform|startup-cdktf> <datacenters> <services> <outdir>`. Prints one JSON line: construction and synthesis milliseconds, resources
  * per type.
  *
  * Both programs declare the same mesh: `datacenters` Kubernetes datacenters reached by kubeconfig (the first is
@@ -15,21 +15,31 @@
  * cdktf app would (provider classes by deep import, the config entries and chart values as literals), without
  * meshform's checks, manifest or plan records: the cost floor meshform is measured against.
  *
- * `startup` is the fixed cost both pay: the same program (node, tsx, every module the other two load) synthesizing
- * an app that declares nothing (datacenters and services are ignored).
+ * `startup-meshform` and `startup-cdktf` are each program's fixed cost: the same process (node, tsx, the program's
+ * own modules) synthesizing an app that declares nothing (datacenters and services are ignored).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { HelmProvider } from '@cdktf/provider-helm/lib/provider';
-import { Release } from '@cdktf/provider-helm/lib/release';
-import { Manifest } from '@cdktf/provider-kubernetes/lib/manifest';
-import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
-import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
-import { SecretV1 } from '@cdktf/provider-kubernetes/lib/secret-v1';
-import { stringify } from 'yaml';
 import { App, LocalBackend, TerraformStack, TerraformVariable } from '../constructs/private/engine';
-import { KubernetesCluster, KubernetesDatacenter, Mesh, Service, ServiceProtocol } from '../index';
+import type { KubernetesDatacenter, Service } from '../index';
+
+/**
+ * Each program loads only its own modules (as an app of its own would): meshform's constructs, or the provider
+ * classes and the YAML library a plain cdktf app imports. Both load the cdktf core (engine.ts imports nothing else).
+ */
+const meshformModules = () => import('../index');
+const cdktfModules = async () => ({
+  ...(await import('@cdktf/provider-helm/lib/provider')),
+  ...(await import('@cdktf/provider-helm/lib/release')),
+  ...(await import('@cdktf/provider-kubernetes/lib/manifest')),
+  ...(await import('@cdktf/provider-kubernetes/lib/namespace-v1')),
+  ...(await import('@cdktf/provider-kubernetes/lib/provider')),
+  ...(await import('@cdktf/provider-kubernetes/lib/secret-v1')),
+  ...(await import('yaml')),
+});
+type MeshformModules = Awaited<ReturnType<typeof meshformModules>>;
+type CdktfModules = Awaited<ReturnType<typeof cdktfModules>>;
 
 const MESH = 'scale';
 const dcName = (i: number): string => `dc${i}`;
@@ -37,7 +47,8 @@ const svcName = (j: number): string => `svc${j}`;
 /** The datacenters service j runs in. */
 const placement = (j: number, dcs: number): number[] => [...new Set([j % dcs, (j + 1) % dcs])];
 
-function meshformApp(app: App, dcs: number, services: number): void {
+function meshformApp(m: MeshformModules, app: App, dcs: number, services: number): void {
+  const { KubernetesCluster, KubernetesDatacenter, Mesh, Service, ServiceProtocol } = m;
   const mesh = new Mesh(app, MESH);
   const datacenters: KubernetesDatacenter[] = [];
   for (let i = 0; i < dcs; i++) {
@@ -102,7 +113,7 @@ function secretVariables(stack: TerraformStack, dc: string, primary: boolean): {
 }
 
 /** consul-k8s values of one datacenter, as a hand-written app would keep them: an object dumped to YAML. */
-function chartValues(dc: string, primary: boolean): string {
+function chartValues(stringify: CdktfModules['stringify'], dc: string, primary: boolean): string {
   const secret = (name: string, key: string) => ({ secretName: `consul-meshform-${name}`, secretKey: key });
   return stringify({
     global: {
@@ -167,7 +178,8 @@ function chartValues(dc: string, primary: boolean): string {
   });
 }
 
-function cdktfApp(app: App, dcs: number, services: number): void {
+function cdktfApp(m: CdktfModules, app: App, dcs: number, services: number): void {
+  const { HelmProvider, KubernetesProvider, Manifest, NamespaceV1, Release, SecretV1, stringify } = m;
   const labels = (dc: string) => ({
     'app.kubernetes.io/managed-by': 'meshform',
     'meshform.io/mesh': MESH,
@@ -209,7 +221,7 @@ function cdktfApp(app: App, dcs: number, services: number): void {
       repository: 'https://helm.releases.hashicorp.com',
       chart: 'consul',
       version: '2.0.3',
-      values: [chartValues(dc, primary)],
+      values: [chartValues(stringify, dc, primary)],
       wait: true,
       waitForJobs: true,
       timeout: 1200,
@@ -255,17 +267,19 @@ function cdktfApp(app: App, dcs: number, services: number): void {
   }
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const [kind, dcsArg, servicesArg, outdir] = process.argv.slice(2);
   const dcs = Number(dcsArg);
   const services = Number(servicesArg);
-  if (!['meshform', 'cdktf', 'startup'].includes(kind!) || !(dcs >= 1) || !(services >= 1) || !outdir) {
-    throw new Error('usage: bench-scale.ts <meshform|cdktf|startup> <datacenters> <services> <outdir>');
+  const kinds = ['meshform', 'cdktf', 'startup-meshform', 'startup-cdktf'];
+  if (!kinds.includes(kind!) || !(dcs >= 1) || !(services >= 1) || !outdir) {
+    throw new Error(`usage: bench-scale.ts <${kinds.join('|')}> <datacenters> <services> <outdir>`);
   }
+  const modules = kind!.endsWith('meshform') ? await meshformModules() : await cdktfModules();
   const started = performance.now();
   const app = new App({ outdir, stackTraces: false });
-  if (kind === 'meshform') meshformApp(app, dcs, services);
-  if (kind === 'cdktf') cdktfApp(app, dcs, services);
+  if (kind === 'meshform') meshformApp(modules as MeshformModules, app, dcs, services);
+  if (kind === 'cdktf') cdktfApp(modules as CdktfModules, app, dcs, services);
   const constructed = performance.now();
   app.synth();
   const synthesized = performance.now();
@@ -287,4 +301,7 @@ function main(): void {
   );
 }
 
-main();
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
