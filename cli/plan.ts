@@ -46,7 +46,8 @@ import {
   TerraformEnvironment,
 } from './terraform';
 import { planInTerraformCloud, RemotePlanMode, terraformCloudBaseUrl } from './terraform-cloud-plan';
-import { isEmptyPlan, StackPlanSummary, summarizeTerraformPlan } from './terraform-plan';
+import { isEmptyPlan, PlanJson, StackPlanSummary, summarizeTerraformPlan } from './terraform-plan';
+import { readPlanFile } from './terraform-planfile';
 
 /** Version of the plan document (`--json`); its schema is docs/plan.schema.json. */
 export const PLAN_FORMAT = 2;
@@ -385,9 +386,15 @@ async function planStack(
   if (plan.code !== 0) return failed('plan', plan.stderr || plan.stdout);
   const saved = path.resolve(workspace.dir, planFile);
   fs.chmodSync(saved, 0o600);
-  const show = await workspace.run(['show', '-json', planFile]);
-  if (show.code !== 0) return failed('show', show.stderr);
-  const summary = summarizeTerraformPlan(JSON.parse(show.stdout), stack.json as never);
+  // the plan file read directly; `terraform show -json` (which loads every provider's schema again) only for a
+  // plan file in a format not decoded here
+  let planJson = readPlanFile(fs.readFileSync(saved));
+  if (!planJson) {
+    const show = await workspace.run(['show', '-json', planFile]);
+    if (show.code !== 0) return failed('show', show.stderr);
+    planJson = JSON.parse(show.stdout) as PlanJson;
+  }
+  const summary = summarizeTerraformPlan(planJson, stack.json as never);
   return {
     ...base,
     status: 'planned',
