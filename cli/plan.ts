@@ -358,6 +358,7 @@ async function planStack(
       pluginCache: process.env.TF_PLUGIN_CACHE_DIR ?? path.join(cache, 'plugins'),
       environment,
       ...(options.offline && localState ? { initialState: path.resolve(stack.dir, localState) } : {}),
+      keepInit: true,
     },
     options.offline ? path.join(cache, 'offline') : undefined,
   );
@@ -370,19 +371,37 @@ async function planStack(
     reason: `terraform ${step} failed: ${terraformError(output)}`,
     error: terraformDiagnostics(output),
   });
-  options.progress?.step(`${stack.name}: terraform init`);
-  const init = await context.initLock.run(() => workspace.run(['init', '-input=false', '-no-color']));
-  if (init.code !== 0) return failed('init', init.stderr || init.stdout);
-  options.progress?.step(`${stack.name}: terraform plan${stack.destroy ? ' -destroy' : ''}`);
-  const plan = await workspace.run([
-    'plan',
-    '-input=false',
-    '-no-color',
-    '-lock=false',
-    `-out=${planFile}`,
-    ...(stack.destroy ? ['-destroy'] : []),
-    ...(options.offline ? ['-refresh=false'] : []),
-  ]);
+  const init = async () => {
+    options.progress?.step(`${stack.name}: terraform init`);
+    const result = await context.initLock.run(() => workspace.run(['init', '-input=false', '-no-color']));
+    if (result.code === 0) workspace.initDone();
+    return result;
+  };
+  const terraformPlan = () => {
+    options.progress?.step(`${stack.name}: terraform plan${stack.destroy ? ' -destroy' : ''}`);
+    return workspace.run([
+      'plan',
+      '-input=false',
+      '-no-color',
+      '-lock=false',
+      `-out=${planFile}`,
+      ...(stack.destroy ? ['-destroy'] : []),
+      ...(options.offline ? ['-refresh=false'] : []),
+    ]);
+  };
+  // an offline copy kept from the last run is already initialized for exactly this configuration (initKey)
+  if (!workspace.initialized) {
+    const first = await init();
+    if (first.code !== 0) return failed('init', first.stderr || first.stdout);
+  }
+  let plan = await terraformPlan();
+  if (plan.code !== 0 && workspace.initialized && /terraform init/.test(plan.stderr)) {
+    // what the kept init installed is not what the plan needs after all (Terraform says to run init): once more
+    workspace.forgetInit();
+    const again = await init();
+    if (again.code !== 0) return failed('init', again.stderr || again.stdout);
+    plan = await terraformPlan();
+  }
   if (plan.code !== 0) return failed('plan', plan.stderr || plan.stdout);
   const saved = path.resolve(workspace.dir, planFile);
   fs.chmodSync(saved, 0o600);
