@@ -282,6 +282,11 @@ export class StackWorkspace {
       TF_INPUT: '0',
       CHECKPOINT_DISABLE: '1',
     });
+    // Go's garbage collector, for Terraform and its providers (they inherit it), unless the user chose: the AWS
+    // provider spends a fifth of a plan's CPU collecting at the default GOGC=100 (measured on the default
+    // example's VM stack: 9.6 s CPU and 320 MB at 100, 7.4 s and 380 MB at 200, 7.4 s and 500-590 MB at 400).
+    // 200 takes most of the saving for 60 MB more per process.
+    if (env.GOGC === undefined && env.GOMEMLIMIT === undefined) env.GOGC = '200';
     if (this.options.offline) {
       env.TF_CLI_CONFIG_FILE = path.join(this.dir, '.terraformrc');
       env.AWS_ACCESS_KEY_ID = this.options.keepProviders
