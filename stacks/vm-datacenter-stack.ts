@@ -848,4 +848,3 @@ export class VmDatacenterStack extends MeshStack {
     }
   }
 }
-

@@ -5,7 +5,6 @@ import { errors } from '../errors';
 import { App } from './engine';
 import { MESHFORM_OUTDIR_ENV } from './synth-environment';
 
-
 /**
  * Makes an app that names its own output directory (`new App({ outdir })`, which wins over `CDKTF_OUTDIR`)
  * write a `meshform synth` run into the run's staging directory, as an app without one does: the output
