@@ -322,8 +322,28 @@ export interface CertificateFacts {
   readonly serial: string;
 }
 
+/**
+ * The results of parsing and verifying certificates, by PEM: the CA checks of one run (ca status, synthesis,
+ * the secret variables) read the same few certificates many times. A certificate's facts and signatures never
+ * change; the cache stays small (it is emptied when it grows past a bound).
+ */
+const parsed = new Map<string, unknown>();
+function memo<T>(key: string, compute: () => T): T {
+  if (parsed.has(key)) return parsed.get(key) as T;
+  const value = compute();
+  if (parsed.size >= 512) parsed.clear();
+  parsed.set(key, value);
+  return value;
+}
+
 /** Facts about a PEM certificate. */
 export function certificateFacts(pem: string): CertificateFacts {
+  const facts = memo(`facts\0${pem}`, () => readFacts(pem));
+  // Dates are mutable: each caller gets its own
+  return { ...facts, notBefore: new Date(facts.notBefore), notAfter: new Date(facts.notAfter) };
+}
+
+function readFacts(pem: string): CertificateFacts {
   const cert = new X509Certificate(pem);
   const key = cert.publicKey;
   return {
@@ -344,9 +364,11 @@ export function certificateFacts(pem: string): CertificateFacts {
 
 /** True when `certificatePem` was signed by the key of `issuerPem`. */
 export function isSignedBy(certificatePem: string, issuerPem: string): boolean {
-  const cert = new X509Certificate(certificatePem);
-  const issuer = new X509Certificate(issuerPem);
-  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  return memo(`signed\0${certificatePem}\0${issuerPem}`, () => {
+    const cert = new X509Certificate(certificatePem);
+    const issuer = new X509Certificate(issuerPem);
+    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  });
 }
 
 /**
