@@ -321,6 +321,12 @@ function stacksOf(synthesis: MeshSynthesis): StackInfo[] {
   });
 }
 
+/** How many resources a stack declares (how long its plan takes, roughly). */
+function resourceCount(stack: StackInfo): number {
+  const resources = (stack.json as { resource?: { [type: string]: object } }).resource ?? {};
+  return Object.values(resources).reduce((n, byName) => n + Object.keys(byName).length, 0);
+}
+
 /** What names a stack in the plan: its name, what it depends on, its mesh and datacenter, whether it goes. */
 function stackIdentity(stack: StackInfo): Pick<StackPlan, 'stack' | 'dependsOn' | 'mesh' | 'datacenter' | 'destroy'> {
   return {
@@ -930,6 +936,11 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
         return result;
       }),
       options.parallelism,
+      // the biggest plans first: with fewer workers than stacks, the last one to start is a small one
+      list
+        .map((stack, i) => ({ i, size: resourceCount(stack) }))
+        .sort((a, b) => b.size - a.size || a.i - b.i)
+        .map((s) => s.i),
     );
   };
 

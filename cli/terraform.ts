@@ -438,14 +438,21 @@ export class Lock {
   }
 }
 
-/** Runs `jobs` with at most `limit` at a time, in order of the list. */
-export async function pool<T>(jobs: readonly (() => Promise<T>)[], limit: number): Promise<T[]> {
+/**
+ * Runs `jobs` with at most `limit` at a time, starting them in the order of `order` (indices into `jobs`; default
+ * the list's order); the results are in the order of the list.
+ */
+export async function pool<T>(
+  jobs: readonly (() => Promise<T>)[],
+  limit: number,
+  order: readonly number[] = jobs.map((_, i) => i),
+): Promise<T[]> {
   const results: T[] = new Array(jobs.length);
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.max(1, Math.min(limit, jobs.length)) }, async () => {
-      while (next < jobs.length) {
-        const i = next++;
+      while (next < order.length) {
+        const i = order[next++]!;
         results[i] = await jobs[i]!();
       }
     }),
