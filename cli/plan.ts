@@ -906,6 +906,7 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
   /** Plans the stacks (in parallel, bounded); an interruption stops starting new ones. */
   const planAll = async (list: readonly StackInfo[], extraSecrets: { [v: string]: string } = {}) => {
     let finished = 0;
+    const planning = new Set<string>();
     return pool(
       list.map((stack) => async (): Promise<StackPlan> => {
         const inCloud = stack.json.terraform?.cloud !== undefined && !options.offline;
@@ -926,13 +927,18 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
           stackRuns.set(stack.name, { dir: stack.dir, environment });
           return planStack(stack, context, environment);
         };
+        if (!reason) planning.add(stack.name);
         const result: StackPlan = reason
           ? { ...stackIdentity(stack), ...reason }
           : inCloud
             ? await planCloudStack(stack, options, guard, local)
             : await local();
+        planning.delete(stack.name);
         finished++;
-        options.progress?.step(`planned ${finished}/${list.length} stacks`);
+        // what is still running, so that a terminal's one progress line never goes quiet on a long plan
+        options.progress?.step(
+          `planned ${finished}/${list.length} stacks${planning.size > 0 ? `; still planning ${[...planning].join(', ')}` : ''}`,
+        );
         return result;
       }),
       options.parallelism,
