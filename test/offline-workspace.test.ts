@@ -46,7 +46,13 @@ function writeState(file: string, input: string): void {
           instances: [
             {
               schema_version: 0,
-              attributes: { id: 'f0e1d2c3-b4a5-9687-7869-5a4b3c2d1e0f', input, output: input, triggers_replace: null },
+              attributes: {
+                id: 'f0e1d2c3-b4a5-9687-7869-5a4b3c2d1e0f',
+                // terraform_data's input and output are dynamically typed: the state says each value's type
+                input: { value: input, type: 'string' },
+                output: { value: input, type: 'string' },
+                triggers_replace: null,
+              },
             },
           ],
         },
