@@ -387,8 +387,9 @@ export function readPlanFile(planFile: Buffer): PlanJson | undefined {
       output_changes: Object.fromEntries(Object.entries(outputChanges).sort(([a], [b]) => textCompare(a, b))),
       prior_state: { values: { root_module: { resources: priorResources(entries.get('tfstate')) } } },
     };
-  } catch (e) {
-    if (e instanceof Unsupported || e instanceof SyntaxError || e instanceof RangeError) return undefined;
-    throw e;
+  } catch {
+    // whatever this reader cannot make sense of (Unsupported, a damaged archive, a JSON or bounds error) goes to
+    // `terraform show -json`, which reads every plan file its version wrote
+    return undefined;
   }
 }
