@@ -72,7 +72,7 @@ function terminalProgress(): Progress {
   const draw = () => {
     const line = `${frames[frame++ % frames.length]} ${Math.floor((Date.now() - started) / 1000)} s  ${message}`;
     // one line: a longer one would wrap, and the next draw would erase only its last row
-    const width = process.stderr.columns ?? 80;
+    const width = process.stderr.columns || 80; // a pseudo-terminal may say 0
     process.stderr.write(`\r\u001b[K${line.length >= width ? `${line.slice(0, width - 2)}…` : line}`);
   };
   return {
