@@ -29,6 +29,26 @@ function load() {
   return require(compiled);
 }
 
+function missingPeer(peer) {
+  const install = Object.entries(peerDependencies).map(([name, range]) => `${name}@${range}`);
+  fail(`meshform needs its peer dependency ${peer}, which is not installed: npm install ${install.join(' ')}`);
+}
+
+/**
+ * The first peer dependency that cannot be found, looked up without loading it: the CLI itself loads none of
+ * them (the app does), but every command needs them installed.
+ */
+function absentPeer() {
+  for (const peer of Object.keys(peerDependencies)) {
+    try {
+      require.resolve(peer);
+    } catch (e) {
+      if (e && e.code === 'MODULE_NOT_FOUND') return peer;
+    }
+  }
+  return undefined;
+}
+
 let cli;
 try {
   cli = load();
@@ -38,10 +58,11 @@ try {
   if (missing && missing[1] === compiled) {
     fail(`meshform is not built (${compiled} is missing): run \`npm run build\` in the meshform package`);
   } else if (peer) {
-    const install = Object.entries(peerDependencies).map(([name, range]) => `${name}@${range}`);
-    fail(`meshform needs its peer dependency ${peer}, which is not installed: npm install ${install.join(' ')}`);
+    missingPeer(peer);
   } else {
     throw e;
   }
 }
-if (cli) cli.run(process.argv.slice(2));
+const absent = cli && absentPeer();
+if (absent) missingPeer(absent);
+else if (cli) cli.run(process.argv.slice(2));

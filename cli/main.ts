@@ -58,14 +58,23 @@ function packageVersion(): string {
   }
 }
 
-/** Progress of long steps on stderr: one updating line on a terminal, a line per step otherwise. */
+/**
+ * Progress of long steps on stderr: one updating line on a terminal (with the seconds since the run started), a
+ * line per step otherwise.
+ */
 function terminalProgress(): Progress {
   const tty = Boolean(process.stderr.isTTY);
   const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+  const started = Date.now();
   let message = '';
   let frame = 0;
   let timer: NodeJS.Timeout | undefined;
-  const draw = () => process.stderr.write(`\r\u001b[K${frames[frame++ % frames.length]} ${message}`);
+  const draw = () => {
+    const line = `${frames[frame++ % frames.length]} ${Math.floor((Date.now() - started) / 1000)} s  ${message}`;
+    // one line: a longer one would wrap, and the next draw would erase only its last row
+    const width = process.stderr.columns || 80; // a pseudo-terminal may say 0
+    process.stderr.write(`\r\u001b[K${line.length >= width ? `${line.slice(0, width - 2)}…` : line}`);
+  };
   return {
     step(next: string) {
       message = next;

@@ -46,7 +46,8 @@ import {
   TerraformEnvironment,
 } from './terraform';
 import { planInTerraformCloud, RemotePlanMode, terraformCloudBaseUrl } from './terraform-cloud-plan';
-import { isEmptyPlan, StackPlanSummary, summarizeTerraformPlan } from './terraform-plan';
+import { isEmptyPlan, PlanJson, StackPlanSummary, summarizeTerraformPlan } from './terraform-plan';
+import { readPlanFile } from './terraform-planfile';
 
 /** Version of the plan document (`--json`); its schema is docs/plan.schema.json. */
 export const PLAN_FORMAT = 2;
@@ -320,6 +321,12 @@ function stacksOf(synthesis: MeshSynthesis): StackInfo[] {
   });
 }
 
+/** How many resources a stack declares (how long its plan takes, roughly). */
+function resourceCount(stack: StackInfo): number {
+  const resources = (stack.json as { resource?: { [type: string]: object } }).resource ?? {};
+  return Object.values(resources).reduce((n, byName) => n + Object.keys(byName).length, 0);
+}
+
 /** What names a stack in the plan: its name, what it depends on, its mesh and datacenter, whether it goes. */
 function stackIdentity(stack: StackInfo): Pick<StackPlan, 'stack' | 'dependsOn' | 'mesh' | 'datacenter' | 'destroy'> {
   return {
@@ -357,6 +364,7 @@ async function planStack(
       pluginCache: process.env.TF_PLUGIN_CACHE_DIR ?? path.join(cache, 'plugins'),
       environment,
       ...(options.offline && localState ? { initialState: path.resolve(stack.dir, localState) } : {}),
+      keepInit: true,
     },
     options.offline ? path.join(cache, 'offline') : undefined,
   );
@@ -369,25 +377,49 @@ async function planStack(
     reason: `terraform ${step} failed: ${terraformError(output)}`,
     error: terraformDiagnostics(output),
   });
-  options.progress?.step(`${stack.name}: terraform init`);
-  const init = await context.initLock.run(() => workspace.run(['init', '-input=false', '-no-color']));
-  if (init.code !== 0) return failed('init', init.stderr || init.stdout);
-  options.progress?.step(`${stack.name}: terraform plan${stack.destroy ? ' -destroy' : ''}`);
-  const plan = await workspace.run([
-    'plan',
-    '-input=false',
-    '-no-color',
-    '-lock=false',
-    `-out=${planFile}`,
-    ...(stack.destroy ? ['-destroy'] : []),
-    ...(options.offline ? ['-refresh=false'] : []),
-  ]);
+  const init = async () => {
+    options.progress?.step(`${stack.name}: terraform init`);
+    const result = await context.initLock.run(() => workspace.run(['init', '-input=false', '-no-color']));
+    if (result.code === 0) workspace.initDone();
+    return result;
+  };
+  const terraformPlan = () => {
+    options.progress?.step(`${stack.name}: terraform plan${stack.destroy ? ' -destroy' : ''}`);
+    return workspace.run([
+      'plan',
+      '-input=false',
+      '-no-color',
+      '-lock=false',
+      `-out=${planFile}`,
+      ...(stack.destroy ? ['-destroy'] : []),
+      ...(options.offline ? ['-refresh=false'] : []),
+    ]);
+  };
+  // an offline copy kept from the last run is already initialized for exactly this configuration (initKey)
+  if (!workspace.initialized) {
+    const first = await init();
+    if (first.code !== 0) return failed('init', first.stderr || first.stdout);
+  }
+  let plan = await terraformPlan();
+  if (plan.code !== 0 && workspace.initialized && /terraform init/.test(plan.stderr)) {
+    // what the kept init installed is not what the plan needs after all (Terraform says to run init): once more
+    workspace.forgetInit();
+    const again = await init();
+    if (again.code !== 0) return failed('init', again.stderr || again.stdout);
+    plan = await terraformPlan();
+  }
   if (plan.code !== 0) return failed('plan', plan.stderr || plan.stdout);
   const saved = path.resolve(workspace.dir, planFile);
   fs.chmodSync(saved, 0o600);
-  const show = await workspace.run(['show', '-json', planFile]);
-  if (show.code !== 0) return failed('show', show.stderr);
-  const summary = summarizeTerraformPlan(JSON.parse(show.stdout), stack.json as never);
+  // the plan file read directly; `terraform show -json` (which loads every provider's schema again) only for a
+  // plan file in a format not decoded here
+  let planJson = readPlanFile(fs.readFileSync(saved));
+  if (!planJson) {
+    const show = await workspace.run(['show', '-json', planFile]);
+    if (show.code !== 0) return failed('show', show.stderr);
+    planJson = JSON.parse(show.stdout) as PlanJson;
+  }
+  const summary = summarizeTerraformPlan(planJson, stack.json as never);
   return {
     ...base,
     status: 'planned',
@@ -874,6 +906,7 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
   /** Plans the stacks (in parallel, bounded); an interruption stops starting new ones. */
   const planAll = async (list: readonly StackInfo[], extraSecrets: { [v: string]: string } = {}) => {
     let finished = 0;
+    const planning = new Set<string>();
     return pool(
       list.map((stack) => async (): Promise<StackPlan> => {
         const inCloud = stack.json.terraform?.cloud !== undefined && !options.offline;
@@ -894,16 +927,26 @@ async function planLocked(options: PlanOptions, guard: RunGuard): Promise<PlanWi
           stackRuns.set(stack.name, { dir: stack.dir, environment });
           return planStack(stack, context, environment);
         };
+        if (!reason) planning.add(stack.name);
         const result: StackPlan = reason
           ? { ...stackIdentity(stack), ...reason }
           : inCloud
             ? await planCloudStack(stack, options, guard, local)
             : await local();
+        planning.delete(stack.name);
         finished++;
-        options.progress?.step(`planned ${finished}/${list.length} stacks`);
+        // what is still running, so that a terminal's one progress line never goes quiet on a long plan
+        options.progress?.step(
+          `planned ${finished}/${list.length} stacks${planning.size > 0 ? `; still planning ${[...planning].join(', ')}` : ''}`,
+        );
         return result;
       }),
       options.parallelism,
+      // the biggest plans first: with fewer workers than stacks, the last one to start is a small one
+      list
+        .map((stack, i) => ({ i, size: resourceCount(stack) }))
+        .sort((a, b) => b.size - a.size || a.i - b.i)
+        .map((s) => s.i),
     );
   };
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeHolder, FileLock } from '../constructs/private/file-lock';
 import { MESH_MANIFEST_DIR, MeshManifest } from '../constructs/private/mesh-manifest';
-import { MESHFORM_OUTDIR_ENV } from '../constructs/private/synth-output';
+import { MESHFORM_OUTDIR_ENV } from '../constructs/private/synth-environment';
 import { childEnvironment } from './environment';
 import { fileSystemError, fileSystemFailureIn } from './fs-errors';
 import { CliError, MESHFORM } from './output';

@@ -37,7 +37,8 @@ export interface StackPlanSummary {
   readonly priorOutputs: { readonly [name: string]: unknown };
 }
 
-interface PlanJson {
+/** The parts of `terraform show -json <plan>` read here (also decoded from a plan file: terraform-planfile.ts). */
+export interface PlanJson {
   readonly resource_changes?: readonly {
     readonly address: string;
     readonly type: string;

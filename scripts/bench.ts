@@ -238,7 +238,9 @@ interface QuickStartRun {
 
 /**
  * The phase a progress line starts (the first line of each phase counts; stacks plan in parallel, so a phase
- * ends when the next one first appears: "terraform plan" includes the later stacks' init and every `show`).
+ * ends when the next one first appears: "terraform plan" includes the later stacks' init and meshform reading
+ * each saved plan). A second run has no "terraform init" phase: each stack's offline copy stays initialized
+ * while what init depends on is unchanged.
  */
 function phaseOf(line: string): string | undefined {
   if (/terraform init/.test(line)) return 'terraform init';

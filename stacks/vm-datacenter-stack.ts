@@ -23,7 +23,8 @@ import { VpcPeeringConnection } from '@cdktf/provider-aws/lib/vpc-peering-connec
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { Construct } from 'constructs';
-import { aclPlan, AclPlan, deriveTokenExpression, roleSecrets } from '../constructs/private/acl';
+import { aclPlan, AclPlan, roleSecrets } from '../constructs/private/acl';
+import { deriveTokenExpression } from '../constructs/private/acl-expression';
 import { awsProvider, PolicyStatement, policyDocument, serviceTrustPolicy } from '../constructs/private/aws';
 import { AwsNetwork, NetworkRef } from '../constructs/private/aws-network';
 import type { Cidr } from '../constructs/private/cidr';
@@ -847,4 +848,3 @@ export class VmDatacenterStack extends MeshStack {
     }
   }
 }
-

@@ -12,6 +12,8 @@ import {
   terraformAvailability,
   terraformError,
 } from '../cli/terraform';
+import { PlanJson, summarizeTerraformPlan } from '../cli/terraform-plan';
+import { readPlanFile } from '../cli/terraform-planfile';
 import { deriveTokenUuid } from '../constructs/private/acl';
 import { reconcileMeshCa } from '../cli/ca';
 import { secretsIn } from '../cli/integration';
@@ -33,6 +35,10 @@ interface PlannedStack {
   readonly planJson?: string;
   /** The values of the stack's secret variables. */
   readonly secrets?: readonly (readonly [string, string])[];
+  /** The saved plan as meshform reads it itself (cli/terraform-planfile.ts), instead of `terraform show -json`. */
+  readonly decoded?: PlanJson;
+  /** The stack's synthesized Terraform JSON. */
+  readonly json?: object;
 }
 
 const planned: PlannedStack[] = [];
@@ -87,7 +93,9 @@ describe.skipIf(!available.ok)(
                 const secrets = Object.entries(variableEnvironment(json, values)).filter(
                   ([env]) => !env.endsWith('_secrets_version'),
                 );
-                return { example: example.name, stack, steps, plan: JSON.parse(r.stdout), planJson: r.stdout, secrets };
+                const decoded = readPlanFile(fs.readFileSync(path.join(ws.dir, 'plan.tfplan')));
+                const plan = JSON.parse(r.stdout);
+                return { example: example.name, stack, steps, plan, planJson: r.stdout, secrets, decoded, json };
               }
             }
             return { example: example.name, stack, steps };
@@ -129,6 +137,16 @@ describe.skipIf(!available.ok)(
       expect(count('shop-aws-vms', 'aws_secretsmanager_secret')).toBe(3);
       expect(count('shop-aws-vms', 'aws_lb')).toBe(1);
       expect(count('bank-on-premises', 'aws_instance')).toBe(0);
+    });
+
+    it('reads each saved plan itself into the same summary as from `terraform show -json` (the plan file format, hashicorp/terraform v1.11.4 internal/plans/planproto/planfile.proto)', () => {
+      for (const p of planned) {
+        expect(p.decoded, `${p.example}/${p.stack}`).toBeDefined();
+        const summary = summarizeTerraformPlan(p.decoded!, p.json as never);
+        expect(JSON.stringify(summary), `${p.example}/${p.stack}`).toBe(
+          JSON.stringify(summarizeTerraformPlan(p.plan as never, p.json as never)),
+        );
+      }
     });
 
     it('keeps every secret value out of the saved plan: ephemeral variables, write-only arguments', () => {

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { Fn, Op, Token } from './engine';
 
 /**
  * The ACL tokens of a VM datacenter are derived from the mesh's management token, so that neither the store
@@ -67,22 +66,6 @@ export function replicationRules(
 export interface ReplicationGrant {
   readonly secretId: string;
   readonly rules: string;
-}
-
-/** The same derivation as a Terraform expression of the management token variable. */
-export function deriveTokenExpression(management: string, label: string): string {
-  const h = Fn.sha256(Token.asString(Fn.format('%s/meshform/%s', [management, label])));
-  const variant = Fn.element(['8', '9', 'a', 'b'], Op.mod(Fn.parseint(Fn.substr(h, 16, 1), 16), 4));
-  return Token.asString(
-    Fn.format('%s-%s-4%s-%s%s-%s', [
-      Fn.substr(h, 0, 8),
-      Fn.substr(h, 8, 4),
-      Fn.substr(h, 13, 3),
-      variant,
-      Fn.substr(h, 17, 3),
-      Fn.substr(h, 20, 12),
-    ]),
-  );
 }
 
 /** Derives accessor and secret ids, in TypeScript or as Terraform expressions. */

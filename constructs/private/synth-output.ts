@@ -3,12 +3,7 @@ import * as path from 'node:path';
 import type { IConstruct } from 'constructs';
 import { errors } from '../errors';
 import { App } from './engine';
-
-/**
- * Set by `meshform synth` for the app it runs: the output directory the project's cdktf.json names. The run's
- * `CDKTF_OUTDIR` is a staging directory beside it, which meshform swaps into place once synthesis succeeded.
- */
-export const MESHFORM_OUTDIR_ENV = 'MESHFORM_OUTDIR';
+import { MESHFORM_OUTDIR_ENV } from './synth-environment';
 
 /**
  * Makes an app that names its own output directory (`new App({ outdir })`, which wins over `CDKTF_OUTDIR`)

@@ -15,9 +15,14 @@ import {
   verify,
   X509Certificate,
 } from 'node:crypto';
-import forge from 'node-forge';
+import type forgeModule from 'node-forge';
 
-const { asn1 } = forge;
+let forgeLoaded: typeof forgeModule | undefined;
+/** node-forge, loaded on first use (42 modules): only issuing a certificate or reading a request needs it. */
+function forge(): typeof forgeModule {
+  return (forgeLoaded ??= require('node-forge') as typeof forgeModule);
+}
+const asn1 = () => forge().asn1;
 
 /** Key algorithms meshform issues with. */
 export type KeyAlgorithm = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
@@ -102,30 +107,30 @@ const OID = {
   ecdsaWithSha512: '1.2.840.10045.4.3.4',
 } as const;
 
-type Asn1 = forge.asn1.Asn1;
-const U = asn1.Class.UNIVERSAL;
-const T = asn1.Type;
+type Asn1 = forgeModule.asn1.Asn1;
+const U = () => asn1().Class.UNIVERSAL;
+const T = () => asn1().Type;
 
 function seq(items: Asn1[]): Asn1 {
-  return asn1.create(U, T.SEQUENCE, true, items);
+  return asn1().create(U(), T().SEQUENCE, true, items);
 }
 function oid(id: string): Asn1 {
-  return asn1.create(U, T.OID, false, asn1.oidToDer(id).getBytes());
+  return asn1().create(U(), T().OID, false, asn1().oidToDer(id).getBytes());
 }
 function octets(bytes: string): Asn1 {
-  return asn1.create(U, T.OCTETSTRING, false, bytes);
+  return asn1().create(U(), T().OCTETSTRING, false, bytes);
 }
 function derBytes(node: Asn1): string {
-  return asn1.toDer(node).getBytes();
+  return asn1().toDer(node).getBytes();
 }
 function fromDer(buffer: Buffer): Asn1 {
   // BIT STRINGs stay opaque: a public key or signature is not re-parsed as nested ASN.1 (so re-encoding is exact)
   // (node-forge accepts an options object here; its type declarations only know the older boolean)
-  const parse = asn1.fromDer as unknown as (
-    bytes: forge.util.ByteStringBuffer,
+  const parse = asn1().fromDer as unknown as (
+    bytes: forgeModule.util.ByteStringBuffer,
     options: { decodeBitStrings: boolean },
   ) => Asn1;
-  return parse(forge.util.createBuffer(buffer.toString('binary')), { decodeBitStrings: false });
+  return parse(forge().util.createBuffer(buffer.toString('binary')), { decodeBitStrings: false });
 }
 
 /** The raw DER bytes of the first element inside the SEQUENCE that starts at `der[0]`. */
@@ -144,18 +149,20 @@ function firstElementDer(der: Buffer): Buffer {
 }
 function positiveInteger(bytes: Buffer): Asn1 {
   const b = bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
-  return asn1.create(U, T.INTEGER, false, b.toString('binary'));
+  return asn1().create(U(), T().INTEGER, false, b.toString('binary'));
 }
 function time(date: Date): Asn1 {
   // RFC 5280: UTCTime through 2049, GeneralizedTime from 2050.
   return date.getUTCFullYear() < 2050
-    ? asn1.create(U, T.UTCTIME, false, asn1.dateToUtcTime(date))
-    : asn1.create(U, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
+    ? asn1().create(U(), T().UTCTIME, false, asn1().dateToUtcTime(date))
+    : asn1().create(U(), T().GENERALIZEDTIME, false, asn1().dateToGeneralizedTime(date));
 }
 
 function name(commonName: string, organization?: string): Asn1 {
   const rdn = (id: string, value: string) =>
-    asn1.create(U, T.SET, true, [seq([oid(id), asn1.create(U, T.UTF8, false, forge.util.encodeUtf8(value))])]);
+    asn1().create(U(), T().SET, true, [
+      seq([oid(id), asn1().create(U(), T().UTF8, false, forge().util.encodeUtf8(value))]),
+    ]);
   return seq([...(organization ? [rdn(OID.organization, organization)] : []), rdn(OID.commonName, commonName)]);
 }
 
@@ -180,7 +187,7 @@ function keyIdentifier(publicKey: KeyObject): string {
 function extension(id: string, critical: boolean, value: Asn1): Asn1 {
   return seq([
     oid(id),
-    ...(critical ? [asn1.create(U, T.BOOLEAN, false, String.fromCharCode(0xff))] : []),
+    ...(critical ? [asn1().create(U(), T().BOOLEAN, false, String.fromCharCode(0xff))] : []),
     octets(derBytes(value)),
   ]);
 }
@@ -198,7 +205,7 @@ function keyUsageBits(flags: {
   if (flags.cRLSign) byte |= 0x02; // bit 6
   let unused = 0;
   while (unused < 8 && !(byte & (1 << unused))) unused++;
-  return asn1.create(U, T.BITSTRING, false, String.fromCharCode(unused % 8) + String.fromCharCode(byte));
+  return asn1().create(U(), T().BITSTRING, false, String.fromCharCode(unused % 8) + String.fromCharCode(byte));
 }
 
 function ipBytes(ip: string): string {
@@ -238,12 +245,12 @@ export function issueCertificate(spec: CertificateSpec): string {
       ? subjectOf(spec.subjectFromPem)
       : name(spec.commonName, spec.organization);
   const algorithm = signatureAlgorithm(signingKey);
-  const algorithmId = seq([oid(algorithm.id), ...(algorithm.params ? [asn1.create(U, T.NULL, false, '')] : [])]);
+  const algorithmId = seq([oid(algorithm.id), ...(algorithm.params ? [asn1().create(U(), T().NULL, false, '')] : [])]);
   const extensions: Asn1[] = [];
   if (spec.ca) {
-    const constraints: Asn1[] = [asn1.create(U, T.BOOLEAN, false, String.fromCharCode(0xff))];
+    const constraints: Asn1[] = [asn1().create(U(), T().BOOLEAN, false, String.fromCharCode(0xff))];
     if (spec.ca.pathLength !== undefined)
-      constraints.push(asn1.create(U, T.INTEGER, false, asn1.integerToDer(spec.ca.pathLength).getBytes()));
+      constraints.push(asn1().create(U(), T().INTEGER, false, asn1().integerToDer(spec.ca.pathLength).getBytes()));
     extensions.push(extension(OID.basicConstraints, true, seq(constraints)));
     extensions.push(
       extension(OID.keyUsage, true, keyUsageBits({ digitalSignature: true, keyCertSign: true, cRLSign: true })),
@@ -255,8 +262,8 @@ export function issueCertificate(spec: CertificateSpec): string {
     const usages = spec.extendedKeyUsage ?? ['serverAuth', 'clientAuth'];
     extensions.push(extension(OID.extKeyUsage, false, seq(usages.map((u) => oid(OID[u])))));
     const names = [
-      ...(spec.dnsNames ?? []).map((d) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, d)),
-      ...(spec.ipAddresses ?? []).map((ip) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 7, false, ipBytes(ip))),
+      ...(spec.dnsNames ?? []).map((d) => asn1().create(asn1().Class.CONTEXT_SPECIFIC, 2, false, d)),
+      ...(spec.ipAddresses ?? []).map((ip) => asn1().create(asn1().Class.CONTEXT_SPECIFIC, 7, false, ipBytes(ip))),
     ];
     if (names.length > 0) extensions.push(extension(OID.subjectAltName, false, seq(names)));
   }
@@ -266,14 +273,14 @@ export function issueCertificate(spec: CertificateSpec): string {
     extension(
       OID.authorityKeyIdentifier,
       false,
-      seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, keyIdentifier(authorityKey))]),
+      seq([asn1().create(asn1().Class.CONTEXT_SPECIFIC, 0, false, keyIdentifier(authorityKey))]),
     ),
   );
   const serial = randomBytes(16);
   serial[0] = serial[0]! & 0x7f;
   const tbs = seq([
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [
-      asn1.create(U, T.INTEGER, false, asn1.integerToDer(2).getBytes()),
+    asn1().create(asn1().Class.CONTEXT_SPECIFIC, 0, true, [
+      asn1().create(U(), T().INTEGER, false, asn1().integerToDer(2).getBytes()),
     ]),
     positiveInteger(serial),
     algorithmId,
@@ -281,14 +288,14 @@ export function issueCertificate(spec: CertificateSpec): string {
     seq([time(spec.notBefore), time(spec.notAfter)]),
     subject,
     fromDer(spec.publicKey.export({ type: 'spki', format: 'der' }) as Buffer),
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 3, true, [seq(extensions)]),
+    asn1().create(asn1().Class.CONTEXT_SPECIFIC, 3, true, [seq(extensions)]),
   ]);
   const tbsDer = Buffer.from(derBytes(tbs), 'binary');
   const signature = sign(algorithm.hash, tbsDer, signingKey);
   const certificate = seq([
     tbs,
     algorithmId,
-    asn1.create(U, T.BITSTRING, false, `\u0000${signature.toString('binary')}`),
+    asn1().create(U(), T().BITSTRING, false, `\u0000${signature.toString('binary')}`),
   ]);
   const der = Buffer.from(derBytes(certificate), 'binary');
   return `-----BEGIN CERTIFICATE-----\n${der
@@ -315,8 +322,28 @@ export interface CertificateFacts {
   readonly serial: string;
 }
 
+/**
+ * The results of parsing and verifying certificates, by PEM: the CA checks of one run (ca status, synthesis,
+ * the secret variables) read the same few certificates many times. A certificate's facts and signatures never
+ * change; the cache stays small (it is emptied when it grows past a bound).
+ */
+const parsed = new Map<string, unknown>();
+function memo<T>(key: string, compute: () => T): T {
+  if (parsed.has(key)) return parsed.get(key) as T;
+  const value = compute();
+  if (parsed.size >= 512) parsed.clear();
+  parsed.set(key, value);
+  return value;
+}
+
 /** Facts about a PEM certificate. */
 export function certificateFacts(pem: string): CertificateFacts {
+  const facts = memo(`facts\0${pem}`, () => readFacts(pem));
+  // Dates are mutable: each caller gets its own
+  return { ...facts, notBefore: new Date(facts.notBefore), notAfter: new Date(facts.notAfter) };
+}
+
+function readFacts(pem: string): CertificateFacts {
   const cert = new X509Certificate(pem);
   const key = cert.publicKey;
   return {
@@ -337,9 +364,11 @@ export function certificateFacts(pem: string): CertificateFacts {
 
 /** True when `certificatePem` was signed by the key of `issuerPem`. */
 export function isSignedBy(certificatePem: string, issuerPem: string): boolean {
-  const cert = new X509Certificate(certificatePem);
-  const issuer = new X509Certificate(issuerPem);
-  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  return memo(`signed\0${certificatePem}\0${issuerPem}`, () => {
+    const cert = new X509Certificate(certificatePem);
+    const issuer = new X509Certificate(issuerPem);
+    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  });
 }
 
 /**
@@ -403,7 +432,7 @@ export function parseCertificateRequest(pem: string): CertificateRequest {
   const subjectNode = fields[1]!;
   const spkiNode = fields[2]!;
   const publicKey = createPublicKey({ key: Buffer.from(derBytes(spkiNode), 'binary'), format: 'der', type: 'spki' });
-  const algorithmOid = asn1.derToOid(forge.util.createBuffer((algorithm.value as Asn1[])[0]!.value as string));
+  const algorithmOid = asn1().derToOid(forge().util.createBuffer((algorithm.value as Asn1[])[0]!.value as string));
   const hash = CSR_HASHES[algorithmOid];
   if (!hash) throw new Error(`the certificate request is signed with an unsupported algorithm (${algorithmOid})`);
   const signature = Buffer.from((signatureBits.value as string).slice(1), 'binary');
@@ -415,9 +444,9 @@ export function parseCertificateRequest(pem: string): CertificateRequest {
   const subject = ((subjectNode.value as Asn1[]) ?? [])
     .map((rdn) => {
       const [type, value] = (rdn.value as Asn1[])[0]!.value as Asn1[] as [Asn1, Asn1];
-      const id = asn1.derToOid(forge.util.createBuffer(type.value as string));
+      const id = asn1().derToOid(forge().util.createBuffer(type.value as string));
       const label = id === OID.commonName ? 'CN' : id === OID.organization ? 'O' : id;
-      return `${label}=${forge.util.decodeUtf8(value.value as string)}`;
+      return `${label}=${forge().util.decodeUtf8(value.value as string)}`;
     })
     .join(', ');
   return { subjectDer, subject, publicKey };
