@@ -318,7 +318,7 @@ describe('hostile text in every string prop of a mesh', () => {
               available.env,
               {
                 offline: true,
-                pluginCache: path.join(root, 'plugins'),
+                pluginCache: process.env.TF_PLUGIN_CACHE_DIR ?? path.join(root, 'plugins'),
                 environment: variableEnvironment(json, values),
               },
               path.join(root, 'work'),
