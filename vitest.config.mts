@@ -6,8 +6,10 @@ export default defineConfig({
     setupFiles: ['test/cleanup.ts'],
     // one provider plugin cache for every terraform init of the run (test/global-setup.ts)
     globalSetup: ['test/global-setup.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    // guards against a hang, not assertions on speed: a test that runs real tools while other files (and, on a
+    // shared machine, other work) run beside it can take minutes
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
     pool: 'forks',
     // Most of the suite's time is spent waiting for child processes (terraform and its providers, npm, tsc, the
     // synthesis of test projects), not in the test workers: on a two-core machine vitest's default (one worker

@@ -170,7 +170,7 @@ describe.skipIf(!available.ok)('hostile text planned by real Terraform equals th
       path.join(root, 'work'),
     );
     planned = await plan(ws);
-  }, 300_000);
+  }, 600_000);
 
   it('plans each string as it was given', () => {
     // THEN every output's planned value is the input, byte for byte
