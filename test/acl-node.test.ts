@@ -73,7 +73,7 @@ describe.skipIf(NO_PYTHON)('meshform-node acl-bootstrap (VM servers create and u
     reconcileMeshCa(store, out.mesh('lab'), () => undefined);
     project = { dir, outdir: out.outdir, storeDir };
     tls = store.ca('lab').server('onprem')!;
-  }, 120_000);
+  }, 600_000);
 
   afterEach(() => consul?.stop());
 

@@ -7,7 +7,7 @@ import { splitPem } from '../constructs/private/x509';
 import { CertificateAuthority, KubernetesCluster, KubernetesDatacenter, Mesh, SecretStore } from '../index';
 import type { App } from '../constructs/private/engine';
 import { file, holdsPrivateKey, opensslRoot, opensslVerify } from './ca-support';
-import { project, readOutput, readTree, REPO, run, synth, tempDir, thrownMessage } from './support';
+import { project, readOutput, readTree, REPO, run, RUN_TS, synth, tempDir, thrownMessage } from './support';
 
 const PASSPHRASE = 'correct horse battery staple';
 const DAY = 86_400_000;
@@ -50,8 +50,7 @@ new KubernetesDatacenter(mesh, 'west', { cluster: KubernetesCluster.fromKubeconf
 app.synth();
 `,
   );
-  const tsx = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-  fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ language: 'typescript', app: `node ${tsx} app.ts` }));
+  fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ language: 'typescript', app: `${RUN_TS} app.ts` }));
   const set = (t: Topology) => fs.writeFileSync(path.join(dir, 'topology.json'), JSON.stringify(t));
   set(topology);
   const store = path.join(dir, 'store');

@@ -36,7 +36,7 @@ const secondaries = () => datacenters.filter((d) => d.manifest.primary !== d.val
 
 beforeAll(() => {
   datacenters = kubernetesDatacentersOfExamples();
-}, 120_000);
+}, 600_000);
 
 describe('the examples cover both roles', () => {
   it('has Kubernetes primaries and secondaries to check', () => {

@@ -41,7 +41,7 @@ describe('the local HTTPS API of VM client agents', () => {
     store.ensure('bank');
     reconcileMeshCa(store, out.mesh('bank'), () => undefined);
     project = { dir, outdir: out.outdir, storeDir };
-  }, 120_000);
+  }, 600_000);
 
   afterEach(() => consul?.stop());
 

@@ -50,7 +50,7 @@ describe.skipIf(NO_PYTHON)(
         Meta: { 'managed-by': 'meshform' },
       });
       consul.entries.set('service-defaults/theirs', { Kind: 'service-defaults', Name: 'theirs' });
-    }, 120_000);
+    }, 600_000);
 
     afterAll(() => consul?.stop());
 
@@ -120,6 +120,6 @@ describe.skipIf(NO_PYTHON)(
       } finally {
         impostor.stop();
       }
-    }, 60_000);
+    }, 600_000);
   },
 );

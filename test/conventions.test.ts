@@ -38,11 +38,11 @@ import {
   readTree,
   REPO,
   run,
+  RUN_TS,
   runAsync,
   StackJson,
   tempDir,
   thrownMessage,
-  TSX,
 } from './support';
 
 const terraform = terraformAvailability({ offline: true });
@@ -381,7 +381,7 @@ app.synth();
   );
   fs.writeFileSync(
     path.join(dir, 'cdktf.json'),
-    JSON.stringify({ language: 'typescript', app: `node ${TSX} app.ts`, ...(output ? { output } : {}) }),
+    JSON.stringify({ language: 'typescript', app: `${RUN_TS} app.ts`, ...(output ? { output } : {}) }),
   );
   return dir;
 }
@@ -422,7 +422,7 @@ describe("an app's own outdir", () => {
     expect(plan.code).toBe(0);
     expect(plan.stdout).toMatch(/shop-vms\s+\d+ to create, 0 to update, 0 to replace, 0 to destroy/);
     expect(fs.existsSync(path.join(dir, 'out', 'meshform', 'plan', 'shop.svg'))).toBe(true);
-  }, 300_000);
+  }, 600_000);
 
   it('must be the one cdktf.json names: meshform says so and writes nothing', () => {
     // GIVEN new App({ outdir: 'out' }) and a cdktf.json without "output" (cdktf.out)
@@ -430,7 +430,7 @@ describe("an app's own outdir", () => {
     // WHEN / THEN
     const message = thrownMessage(() => run(['synth', '--project', dir, '--secrets-dir', path.join(dir, 'store')]));
     expect(message).toBe(
-      `synthesis failed (node ${TSX} app.ts); nothing was written:\n` +
+      `synthesis failed (${RUN_TS} app.ts); nothing was written:\n` +
         `[shop] the app's own output directory (new App({ outdir })) is not the one cdktf.json names ("output": "cdktf.out"), ` +
         `where meshform and cdktf read the output: "out". Fix: set "output": "out" in cdktf.json, or leave outdir out of ` +
         `new App() to take cdktf.json's`,

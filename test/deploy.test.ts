@@ -8,7 +8,7 @@ import { APPLIED_OUTPUT } from '../constructs/private/mesh-manifest';
 import { SecretStore } from '../index';
 import { terraformAvailability } from '../cli/terraform';
 import { planProject as meshProject } from './plan-support';
-import { BIN, REPO, runAsync, tempDir, until } from './support';
+import { BIN, REPO, RUN_TS, runAsync, tempDir, until } from './support';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -55,10 +55,7 @@ ${extra}
 app.synth();
 `,
   );
-  fs.writeFileSync(
-    path.join(dir, 'cdktf.json'),
-    JSON.stringify({ app: `node ${path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs')} app.ts` }),
-  );
+  fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ app: `${RUN_TS} app.ts` }));
   const args = (command: string, ...rest: string[]) => [command, '--project', dir, '--secrets-dir', store, ...rest];
   return {
     dir,

@@ -162,7 +162,7 @@ describe('EKS clusters created by meshform', () => {
       const validate = await ws.run(['validate', '-no-color']);
       expect(validate.code, `${validate.stdout}${validate.stderr}`).toBe(0);
     },
-    120_000,
+    600_000,
   );
 
   it("keeps a secondary's declared allow-list when meshform does not know the primary's egress, and says the logins are unproven", () => {

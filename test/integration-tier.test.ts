@@ -352,7 +352,7 @@ describe('the tier itself, with real Terraform (terraform_data resources, a stan
       }
     },
     // a guard, not an assertion on speed: two stacks of up to eight Terraform runs each on a shared machine
-    300_000,
+    600_000,
   );
 
   it.skipIf(!terraform.ok)(

@@ -25,7 +25,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PLAN_COMMENT_MARKER } from '../cli/plan-markdown';
 import { terraformAvailability } from '../cli/terraform';
 import type { StandinProcess } from './standin-process';
-import { REPO, tempDir } from './support';
+import { REPO, RUN_TS, tempDir } from './support';
 import { terraformCloudPlanStandIn, TerraformCloudPlanStandIn } from './tfc-plan-standin';
 import { startTfcStandin } from './tfc-standin';
 
@@ -33,7 +33,6 @@ const available = terraformAvailability({ offline: true });
 const TOKEN = 'team-token-of-acme';
 const PASSPHRASE = 'correct horse battery staple';
 const MESHFORM = `node ${path.join(REPO, 'bin', 'meshform.js')}`;
-const TSX = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 /** The default example's stacks (test/__snapshots__/examples.test.ts.snap, examples/default). */
 const STACKS = [
   'shop-aws-us-east-infra',
@@ -167,7 +166,7 @@ describe.skipIf(!available.ok)('issue 15: a pipeline on a clean checkout plans a
     fs.writeFileSync(path.join(laptop, 'app.ts'), source);
     fs.writeFileSync(
       path.join(laptop, 'cdktf.json'),
-      `${JSON.stringify({ language: 'typescript', app: `node ${TSX} app.ts` }, null, 2)}\n`,
+      `${JSON.stringify({ language: 'typescript', app: `${RUN_TS} app.ts` }, null, 2)}\n`,
     );
     const committed = ['app.ts', 'cdktf.json'];
     const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', TFE_TOKEN: TOKEN };

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { APPLIED_OUTPUT } from '../constructs/private/mesh-manifest';
-import { REPO, runAsync, tempDir } from './support';
+import { REPO, RUN_TS, runAsync, tempDir } from './support';
 
 /** What makes the synthesized stacks applyable here (see PlanProjectOptions.applyable), appended to app.ts. */
 const APPLYABLE = `
@@ -95,8 +95,7 @@ for (const s of t.services ?? []) new Service(mesh, s.name, { port: s.port, data
 app.synth();
 ${options.applyable ? APPLYABLE : ''}`,
   );
-  const tsx = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-  fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ language: 'typescript', app: `node ${tsx} app.ts` }));
+  fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ language: 'typescript', app: `${RUN_TS} app.ts` }));
   const set = (t: PlanTopology) => fs.writeFileSync(path.join(dir, 'topology.json'), JSON.stringify(t));
   set(topology);
   const store = path.join(dir, 'store');

@@ -19,7 +19,7 @@ import { renderPlanMarkdown } from '../cli/plan-markdown';
 import { terraformAvailability } from '../cli/terraform';
 import { APPLIED_OUTPUT } from '../constructs/private/mesh-manifest';
 import { SecretStore } from '../index';
-import { readOutput, REPO, runAsync, tempDir } from './support';
+import { readOutput, REPO, RUN_TS, runAsync, tempDir } from './support';
 import { StandInStep, terraformCloudPlanStandIn, TerraformCloudPlanStandIn } from './tfc-plan-standin';
 
 const available = terraformAvailability({ offline: true });
@@ -51,8 +51,7 @@ new VmDatacenter(mesh, 'west', { meshGateway: { address: 'mgw.west.example.com' 
 app.synth();
 `,
   );
-  const tsx = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-  fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ language: 'typescript', app: `node ${tsx} app.ts` }));
+  fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ language: 'typescript', app: `${RUN_TS} app.ts` }));
   return {
     dir,
     store: path.join(dir, 'store'),

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 /** Root of the repository (test/support.ts imports vitest, which a stand-in process cannot). */
 const REPO = path.resolve(__dirname, '..');
 
-const TSX = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+/** tsx's loader: the stand-in runs in one node process (tsx's CLI would start a second). */
+const TSX_LOADER = path.join(REPO, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 
 /** A running stand-in. */
 export interface StandinProcess {
@@ -23,9 +24,13 @@ export interface StandinProcess {
 
 /** Starts `file` (a stand-in module) with `config`; resolves once it listens. */
 export function startStandin(file: string, config: unknown): Promise<StandinProcess> {
-  const child: ChildProcess = spawn(process.execPath, [TSX, path.join(REPO, 'test', file), JSON.stringify(config)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', TSX_LOADER, path.join(REPO, 'test', file), JSON.stringify(config)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   return new Promise((resolve, reject) => {
     let out = '';
     child.once('exit', (code) => reject(new Error(`${file} exited (${code}) before listening: ${out}`)));

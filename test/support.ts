@@ -122,8 +122,14 @@ export function thrownMessage(fn: () => unknown): string {
   throw new Error('expected an error, none was thrown');
 }
 
-/** tsx's CLI, which runs a TypeScript app (cdktf.json's "app" in test projects). */
+/** tsx's CLI: a launcher that starts a second node process with tsx's loader (as `npx tsx` does). */
 export const TSX = path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+
+/** tsx's loader, for `node --import`: a TypeScript program in one process, without the launcher. */
+export const TSX_LOADER = path.join(REPO, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+
+/** How test projects run their TypeScript app (cdktf.json's "app", followed by the program's file). */
+export const RUN_TS = `node --import ${TSX_LOADER}`;
 
 /** The meshform command as users run it (`npx meshform`): one process, no launcher. */
 export const BIN = path.join(REPO, 'bin', 'meshform.js');
@@ -142,7 +148,7 @@ export function project(program: string): string {
   const dir = tempDir('meshform-project-');
   fs.writeFileSync(
     path.join(dir, 'cdktf.json'),
-    JSON.stringify({ language: 'typescript', app: `node ${TSX} ${program}` }),
+    JSON.stringify({ language: 'typescript', app: `${RUN_TS} ${program}` }),
   );
   return dir;
 }

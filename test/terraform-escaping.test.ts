@@ -170,7 +170,7 @@ describe.skipIf(!available.ok)('hostile text planned by real Terraform equals th
       path.join(root, 'work'),
     );
     planned = await plan(ws);
-  }, 300_000);
+  }, 600_000);
 
   it('plans each string as it was given', () => {
     // THEN every output's planned value is the input, byte for byte
@@ -318,7 +318,7 @@ describe('hostile text in every string prop of a mesh', () => {
               available.env,
               {
                 offline: true,
-                pluginCache: path.join(root, 'plugins'),
+                pluginCache: process.env.TF_PLUGIN_CACHE_DIR ?? path.join(root, 'plugins'),
                 environment: variableEnvironment(json, values),
               },
               path.join(root, 'work'),

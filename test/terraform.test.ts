@@ -73,7 +73,7 @@ describe.skipIf(!available.ok)(
               available.env,
               {
                 offline: true,
-                pluginCache: path.join(root, 'plugin-cache'),
+                pluginCache: process.env.TF_PLUGIN_CACHE_DIR ?? path.join(root, 'plugin-cache'),
                 environment: variableEnvironment(json, values),
               },
               path.join(root, 'work', example.name),
