@@ -296,9 +296,11 @@ export class StackWorkspace {
         ? (process.env.AWS_SECRET_ACCESS_KEY ?? 'test')
         : 'meshform-offline';
       env.AWS_EC2_METADATA_DISABLED = 'true';
-    } else if (this.options.pluginCache) {
-      env.TF_PLUGIN_CACHE_DIR = this.options.pluginCache;
     }
+    // the cache this workspace was given is the one Terraform uses (TF_PLUGIN_CACHE_DIR from the caller's
+    // environment would otherwise take precedence over the offline configuration's plugin_cache_dir, and a kept
+    // init would be checked against a cache Terraform never used)
+    if (this.options.pluginCache) env.TF_PLUGIN_CACHE_DIR = this.options.pluginCache;
     if (this.options.pluginCache) fs.mkdirSync(this.options.pluginCache, { recursive: true });
     return env;
   }
