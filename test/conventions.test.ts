@@ -242,9 +242,9 @@ describe('stacks hold every resource from their declaration (Testing.synth)', ()
     // THEN a dials b's gateway in b's VPC only, admits b on its gateway port, and b's stack holds the peering
     expect(rules()).toMatchObject({ cidr_ipv4: '10.2.0.0/16', from_port: 8443 });
     const stacks = expectWholeBeforeSynth(app, outdir);
-    expect(stacks.get('shop-a')!.resource!.aws_vpc_security_group_ingress_rule!['in-gateway-from-10200--16']).toMatchObject(
-      { cidr_ipv4: '10.2.0.0/16', description: 'mesh gateway port from peered datacenter b' },
-    );
+    expect(
+      stacks.get('shop-a')!.resource!.aws_vpc_security_group_ingress_rule!['in-gateway-from-10200--16'],
+    ).toMatchObject({ cidr_ipv4: '10.2.0.0/16', description: 'mesh gateway port from peered datacenter b' });
     expect(Object.keys(stacks.get('shop-b')!.resource!.aws_vpc_peering_connection!)).toEqual(['Peering-shop-a']);
   });
 
@@ -332,12 +332,22 @@ describe('the stacks of a mesh are below it', () => {
       expect(out.stack(stack).resource![type]![id]!.tags, key).toMatchObject({ 'cost-center': 'mesh-team' });
     }
     const taggedTypes = new Set([...aspect.tagged].map((k) => k.split(' ')[1]!.split('.')[0]));
-    for (const type of ['aws_eks_cluster', 'aws_instance', 'aws_secretsmanager_secret', 'aws_security_group', 'aws_vpc'])
+    for (const type of [
+      'aws_eks_cluster',
+      'aws_instance',
+      'aws_secretsmanager_secret',
+      'aws_security_group',
+      'aws_vpc',
+    ])
       expect(taggedTypes, type).toContain(type);
     // AND the stacks are found below the mesh
-    expect(mesh.node.findAll().filter((c) => TerraformStack.isStack(c)).map((s) => s.node.id).sort()).toEqual(
-      out.stackNames().sort(),
-    );
+    expect(
+      mesh.node
+        .findAll()
+        .filter((c) => TerraformStack.isStack(c))
+        .map((s) => s.node.id)
+        .sort(),
+    ).toEqual(out.stackNames().sort());
   });
 
   it("names each dependency in the manifest by its stack's name, as cdktf's CLI looks it up", () => {
@@ -501,9 +511,9 @@ describe('one direction of dependency between constructs/ and stacks/', () => {
     const edges = [...graph].flatMap(([file, imports]) => imports.map((to) => ({ file, to })));
     // THEN no stack imports a public construct, and no private file imports a stack
     expect(edges.filter(({ file, to }) => layerOf(file) === 'stacks' && layerOf(to) === 'constructs')).toEqual([]);
-    expect(
-      edges.filter(({ file, to }) => file.startsWith('constructs/private/') && layerOf(to) === 'stacks'),
-    ).toEqual([]);
+    expect(edges.filter(({ file, to }) => file.startsWith('constructs/private/') && layerOf(to) === 'stacks')).toEqual(
+      [],
+    );
     // AND the datacenters create their stacks
     const created = edges.filter(({ file, to }) => layerOf(file) === 'constructs' && layerOf(to) === 'stacks');
     expect([...new Set(created.map(({ file }) => file))]).toEqual(

@@ -354,7 +354,12 @@ describe('config entries on a VM primary', () => {
     }[];
     expect(entries.map((e) => e.Kind)).toContain('proxy-defaults');
     expect(entries).toContainEqual(
-      expect.objectContaining({ Kind: 'service-intentions', Name: 'api', Sources: [{ Name: 'web', Action: 'allow' }], Meta: { 'managed-by': 'meshform' } }),
+      expect.objectContaining({
+        Kind: 'service-intentions',
+        Name: 'api',
+        Sources: [{ Name: 'web', Action: 'allow' }],
+        Meta: { 'managed-by': 'meshform' },
+      }),
     );
     const gateway = Object.entries(versions).find(([k]) => k.startsWith('SecretValue-mesh-gateway'))![1]
       .secret_string_wo as string;
