@@ -108,6 +108,36 @@ const stringOf = (fs: readonly Field[], n: number): string => bytesOf(fs, n).at(
 const numberOf = (fs: readonly Field[], n: number): number =>
   Number(fs.filter((f) => f.field === n).at(-1)?.varint ?? 0n);
 
+/**
+ * The msgpack types with a fixed-width field after the type byte: the field's width, how to read it, and what
+ * it is (the number itself, or the length of a string, binary, array or map that follows).
+ */
+const SIZED_TYPES = new Map<
+  number,
+  readonly [number, (buf: Buffer, offset: number) => number | bigint, 'number' | 'str' | 'bin' | 'array' | 'map']
+>([
+  [0xc4, [1, (b, o) => b.readUInt8(o), 'bin']],
+  [0xc5, [2, (b, o) => b.readUInt16BE(o), 'bin']],
+  [0xc6, [4, (b, o) => b.readUInt32BE(o), 'bin']],
+  [0xca, [4, (b, o) => b.readFloatBE(o), 'number']],
+  [0xcb, [8, (b, o) => b.readDoubleBE(o), 'number']],
+  [0xcc, [1, (b, o) => b.readUInt8(o), 'number']],
+  [0xcd, [2, (b, o) => b.readUInt16BE(o), 'number']],
+  [0xce, [4, (b, o) => b.readUInt32BE(o), 'number']],
+  [0xcf, [8, (b, o) => b.readBigUInt64BE(o), 'number']],
+  [0xd0, [1, (b, o) => b.readInt8(o), 'number']],
+  [0xd1, [2, (b, o) => b.readInt16BE(o), 'number']],
+  [0xd2, [4, (b, o) => b.readInt32BE(o), 'number']],
+  [0xd3, [8, (b, o) => b.readBigInt64BE(o), 'number']],
+  [0xd9, [1, (b, o) => b.readUInt8(o), 'str']],
+  [0xda, [2, (b, o) => b.readUInt16BE(o), 'str']],
+  [0xdb, [4, (b, o) => b.readUInt32BE(o), 'str']],
+  [0xdc, [2, (b, o) => b.readUInt16BE(o), 'array']],
+  [0xdd, [4, (b, o) => b.readUInt32BE(o), 'array']],
+  [0xde, [2, (b, o) => b.readUInt16BE(o), 'map']],
+  [0xdf, [4, (b, o) => b.readUInt32BE(o), 'map']],
+]);
+
 /** A msgpack value as go-cty writes it (no extension: an unknown value cannot be a prior value). */
 function msgpack(buf: Buffer): unknown {
   let at = 0;
@@ -141,6 +171,7 @@ function msgpack(buf: Buffer): unknown {
     at += n;
     return v;
   };
+  const sizedValue = { str, bin, array, map };
   const value = (): unknown => {
     const b = read(1, (o) => buf[o]!);
     if (b <= 0x7f) return b;
@@ -148,56 +179,13 @@ function msgpack(buf: Buffer): unknown {
     if (b >= 0xa0 && b <= 0xbf) return str(b & 0x1f);
     if (b >= 0x90 && b <= 0x9f) return array(b & 0x0f);
     if (b >= 0x80 && b <= 0x8f) return map(b & 0x0f);
-    switch (b) {
-      case 0xc0:
-        return null;
-      case 0xc2:
-        return false;
-      case 0xc3:
-        return true;
-      case 0xc4:
-        return bin(read(1, (o) => buf.readUInt8(o)));
-      case 0xc5:
-        return bin(read(2, (o) => buf.readUInt16BE(o)));
-      case 0xc6:
-        return bin(read(4, (o) => buf.readUInt32BE(o)));
-      case 0xca:
-        return read(4, (o) => buf.readFloatBE(o));
-      case 0xcb:
-        return read(8, (o) => buf.readDoubleBE(o));
-      case 0xcc:
-        return read(1, (o) => buf.readUInt8(o));
-      case 0xcd:
-        return read(2, (o) => buf.readUInt16BE(o));
-      case 0xce:
-        return read(4, (o) => buf.readUInt32BE(o));
-      case 0xcf:
-        return Number(read(8, (o) => buf.readBigUInt64BE(o)));
-      case 0xd0:
-        return read(1, (o) => buf.readInt8(o));
-      case 0xd1:
-        return read(2, (o) => buf.readInt16BE(o));
-      case 0xd2:
-        return read(4, (o) => buf.readInt32BE(o));
-      case 0xd3:
-        return Number(read(8, (o) => buf.readBigInt64BE(o)));
-      case 0xd9:
-        return str(read(1, (o) => buf.readUInt8(o)));
-      case 0xda:
-        return str(read(2, (o) => buf.readUInt16BE(o)));
-      case 0xdb:
-        return str(read(4, (o) => buf.readUInt32BE(o)));
-      case 0xdc:
-        return array(read(2, (o) => buf.readUInt16BE(o)));
-      case 0xdd:
-        return array(read(4, (o) => buf.readUInt32BE(o)));
-      case 0xde:
-        return map(read(2, (o) => buf.readUInt16BE(o)));
-      case 0xdf:
-        return map(read(4, (o) => buf.readUInt32BE(o)));
-      default:
-        throw new Unsupported(`msgpack type 0x${b.toString(16)}`);
-    }
+    if (b === 0xc0) return null;
+    if (b === 0xc2 || b === 0xc3) return b === 0xc3;
+    const sized = SIZED_TYPES.get(b);
+    if (!sized) throw new Unsupported(`msgpack type 0x${b.toString(16)}`);
+    const [width, readAt, kind] = sized;
+    const n = Number(read(width, (o) => readAt(buf, o)));
+    return kind === 'number' ? n : sizedValue[kind](n);
   };
   const v = value();
   if (at !== buf.length) throw new Unsupported('trailing msgpack bytes');
