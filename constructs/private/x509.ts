@@ -108,17 +108,20 @@ const OID = {
 } as const;
 
 type Asn1 = forgeModule.asn1.Asn1;
-const U = () => asn1().Class.UNIVERSAL;
-const T = () => asn1().Type;
+/** A universal ASN.1 node of `type` (a SEQUENCE or SET is `constructed`). */
+function universal(type: keyof typeof forgeModule.asn1.Type, constructed: boolean, value: string | Asn1[]): Asn1 {
+  const a = asn1();
+  return a.create(a.Class.UNIVERSAL, a.Type[type], constructed, value);
+}
 
 function seq(items: Asn1[]): Asn1 {
-  return asn1().create(U(), T().SEQUENCE, true, items);
+  return universal('SEQUENCE', true, items);
 }
 function oid(id: string): Asn1 {
-  return asn1().create(U(), T().OID, false, asn1().oidToDer(id).getBytes());
+  return universal('OID', false, asn1().oidToDer(id).getBytes());
 }
 function octets(bytes: string): Asn1 {
-  return asn1().create(U(), T().OCTETSTRING, false, bytes);
+  return universal('OCTETSTRING', false, bytes);
 }
 function derBytes(node: Asn1): string {
   return asn1().toDer(node).getBytes();
@@ -149,20 +152,18 @@ function firstElementDer(der: Buffer): Buffer {
 }
 function positiveInteger(bytes: Buffer): Asn1 {
   const b = bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
-  return asn1().create(U(), T().INTEGER, false, b.toString('binary'));
+  return universal('INTEGER', false, b.toString('binary'));
 }
 function time(date: Date): Asn1 {
   // RFC 5280: UTCTime through 2049, GeneralizedTime from 2050.
   return date.getUTCFullYear() < 2050
-    ? asn1().create(U(), T().UTCTIME, false, asn1().dateToUtcTime(date))
-    : asn1().create(U(), T().GENERALIZEDTIME, false, asn1().dateToGeneralizedTime(date));
+    ? universal('UTCTIME', false, asn1().dateToUtcTime(date))
+    : universal('GENERALIZEDTIME', false, asn1().dateToGeneralizedTime(date));
 }
 
 function name(commonName: string, organization?: string): Asn1 {
   const rdn = (id: string, value: string) =>
-    asn1().create(U(), T().SET, true, [
-      seq([oid(id), asn1().create(U(), T().UTF8, false, forge().util.encodeUtf8(value))]),
-    ]);
+    universal('SET', true, [seq([oid(id), universal('UTF8', false, forge().util.encodeUtf8(value))])]);
   return seq([...(organization ? [rdn(OID.organization, organization)] : []), rdn(OID.commonName, commonName)]);
 }
 
@@ -187,7 +188,7 @@ function keyIdentifier(publicKey: KeyObject): string {
 function extension(id: string, critical: boolean, value: Asn1): Asn1 {
   return seq([
     oid(id),
-    ...(critical ? [asn1().create(U(), T().BOOLEAN, false, String.fromCharCode(0xff))] : []),
+    ...(critical ? [universal('BOOLEAN', false, String.fromCharCode(0xff))] : []),
     octets(derBytes(value)),
   ]);
 }
@@ -205,7 +206,7 @@ function keyUsageBits(flags: {
   if (flags.cRLSign) byte |= 0x02; // bit 6
   let unused = 0;
   while (unused < 8 && !(byte & (1 << unused))) unused++;
-  return asn1().create(U(), T().BITSTRING, false, String.fromCharCode(unused % 8) + String.fromCharCode(byte));
+  return universal('BITSTRING', false, String.fromCharCode(unused % 8) + String.fromCharCode(byte));
 }
 
 function ipBytes(ip: string): string {
@@ -245,12 +246,12 @@ export function issueCertificate(spec: CertificateSpec): string {
       ? subjectOf(spec.subjectFromPem)
       : name(spec.commonName, spec.organization);
   const algorithm = signatureAlgorithm(signingKey);
-  const algorithmId = seq([oid(algorithm.id), ...(algorithm.params ? [asn1().create(U(), T().NULL, false, '')] : [])]);
+  const algorithmId = seq([oid(algorithm.id), ...(algorithm.params ? [universal('NULL', false, '')] : [])]);
   const extensions: Asn1[] = [];
   if (spec.ca) {
-    const constraints: Asn1[] = [asn1().create(U(), T().BOOLEAN, false, String.fromCharCode(0xff))];
+    const constraints: Asn1[] = [universal('BOOLEAN', false, String.fromCharCode(0xff))];
     if (spec.ca.pathLength !== undefined)
-      constraints.push(asn1().create(U(), T().INTEGER, false, asn1().integerToDer(spec.ca.pathLength).getBytes()));
+      constraints.push(universal('INTEGER', false, asn1().integerToDer(spec.ca.pathLength).getBytes()));
     extensions.push(extension(OID.basicConstraints, true, seq(constraints)));
     extensions.push(
       extension(OID.keyUsage, true, keyUsageBits({ digitalSignature: true, keyCertSign: true, cRLSign: true })),
@@ -280,7 +281,7 @@ export function issueCertificate(spec: CertificateSpec): string {
   serial[0] = serial[0]! & 0x7f;
   const tbs = seq([
     asn1().create(asn1().Class.CONTEXT_SPECIFIC, 0, true, [
-      asn1().create(U(), T().INTEGER, false, asn1().integerToDer(2).getBytes()),
+      universal('INTEGER', false, asn1().integerToDer(2).getBytes()),
     ]),
     positiveInteger(serial),
     algorithmId,
@@ -292,11 +293,7 @@ export function issueCertificate(spec: CertificateSpec): string {
   ]);
   const tbsDer = Buffer.from(derBytes(tbs), 'binary');
   const signature = sign(algorithm.hash, tbsDer, signingKey);
-  const certificate = seq([
-    tbs,
-    algorithmId,
-    asn1().create(U(), T().BITSTRING, false, `\u0000${signature.toString('binary')}`),
-  ]);
+  const certificate = seq([tbs, algorithmId, universal('BITSTRING', false, `\u0000${signature.toString('binary')}`)]);
   const der = Buffer.from(derBytes(certificate), 'binary');
   return `-----BEGIN CERTIFICATE-----\n${der
     .toString('base64')
